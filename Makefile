@@ -1,0 +1,31 @@
+# Quick start: `make run` (set up, then stylise the bundled example) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test bench assets clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	touch $(STAMP)
+
+run: setup
+	mkdir -p out
+	$(PY) -m style_core image assets/content.png assets/style.png -o out/example.png --size 256 --iterations 100 --report out/example.json
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/bench_image.py
+
+assets: setup
+	$(PY) assets/make_examples.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

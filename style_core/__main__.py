@@ -1,0 +1,181 @@
+"""Command line: `python -m style_core image CONTENT STYLE [STYLE ...] -o OUT.png [options]`.
+
+A thin front end: it builds `ImageSettings`, loads images and weights, iterates `stylize` with a tqdm
+bar, and writes the PNG (settings and losses in its text chunks) and an optional JSON report. Any
+`StyleError` becomes one line `error: ...` and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import StyleError
+from .settings import DEFAULT_LR, DEFAULT_STYLE_WEIGHT, INITS, OPTIMIZERS, PRESERVE_COLOR
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise StyleError(f"{message} (see --help)")
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, not {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m style_core", description="Neural style transfer studio (JAX).")
+    modes = parser.add_subparsers(dest="mode", required=True, parser_class=_Parser)
+    p = modes.add_parser("image", help="paint one content image in the style of one or more styles",
+                         description="Gatys-style transfer of one image. Defaults follow the research "
+                                     "deck and Gatys et al. (2015).")
+    p.add_argument("content", help="content image (any format Pillow reads)")
+    p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
+    p.add_argument("-o", "--output", required=True, help="output image (.png keeps the settings inside)")
+    p.add_argument("--size", type=int, default=512, help="longest side of the output in pixels (512)")
+    p.add_argument("--iterations", type=int, default=300,
+                   help="optimisation steps at each scale; 0 writes the initial image (300)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="optax optimizer (lbfgs)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate; default " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()))
+    p.add_argument("--content-weight", type=float, default=1.0, help="beta, weight of the content loss (1)")
+    p.add_argument("--style-weight", type=float, default=None,
+                   help="alpha, weight of the style loss; default " +
+                        ", ".join(f"{v:g} ({k})" for k, v in DEFAULT_STYLE_WEIGHT.items()))
+    p.add_argument("--tv-weight", type=float, default=0.0, help="delta, weight of total variation (0)")
+    p.add_argument("--content-layers", default="",
+                   help="content layers, comma separated, optional name:weight (relu4_2 for VGG)")
+    p.add_argument("--style-layers", default="paper",
+                   help="'paper' (relu1_1..relu5_1), 'first5' (conv1_1..conv3_1) or names[:weight] (paper)")
+    p.add_argument("--backbone", default="vgg19",
+                   help="vgg19, vgg16, resnet18, resnet34 or resnet50 (vgg19)")
+    p.add_argument("--pooling", choices=("max", "avg"), default="max",
+                   help="VGG pooling; Gatys et al. prefer avg (max)")
+    p.add_argument("--init", choices=INITS, default="content", help="starting image (content)")
+    p.add_argument("--loss", default="mse",
+                   help="penalty: mse, l1, huber or smooth_l1; huber and smooth_l1 are the same at "
+                        "delta = beta = 1 (mse)")
+    p.add_argument("--huber-delta", type=float, default=1.0, help="delta of huber / beta of smooth_l1 (1)")
+    p.add_argument("--normalize", default="paper",
+                   help="'paper': DESIGN.md's formulas; 'relative': each layer divided by its target's "
+                        "size, so weights mean the same on every backbone (paper)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise init (0)")
+    p.add_argument("--preserve-color", choices=PRESERVE_COLOR, default="none",
+                   help="keep the content's colours: luminance-only transfer or style recolouring (none)")
+    p.add_argument("--style-blend", type=_floats, default=None,
+                   help="blend weights of the style images, e.g. 0.7,0.3 (equal)")
+    p.add_argument("--style-scale", type=float, default=1.0,
+                   help="style image's longest side relative to the output's (1)")
+    p.add_argument("--scales", type=int, default=1,
+                   help="coarse-to-fine passes, each twice the size of the last (1)")
+    p.add_argument("--tol", type=float, default=0.0,
+                   help="stop a scale once the loss falls by less than this fraction per step (0: off)")
+    p.add_argument("--preview-every", type=int, default=50, help="steps between previews (50)")
+    p.add_argument("--weights", default=None,
+                   help="local model.safetensors in torchvision layout, or 'random' (untrained, for "
+                        "tests); default $STYLE_CORE_WEIGHTS, the cache, then the Hugging Face Hub")
+    p.add_argument("--report", default=None, help="write a JSON report of the run to this file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace):
+    from .settings import ImageSettings
+    return ImageSettings(
+        size=args.size, iterations=args.iterations, optimizer=args.optimizer, lr=args.lr,
+        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        content_layers=args.content_layers, style_layers=args.style_layers, backbone=args.backbone,
+        pooling=args.pooling, init=args.init, loss=args.loss, huber_delta=args.huber_delta,
+        normalization=args.normalize, seed=args.seed, preserve_color=args.preserve_color,
+        style_blend=args.style_blend, style_scale=args.style_scale, scales=args.scales, tol=args.tol,
+        preview_every=args.preview_every, weights=args.weights)
+
+
+def write_report(path: Path, report: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(report, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def run_image(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .images import check_output_path, load_image, save_image
+    from .transfer import stylize
+    from .weights import load_weights
+
+    settings = settings_from_args(args)
+    inputs = (args.content, *args.styles)
+    output = check_output_path(args.output, inputs)
+    report_path = None
+    if args.report:
+        report_path = Path(args.report)
+        if not report_path.parent.is_dir():
+            raise StyleError(f"{report_path}: the folder {report_path.parent} does not exist")
+        if any(report_path.resolve() == Path(p).resolve() for p in (*inputs, args.output)):
+            raise StyleError(f"{report_path}: the report would overwrite an input or the output")
+    content = load_image(args.content)
+    styles = [load_image(s) for s in args.styles]
+    bar = None
+
+    def download_progress(what: str, done: int, total: int) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=what, file=sys.stderr)
+        bar.update(done - bar.n)
+
+    weights = load_weights(settings.backbone, settings.weights, download_progress)
+    if bar is not None:
+        bar.close()
+    if not weights.trained:
+        print(f"warning: {weights.source}", file=sys.stderr)
+    total = settings.iterations * settings.scales
+    progress = tqdm(total=total, unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
+    result = None
+    with progress:
+        for event in stylize(content, styles, settings, weights):
+            progress.update(event.step - progress.n)
+            progress.set_postfix(scale=f"{event.scale}/{event.scales}",
+                                 loss=f"{event.losses.get('total', float('nan')):.4g}", refresh=False)
+            result = event.result
+    report = result.report()
+    text = {"Software": "style_core", "style_core": {k: v for k, v in report.items() if k != "history"}}
+    if not weights.trained:
+        text["Warning"] = weights.source
+    save_image(output, result.image, text)
+    if report_path:
+        write_report(report_path, {**report, "content": str(args.content),
+                                   "styles": list(map(str, args.styles)), "output": str(output)})
+    if result.stop_reason.startswith("diverged"):
+        print(f"warning: {result.stop_reason}", file=sys.stderr)
+    if not args.quiet:
+        final = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
+        print(f"wrote {output} ({result.iterations} steps, {result.seconds:.1f} s; {final})",
+              file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"image": run_image}[args.mode](args)
+    except StyleError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

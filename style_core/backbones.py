@@ -1,0 +1,200 @@
+"""Feature extractors: VGG16/19 and ResNet18/34/50 with named layers.
+
+ResNets are flaxmodels' own modules (`pretrained=None`, `output='activations'`). VGG is a small module
+with exactly flaxmodels' parameter names (`conv{b}_{i}/kernel|bias`), because flaxmodels' VGG always
+runs all five blocks and only max-pools: ours stops at the deepest layer asked for and offers average
+pooling (Gatys et al. 2015 prefer it). `tests/test_backbones.py` checks that both give flaxmodels'
+activations on the same parameters.
+
+Inputs are images in [0, 1]; they are normalised here with the ImageNet statistics the torchvision
+weights were trained with.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import flax.linen as nn
+import flaxmodels
+import jax
+import jax.numpy as jnp
+
+from .errors import StyleError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+VGG_BLOCKS = {"vgg16": (2, 2, 3, 3, 3), "vgg19": (2, 2, 4, 4, 4)}
+RESNET_STAGES = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3), "resnet50": (3, 4, 6, 3)}
+BACKBONES = ("vgg19", "vgg16", "resnet18", "resnet34", "resnet50")
+POOLINGS = ("max", "avg")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    name: str
+    stride: int     # total downsampling of the input at this layer
+    channels: int
+
+
+@functools.lru_cache(maxsize=None)
+def layer_table(backbone: str) -> tuple[LayerInfo, ...]:
+    """Every named activation of a backbone, in the order the network computes them."""
+    if backbone in VGG_BLOCKS:
+        table, stride = [], 1
+        for block, (convs, width) in enumerate(zip(VGG_BLOCKS[backbone], (64, 128, 256, 512, 512)), 1):
+            for i in range(1, convs + 1):
+                table += [LayerInfo(f"conv{block}_{i}", stride, width),
+                          LayerInfo(f"relu{block}_{i}", stride, width)]
+            stride *= 2
+            table.append(LayerInfo(f"pool{block}", stride, width))
+        return tuple(table)
+    if backbone in RESNET_STAGES:
+        expansion = 4 if backbone == "resnet50" else 1
+        table = [LayerInfo("conv1", 2, 64)]
+        for stage, blocks in enumerate(RESNET_STAGES[backbone], 1):
+            stride = 4 * 2 ** (stage - 1)
+            width = 64 * 2 ** (stage - 1) * expansion
+            table += [LayerInfo(f"block{stage}_{j}", stride, width) for j in range(blocks)]
+        return tuple(table)
+    raise StyleError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+
+
+def layer_names(backbone: str) -> tuple[str, ...]:
+    return tuple(info.name for info in layer_table(backbone))
+
+
+def check_layers(backbone: str, layers: Sequence[str]) -> None:
+    valid = layer_names(backbone)
+    unknown = [name for name in layers if name not in valid]
+    if unknown:
+        raise StyleError(f"unknown layer {', '.join(map(repr, unknown))} for {backbone}; valid layers: "
+                         f"{', '.join(valid)}")
+
+
+def deepest(backbone: str, layers: Sequence[str]) -> str:
+    order = layer_names(backbone)
+    return max(layers, key=order.index)
+
+
+def min_input_side(backbone: str, layers: Sequence[str]) -> int:
+    """The smallest image side for which every requested layer still has at least one pixel."""
+    strides = {info.name: info.stride for info in layer_table(backbone)}
+    return max(strides[name] for name in layers)
+
+
+LAYER_PRESETS: dict[str, Callable[[str], tuple[str, ...]]] = {
+    # Gatys et al. (2015): the first layer of each block.
+    "paper": lambda b: (("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1") if b in VGG_BLOCKS
+                        else ("conv1",) + tuple(f"block{s}_0" for s in range(1, 5))),
+    # The PyTorch tutorial's set: the first five convolutions.
+    "first5": lambda b: (("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1") if b in VGG_BLOCKS
+                         else layer_names(b)[:5]),
+}
+
+
+def default_content_layers(backbone: str) -> tuple[str, ...]:
+    """relu4_2 for VGG (Gatys et al.); for ResNets the last block at the same 1/8 resolution."""
+    if backbone in VGG_BLOCKS:
+        return ("relu4_2",)
+    return (f"block2_{RESNET_STAGES[backbone][1] - 1}",)
+
+
+def resolve_layers(backbone: str, spec: str | Sequence[str]) -> tuple[str, ...]:
+    """A preset name (`paper`, `first5`) or a list of layer names, checked against the backbone."""
+    layer_table(backbone)
+    if isinstance(spec, str):
+        if spec in LAYER_PRESETS:
+            return LAYER_PRESETS[spec](backbone)
+        spec = [s for s in spec.replace(",", " ").split() if s]
+    layers = tuple(spec)
+    if not layers:
+        raise StyleError("a layer list is empty")
+    check_layers(backbone, layers)
+    return layers
+
+
+class VGGFeatures(nn.Module):
+    """VGG16/19 convolutional trunk, stopping after layer `last`."""
+    architecture: str = "vgg19"
+    pooling: str = "max"
+    last: str = "relu5_1"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
+        out: dict[str, jax.Array] = {}
+        for block, (convs, width) in enumerate(zip(VGG_BLOCKS[self.architecture],
+                                                   (64, 128, 256, 512, 512)), 1):
+            for i in range(1, convs + 1):
+                x = nn.Conv(width, (3, 3), padding="SAME", name=f"conv{block}_{i}")(x)
+                out[f"conv{block}_{i}"] = x
+                if self.last == f"conv{block}_{i}":
+                    return out
+                x = nn.relu(x)
+                out[f"relu{block}_{i}"] = x
+                if self.last == f"relu{block}_{i}":
+                    return out
+            pool = nn.max_pool if self.pooling == "max" else nn.avg_pool
+            x = pool(x, window_shape=(2, 2), strides=(2, 2))
+            out[f"pool{block}"] = x
+            if self.last == f"pool{block}":
+                return out
+        return out
+
+
+def module_for(backbone: str, pooling: str = "max", last: str | None = None) -> nn.Module:
+    """The Flax module computing `backbone` up to `last` (default: all of it)."""
+    if pooling not in POOLINGS:
+        raise StyleError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    if backbone in VGG_BLOCKS:
+        return VGGFeatures(architecture=backbone, pooling=pooling,
+                           last=last or layer_names(backbone)[-1])
+    if backbone in RESNET_STAGES:
+        if pooling != "max":
+            raise StyleError("--pooling avg applies to VGG backbones only")
+        factory = {"resnet18": flaxmodels.ResNet18, "resnet34": flaxmodels.ResNet34,
+                   "resnet50": flaxmodels.ResNet50}[backbone]
+        return factory(output="activations", pretrained=None, normalize=False)
+    layer_table(backbone)  # raises the error listing valid backbones
+    raise AssertionError
+
+
+def init_variables(backbone: str, seed: int = 0) -> dict:
+    """Randomly initialised variables with the full layout of a backbone (untrained)."""
+    module = module_for(backbone)
+    x = jnp.zeros((1, 32, 32, 3), jnp.float32)
+    if backbone in VGG_BLOCKS:
+        variables = module.init(jax.random.PRNGKey(seed), x)
+    else:
+        variables = module.init(jax.random.PRNGKey(seed), x, train=False)
+    return jax.tree_util.tree_map(lambda a: a, dict(variables))
+
+
+def normalize(images: jax.Array) -> jax.Array:
+    mean = jnp.asarray(IMAGENET_MEAN, images.dtype)
+    std = jnp.asarray(IMAGENET_STD, images.dtype)
+    return (images - mean) / std
+
+
+FeatureFn = Callable[[Mapping, jax.Array], dict[str, jax.Array]]
+
+
+@functools.lru_cache(maxsize=None)
+def feature_extractor(backbone: str, layers: tuple[str, ...], pooling: str = "max") -> FeatureFn:
+    """A pure function (variables, images in [0, 1] of shape (N, H, W, 3)) -> {layer: features}.
+
+    Only the requested layers are returned, and only as much of the network as the deepest of them
+    needs is computed (VGG stops there; for ResNets XLA removes the unused blocks under `jit`).
+    """
+    check_layers(backbone, layers)
+    module = module_for(backbone, pooling, deepest(backbone, layers))
+    is_vgg = backbone in VGG_BLOCKS
+
+    def extract(variables: Mapping, images: jax.Array) -> dict[str, jax.Array]:
+        x = normalize(images)
+        acts = module.apply(variables, x) if is_vgg else module.apply(variables, x, train=False)
+        return {name: acts[name] for name in layers}
+
+    return extract

@@ -1,0 +1,13 @@
+"""The one exception type a user sees.
+
+Everything the user can fix (a bad file, a nonsense setting, missing weights) is raised as
+`StyleError` with a one-line message; the CLI prints it as `error: ...` and exits 2, the app shows
+it as `gr.Error`. Anything else is a bug and keeps its traceback.
+"""
+
+
+class StyleError(ValueError):
+    """A problem with the user's input or environment, explained in one line."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))

@@ -1,0 +1,152 @@
+"""Image files in and out.
+
+Inside the library an image is a float32 array in [0, 1], RGB, shape (H, W, 3). Loading turns every
+odd file a user may have (EXIF-rotated, grey, RGBA, palette, CMYK, 16-bit) into that, and refuses
+what is not an image with a one-line `StyleError`. Saving is atomic: a half-written file never
+appears under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from .errors import StyleError
+
+MAX_PIXELS = 64_000_000  # 8000 x 8000; larger inputs are refused before they are decoded
+SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Reads an image file as float32 RGB in [0, 1], honouring EXIF orientation.
+
+    Transparent images are composited over white (what a viewer shows); 16-bit greyscale keeps its
+    precision instead of being clipped to 8 bits.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise StyleError(f"{path}: no such file")
+    if path.is_dir():
+        raise StyleError(f"{path}: is a folder, not an image")
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise StyleError(
+                    f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+                    f"limit of {max_pixels / 1e6:.0f} megapixels")
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb_float(img)
+    except StyleError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise StyleError(f"{path}: refused as a decompression bomb ({e})") from None
+    except UnidentifiedImageError:
+        raise StyleError(f"{path}: not an image file (or a format Pillow cannot read)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise StyleError(f"{path}: damaged or truncated image ({e})") from None
+
+
+def _to_rgb_float(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        grey = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if grey.max() > 255 or img.mode.startswith("I;16") else 255.0
+        grey = np.clip(grey / peak, 0.0, 1.0).astype(np.float32)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if img.mode == "F":
+        grey = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+        return np.repeat(grey[..., None], 3, axis=2)
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return np.ascontiguousarray(rgb)
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resamples an (H, W, 3) float image with an antialiased Lanczos filter."""
+    if image.shape[:2] == (height, width):
+        return image.astype(np.float32, copy=False)
+    channels = [
+        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], np.float32), mode="F")
+                   .resize((width, height), Image.Resampling.LANCZOS))
+        for c in range(image.shape[2])
+    ]
+    return np.clip(np.stack(channels, axis=2), 0.0, 1.0).astype(np.float32)
+
+
+def fit_longest_side(shape: tuple[int, int], size: int) -> tuple[int, int]:
+    """(H, W) scaled so that the longer side is `size`, keeping the aspect ratio."""
+    height, width = shape
+    scale = size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def resize_longest(image: np.ndarray, size: int) -> np.ndarray:
+    return resize(image, *fit_longest_side(image.shape[:2], size))
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(np.asarray(image, np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """Refuses an output path that cannot be written or would overwrite one of the inputs."""
+    path = Path(path)
+    if path.suffix.lower() not in SAVE_FORMATS:
+        raise StyleError(f"{path}: output must end in one of {', '.join(SAVE_FORMATS)}")
+    if not path.parent.is_dir():
+        raise StyleError(f"{path}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise StyleError(f"{path}: the folder {path.parent} is not writable")
+    if path.is_dir():
+        raise StyleError(f"{path}: is a folder")
+    for given in inputs:
+        if Path(given).exists() and path.exists() and os.path.samefile(path, given):
+            raise StyleError(f"{path}: the output would overwrite the input {given}")
+        if Path(given).resolve() == path.resolve():
+            raise StyleError(f"{path}: the output would overwrite the input {given}")
+    return path
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray,
+               text: Mapping[str, object] | None = None) -> Path:
+    """Writes the image atomically; PNG files carry `text` as tEXt/iTXt chunks (values as JSON)."""
+    path = Path(path)
+    fmt = SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise StyleError(f"{path}: output must end in one of {', '.join(SAVE_FORMATS)}")
+    pil = Image.fromarray(to_uint8(image), mode="RGB")
+    options: dict = {}
+    if fmt == "PNG" and text:
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            info.add_itxt(key, value if isinstance(value, str) else json.dumps(value, default=str))
+        options["pnginfo"] = info
+    if fmt in ("JPEG", "WEBP"):
+        options["quality"] = 95
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pil.save(f, format=fmt, **options)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_png_text(path: str | os.PathLike) -> dict[str, str]:
+    """The text chunks of a PNG, as the studio wrote them."""
+    with Image.open(path) as img:
+        img.load()
+        return dict(getattr(img, "text", {}))

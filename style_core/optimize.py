@@ -1,0 +1,188 @@
+"""The optimisation loop shared by every mode.
+
+A mode describes its problem as a pure `terms(x, aux) -> {name: scalar}` plus a weight per term; the
+loop minimises `sum_k weight_k * terms_k` over the image x. Steps run in compiled chunks
+(`lax.scan` under `jit`): the host sees the image only between chunks, to report progress, draw a
+preview, check the stopping rule, or stop when the caller stops iterating.
+
+Weights, learning rates and targets are arguments of the compiled function, not constants in it, so a
+weight sweep or a new image of the same size reuses the compiled code.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .errors import StyleError
+
+Terms = Callable[[jax.Array, Any], Mapping[str, jax.Array]]
+# A chunk of steps takes about this long before the host looks again: short enough for a Stop button
+# and live previews on a CPU, while on a GPU the chunk length bound applies first.
+TARGET_CHUNK_SECONDS = 1.0
+# A loss this many times its starting value means the run has blown up.
+EXPLODE_FACTOR = 1e3
+
+
+def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
+    """optax optimisers; the learning rate lives in the state so that changing it does not recompile.
+
+    L-BFGS (zoom line search) takes its rate as a constant scale of the line search's first trial.
+    """
+    if name == "lbfgs":
+        return optax.lbfgs(learning_rate=None if lr == 1.0 else lr, memory_size=10)
+    factories = {"adam": optax.adam, "adagrad": optax.adagrad, "rmsprop": optax.rmsprop,
+                 "sgd": optax.sgd}
+    if name not in factories:
+        raise StyleError(f"unknown optimizer {name!r}; choose one of lbfgs, {', '.join(factories)}")
+    return optax.inject_hyperparams(factories[name])(learning_rate=lr)
+
+
+def _total(terms: Terms, x, aux, weights):
+    values = terms(x, aux)
+    return sum(weights[k] * v for k, v in values.items()), values
+
+
+@functools.lru_cache(maxsize=64)
+def evaluator(terms: Terms) -> Callable:
+    """jit: (x, aux, weights) -> (total, {term: value})."""
+    return jax.jit(functools.partial(_total, terms))
+
+
+@functools.lru_cache(maxsize=64)
+def chunk_runner(terms: Terms, optimizer: str, lbfgs_lr: float, length: int) -> Callable:
+    """A compiled chunk of `length` steps, of which the first `n_active` are taken.
+
+    Carries (x, opt_state, best_x, best_loss, diverged). A step whose loss is not finite or exceeds
+    `limit` is not taken and marks the run as diverged; every later step of the chunk is skipped, so
+    the best image seen so far survives. First-order methods keep x in [0, 1] (projected steps);
+    L-BFGS does not, because projecting would break the curvature pairs it stores: its image is
+    clipped only when shown or saved.
+    """
+    lbfgs = optimizer == "lbfgs"
+    opt = make_optimizer(optimizer, lbfgs_lr if lbfgs else 1.0)
+
+    def step(carry, aux, weights, limit):
+        x, state, best_x, best_loss, _ = carry
+        if lbfgs:
+            # value_and_grad_from_state reuses the line search's last evaluation: one forward and
+            # backward pass per step instead of two. It has no room for the separate terms.
+            f = lambda y: _total(terms, y, aux, weights)[0]  # noqa: E731
+            loss, grad = optax.value_and_grad_from_state(f)(x, state=state)
+            updates, new_state = opt.update(grad, state, x, value=loss, grad=grad, value_fn=f)
+            new_x = optax.apply_updates(x, updates)
+            values = {k: jnp.float32(jnp.nan) for k in weights}
+        else:
+            (loss, values), grad = jax.value_and_grad(_total, argnums=1, has_aux=True)(
+                terms, x, aux, weights)
+            updates, new_state = opt.update(grad, state, x)
+            new_x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
+        ok = jnp.isfinite(loss) & (loss <= limit)
+        better = ok & (loss < best_loss)
+        best_x = jnp.where(better, x, best_x)
+        best_loss = jnp.where(better, loss, best_loss)
+        new_x, new_state = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b),
+                                                  (new_x, new_state), (x, state))
+        return (new_x, new_state, best_x, best_loss, ~ok), (loss, values)
+
+    def run(carry, aux, weights, limit, n_active):
+        def skip(c):
+            return c, (jnp.float32(jnp.nan), {k: jnp.float32(jnp.nan) for k in weights})
+
+        def body(carry, i):
+            active = (i < n_active) & ~carry[4]
+            return jax.lax.cond(active, lambda c: step(c, aux, weights, limit), skip, carry)
+        return jax.lax.scan(body, carry, jnp.arange(length))
+
+    return jax.jit(run), opt.init
+
+
+@dataclass
+class Descent:
+    """What the loop reports after each chunk (and once at the end, with `finished` set)."""
+    step: int                              # steps taken so far
+    x: jax.Array                           # the current image
+    losses: dict[str, float]               # 'total' and, where known, each term
+    history: list[float] = field(default_factory=list)  # total loss before each step taken
+    seconds: float = 0.0
+    finished: bool = False
+    stop_reason: str = "finished"
+
+
+def _to_floats(total, values) -> dict[str, float]:
+    return {"total": float(total), **{k: float(v) for k, v in values.items()}}
+
+
+def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float], *,
+            iterations: int, optimizer: str, lr: float, chunk: int = 20, tol: float = 0.0,
+            ) -> Iterator[Descent]:
+    """Minimises sum_k weights[k] * terms(x, aux)[k] from x0, yielding after every chunk.
+
+    Stops after `iterations` steps; earlier when the loss falls by less than `tol` (relative, per
+    step) over a chunk; or when it diverges (non-finite, or EXPLODE_FACTOR times the starting loss),
+    in which case the last report holds the best image seen and the reason. The caller may stop
+    iterating at any time. Per-chunk reports carry each term for first-order methods; L-BFGS reports
+    only the total until the end.
+    """
+    start = time.perf_counter()
+    weights = {k: jnp.float32(v) for k, v in weights.items()}
+    evaluate = evaluator(terms)
+    total0, values0 = evaluate(x0, aux, weights)
+    report = Descent(0, x0, _to_floats(total0, values0), [], time.perf_counter() - start)
+    if not np.isfinite(report.losses["total"]):
+        raise StyleError("the loss is not finite at the start: check the weights and images")
+    if iterations == 0:
+        report.finished = True
+        yield report
+        return
+    run, init = chunk_runner(terms, optimizer, float(lr), int(chunk))
+    state = init(x0)
+    if optimizer != "lbfgs":
+        state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)
+    total0 = report.losses["total"]
+    limit = jnp.float32(EXPLODE_FACTOR * total0 if total0 > 0 else np.inf)
+    carry = (x0, state, x0, jnp.float32(jnp.inf), jnp.bool_(False))
+    step, calls, n_active, last_total = 0, 0, 1, total0
+    while step < iterations:
+        n = min(n_active, iterations - step)
+        t0 = time.perf_counter()
+        carry, (totals, values) = run(carry, aux, weights, limit, jnp.int32(n))
+        totals = np.asarray(totals)[:n]
+        calls += 1
+        if calls >= 2:  # the first call includes compilation
+            per_step = (time.perf_counter() - t0) / n
+            n_active = int(np.clip(TARGET_CHUNK_SECONDS / max(per_step, 1e-9), 1, chunk))
+        bad = ~(np.isfinite(totals) & (totals <= float(limit)))
+        taken = int(np.argmax(bad)) if bad.any() else n
+        step += taken
+        report.history.extend(float(v) for v in totals[:taken])
+        report.step, report.seconds = step, time.perf_counter() - start
+        if bool(carry[4]):
+            best_x = carry[2]
+            report.x, report.losses = best_x, _to_floats(*evaluate(best_x, aux, weights))
+            report.finished = True
+            report.stop_reason = (f"diverged at step {step + 1} (loss {totals[taken]:.3g}); kept the "
+                                  f"best image so far: try a smaller learning rate")
+            yield report
+            return
+        report.x = carry[0]
+        current = report.history[-1]
+        report.losses = {"total": current, **{k: float(np.asarray(v)[n - 1]) for k, v in values.items()
+                                              if np.isfinite(np.asarray(v)[n - 1])}}
+        converged = tol > 0 and last_total > 0 and (last_total - current) / (last_total * taken) < tol
+        last_total = current
+        if step >= iterations or converged:
+            break
+        yield report
+    report.losses = _to_floats(*evaluate(carry[0], aux, weights))
+    report.finished = True
+    report.stop_reason = "converged" if step < iterations else "finished"
+    report.seconds = time.perf_counter() - start
+    yield report

@@ -1,0 +1,219 @@
+"""Image mode: Gatys et al. style transfer as a generator of progress events.
+
+`stylize` resizes the inputs for each scale (coarse to fine), computes the style and content targets
+once per size, runs the shared optimisation loop, and yields a `Progress` after each compiled chunk;
+the last one carries the `StyleResult`. Front ends iterate it and may stop at any time.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import color
+from .backbones import feature_extractor, min_input_side
+from .errors import StyleError
+from .images import fit_longest_side, resize, resize_longest
+from .losses import blend_grams, content_loss, gram_matrix, layer_norms, penalty, style_loss, tv_loss
+from .optimize import descend
+from .settings import ImageSettings
+from .weights import Weights
+
+
+@dataclass(frozen=True)
+class StyleResult:
+    image: np.ndarray                      # (H, W, 3) float32 in [0, 1]
+    settings: ImageSettings
+    weights_source: str
+    trained_weights: bool
+    initial_losses: dict[str, float]
+    final_losses: dict[str, float]
+    history: list[dict]                    # one entry per chunk: step, scale, seconds, losses
+    iterations: int                        # steps taken over all scales
+    seconds: float
+    stop_reason: str
+
+    def report(self) -> dict:
+        """Everything a run's JSON report and PNG text chunks hold."""
+        return {"mode": "image", "settings": self.settings.to_dict(),
+                "backbone": self.settings.backbone, "weights_source": self.weights_source,
+                "trained_weights": self.trained_weights, "initial_losses": self.initial_losses,
+                "final_losses": self.final_losses, "iterations": self.iterations,
+                "seconds": round(self.seconds, 3), "stop_reason": self.stop_reason,
+                "output_size": list(self.image.shape[:2]), "history": self.history}
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int                              # steps done over all scales
+    total: int                             # steps planned over all scales
+    scale: int                             # 1-based index of the current scale
+    scales: int
+    shape: tuple[int, int]                 # (H, W) being optimised
+    losses: dict[str, float]
+    seconds: float
+    preview: np.ndarray | None = None      # the current image, every `preview_every` steps
+    result: StyleResult | None = field(default=None, repr=False)  # set on the last event
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+
+@functools.lru_cache(maxsize=32)
+def image_terms(backbone: str, pooling: str, content_layers: tuple[str, ...],
+                style_layers: tuple[str, ...], loss: str, delta: float):
+    """terms(x, aux) -> {content, style, tv} for one configuration (cached: one compile per shape).
+
+    `aux` holds the backbone variables and the targets: content features, blended style Grams, the
+    per-layer divisors of the normalisation and the per-layer weights.
+    """
+    extract = feature_extractor(backbone, tuple(dict.fromkeys(content_layers + style_layers)), pooling)
+    rho = penalty(loss, delta)
+
+    def terms(x, aux):
+        features = extract(aux["variables"], x[None])
+        features = {k: v[0] for k, v in features.items()}
+        return {"content": content_loss(features, aux["content"], aux["content_w"], aux["content_norm"], rho),
+                "style": style_loss(features, aux["style"], aux["style_w"], aux["style_norm"], rho),
+                "tv": tv_loss(x)}
+
+    return terms
+
+
+@functools.lru_cache(maxsize=32)
+def _target_fn(backbone: str, pooling: str, layers: tuple[str, ...]):
+    extract = feature_extractor(backbone, layers, pooling)
+
+    @jax.jit
+    def features(variables, image):
+        return {k: v[0] for k, v in extract(variables, image[None]).items()}
+    return features
+
+
+def style_targets(settings: ImageSettings, variables: Mapping, styles: Sequence[np.ndarray],
+                  ) -> dict[str, jax.Array]:
+    """The blended Gram matrices of the style images, each at its own size (computed once per size)."""
+    features = _target_fn(settings.backbone, settings.pooling, settings.style_layers)
+    grams = [{k: gram_matrix(v) for k, v in features(variables, jnp.asarray(s)).items()} for s in styles]
+    return {name: blend_grams([g[name] for g in grams], settings.style_blend) for name in
+            settings.style_layers}
+
+
+def make_aux(settings: ImageSettings, variables: Mapping, content: np.ndarray,
+             styles: Sequence[np.ndarray]) -> dict:
+    """Targets for one size: content features, style Grams, normalisation divisors, layer weights."""
+    rho = penalty(settings.loss, settings.huber_delta)
+    content_features = _target_fn(settings.backbone, settings.pooling, settings.content_layers)(
+        variables, jnp.asarray(content))
+    grams = style_targets(settings, variables, styles)
+    return {"variables": variables, "content": content_features, "style": grams,
+            "content_norm": layer_norms(rho, content_features, settings.normalization),
+            "style_norm": layer_norms(rho, grams, settings.normalization),
+            "content_w": dict(zip(settings.content_layers, map(jnp.float32, settings.content_layer_weights))),
+            "style_w": dict(zip(settings.style_layers, map(jnp.float32, settings.style_layer_weights)))}
+
+
+def scale_shapes(shape: tuple[int, int], settings: ImageSettings) -> list[tuple[int, int]]:
+    """Output (H, W) of each scale, coarse to fine; each scale doubles the last."""
+    return [fit_longest_side(shape, max(1, settings.size // 2 ** k))
+            for k in reversed(range(settings.scales))]
+
+
+def prepare_inputs(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSettings,
+                   ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Applies colour preservation to what the network will see."""
+    if not styles:
+        raise StyleError("give at least one style image")
+    if settings.style_blend is not None and len(settings.style_blend) != len(styles):
+        raise StyleError(f"{len(settings.style_blend)} style blend weights for {len(styles)} style images")
+    if settings.preserve_color == "histogram":
+        styles = [color.match_color(s, content) for s in styles]
+    elif settings.preserve_color == "luminance":
+        styles = [color.match_luminance(s, content) for s in styles]
+        content = color.luminance(content)
+    return content, list(styles)
+
+
+def initial_image(settings: ImageSettings, content: np.ndarray, styles: Sequence[np.ndarray]) -> np.ndarray:
+    h, w = content.shape[:2]
+    if settings.init == "content":
+        return content
+    if settings.init == "style":
+        return resize(styles[0], h, w)
+    noise = jax.random.normal(jax.random.PRNGKey(settings.seed), (h, w, 3), jnp.float32)
+    return np.asarray(jnp.clip(0.5 + 0.25 * noise, 0.0, 1.0))
+
+
+def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSettings,
+            weights: Weights) -> Iterator[Progress]:
+    """Paints `content` in the style of `styles`; yields progress, the last event has the result."""
+    if weights.backbone != settings.backbone:
+        raise StyleError(f"weights are for {weights.backbone}, settings ask for {settings.backbone}")
+    start = time.perf_counter()
+    original = content
+    content, styles = prepare_inputs(content, styles, settings)
+    shapes = scale_shapes(content.shape[:2], settings)
+    need = min_input_side(settings.backbone, settings.layers)
+    total = settings.iterations * len(shapes)
+    term_weights = {"content": settings.content_weight, "style": settings.style_weight,
+                    "tv": settings.tv_weight}
+    terms = image_terms(settings.backbone, settings.pooling, settings.content_layers,
+                        settings.style_layers, settings.loss, settings.huber_delta)
+    history: list[dict] = []
+    initial_losses: dict[str, float] = {}
+    done_steps, x, reason, final_losses = 0, None, "finished", {}
+    for index, shape in enumerate(shapes, 1):
+        if min(shape) < need:
+            raise StyleError(f"the image is {shape[1]}x{shape[0]} px at scale {index}, but "
+                             f"{settings.backbone} up to {settings.deepest_layer} needs at least {need} "
+                             f"px on each side: use a larger size or a less elongated image")
+        content_k = resize(content, *shape)
+        styles_k = [resize_longest(s, max(1, round(settings.style_scale * max(shape)))) for s in styles]
+        for s in styles_k:
+            if min(s.shape[:2]) < need:
+                raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
+                                 f"{settings.backbone} needs at least {need} px: raise --style-scale")
+        aux = make_aux(settings, weights.variables, content_k, styles_k)
+        x0 = initial_image(settings, content_k, styles_k) if x is None else resize(x, *shape)
+        next_preview = settings.preview_every
+        for report in descend(jnp.asarray(x0), terms, aux, term_weights, iterations=settings.iterations,
+                              optimizer=settings.optimizer, lr=settings.lr, chunk=settings.chunk,
+                              tol=settings.tol):
+            if not initial_losses:
+                initial_losses = dict(report.losses)
+            step = done_steps + report.step
+            history.append({"step": step, "scale": index, "seconds": round(time.perf_counter() - start, 3),
+                            "losses": dict(report.losses)})
+            if report.finished:
+                x = np.clip(np.asarray(report.x), 0.0, 1.0)
+                final_losses, reason = dict(report.losses), report.stop_reason
+                done_steps = step
+                break
+            preview = None
+            if report.step >= next_preview:
+                next_preview = (report.step // settings.preview_every + 1) * settings.preview_every
+                preview = _finish(np.asarray(report.x), original, settings)
+            yield Progress(step, total, index, len(shapes), shape, dict(report.losses),
+                           time.perf_counter() - start, preview)
+        if reason.startswith("diverged"):
+            break
+    image = _finish(x, original, settings)
+    result = StyleResult(image, settings, weights.source, weights.trained, initial_losses, final_losses,
+                         history, done_steps, time.perf_counter() - start, reason)
+    yield Progress(done_steps, total, len(shapes), len(shapes), shapes[-1], final_losses,
+                   result.seconds, image, result)
+
+
+def _finish(x: np.ndarray, original: np.ndarray, settings: ImageSettings) -> np.ndarray:
+    """The image as the user sees it: clipped, with the content's colours put back if asked."""
+    x = np.clip(x, 0.0, 1.0).astype(np.float32)
+    if settings.preserve_color == "luminance":
+        return color.combine_luminance(x, resize(original, *x.shape[:2]))
+    return x

@@ -1,0 +1,420 @@
+"""ImageNet weights: from the Hugging Face Hub or a local file, converted once to Flax and cached.
+
+Source: torchvision's ImageNet weights as timm publishes them (`timm/{backbone}.tv_in1k`,
+`model.safetensors`, torchvision key names, OIHW convolutions). A VGG needs only its convolution
+tensors (about 80 of 575 MB); they come first in the file, so where the hub serves ranged reads we
+fetch the safetensors header and then only that span. The converted file is cached in the user's cache
+folder, written atomically, and checked on every load.
+
+Order of sources: `source` argument (a path or `random`), `$STYLE_CORE_WEIGHTS`, the converted cache,
+the hub (honouring `HF_HUB_OFFLINE=1`, in which case only the Hugging Face cache is used). With none
+to be had, a `StyleError` says what is missing and how to provide it. `random` gives untrained
+weights and is labelled as such everywhere its output appears.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Mapping
+
+import numpy as np
+from safetensors.numpy import save_file
+from tqdm.auto import tqdm
+
+from .backbones import BACKBONES, RESNET_STAGES, VGG_BLOCKS, init_variables, layer_table
+from .errors import StyleError
+
+FILENAME = "model.safetensors"
+FORMAT = "style_core-flax-1"
+KNOWN_SHA256 = {
+    "vgg19": "11aea017b543ff59233749d8f1cf544cda749378f5790d2fedab841fb86b7669",
+    "vgg16": "57b026918159a6bf9faf8405c3a551903768e7138989d9c6224a14227203fad8",
+}
+UNTRAINED_LABEL = "random (UNTRAINED: results are not style transfer)"
+_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": None, "F64": np.float64, "I64": np.int64}
+
+Progress = Callable[[str, int, int], None]  # (what, done, total) in bytes
+
+
+def hub_repo(backbone: str) -> str:
+    return f"timm/{backbone}.tv_in1k"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Flax variables of a backbone and where they came from."""
+    backbone: str
+    variables: Mapping
+    source: str
+    trained: bool
+
+
+# --- torchvision layout -> flaxmodels layout ------------------------------------------------------
+
+def _vgg_conv_names(backbone: str) -> dict[str, str]:
+    """torchvision `features.{i}` index -> our layer name `conv{b}_{j}`."""
+    names, index = {}, 0
+    for block, convs in enumerate(VGG_BLOCKS[backbone], 1):
+        for j in range(1, convs + 1):
+            names[f"features.{index}"] = f"conv{block}_{j}"
+            index += 2  # conv, relu
+        index += 1  # pool
+    return names
+
+
+def _resnet_modules(backbone: str) -> dict[str, tuple[str, ...]]:
+    """torchvision module prefix -> flaxmodels module path (convs and batch norms)."""
+    bottleneck = backbone == "resnet50"
+    block_kind, convs = ("Bottleneck", 3) if bottleneck else ("BasicBlock", 2)
+    modules: dict[str, tuple[str, ...]] = {"conv1": ("Conv_0",), "bn1": ("BatchNorm_0",)}
+    n = 0
+    for stage, blocks in enumerate(RESNET_STAGES[backbone], 1):
+        for j in range(blocks):
+            block = f"{block_kind}_{n}"
+            for m in range(1, convs + 1):
+                modules[f"layer{stage}.{j}.conv{m}"] = (block, f"Conv_{m - 1}")
+                modules[f"layer{stage}.{j}.bn{m}"] = (block, f"BatchNorm_{m - 1}")
+            if j == 0 and (stage > 1 or bottleneck):
+                modules[f"layer{stage}.{j}.downsample.0"] = (block, f"Conv_{convs}")
+                modules[f"layer{stage}.{j}.downsample.1"] = (block, f"BatchNorm_{convs}")
+            n += 1
+    return modules
+
+
+def needed_keys(backbone: str) -> list[str]:
+    """The torchvision tensors the feature extractor needs (the classifier is never needed)."""
+    if backbone in VGG_BLOCKS:
+        return [f"{p}.{k}" for p in _vgg_conv_names(backbone) for k in ("weight", "bias")]
+    keys = []
+    for prefix in _resnet_modules(backbone):
+        is_bn = prefix.rsplit(".", 1)[-1].startswith("bn") or prefix.endswith("downsample.1")
+        keys += [f"{prefix}.{k}" for k in (("weight", "bias", "running_mean", "running_var")
+                                          if is_bn else ("weight",))]
+    return keys
+
+
+def _set(tree: dict, path: tuple[str, ...], value: np.ndarray) -> None:
+    for part in path[:-1]:
+        tree = tree.setdefault(part, {})
+    tree[path[-1]] = value
+
+
+def convert(tensors: Mapping[str, np.ndarray], backbone: str) -> dict:
+    """torchvision/timm tensors -> Flax variables of our modules.
+
+    Convolutions go from OIHW to HWIO: both frameworks compute a cross-correlation, so this transpose
+    is all there is. Batch norms map weight/bias/running_mean/running_var to scale/bias/mean/var.
+    """
+    layer_table(backbone)
+    missing = [k for k in needed_keys(backbone) if k not in tensors]
+    if missing:
+        raise StyleError(f"the weights file has no {', '.join(missing[:3])}"
+                         f"{f' (and {len(missing) - 3} more)' if len(missing) > 3 else ''}; "
+                         f"expected torchvision key names for {backbone} as in {hub_repo(backbone)}")
+    f32 = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float32))  # noqa: E731
+    variables: dict = {"params": {}}
+    if backbone in VGG_BLOCKS:
+        for prefix, name in _vgg_conv_names(backbone).items():
+            variables["params"][name] = {"kernel": f32(tensors[f"{prefix}.weight"]).transpose(2, 3, 1, 0),
+                                         "bias": f32(tensors[f"{prefix}.bias"])}
+    else:
+        variables["batch_stats"] = {}
+        for prefix, path in _resnet_modules(backbone).items():
+            if f"{prefix}.running_mean" in tensors:
+                _set(variables["params"], path + ("scale",), f32(tensors[f"{prefix}.weight"]))
+                _set(variables["params"], path + ("bias",), f32(tensors[f"{prefix}.bias"]))
+                _set(variables["batch_stats"], path + ("mean",), f32(tensors[f"{prefix}.running_mean"]))
+                _set(variables["batch_stats"], path + ("var",), f32(tensors[f"{prefix}.running_var"]))
+            else:
+                _set(variables["params"], path + ("kernel",),
+                     f32(tensors[f"{prefix}.weight"]).transpose(2, 3, 1, 0))
+        # flaxmodels' ResNet always builds its classifier; features never reach it.
+        features = 2048 if backbone == "resnet50" else 512
+        fc_w = tensors.get("fc.weight")
+        variables["params"]["Dense_0"] = {
+            "kernel": f32(fc_w).T if fc_w is not None else np.zeros((features, 1000), np.float32),
+            "bias": f32(tensors.get("fc.bias", np.zeros(1000, np.float32)))}
+    _check_layout(variables, backbone)
+    return variables
+
+
+def _flatten(tree: Mapping, prefix: str = "") -> dict[str, np.ndarray]:
+    flat = {}
+    for key, value in tree.items():
+        path = f"{prefix}/{key}" if prefix else str(key)
+        flat.update(_flatten(value, path) if isinstance(value, Mapping) else {path: np.asarray(value)})
+    return flat
+
+
+def _unflatten(flat: Mapping[str, np.ndarray]) -> dict:
+    tree: dict = {}
+    for path, value in flat.items():
+        _set(tree, tuple(path.split("/")), value)
+    return tree
+
+
+def _check_layout(variables: Mapping, backbone: str) -> None:
+    expected = {k: v.shape for k, v in _flatten(init_variables(backbone)).items()}
+    got = {k: v.shape for k, v in _flatten(variables).items()}
+    if backbone in VGG_BLOCKS:  # the converted VGG holds the trunk only
+        expected = {k: s for k, s in expected.items() if k in got or "conv" in k}
+    wrong = [f"{k} {got.get(k)} (expected {s})" for k, s in expected.items() if got.get(k) != s]
+    if wrong:
+        raise StyleError(f"the weights do not fit {backbone}: {'; '.join(wrong[:2])} — is it a file "
+                         f"for another backbone?")
+
+
+# --- safetensors, reading only what is needed -----------------------------------------------------
+
+def read_header(f: BinaryIO) -> tuple[dict, int, dict]:
+    """The safetensors tensor table, the offset where the data starts, and the file's metadata."""
+    raw = f.read(8)
+    if len(raw) != 8:
+        raise StyleError("the weights file is empty or truncated")
+    (length,) = struct.unpack("<Q", raw)
+    if length > 100_000_000:
+        raise StyleError("the weights file is not a safetensors file")
+    try:
+        header = json.loads(f.read(length))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise StyleError("the weights file is not a safetensors file (bad header)") from None
+    metadata = header.pop("__metadata__", None) or {}
+    return header, 8 + length, metadata
+
+
+def read_tensors(f: BinaryIO, keys: list[str], progress: Progress | None = None,
+                 what: str = "weights") -> dict[str, np.ndarray]:
+    """Reads `keys` from a safetensors stream with one read of the span that holds them.
+
+    `f` needs only `seek` and `read`, so the same code reads a local file or a remote one through
+    ranged HTTP requests.
+    """
+    header, data_start, _ = read_header(f)
+    present = [k for k in keys if k in header]
+    if not present:
+        return {}
+    begin = min(header[k]["data_offsets"][0] for k in present)
+    end = max(header[k]["data_offsets"][1] for k in present)
+    f.seek(data_start + begin)
+    buffer = bytearray()
+    while len(buffer) < end - begin:
+        chunk = f.read(min(8 << 20, end - begin - len(buffer)))
+        if not chunk:
+            raise StyleError(f"the weights file ended early ({len(buffer)} of {end - begin} bytes)")
+        buffer += chunk
+        if progress:
+            progress(what, len(buffer), end - begin)
+    tensors = {}
+    for key in present:
+        info = header[key]
+        dtype = _DTYPES.get(info["dtype"])
+        if dtype is None:
+            raise StyleError(f"the weights file stores {key} as {info['dtype']}, which is not supported")
+        lo, hi = (o - begin for o in info["data_offsets"])
+        array = np.frombuffer(bytes(buffer[lo:hi]), dtype=dtype)
+        if array.size != int(np.prod(info["shape"], dtype=np.int64)):
+            raise StyleError(f"the weights file is damaged: {key} has the wrong number of bytes")
+        tensors[key] = array.reshape(info["shape"])
+    return tensors
+
+
+def read_local(path: str | os.PathLike, backbone: str) -> dict:
+    """Converted variables from a local file in the timm/torchvision layout (or our own cache)."""
+    path = Path(path)
+    if not path.is_file():
+        raise StyleError(f"weights file {path} does not exist")
+    with open(path, "rb") as f:
+        try:
+            header, _, _ = read_header(f)
+        except StyleError as e:
+            raise StyleError(f"{path}: {e}") from None
+        f.seek(0)
+        if any(k.startswith("params/") for k in header):
+            return _unflatten(read_tensors(f, list(header)))
+        try:
+            tensors = read_tensors(f, needed_keys(backbone) + ["fc.weight", "fc.bias"])
+        except StyleError as e:
+            raise StyleError(f"{path}: {e}") from None
+    try:
+        return convert(tensors, backbone)
+    except StyleError as e:
+        raise StyleError(f"{path}: {e}") from None
+
+
+# --- cache ------------------------------------------------------------------------------------------
+
+def cache_dir() -> Path:
+    root = os.environ.get("STYLE_CORE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "style_core")
+    return Path(root)
+
+
+def cache_path(backbone: str) -> Path:
+    return cache_dir() / f"{backbone}.tv_in1k.flax.safetensors"
+
+
+def write_cache(variables: Mapping, backbone: str, source_sha256: str) -> Path:
+    """Writes the converted variables atomically, with a checksum of the converted tensors."""
+    path = cache_path(backbone)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flat = _flatten(variables)
+    metadata = {"format": FORMAT, "backbone": backbone, "source": hub_repo(backbone),
+                "source_sha256": source_sha256, "sha256": _tensors_sha256(flat)}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(flat, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _tensors_sha256(flat: Mapping[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(flat):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(flat[key]).tobytes())
+    return digest.hexdigest()
+
+
+def read_cache(backbone: str) -> dict | None:
+    """The cached variables, or None when there is no cache or it fails its checks."""
+    path = cache_path(backbone)
+    if not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as f:
+            header, _, metadata = read_header(f)
+            f.seek(0)
+            flat = read_tensors(f, list(header))
+        if metadata.get("format") != FORMAT or metadata.get("backbone") != backbone:
+            return None
+        if metadata.get("sha256") != _tensors_sha256(flat):
+            return None
+        variables = _unflatten(flat)
+        _check_layout(variables, backbone)
+        return variables
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+# --- the hub ----------------------------------------------------------------------------------------
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _progress_tqdm(progress: Progress | None):
+    """A tqdm class that reports to `progress` instead of printing (the library never prints)."""
+    class Bar(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["file"] = io.StringIO()
+            kwargs["disable"] = False
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            out = super().update(n)
+            if progress:
+                progress(f"downloading {self.desc or FILENAME}", int(self.n), int(self.total or 0))
+            return out
+
+    return Bar
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _remote_sha256(backbone: str) -> str | None:
+    """The SHA-256 the hub lists for the file (its LFS object id)."""
+    from huggingface_hub import HfFileSystem
+    info = HfFileSystem().info(f"{hub_repo(backbone)}/{FILENAME}")
+    return (info.get("lfs") or {}).get("sha256")
+
+
+def fetch_ranged(backbone: str, progress: Progress | None = None) -> tuple[dict, str]:
+    """Only the convolution tensors of a VGG, via ranged reads of the hub's file.
+
+    The whole file's SHA-256 cannot be checked on a partial read, so instead the hub's listing must
+    name the known SHA-256 (the file is the one we expect), and the header must account for every
+    byte we read.
+    """
+    from huggingface_hub import HfFileSystem
+    expected = KNOWN_SHA256.get(backbone)
+    listed = _remote_sha256(backbone)
+    if expected and listed and listed != expected:
+        raise StyleError(f"{hub_repo(backbone)}/{FILENAME} on the hub has SHA-256 {listed}, not the "
+                         f"known {expected}; refusing it")
+    fs = HfFileSystem()
+    with fs.open(f"{hub_repo(backbone)}/{FILENAME}", "rb", block_size=0) as f:
+        tensors = read_tensors(f, needed_keys(backbone), progress,
+                               f"downloading {backbone} convolutions")
+    return convert(tensors, backbone), listed or expected or ""
+
+
+def fetch_full(backbone: str, progress: Progress | None = None, offline: bool = False) -> tuple[dict, str]:
+    """The whole file through `hf_hub_download` (its cache, resume and auth), checked by SHA-256."""
+    from huggingface_hub import hf_hub_download
+    path = hf_hub_download(hub_repo(backbone), FILENAME, local_files_only=offline,
+                           tqdm_class=_progress_tqdm(progress))
+    sha = file_sha256(path)
+    expected = KNOWN_SHA256.get(backbone) or (None if offline else _remote_sha256(backbone))
+    if expected and sha != expected:
+        raise StyleError(f"{path} has SHA-256 {sha}, expected {expected}: the download is damaged; "
+                         f"delete it and try again")
+    return read_local(path, backbone), sha
+
+
+def load_weights(backbone: str, source: str | os.PathLike | None = None,
+                 progress: Progress | None = None) -> Weights:
+    """ImageNet weights for `backbone` from the first source that has them (see the module doc)."""
+    if backbone not in BACKBONES:
+        layer_table(backbone)
+    source = source or os.environ.get("STYLE_CORE_WEIGHTS") or None
+    if source is not None and str(source) == "random":
+        return Weights(backbone, init_variables(backbone), UNTRAINED_LABEL, trained=False)
+    if source is not None:
+        return Weights(backbone, read_local(source, backbone), f"file:{Path(source).resolve()}", True)
+    cached = read_cache(backbone)
+    if cached is not None:
+        return Weights(backbone, cached, f"hub:{hub_repo(backbone)} (cached)", True)
+    offline = _offline()
+    errors = []
+    attempts = [] if offline else ([fetch_ranged] if backbone in VGG_BLOCKS else [])
+    attempts.append(lambda b, p: fetch_full(b, p, offline=offline))
+    for attempt in attempts:
+        try:
+            variables, sha = attempt(backbone, progress)
+        except StyleError as e:
+            if "SHA-256" in str(e) or "do not fit" in str(e):
+                raise
+            errors.append(str(e))
+            continue
+        except Exception as e:  # network, auth, hub errors: try the next way, then explain
+            errors.append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip())
+            continue
+        try:
+            write_cache(variables, backbone, sha)
+        except OSError:
+            pass  # a read-only cache folder costs a re-download next time, nothing more
+        return Weights(backbone, variables, f"hub:{hub_repo(backbone)}", True)
+    why = "HF_HUB_OFFLINE is set and the Hugging Face cache has no copy" if offline else (
+        errors[-1] if errors else "unknown")
+    raise StyleError(
+        f"no ImageNet weights for {backbone}: could not get {hub_repo(backbone)}/{FILENAME} ({why}). "
+        f"Provide them with --weights PATH or STYLE_CORE_WEIGHTS=PATH (a {FILENAME} in torchvision "
+        f"layout), or run once with network access to fill {cache_dir()}; --weights random runs with "
+        f"untrained weights for testing only")
