@@ -119,10 +119,11 @@ def convert(tensors: Mapping[str, np.ndarray], backbone: str) -> dict:
                          f"{f' (and {len(missing) - 3} more)' if len(missing) > 3 else ''}; "
                          f"expected torchvision key names for {backbone} as in {hub_repo(backbone)}")
     f32 = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float32))  # noqa: E731
+    hwio = lambda a: np.ascontiguousarray(f32(a).transpose(2, 3, 1, 0))  # noqa: E731
     variables: dict = {"params": {}}
     if backbone in VGG_BLOCKS:
         for prefix, name in _vgg_conv_names(backbone).items():
-            variables["params"][name] = {"kernel": f32(tensors[f"{prefix}.weight"]).transpose(2, 3, 1, 0),
+            variables["params"][name] = {"kernel": hwio(tensors[f"{prefix}.weight"]),
                                          "bias": f32(tensors[f"{prefix}.bias"])}
     else:
         variables["batch_stats"] = {}
@@ -133,13 +134,12 @@ def convert(tensors: Mapping[str, np.ndarray], backbone: str) -> dict:
                 _set(variables["batch_stats"], path + ("mean",), f32(tensors[f"{prefix}.running_mean"]))
                 _set(variables["batch_stats"], path + ("var",), f32(tensors[f"{prefix}.running_var"]))
             else:
-                _set(variables["params"], path + ("kernel",),
-                     f32(tensors[f"{prefix}.weight"]).transpose(2, 3, 1, 0))
+                _set(variables["params"], path + ("kernel",), hwio(tensors[f"{prefix}.weight"]))
         # flaxmodels' ResNet always builds its classifier; features never reach it.
         features = 2048 if backbone == "resnet50" else 512
         fc_w = tensors.get("fc.weight")
         variables["params"]["Dense_0"] = {
-            "kernel": f32(fc_w).T if fc_w is not None else np.zeros((features, 1000), np.float32),
+            "kernel": np.ascontiguousarray(f32(fc_w).T) if fc_w is not None else np.zeros((features, 1000), np.float32),
             "bias": f32(tensors.get("fc.bias", np.zeros(1000, np.float32)))}
     _check_layout(variables, backbone)
     return variables
@@ -149,7 +149,9 @@ def _flatten(tree: Mapping, prefix: str = "") -> dict[str, np.ndarray]:
     flat = {}
     for key, value in tree.items():
         path = f"{prefix}/{key}" if prefix else str(key)
-        flat.update(_flatten(value, path) if isinstance(value, Mapping) else {path: np.asarray(value)})
+        # safetensors.numpy writes a strided view's raw buffer, not its values: make it contiguous.
+        flat.update(_flatten(value, path) if isinstance(value, Mapping)
+                    else {path: np.ascontiguousarray(value)})
     return flat
 
 
