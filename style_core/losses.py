@@ -26,6 +26,15 @@ LOSS_KINDS = ("mse", "l1", "huber", "smooth_l1")
 NORMALIZATIONS = ("paper", "relative")
 
 
+def abs_value(d: jax.Array) -> jax.Array:
+    """|d| with gradient sign(d), i.e. 0 at d = 0.
+
+    jnp.abs has gradient +1 at 0. Exact zeros are common here (flat regions of an image, every content
+    feature at a content init), and that one-sided choice pushes all of them the same way.
+    """
+    return jnp.sign(d) * d
+
+
 def penalty(kind: str, delta: float = 1.0) -> Callable[[jax.Array], jax.Array]:
     """The elementwise rho(d).
 
@@ -36,7 +45,7 @@ def penalty(kind: str, delta: float = 1.0) -> Callable[[jax.Array], jax.Array]:
     if kind == "mse":
         return jnp.square
     if kind == "l1":
-        return jnp.abs
+        return abs_value
     if kind == "huber":
         return lambda d: optax.losses.huber_loss(d, delta=delta)
     if kind == "smooth_l1":
@@ -60,8 +69,8 @@ def blend_grams(grams: Sequence[jax.Array], blend: Sequence[float] | None = None
 
 def tv_loss(image: jax.Array) -> jax.Array:
     """mean|x[i+1,j] - x[i,j]| + mean|x[i,j+1] - x[i,j]| over pixels and channels."""
-    dy = jnp.abs(image[..., 1:, :, :] - image[..., :-1, :, :])
-    dx = jnp.abs(image[..., :, 1:, :] - image[..., :, :-1, :])
+    dy = abs_value(image[..., 1:, :, :] - image[..., :-1, :, :])
+    dx = abs_value(image[..., :, 1:, :] - image[..., :, :-1, :])
     return jnp.mean(dy) + jnp.mean(dx)
 
 

@@ -1,0 +1,89 @@
+"""Feature extractors: same activations as flaxmodels, named layers, pooling, depth."""
+
+from __future__ import annotations
+
+import flaxmodels
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from style_core.backbones import (feature_extractor, layer_names, min_input_side, normalize,
+                                  resolve_layers)
+from style_core.errors import StyleError
+from style_core.weights import load_weights
+
+IMAGE = jnp.asarray(np.random.default_rng(0).random((1, 32, 32, 3)), jnp.float32)
+
+
+@pytest.mark.parametrize("backbone", ["vgg19", "vgg16"])
+def test_vgg_matches_flaxmodels_vgg(backbone, weight_files):
+    variables = load_weights(backbone, weight_files(backbone)).variables
+    reference = flaxmodels.vgg.VGG(output="activations", pretrained=None, normalize=True,
+                               architecture=backbone, include_head=False)
+    want = reference.apply(variables, IMAGE, train=False)
+    layers = ("relu1_1", "conv2_2", "relu3_1", "relu4_2", "conv5_1", "relu5_1")
+    got = feature_extractor(backbone, layers, "max")(variables, IMAGE)
+    for name in layers:
+        np.testing.assert_allclose(np.asarray(got[name]), np.asarray(want[name]), rtol=1e-5, atol=1e-5)
+
+
+def test_resnet_is_flaxmodels_resnet(weight_files):
+    variables = load_weights("resnet18", weight_files("resnet18")).variables
+    reference = flaxmodels.ResNet18(output="activations", pretrained=None, normalize=True)
+    want = reference.apply(variables, IMAGE, train=False)
+    got = feature_extractor("resnet18", ("conv1", "block2_1", "block4_1"), "max")(variables, IMAGE)
+    for name in got:
+        np.testing.assert_allclose(np.asarray(got[name]), np.asarray(want[name]), rtol=1e-5, atol=1e-5)
+
+
+def test_average_pooling_is_the_mean_of_each_2x2_window(weight_files):
+    variables = load_weights("vgg19", weight_files("vgg19")).variables
+    f = feature_extractor("vgg19", ("relu1_2", "pool1"), "avg")(variables, IMAGE)
+    r = np.asarray(f["relu1_2"][0], np.float64)
+    want = r.reshape(16, 2, 16, 2, 64).mean(axis=(1, 3))
+    np.testing.assert_allclose(np.asarray(f["pool1"][0]), want, rtol=1e-5, atol=1e-6)
+
+
+def _flops(backbone, layer, variables):
+    fn = feature_extractor(backbone, (layer,), "max")
+    cost = jax.jit(fn).lower(variables, IMAGE).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return cost["flops"]
+
+
+@pytest.mark.parametrize("backbone,shallow,deep", [("vgg19", "relu2_1", "relu5_1"),
+                                                   ("resnet18", "block1_0", "block4_1")])
+def test_only_as_deep_as_the_deepest_layer_is_computed(backbone, shallow, deep):
+    variables = load_weights(backbone, "random").variables
+    assert _flops(backbone, shallow, variables) < 0.35 * _flops(backbone, deep, variables)
+
+
+def test_layer_names_and_presets():
+    assert layer_names("vgg19")[:4] == ("conv1_1", "relu1_1", "conv1_2", "relu1_2")
+    assert "relu5_4" in layer_names("vgg19") and "relu5_4" not in layer_names("vgg16")
+    assert resolve_layers("vgg19", "paper") == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    assert resolve_layers("vgg16", "first5") == ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1")
+    assert resolve_layers("resnet50", "paper") == ("conv1", "block1_0", "block2_0", "block3_0", "block4_0")
+    assert layer_names("resnet34")[-1] == "block4_2"
+
+
+def test_unknown_layer_lists_the_valid_ones():
+    with pytest.raises(StyleError, match=r"unknown layer 'relu6_1' for vgg19; valid layers: conv1_1, relu1_1"):
+        resolve_layers("vgg19", "relu6_1")
+    with pytest.raises(StyleError, match="choose one of vgg19, vgg16, resnet18"):
+        layer_names("alexnet")
+
+
+def test_minimum_input_side_is_the_downsampling_at_the_deepest_layer():
+    assert min_input_side("vgg19", ("relu1_1",)) == 1
+    assert min_input_side("vgg19", ("relu4_2",)) == 8
+    assert min_input_side("vgg19", ("relu5_1", "relu1_1")) == 16
+    assert min_input_side("resnet50", ("block4_0",)) == 32
+
+
+def test_imagenet_normalisation():
+    x = jnp.asarray([[[0.485, 0.456, 0.406]], [[1.0, 1.0, 1.0]]])
+    np.testing.assert_allclose(np.asarray(normalize(x))[0, 0], 0, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(normalize(x))[1, 0], (1 - np.array([0.485, 0.456, 0.406]))
+                               / np.array([0.229, 0.224, 0.225]), rtol=1e-6)
