@@ -142,7 +142,8 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
         report.finished = True
         yield report
         return
-    run, init = chunk_runner(terms, optimizer, float(lr), int(chunk))
+    # Only L-BFGS bakes its rate into the compiled code; the others keep it in their state.
+    run, init = chunk_runner(terms, optimizer, float(lr) if optimizer == "lbfgs" else 1.0, int(chunk))
     state = init(x0)
     if optimizer != "lbfgs":
         state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)

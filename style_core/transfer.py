@@ -133,6 +133,12 @@ def prepare_inputs(content: np.ndarray, styles: Sequence[np.ndarray], settings: 
         raise StyleError("give at least one style image")
     if settings.style_blend is not None and len(settings.style_blend) != len(styles):
         raise StyleError(f"{len(settings.style_blend)} style blend weights for {len(styles)} style images")
+    need = min_input_side(settings.backbone, settings.layers)
+    for what, image in [("content image", content)] + [("style image", s) for s in styles]:
+        h, w = image.shape[:2]
+        if min(h, w) < max(need, 2):
+            raise StyleError(f"the {what} is {w}x{h} px, too small: {settings.backbone} up to "
+                             f"{settings.deepest_layer} needs at least {max(need, 2)} px on each side")
     if settings.preserve_color == "histogram":
         styles = [color.match_color(s, content) for s in styles]
     elif settings.preserve_color == "luminance":

@@ -1,0 +1,177 @@
+"""The optimisation loop and image mode, on tiny images with generated weights."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from style_core import color
+from style_core.errors import StyleError
+from style_core.optimize import chunk_runner, descend
+from style_core.settings import ImageSettings
+from style_core.transfer import stylize
+
+SMALL = dict(size=32, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", chunk=10)
+
+
+def run(content, styles, weights, **kw):
+    events = list(stylize(content, styles, ImageSettings(**{**SMALL, **kw}), weights))
+    return events, events[-1].result
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "adagrad", "rmsprop", "sgd"])
+def test_every_optimizer_lowers_the_loss(optimizer, rng_images, vgg19_weights):
+    content, style = rng_images
+    lr = {"sgd": 1e-2}.get(optimizer)
+    _, result = run(content, [style], vgg19_weights, optimizer=optimizer, lr=lr, iterations=15)
+    assert result.stop_reason == "finished" and result.iterations == 15
+    assert result.final_losses["total"] < 0.9 * result.initial_losses["total"]
+    assert result.image.shape == (27, 32, 3) and 0 <= result.image.min() and result.image.max() <= 1
+
+
+def test_events_stream_with_previews_and_the_last_has_the_result(rng_images, vgg19_weights):
+    content, style = rng_images
+    events, result = run(content, [style], vgg19_weights, optimizer="adam", iterations=30, preview_every=10)
+    steps = [e.step for e in events]
+    assert steps == sorted(steps) and steps[-1] == 30 and len(events) >= 4
+    assert sum(e.preview is not None for e in events[:-1]) >= 2
+    assert all(e.result is None for e in events[:-1]) and events[-1].done
+    assert {"total", "content", "style", "tv"} <= set(events[1].losses)
+    assert [h["step"] for h in result.history][-1] == 30
+
+
+def test_caller_can_stop_at_any_time(rng_images, vgg19_weights):
+    content, style = rng_images
+    gen = stylize(content, [style], ImageSettings(**SMALL, optimizer="adam", iterations=10_000), vgg19_weights)
+    first = list(itertools.islice(gen, 3))
+    gen.close()
+    assert first[-1].step < 100 and first[-1].result is None
+
+
+def test_noise_init_is_repeatable_by_seed(rng_images, vgg19_weights):
+    content, style = rng_images
+    a = run(content, [style], vgg19_weights, init="noise", seed=1, iterations=0)[1].image
+    b = run(content, [style], vgg19_weights, init="noise", seed=1, iterations=0)[1].image
+    c = run(content, [style], vgg19_weights, init="noise", seed=2, iterations=0)[1].image
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).mean() > 0.05
+
+
+def test_zero_iterations_returns_the_init_and_its_losses(rng_images, vgg19_weights):
+    content, style = rng_images
+    _, result = run(content, [style], vgg19_weights, init="content", iterations=0)
+    assert result.iterations == 0 and result.final_losses == result.initial_losses
+    assert result.final_losses["content"] == 0.0 and result.final_losses["style"] > 0
+    _, styled = run(content, [style], vgg19_weights, init="style", iterations=0)
+    assert styled.final_losses["content"] > 0
+
+
+def test_divergence_stops_and_keeps_the_best_image():
+    """Adam walks towards x = 1, where this loss turns NaN past x = 0.5."""
+    import jax.numpy as jnp
+
+    def terms(x, aux):
+        return {"f": jnp.sum((x - 1.0) ** 2) + jnp.where(jnp.max(x) > 0.5, jnp.nan, 0.0)}
+
+    reports = list(descend(jnp.zeros((4, 4, 3)), terms, None, {"f": 1.0}, iterations=50,
+                           optimizer="adam", lr=0.1))
+    last = reports[-1]
+    assert last.stop_reason.startswith("diverged at step") and "smaller learning rate" in last.stop_reason
+    assert 3 <= last.step < 50 and np.isfinite(last.losses["total"])
+    assert float(jnp.max(last.x)) <= 0.5 and last.losses["total"] < 48  # the best, better than the start
+    assert last.losses["total"] == pytest.approx(min(last.history), rel=1e-6)
+
+
+def test_divergence_in_image_mode_is_reported(rng_images, vgg19_weights):
+    content, style = rng_images
+    _, result = run(content, [style], vgg19_weights, optimizer="lbfgs", lr=1e9, iterations=20)
+    if result.stop_reason != "finished":  # the line search may also save it
+        assert result.stop_reason.startswith("diverged") and np.all(np.isfinite(result.image))
+
+
+def test_early_stop_on_relative_tolerance(rng_images, vgg19_weights):
+    content, style = rng_images
+    _, result = run(content, [style], vgg19_weights, optimizer="adam", iterations=400, tol=0.05)
+    assert result.stop_reason == "converged" and result.iterations < 400
+
+
+def test_multi_scale_runs_coarse_to_fine(rng_images, vgg19_weights):
+    content, style = rng_images
+    events, result = run(content, [style], vgg19_weights, optimizer="adam", size=64, scales=2, iterations=5)
+    assert {e.shape for e in events} == {(27, 32), (53, 64)}
+    assert [e.scale for e in events] == sorted(e.scale for e in events)
+    assert result.image.shape == (53, 64, 3) and result.iterations == 10
+
+
+def test_style_blend_weights(rng_images, vgg19_weights):
+    content, style = rng_images
+    other = np.ascontiguousarray(style[::-1, :, ::-1])
+    only_first = run(content, [style, other], vgg19_weights, style_blend=(1.0, 0.0), iterations=0)[1]
+    single = run(content, [style], vgg19_weights, iterations=0)[1]
+    blended = run(content, [style, other], vgg19_weights, iterations=0)[1]
+    assert only_first.final_losses["style"] == pytest.approx(single.final_losses["style"], rel=1e-5)
+    assert blended.final_losses["style"] != pytest.approx(single.final_losses["style"], rel=1e-3)
+    with pytest.raises(StyleError, match="2 style blend weights for 1 style images"):
+        run(content, [style], vgg19_weights, style_blend=(1.0, 1.0), iterations=0)
+
+
+def test_style_scale_changes_the_style_targets(rng_images, vgg19_weights):
+    content, style = rng_images
+    big = np.asarray(np.kron(style, np.ones((2, 2, 1))), np.float32)
+    a = run(content, [big], vgg19_weights, style_scale=1.0, iterations=0)[1].final_losses["style"]
+    b = run(content, [big], vgg19_weights, style_scale=2.0, iterations=0)[1].final_losses["style"]
+    assert a != pytest.approx(b, rel=1e-3)
+
+
+def test_luminance_preservation_keeps_the_content_colours(rng_images, vgg19_weights):
+    content, style = rng_images
+    _, result = run(content, [style], vgg19_weights, optimizer="adam", iterations=10,
+                    preserve_color="luminance")
+    from style_core.images import resize
+    c = resize(content, *result.image.shape[:2])
+    out_iq, content_iq = color.rgb_to_yiq(result.image)[..., 1:], color.rgb_to_yiq(c)[..., 1:]
+    inside = np.all((result.image > 0.02) & (result.image < 0.98), axis=2)  # away from clipping
+    np.testing.assert_allclose(out_iq[inside], content_iq[inside], atol=2e-3)
+
+
+def test_histogram_matching_gives_the_style_the_content_statistics():
+    rng = np.random.default_rng(5)
+    content = np.clip(rng.normal([0.3, 0.5, 0.6], 0.1, (40, 40, 3)), 0, 1).astype(np.float32)
+    style = np.clip(rng.normal([0.7, 0.2, 0.3], 0.08, (30, 30, 3)), 0, 1).astype(np.float32)
+    style[..., 1] += 0.3 * style[..., 0]
+    matched = color.match_color(style, content)
+    np.testing.assert_allclose(matched.reshape(-1, 3).mean(0), content.reshape(-1, 3).mean(0), atol=0.01)
+    np.testing.assert_allclose(np.cov(matched.reshape(-1, 3), rowvar=False),
+                               np.cov(content.reshape(-1, 3), rowvar=False), atol=5e-4)
+
+
+def test_weight_sweep_reuses_the_compiled_chunk(rng_images, vgg19_weights):
+    content, style = rng_images
+    run(content, [style], vgg19_weights, optimizer="adam", iterations=3, style_weight=10.0)
+    misses = chunk_runner.cache_info().misses
+    run(content, [style], vgg19_weights, optimizer="adam", iterations=3, style_weight=1e4, lr=0.05)
+    assert chunk_runner.cache_info().misses == misses
+
+
+@pytest.mark.parametrize("backbone", ["vgg16", "resnet18"])
+def test_other_backbones_run(backbone, rng_images, weight_files):
+    from style_core.weights import load_weights
+    content, style = rng_images
+    weights = load_weights(backbone, weight_files(backbone))
+    result = list(stylize(content, [style], ImageSettings(size=48, backbone=backbone, iterations=3,
+                                                          optimizer="adam"), weights))[-1].result
+    assert result.image.shape == (40, 48, 3) and result.settings.backbone == backbone
+
+
+def test_tiny_and_elongated_images_are_refused(vgg19_weights):
+    with pytest.raises(StyleError, match=r"content image is 1x1 px, too small.*at least 16 px"):
+        run(np.zeros((1, 1, 3), np.float32), [np.zeros((32, 32, 3), np.float32)], vgg19_weights,
+            size=32, style_layers="paper", content_layers="relu4_2")
+    with pytest.raises(StyleError, match=r"style image is 8x8 px"):
+        run(np.zeros((32, 32, 3), np.float32), [np.zeros((8, 8, 3), np.float32)], vgg19_weights,
+            size=32, style_layers="paper", content_layers="relu4_2")
+    with pytest.raises(StyleError, match="needs at least 16 px on each side"):
+        run(np.zeros((20, 400, 3), np.float32), [np.zeros((32, 32, 3), np.float32)], vgg19_weights,
+            size=32, style_layers="paper", content_layers="relu4_2")
