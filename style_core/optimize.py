@@ -111,6 +111,7 @@ class Descent:
     x: jax.Array                           # the current image
     losses: dict[str, float]               # 'total' and, where known, each term
     history: list[float] = field(default_factory=list)  # total loss before each step taken
+    initial_losses: dict[str, float] = field(default_factory=dict)  # every term at x0
     seconds: float = 0.0
     finished: bool = False
     stop_reason: str = "finished"
@@ -135,7 +136,8 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     weights = {k: jnp.float32(v) for k, v in weights.items()}
     evaluate = evaluator(terms)
     total0, values0 = evaluate(x0, aux, weights)
-    report = Descent(0, x0, _to_floats(total0, values0), [], time.perf_counter() - start)
+    losses0 = _to_floats(total0, values0)
+    report = Descent(0, x0, dict(losses0), [], initial_losses=losses0, seconds=time.perf_counter() - start)
     if not np.isfinite(report.losses["total"]):
         raise StyleError("the loss is not finite at the start: check the weights and images")
     if iterations == 0:

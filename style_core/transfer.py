@@ -193,7 +193,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
                               optimizer=settings.optimizer, lr=settings.lr, chunk=settings.chunk,
                               tol=settings.tol):
             if not initial_losses:
-                initial_losses = dict(report.losses)
+                initial_losses = dict(report.initial_losses)
             step = done_steps + report.step
             history.append({"step": step, "scale": index, "seconds": round(time.perf_counter() - start, 3),
                             "losses": dict(report.losses)})

@@ -1,0 +1,153 @@
+"""The command line: a run on the bundled example, --help, and one `error:` line for each bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from style_core.__main__ import build_parser, main
+from style_core.images import read_png_text
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT, STYLE = ROOT / "assets" / "content.png", ROOT / "assets" / "style.png"
+FAST = ["--size", "32", "--style-layers", "relu1_1,relu2_1,relu3_1", "--content-layers", "relu2_2"]
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_stylises_the_bundled_example_and_writes_png_and_report(tmp_path, capsys, weight_files):
+    out, report = tmp_path / "out.png", tmp_path / "run.json"
+    code, _, err = cli(capsys, "image", CONTENT, STYLE, "-o", out, "--size", 48, "--iterations", 20,
+                       "--weights", weight_files("vgg19"), "--report", report, "--quiet")
+    assert code == 0, err
+    assert Image.open(out).size == (48, 36)
+    meta = json.loads(read_png_text(out)["style_core"])
+    assert meta["settings"]["size"] == 48 and meta["settings"]["optimizer"] == "lbfgs"
+    assert meta["final_losses"]["total"] < meta["initial_losses"]["total"]
+    data = json.loads(report.read_text())
+    assert data["iterations"] == 20 and data["backbone"] == "vgg19" and data["trained_weights"]
+    assert data["weights_source"].startswith("file:") and data["seconds"] > 0
+    assert data["history"][0]["step"] <= data["history"][-1]["step"] == 20
+    assert {"total", "content", "style", "tv"} <= set(data["initial_losses"])
+
+
+def test_zero_iterations_writes_the_init_image(tmp_path, capsys, weight_files):
+    out, report = tmp_path / "init.png", tmp_path / "init.json"
+    code, _, err = cli(capsys, "image", CONTENT, STYLE, "-o", out, *FAST, "--iterations", 0,
+                       "--weights", weight_files("vgg19"), "--report", report, "--quiet")
+    assert code == 0, err
+    data = json.loads(report.read_text())
+    assert data["iterations"] == 0 and data["initial_losses"] == data["final_losses"]
+    written = np.asarray(Image.open(out), np.float32) / 255
+    expected = np.asarray(Image.open(CONTENT).resize((32, 24), Image.Resampling.LANCZOS), np.float32) / 255
+    assert np.abs(written - expected).mean() < 0.02
+
+
+def test_untrained_weights_are_labelled(tmp_path, capsys):
+    out = tmp_path / "r.png"
+    code, _, err = cli(capsys, "image", CONTENT, STYLE, "-o", out, *FAST, "--iterations", 1,
+                       "--weights", "random", "--quiet")
+    assert code == 0 and "UNTRAINED" in err
+    assert "UNTRAINED" in read_png_text(out)["Warning"]
+
+
+def test_help_documents_every_flag(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["image", "--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    image_parser = build_parser()._subparsers._group_actions[0].choices["image"]
+    flags = [a.option_strings[-1] for a in image_parser._actions if a.option_strings]
+    assert len(flags) > 25
+    for flag in flags:
+        assert re.search(re.escape(flag) + r"\b.*\S", text), flag
+    for action in image_parser._actions:
+        assert action.help, action.option_strings
+
+
+def _bad_file(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+BAD = {
+    "missing content": (lambda t: ["image", t / "nope.png", STYLE, "-o", t / "o.png"], "no such file"),
+    "text as jpg": (lambda t: ["image", _bad_file(t, "a.jpg", b"hello"), STYLE, "-o", t / "o.png"],
+                    "not an image"),
+    "truncated jpeg": (lambda t: ["image", _bad_file(t, "c.jpg", (ROOT / "assets" / "content.png").read_bytes()[:500]),
+                                  STYLE, "-o", t / "o.png"], "damaged or truncated"),
+    "unknown backbone": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--backbone", "alexnet"],
+                         "unknown backbone 'alexnet'; choose one of"),
+    "unknown layer": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--style-layers", "relu9_9"],
+                      "unknown layer 'relu9_9' for vgg19; valid layers: conv1_1"),
+    "negative weight": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--style-weight", "-1"],
+                        "style weight must be a finite number >= 0"),
+    "nan weight": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--content-weight", "nan"],
+                   "content weight must be a finite number"),
+    "zero size": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--size", "0"],
+                  "size must be at least 1"),
+    "negative size": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--size", "-5"],
+                      "size must be at least 1"),
+    "size too small for the net": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--size", "8"],
+                                   "downsamples by 16"),
+    "word as size": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--size", "big"],
+                     "invalid int value"),
+    "missing folder": (lambda t: ["image", CONTENT, STYLE, "-o", t / "no" / "o.png"], "does not exist"),
+    "output is the input": (lambda t: ["image", CONTENT, STYLE, "-o", STYLE], "overwrite the input"),
+    "unknown optimizer": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--optimizer", "newton"],
+                          "invalid choice"),
+    "zero learning rate": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--lr", "0"],
+                           "learning rate must be a finite number > 0"),
+    "bad blend": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--style-blend", "a,b"],
+                  "expected numbers"),
+    "missing weights file": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--weights", t / "w.st"],
+                             "does not exist"),
+    "no mode": (lambda t: [], "required"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_gives_one_error_line_and_exit_2(case, tmp_path, capsys):
+    make_args, message = BAD[case]
+    before = STYLE.read_bytes()
+    code, out, err = cli(capsys, *make_args(tmp_path))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert message in lines[0]
+    assert STYLE.read_bytes() == before
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_no_weights_anywhere_is_one_clear_line(tmp_path, capsys):
+    code, _, err = cli(capsys, "image", CONTENT, STYLE, "-o", tmp_path / "o.png", *FAST)
+    assert code == 2 and err.count("\n") == 1
+    assert "no ImageNet weights for vgg19" in err and "--weights PATH" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_greyscale_and_rgba_inputs_work(tmp_path, capsys, weight_files):
+    Image.open(CONTENT).convert("L").save(tmp_path / "grey.png")
+    Image.open(STYLE).convert("RGBA").save(tmp_path / "rgba.png")
+    code, _, err = cli(capsys, "image", tmp_path / "grey.png", tmp_path / "rgba.png", "-o", tmp_path / "o.png",
+                       *FAST, "--iterations", 2, "--weights", weight_files("vgg19"), "--quiet")
+    assert code == 0, err and Image.open(tmp_path / "o.png").mode == "RGB"
+
+
+def test_module_entry_point_runs_as_a_program(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "style_core", "image", str(CONTENT), str(STYLE), "-o",
+                           str(tmp_path / "o.png"), "--size", "-1"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == "error: size must be at least 1, not -1"
