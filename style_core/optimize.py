@@ -63,7 +63,8 @@ def default_dispatch() -> str:
     involvement at all). "async": the compiled step dispatched once per step without waiting, so the
     host only reads results at the chunk's end (CPU). XLA:CPU runs convolutions inside any nested
     computation (while loop or conditional) about 3x slower than at top level (jax#12868); measured
-    on VGG19 at 256 px: 1.40 s per step in a scan, 0.50 s dispatched (bench/LOG.md).
+    on VGG19 at 256 px: 1.40 s per step in a scan, 0.50 s dispatched (bench/LOG.md). For L-BFGS the
+    same reason moves the line search to the host (`lbfgs.py`).
     """
     return "async" if jax.default_backend() == "cpu" else "scan"
 
@@ -105,6 +106,18 @@ def chunk_runner(terms: Terms, optimizer: str, lbfgs_lr: float, length: int,
                                                   (new_x, new_state), (x, state))
         loss = jnp.where(diverged, jnp.nan, loss)
         return (new_x, new_state, best_x, best_loss, ~ok), (loss, values)
+
+    if dispatch == "async" and lbfgs:
+        from .lbfgs import HostLBFGS
+        host = HostLBFGS(lambda x, aux, weights: jax.value_and_grad(_total, argnums=1, has_aux=True)(
+            terms, x, aux, weights), lr=lbfgs_lr)
+
+        def run_host(carry, aux, weights, limit, n_active):
+            outputs = [None] * int(n_active)
+            for i in range(int(n_active)):
+                carry, outputs[i] = host.step(carry, aux, weights, limit)
+            return carry, jax.tree_util.tree_map(lambda *v: jnp.stack(v), *outputs)
+        return run_host, host.init
 
     if dispatch == "async":
         compiled_step = jax.jit(step)
