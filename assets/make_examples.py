@@ -51,10 +51,23 @@ def style(size=(384, 384), seed=1) -> Image.Image:
     return img.filter(ImageFilter.SMOOTH_MORE)
 
 
+def overview(images, height=240, gap=8) -> Image.Image:
+    """The inputs side by side, for the README."""
+    scaled = [im.resize((round(im.width * height / im.height), height), Image.Resampling.LANCZOS) for im in images]
+    sheet = Image.new("RGB", (sum(im.width for im in scaled) + gap * (len(scaled) - 1), height), "white")
+    x = 0
+    for im in scaled:
+        sheet.paste(im, (x, 0))
+        x += im.width + gap
+    return sheet
+
+
 def main() -> None:
-    content().save(HERE / "content.png", optimize=True)
-    style().save(HERE / "style.png", optimize=True)
-    style((384, 384), seed=7).transpose(Image.Transpose.ROTATE_90).save(HERE / "style2.png", optimize=True)
+    images = [content(), style(), style((384, 384), seed=7).transpose(Image.Transpose.ROTATE_90)]
+    for image, name in zip(images, ("content.png", "style.png", "style2.png")):
+        image.save(HERE / name, optimize=True)
+    (HERE.parent / "docs").mkdir(exist_ok=True)
+    overview(images[:2]).save(HERE.parent / "docs" / "example-inputs.png", optimize=True)
 
 
 if __name__ == "__main__":
