@@ -395,8 +395,10 @@ def load_weights(backbone: str, source: str | os.PathLike | None = None,
         return Weights(backbone, cached, f"hub:{hub_repo(backbone)} (cached)", True)
     offline = _offline()
     errors = []
-    attempts = [] if offline else ([fetch_ranged] if backbone in VGG_BLOCKS else [])
-    attempts.append(lambda b, p: fetch_full(b, p, offline=offline))
+    # A copy already in the Hugging Face cache (e.g. a Space's preload_from_hub) costs no download.
+    attempts = [lambda b, p: fetch_full(b, p, offline=True)]
+    if not offline:
+        attempts += ([fetch_ranged] if backbone in VGG_BLOCKS else []) + [fetch_full]
     for attempt in attempts:
         try:
             variables, sha = attempt(backbone, progress)

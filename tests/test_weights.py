@@ -139,8 +139,9 @@ def test_offline_without_cache_explains_every_way_to_get_weights(monkeypatch):
     assert "STYLE_CORE_WEIGHTS" in message and "HF_HUB_OFFLINE" in message and "\n" not in message
 
 
-def _fake_hub(monkeypatch, path, listed_sha):
-    """Replaces the network: the hub's file is `path`, its listing names `listed_sha`."""
+def _fake_hub(monkeypatch, path, listed_sha, in_hf_cache=False):
+    """Replaces the network: the hub's file is `path`, its listing names `listed_sha`; the Hugging
+    Face cache holds a copy only when `in_hf_cache`."""
     calls = {"ranged": 0, "full": 0}
 
     class FakeFS:
@@ -155,6 +156,11 @@ def _fake_hub(monkeypatch, path, listed_sha):
     monkeypatch.setattr(huggingface_hub, "HfFileSystem", FakeFS)
 
     def fake_download(repo, filename, local_files_only=False, tqdm_class=None):
+        if local_files_only and not in_hf_cache:
+            from huggingface_hub.errors import LocalEntryNotFoundError
+            raise LocalEntryNotFoundError("not in the cache")
+        if local_files_only:
+            return str(path)
         calls["full"] += 1
         bar = tqdm_class(total=path.stat().st_size, desc=filename)
         bar.update(path.stat().st_size)
@@ -227,3 +233,12 @@ def test_cache_write_is_atomic(weight_files, monkeypatch):
     with pytest.raises(OSError):
         W.write_cache(variables, "vgg19", "x")
     assert list(W.cache_dir().iterdir()) == []
+
+
+def test_a_copy_in_the_hugging_face_cache_is_used_without_download(weight_files, monkeypatch):
+    """What a Space's preload_from_hub leaves behind: no ranged read, no download."""
+    path = weight_files("vgg19")
+    monkeypatch.setitem(W.KNOWN_SHA256, "vgg19", W.file_sha256(path))
+    calls = _fake_hub(monkeypatch, path, W.file_sha256(path), in_hf_cache=True)
+    weights = W.load_weights("vgg19")
+    assert weights.trained and calls == {"ranged": 0, "full": 0}
