@@ -1,10 +1,10 @@
-# Quick start: `make run` (set up, then stylise the bundled example) and `make test`.
+# Quick start: `make run` (set up, then start the studio on http://127.0.0.1:7860) and `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench assets clean
+.PHONY: setup run example test bench assets clean
 
 setup: $(STAMP)
 
@@ -15,6 +15,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 run: setup
+	$(PY) app.py
+
+example: setup
 	mkdir -p out
 	$(PY) -m style_core image assets/content.png assets/style.png -o out/example.png --size 256 --iterations 100 --report out/example.json
 

@@ -1,0 +1,322 @@
+"""Style transfer studio: the Gradio front end over `style_core`.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--weights PATH|random]
+
+UI only: each tab turns its controls into the library's settings, iterates one library generator and
+shows what it yields. A password is set with STYLE_STUDIO_PASSWORD (user STYLE_STUDIO_USER, default
+"studio"). All optimisations share one queue (`concurrency_id="optimise"`), one at a time per device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+import jax
+import numpy as np
+import pandas as pd
+
+from style_core import ImageSettings, StyleError, load_image, load_weights, save_image, stylize
+from style_core.backbones import BACKBONES
+from style_core.explore import STUDIES, run_study, study_settings
+from style_core.images import to_uint8
+from style_core.losses import LOSS_KINDS
+from style_core.settings import INITS, OPTIMIZERS, PRESERVE_COLOR
+
+HERE = Path(__file__).resolve().parent
+ASSETS = HERE / "assets"
+RUNS = Path(tempfile.gettempdir()) / "style_studio_runs"
+MAX_UPLOAD = "25mb"
+log = logging.getLogger("style_studio")
+
+# --- weights: loaded on first use, once per backbone -------------------------------------------------
+
+WEIGHTS_SOURCE: str | None = None  # --weights; None: $STYLE_CORE_WEIGHTS, the cache, then the hub
+_weights: dict = {}
+_weights_lock = threading.Lock()
+
+
+def get_weights(backbone: str, progress: gr.Progress | None = None):
+    with _weights_lock:
+        if backbone not in _weights:
+            def report(what: str, done: int, total: int) -> None:
+                if progress is not None:
+                    progress((done, total or None), desc=f"{what} (first run only)", unit="bytes")
+            if progress is not None:
+                progress(0, desc=f"loading {backbone} weights")
+            _weights[backbone] = load_weights(backbone, WEIGHTS_SOURCE, report)
+        return _weights[backbone]
+
+
+def user_errors(fn):
+    """A StyleError (bad input, nonsense setting, no weights) reaches the user as gr.Error."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
+        except StyleError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+    return wrapper
+
+
+def ImageUpload(**kwargs) -> gr.Image:  # noqa: N802 (reads like the component it makes)
+    """An image drop zone that hands the uploaded file itself to style_core's loader, which honours
+    EXIF, 16-bit, CMYK and transparency and refuses damaged files with a clear message; Gradio's own
+    decode would re-encode the image first, or fail with a generic error. Overridden on the instance,
+    not in a subclass: Gradio looks a subclass up as a custom component with its own frontend."""
+    component = gr.Image(**kwargs)
+    component.preprocess = lambda payload: None if payload is None else str(payload.path)
+    return component
+
+
+def new_run_dir() -> Path:
+    RUNS.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="run-", dir=RUNS))
+
+
+def loss_frame(history: list[dict], series: str = "total") -> pd.DataFrame:
+    """Loss curve points (log10, the loss spans orders of magnitude) for gr.LinePlot."""
+    rows = [{"step": h["step"], "log10 loss": math.log10(max(h["losses"]["total"], 1e-30)), "run": series}
+            for h in history if np.isfinite(h["losses"]["total"])]
+    return pd.DataFrame(rows, columns=["step", "log10 loss", "run"])
+
+
+def untrained_note(weights) -> str:
+    return "" if weights.trained else f"\n\n**⚠ {weights.source}.**"
+
+
+# --- Image tab -----------------------------------------------------------------------------------------
+
+def image_settings(size, iterations, style_strength, preserve_color, blend, backbone, style_layers,
+                   content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight,
+                   scales, seed) -> ImageSettings:
+    try:
+        blend_weights = tuple(float(b) for b in str(blend or "").replace(",", " ").split()) or None
+    except ValueError:
+        raise StyleError(f"style blend weights must be numbers separated by commas, not {blend!r}") from None
+    for name, value in [("size", size), ("iterations", iterations), ("scales", scales), ("seed", seed),
+                        ("style strength", style_strength), ("content weight", content_weight),
+                        ("TV weight", tv_weight)]:
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            raise StyleError(f"{name} must be a number")
+    return ImageSettings(
+        size=int(size), iterations=int(iterations), style_weight=10.0 ** float(style_strength),
+        preserve_color=preserve_color, style_blend=blend_weights, backbone=backbone,
+        style_layers=style_layers or "paper", content_layers=content_layers or (), optimizer=optimizer,
+        lr=float(lr) if lr else None, loss=loss, normalization=normalize, init=init,
+        content_weight=float(content_weight), tv_weight=float(tv_weight), scales=int(scales),
+        seed=int(seed), preview_every=5)
+
+
+def _paths(files) -> list[str]:
+    if not files:
+        return []
+    files = files if isinstance(files, (list, tuple)) else [files]
+    return [f if isinstance(f, str) else getattr(f, "name", None) or f["path"] for f in files]
+
+
+@user_errors
+def run_image(content, styles, size, iterations, style_strength, preserve_color, blend, backbone,
+              style_layers, content_layers, optimizer, lr, loss, normalize, init, content_weight,
+              tv_weight, scales, seed, progress=gr.Progress()):
+    """Stylises the content image; streams previews, then the PNG, comparison and loss curve."""
+    settings = image_settings(size, iterations, style_strength, preserve_color, blend, backbone,
+                              style_layers, content_layers, optimizer, lr, loss, normalize, init,
+                              content_weight, tv_weight, scales, seed)
+    if not content:
+        raise StyleError("drop a content image first")
+    style_paths = _paths(styles)
+    if not style_paths:
+        raise StyleError("add at least one style image")
+    content_image = load_image(content)
+    style_images = [load_image(p) for p in style_paths]
+    weights = get_weights(settings.backbone, progress)
+    run_dir = new_run_dir()
+    started = time.perf_counter()
+    for event in stylize(content_image, style_images, settings, weights):
+        elapsed = time.perf_counter() - started
+        left = elapsed / max(event.step, 1) * (event.total - event.step)
+        progress((event.step, event.total), unit="steps",
+                 desc=f"loss {event.losses.get('total', float('nan')):.4g} · {left:.0f} s left")
+        if event.preview is None:
+            continue
+        name = "result.png" if event.done else f"step-{event.step:05d}.png"
+        meta = event.result.report() if event.done else {"settings": settings.to_dict(), "step": event.step,
+                                                         "losses": event.losses}
+        text = {"style_core": meta, **({} if weights.trained else {"Warning": weights.source})}
+        png = save_image(run_dir / name, event.preview, text)
+        preview = to_uint8(event.preview)
+        if not event.done:
+            yield preview, str(png), gr.skip(), gr.skip(), f"step {event.step} of {event.total}" + \
+                untrained_note(weights)
+            continue
+        result = event.result
+        final = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
+        info = (f"**{result.iterations} steps in {result.seconds:.1f} s** ({result.stop_reason}) · {final} · "
+                f"weights: {weights.source} · device: {jax.default_backend()}" + untrained_note(weights))
+        before = to_uint8(np.asarray(content_image))
+        yield preview, str(png), (before, preview), loss_frame(result.history), info
+
+
+def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
+    with gr.Row():
+        with gr.Column():
+            content = ImageUpload(label="Content", type="filepath", sources=["upload", "clipboard"],
+                                  elem_id="content")
+            styles = gr.File(label="Style images (one or more)", file_count="multiple",
+                             file_types=["image"], type="filepath", elem_id="styles")
+            with gr.Row():
+                size = gr.Slider(32, 2048, value=default_size, step=16, label="Size (longest side, px)")
+                iterations = gr.Slider(0, 1000, value=default_iterations, step=10, label="Iterations per scale")
+            with gr.Row():
+                strength = gr.Slider(0, 8, value=5, step=0.5, label="Style strength (log10 of the style weight)")
+                preserve = gr.Radio(list(PRESERVE_COLOR), value="none", label="Preserve colour")
+            with gr.Accordion("Advanced", open=False):
+                blend = gr.Textbox(label="Style blend weights (e.g. 0.7, 0.3; empty = equal)")
+                with gr.Row():
+                    backbone = gr.Dropdown(list(BACKBONES), value="vgg19", label="Backbone")
+                    style_layers = gr.Textbox(value="paper", label="Style layers (paper, first5, or names[:weight])")
+                    content_layers = gr.Textbox(value="", label="Content layers (empty = relu4_2)")
+                with gr.Row():
+                    optimizer = gr.Dropdown(list(OPTIMIZERS), value="lbfgs", label="Optimizer")
+                    lr = gr.Number(value=None, label="Learning rate (empty = the optimizer's default)")
+                    loss = gr.Dropdown(list(LOSS_KINDS), value="mse",
+                                       label="Loss kind (huber = smooth_l1 at delta 1)")
+                    normalize = gr.Radio(["paper", "relative"], value="paper", label="Normalisation")
+                with gr.Row():
+                    init = gr.Radio(list(INITS), value="content", label="Start from")
+                    content_weight = gr.Number(value=1.0, label="Content weight")
+                    tv_weight = gr.Number(value=0.0, label="TV weight")
+                    scales = gr.Slider(1, 4, value=1, step=1, label="Scales (coarse to fine)")
+                    seed = gr.Number(value=0, precision=0, label="Seed")
+            with gr.Row():
+                run = gr.Button("Run", variant="primary", elem_id="run")
+                stop = gr.Button("Stop", variant="stop", elem_id="stop")
+        with gr.Column():
+            preview = gr.Image(label="Result", format="png", interactive=False, elem_id="result", height=420)
+            download = gr.File(label="Download PNG (settings embedded)")
+            info = gr.Markdown()
+            compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=420)
+            curve = gr.LinePlot(x="step", y="log10 loss", color="run", label="Loss", height=220)
+    inputs = [content, styles, size, iterations, strength, preserve, blend, backbone, style_layers,
+              content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight, scales, seed]
+    event = run.click(run_image, inputs, [preview, download, compare, curve, info], api_name="stylize",
+                      concurrency_id="optimise", concurrency_limit=1)
+    stop.click(None, None, None, cancels=[event], api_name="stop_stylize")
+    gr.Examples([[str(ASSETS / "content.png"), [str(ASSETS / "style.png")]],
+                 [str(ASSETS / "content.png"), [str(ASSETS / "style2.png")]]],
+                inputs=[content, styles], label="Examples")
+
+
+# --- Explore tab ---------------------------------------------------------------------------------------
+
+@user_errors
+def run_explore(study, content, style, size, iterations, progress=gr.Progress()):
+    """Runs one research-deck study; the grid and the loss curves grow cell by cell."""
+    if study not in STUDIES:
+        raise StyleError(f"unknown study {study!r}")
+    content_image = load_image(content or ASSETS / "content.png")
+    style_image = load_image(style or ASSETS / "style.png")
+    base = study_settings(size=int(size), iterations=int(iterations))
+    gallery, curves = [], []
+    sources = set()
+
+    def weights_for(backbone):
+        weights = get_weights(backbone, progress)
+        sources.add(weights.source if not weights.trained else "")
+        return weights
+
+    for cell in run_study(study, content_image, style_image, base, weights_for):
+        progress((cell.index + 1, cell.count), unit="cells", desc=f"done: {cell.label}")
+        caption = f"{cell.label} · loss {cell.losses[-1]:.3g}" if cell.losses else cell.label
+        gallery.append((to_uint8(cell.image), caption))
+        curves += [{"step": s, "log10 loss": math.log10(max(v, 1e-30)), "run": cell.label}
+                   for s, v in zip(cell.steps, cell.losses) if np.isfinite(v)]
+        warning = "".join(f"\n\n**⚠ {s}.**" for s in sources if s)
+        yield (gallery, pd.DataFrame(curves, columns=["step", "log10 loss", "run"]),
+               f"{cell.index + 1} of {cell.count} cells · {STUDIES[study].what}{warning}")
+
+
+def explore_tab() -> None:
+    gr.Markdown("The studies of the research deck this studio grew from. Each runs small by default so "
+                "that a CPU finishes it in minutes; raise size and iterations for finer results.")
+    with gr.Row():
+        study = gr.Dropdown([(s.title, s.name) for s in STUDIES.values()], value="content_weight",
+                            label="Study")
+        size = gr.Slider(32, 512, value=128, step=16, label="Size (px)")
+        iterations = gr.Slider(10, 1000, value=60, step=10, label="Iterations per cell")
+    with gr.Row():
+        content = ImageUpload(label="Content (default: the bundled example)", type="filepath", height=160)
+        style = ImageUpload(label="Style (default: the bundled example)", type="filepath", height=160)
+    with gr.Row():
+        run = gr.Button("Run study", variant="primary")
+        stop = gr.Button("Stop", variant="stop")
+    info = gr.Markdown()
+    grid = gr.Gallery(label="Results", columns=5, height="auto", format="png")
+    curves = gr.LinePlot(x="step", y="log10 loss", color="run", label="Loss curves", height=260)
+    event = run.click(run_explore, [study, content, style, size, iterations], [grid, curves, info],
+                      api_name="explore", concurrency_id="optimise", concurrency_limit=1)
+    stop.click(None, None, None, cancels=[event], api_name="stop_explore")
+
+
+# --- the page ------------------------------------------------------------------------------------------
+
+def build(default_size: int = 512, default_iterations: int = 200) -> gr.Blocks:
+    with gr.Blocks(title="Style transfer studio") as demo:
+        gr.Markdown("# Style transfer studio\nNeural style transfer (Gatys et al.) in JAX. Drop a content "
+                    "image and one or more style images, press Run, and watch the painting appear.")
+        with gr.Tab("Image"):
+            image_tab(default_size, default_iterations)
+        with gr.Tab("Explore"):
+            explore_tab()
+    demo.queue(default_concurrency_limit=1, max_size=32)
+    return demo
+
+
+def warm_up(size: int = 512) -> None:
+    """Loads the default weights and compiles the default size once, so the first user waits less."""
+    try:
+        weights = get_weights("vgg19")
+        image = load_image(ASSETS / "content.png")
+        for _ in stylize(image, [load_image(ASSETS / "style.png")], ImageSettings(size=size, iterations=1), weights):
+            pass
+        log.info("warm-up done: compiled %d px on %s", size, jax.devices()[0])
+    except StyleError as e:
+        log.warning("warm-up skipped: %s", e)
+
+
+def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False, **kwargs):
+    user, password = os.environ.get("STYLE_STUDIO_USER", "studio"), os.environ.get("STYLE_STUDIO_PASSWORD")
+    return demo.launch(server_name=host, server_port=port, share=share,
+                       auth=(user, password) if password else None, max_file_size=MAX_UPLOAD,
+                       allowed_paths=[str(ASSETS)], **kwargs)
+
+
+def main() -> None:
+    global WEIGHTS_SOURCE
+    parser = argparse.ArgumentParser(description="Style transfer studio (Gradio).")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--share", action="store_true", help="create a public Gradio share link")
+    parser.add_argument("--weights", default=None, help="local weights file, or 'random' (untrained)")
+    parser.add_argument("--warmup", action="store_true", default=bool(os.environ.get("SPACE_ID")),
+                        help="compile the default size at start-up (on by default on a Hugging Face Space)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    WEIGHTS_SOURCE = args.weights
+    log.info("JAX backend %s, devices %s", jax.default_backend(), jax.devices())
+    if args.warmup:
+        threading.Thread(target=warm_up, daemon=True).start()
+    launch(build(), args.host, args.port, args.share)
+
+
+if __name__ == "__main__":
+    main()

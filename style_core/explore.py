@@ -1,0 +1,122 @@
+"""The research deck's studies, as data plus one runner.
+
+A study is a list of labelled cells, each an `ImageSettings`; `run_study` stylises the same inputs
+with every cell's settings and yields each cell as soon as it is done, so a front end can show a
+growing grid. The deck ran 2000 iterations per cell; here `size` and `iterations` are parameters so that
+a CPU finishes a whole study in minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import StyleError
+from .settings import ImageSettings
+from .transfer import stylize
+from .weights import Weights
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    title: str
+    what: str                                   # what the study shows, in one sentence
+    cells: Callable[[ImageSettings], list[tuple[str, ImageSettings]]]
+
+
+def _content_layers(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1") if base.backbone.startswith(
+        "vgg") else ("conv1", "block1_0", "block2_0", "block3_0", "block4_0")
+    return [(layer, base.replace(content_layers=layer, style_weight=0.0, init="noise")) for layer in layers]
+
+
+def _style_layers(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
+    names = {"paper": "paper: relu1_1 … relu5_1", "first5": "first5: conv1_1 … conv3_1"}
+    return [(names[preset], base.replace(style_layers=preset, content_weight=0.0, init="noise"))
+            for preset in ("paper", "first5")]
+
+
+def _content_weights(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
+    return [(f"content weight {w:g}", base.replace(content_weight=w)) for w in (1, 10, 100, 1e3, 1e4, 1e5)]
+
+
+def _style_weights(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
+    return [(f"style weight {w:g}", base.replace(style_weight=w)) for w in
+            (1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8)]
+
+
+def _optimizers(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
+    return [(f"{name} {lr:g}", base.replace(optimizer=name, lr=lr))
+            for lr in (1e-2, 1e-3) for name in ("adagrad", "adam", "rmsprop", "sgd", "lbfgs")]
+
+
+def _losses(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
+    return [(name, base.replace(loss=name)) for name in ("huber", "l1", "mse", "smooth_l1")]
+
+
+def _backbones(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
+    return [(name, base.replace(backbone=name)) for name in ("resnet18", "resnet34", "resnet50", "vgg16", "vgg19")]
+
+
+STUDIES = {s.name: s for s in [
+    Study("content_layers", "What each layer keeps of the content",
+          "Reconstruct the content from noise with one content layer and no style loss.", _content_layers),
+    Study("style_layers", "Style from two layer sets",
+          "Synthesise the style from noise with no content loss, from the paper's layers and from the "
+          "first five convolutions.", _style_layers),
+    Study("content_weight", "Content weight sweep",
+          "Fixed style weight, content weight from 1 to 1e5.", _content_weights),
+    Study("style_weight", "Style weight sweep",
+          "Content weight 1, style weight from 1 to 1e8.", _style_weights),
+    Study("optimizer", "Optimizers",
+          "Adagrad, Adam, RMSProp, SGD and L-BFGS, each at learning rates 1e-2 and 1e-3.", _optimizers),
+    Study("loss", "Loss kinds",
+          "MSE, L1, Huber and smooth-L1 as the penalty of both losses (Huber with delta 1 and smooth-L1 "
+          "with beta 1 are the same function).", _losses),
+    Study("backbone", "Backbones",
+          "The same transfer through ResNet18/34/50, VGG16 and VGG19 features.", _backbones),
+]}
+
+
+def study_settings(size: int = 128, iterations: int = 100, **overrides) -> ImageSettings:
+    """The base settings of the studies: the deck's (content init, Adam 1e-2, style 1e5, content 1)."""
+    base = dict(size=size, iterations=iterations, optimizer="adam", lr=1e-2, style_weight=1e5,
+                content_weight=1.0, init="content", preview_every=10 ** 9)
+    return ImageSettings(**{**base, **overrides})
+
+
+@dataclass(frozen=True)
+class Cell:
+    index: int
+    count: int
+    label: str
+    image: np.ndarray
+    losses: list[float]            # total loss at each recorded step
+    steps: list[int]
+    stop_reason: str
+    seconds: float
+
+
+def run_study(name: str, content: np.ndarray, style: np.ndarray, base: ImageSettings,
+              weights_for: Callable[[str], Weights]) -> Iterator[Cell]:
+    """Runs every cell of study `name`, yielding each as soon as it is done.
+
+    `weights_for(backbone)` supplies the weights (the backbone study needs five).
+    """
+    if name not in STUDIES:
+        raise StyleError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
+    cells = STUDIES[name].cells(base)
+    for index, (label, settings) in enumerate(cells):
+        result = None
+        for event in stylize(content, [style], settings, weights_for(settings.backbone)):
+            result = event.result
+        steps = [h["step"] for h in result.history]
+        losses = [h["losses"]["total"] for h in result.history]
+        yield Cell(index, len(cells), label, result.image, losses, steps, result.stop_reason, result.seconds)
+
+
+def study_names() -> Sequence[str]:
+    return tuple(STUDIES)

@@ -1,0 +1,158 @@
+"""The Gradio studio, launched in this process on a free port and driven like a user would:
+gradio_client for the API, headless Chromium (Playwright, system browser) for the page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+import app  # noqa: E402
+from style_core.weights import load_weights  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT, STYLE = str(ROOT / "assets" / "content.png"), str(ROOT / "assets" / "style.png")
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(weight_files):
+    """The app with the generated vgg19 weights (trained=True, real layout) already loaded."""
+    app._weights["vgg19"] = load_weights("vgg19", weight_files("vgg19"))
+    demo = app.build(default_size=64, default_iterations=20)
+    port = free_port()
+    app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+    app._weights.clear()
+
+
+def image_args(content=CONTENT, styles=(STYLE,), size=64, iterations=20, **kw):
+    values = dict(style_strength=5, preserve_color="none", blend="", backbone="vgg19", style_layers="paper",
+                  content_layers="", optimizer="adam", lr=None, loss="mse", normalize="paper", init="content",
+                  content_weight=1.0, tv_weight=0.0, scales=1, seed=0)
+    values.update(kw)
+    return [handle_file(content), [handle_file(s) for s in styles], size, iterations, *values.values()]
+
+
+def test_image_endpoint_streams_previews_and_returns_the_png(server):
+    client = Client(server, verbose=False)
+    job = client.submit(*image_args(size=64, iterations=60), api_name="/stylize")
+    preview, png, compare, curve, info = job.result(timeout=300)
+    assert len(job.outputs()) > 1  # previews streamed before the result
+    assert Image.open(preview).size == (64, 48)
+    assert Image.open(png).format == "PNG" and "style_core" in Image.open(png).text
+    assert "60 steps" in info and "finished" in info and "UNTRAINED" not in info
+    assert len(compare) == 2 and curve
+
+
+def test_untrained_weights_are_labelled_on_the_result(server, monkeypatch):
+    monkeypatch.setitem(app._weights, "vgg16", load_weights("vgg16", "random"))
+    client = Client(server, verbose=False)
+    *_, png, _, _, info = client.predict(*image_args(backbone="vgg16", iterations=2), api_name="/stylize")
+    assert "UNTRAINED" in info and "UNTRAINED" in Image.open(png).text["Warning"]
+
+
+def test_stop_ends_a_long_job_and_frees_the_queue(server):
+    client = Client(server, verbose=False)
+    job = client.submit(*image_args(size=96, iterations=1000), api_name="/stylize")
+    deadline = time.time() + 120
+    while not job.outputs() and time.time() < deadline:
+        time.sleep(0.2)
+    assert job.outputs(), "no preview arrived"
+    job.cancel()
+    t = time.time()
+    while not job.done() and time.time() - t < 30:
+        time.sleep(0.2)
+    assert job.done()
+    # The queue runs one optimisation at a time: a short job finishing quickly proves the long one stopped.
+    start = time.time()
+    client.predict(*image_args(size=48, iterations=2), api_name="/stylize")
+    assert time.time() - start < 60
+
+
+@pytest.mark.parametrize("make_args,message", [
+    (lambda tmp: image_args(content=str(tmp)), "not an image file"),
+    (lambda tmp: image_args(size=8), "less than minimum value 32"),
+    (lambda tmp: image_args(size=32, scales=3), "coarsest of 3 scales is 8 px, but vgg19 up to relu5_1 downsamples by 16"),
+    (lambda tmp: image_args(blend="a,b"), "style blend weights must be numbers"),
+    (lambda tmp: image_args(style_layers="relu9_9"), "unknown layer 'relu9_9'"),
+    (lambda tmp: image_args(content_weight=-1), "content weight must be a finite number >= 0"),
+])
+def test_bad_input_comes_back_as_a_readable_error(server, tmp_path, make_args, message):
+    text_file = tmp_path / "notes.png"
+    text_file.write_text("not a picture")
+    client = Client(server, verbose=False)
+    with pytest.raises(Exception) as e:
+        client.predict(*make_args(text_file), api_name="/stylize")
+    assert message in str(e.value)
+
+
+def test_two_clients_at_once_each_get_their_own_result(server):
+    results = {}
+
+    def run(size):
+        client = Client(server, verbose=False)
+        preview, *_ = client.predict(*image_args(size=size, iterations=5), api_name="/stylize")
+        results[size] = Image.open(preview).size
+
+    threads = [threading.Thread(target=run, args=(size,)) for size in (48, 80)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert results == {48: (48, 36), 80: (80, 60)}
+
+
+def test_explore_study_grid_grows_cell_by_cell(server):
+    client = Client(server, verbose=False)
+    job = client.submit("loss", None, None, 32, 10, api_name="/explore")
+    grid, curves, info = job.result(timeout=300)
+    assert [cell["caption"].split(" ·")[0] for cell in grid] == ["huber", "l1", "mse", "smooth_l1"]
+    assert len(job.outputs()) >= 4 and "4 of 4 cells" in info
+    assert Image.open(grid[0]["image"]).size == (32, 24)
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_browser_upload_run_and_see_the_result(server):
+    """Headless Chromium: upload two images, click Run, wait for the result, keep a screenshot."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    browser_path = _chromium()
+    if not browser_path:
+        pytest.skip("no Chromium on this machine (.ci/run installs it with apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=browser_path, args=flags)
+        page = browser.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(server)
+        page.locator("#content input[type=file]").set_input_files(CONTENT)
+        page.locator("#styles input[type=file]").set_input_files(STYLE)
+        page.wait_for_timeout(1500)  # let the uploads finish
+        page.locator("#run").click()
+        page.locator("#result img").wait_for(state="visible", timeout=180_000)
+        page.get_by_text("finished").first.wait_for(timeout=180_000)
+        page.screenshot(path=str(ARTIFACTS / "studio-image-tab.png"), full_page=True)
+        src = page.locator("#result img").get_attribute("src")
+        browser.close()
+    assert src and (ARTIFACTS / "studio-image-tab.png").stat().st_size > 10_000
