@@ -156,3 +156,14 @@ def test_browser_upload_run_and_see_the_result(server):
         src = page.locator("#result img").get_attribute("src")
         browser.close()
     assert src and (ARTIFACTS / "studio-image-tab.png").stat().st_size > 10_000
+
+
+def test_without_weights_the_app_runs_and_run_explains_what_is_missing(server):
+    """No weights for vgg16 anywhere (offline, empty caches): a clear error on Run, not a crash."""
+    app._weights.pop("vgg16", None)
+    client = Client(server, verbose=False)
+    with pytest.raises(Exception) as e:
+        client.predict(*image_args(backbone="vgg16", iterations=2), api_name="/stylize")
+    assert "no ImageNet weights for vgg16" in str(e.value) and "--weights PATH" in str(e.value)
+    preview, *_ = client.predict(*image_args(iterations=2), api_name="/stylize")  # still serving
+    assert Image.open(preview).size == (64, 48)
