@@ -166,6 +166,17 @@ def run_image(content, styles, size, iterations, style_strength, preserve_color,
         yield preview, str(png), (before, preview), loss_frame(result.history), info
 
 
+EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=5, preserve_color="none", blend="",
+                        backbone="vgg19", style_layers="paper", content_layers="", optimizer="lbfgs", lr=None,
+                        loss="mse", normalize="paper", init="content", content_weight=1.0, tv_weight=0.0,
+                        scales=1, seed=0)
+
+
+def run_example(content, styles):
+    """An example's result at 256 px and 100 iterations, computed on its first click, then cached."""
+    yield from run_image(content, styles, *EXAMPLE_SETTINGS.values(), progress=gr.Progress())
+
+
 def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
     with gr.Row():
         with gr.Column():
@@ -213,7 +224,9 @@ def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
     stop.click(None, None, None, cancels=[event], api_name="stop_stylize")
     gr.Examples([[str(ASSETS / "content.png"), [str(ASSETS / "style.png")]],
                  [str(ASSETS / "content.png"), [str(ASSETS / "style2.png")]]],
-                inputs=[content, styles], label="Examples")
+                inputs=[content, styles], outputs=[preview, download, compare, curve, info], fn=run_example,
+                cache_examples=True, cache_mode="lazy", label="Examples (256 px, 100 iterations; computed on "
+                "first click, then cached)")
 
 
 # --- Explore tab ---------------------------------------------------------------------------------------
@@ -270,6 +283,9 @@ def explore_tab() -> None:
 # --- the page ------------------------------------------------------------------------------------------
 
 def build(default_size: int = 512, default_iterations: int = 200) -> gr.Blocks:
+    # Cached example results depend on the weights: keep one cache per source, in the app's temp area.
+    tag = "untrained" if (WEIGHTS_SOURCE or os.environ.get("STYLE_CORE_WEIGHTS")) == "random" else "weights"
+    os.environ["GRADIO_EXAMPLES_CACHE"] = str(RUNS / f"cached_examples-{tag}")
     with gr.Blocks(title="Style transfer studio") as demo:
         gr.Markdown("# Style transfer studio\nNeural style transfer (Gatys et al.) in JAX. Drop a content "
                     "image and one or more style images, press Run, and watch the painting appear.")

@@ -69,8 +69,10 @@ class HostLBFGS:
         slope = float(self.dot(g, d))
         if not slope < 0:  # not a descent direction: forget the memory, go downhill
             memory, d, slope = self.base.init(x), -g, -float(self.dot(g, g))
-        # The very first step has no curvature information: scale it like SciPy and PyTorch do.
-        t = self.lr * (min(1.0, 1.0 / max(float(self.abs_sum(g)), 1e-12)) if state.first else 1.0)
+        # Only the first step, with no curvature information yet, is scaled (by the learning rate and
+        # like SciPy and PyTorch by 1/|g|_1). Later steps try t = 1, the quasi-Newton step: starting
+        # lower only makes the search double its way back up, one evaluation per doubling.
+        t = self.lr * min(1.0, 1.0 / max(float(self.abs_sum(g)), 1e-12)) if state.first else 1.0
         lo, hi, accepted, wolfe = 0.0, np.inf, None, False
         for _ in range(MAX_EVALUATIONS):
             x_t = self.trial(x, jnp.float32(t), d)

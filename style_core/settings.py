@@ -16,7 +16,7 @@ OPTIMIZERS = ("lbfgs", "adam", "adagrad", "rmsprop", "sgd")
 INITS = ("content", "style", "noise")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 # Learning rates that take a content-initialised image to a stylised one in a few hundred steps on
-# pixel values in [0, 1]; L-BFGS uses a line search, its rate scales the first trial step.
+# pixel values in [0, 1]; L-BFGS uses a line search, its rate scales only its very first step.
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "adagrad": 0.05, "rmsprop": 0.005, "sgd": 0.001}
 # Style weight per normalisation: "paper" takes the research deck's 1e5 (content 1); "relative"
 # makes every layer term start near 1, so its weights are of order one.

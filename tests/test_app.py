@@ -167,3 +167,14 @@ def test_without_weights_the_app_runs_and_run_explains_what_is_missing(server):
     assert "no ImageNet weights for vgg16" in str(e.value) and "--weights PATH" in str(e.value)
     preview, *_ = client.predict(*image_args(iterations=2), api_name="/stylize")  # still serving
     assert Image.open(preview).size == (64, 48)
+
+
+def test_files_outside_the_app_folders_are_not_served(server):
+    import urllib.error
+    import urllib.request
+    for path in ("/etc/passwd", str(ROOT / "app.py"), str(ROOT / "README.md")):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{server}gradio_api/file={path}", timeout=10)
+        assert e.value.code in (403, 404)
+    with urllib.request.urlopen(f"{server}gradio_api/file={ROOT / 'assets' / 'style.png'}", timeout=10) as r:
+        assert r.status == 200
