@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import logging
 import math
 import os
@@ -284,7 +285,8 @@ def explore_tab() -> None:
 
 def build(default_size: int = 512, default_iterations: int = 200) -> gr.Blocks:
     # Cached example results depend on the weights: keep one cache per source, in the app's temp area.
-    tag = "untrained" if (WEIGHTS_SOURCE or os.environ.get("STYLE_CORE_WEIGHTS")) == "random" else "weights"
+    source = str(WEIGHTS_SOURCE or os.environ.get("STYLE_CORE_WEIGHTS") or "hub")
+    tag = hashlib.sha256(source.encode()).hexdigest()[:12]
     os.environ["GRADIO_EXAMPLES_CACHE"] = str(RUNS / f"cached_examples-{tag}")
     with gr.Blocks(title="Style transfer studio") as demo:
         gr.Markdown("# Style transfer studio\nNeural style transfer (Gatys et al.) in JAX. Drop a content "

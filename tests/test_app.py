@@ -32,15 +32,18 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(weight_files):
-    """The app with the generated vgg19 weights (trained=True, real layout) already loaded."""
+def server(weight_files, tmp_path_factory):
+    """The app with the generated vgg19 weights (trained=True, real layout) already loaded, and its
+    own temporary folder (runs and cached examples)."""
     app._weights["vgg19"] = load_weights("vgg19", weight_files("vgg19"))
+    runs, app.RUNS = app.RUNS, tmp_path_factory.mktemp("runs")
     demo = app.build(default_size=64, default_iterations=20)
     port = free_port()
     app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
     app._weights.clear()
+    app.RUNS = runs
 
 
 def image_args(content=CONTENT, styles=(STYLE,), size=64, iterations=20, **kw):
@@ -133,28 +136,33 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_browser_upload_run_and_see_the_result(server):
-    """Headless Chromium: upload two images, click Run, wait for the result, keep a screenshot."""
+@pytest.fixture
+def page(server):
+    """A headless Chromium page on the studio (system browser, no download)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     browser_path = _chromium()
     if not browser_path:
         pytest.skip("no Chromium on this machine (.ci/run installs it with apt-get install chromium)")
-    ARTIFACTS.mkdir(exist_ok=True)
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync"]
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=browser_path, args=flags)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.goto(server)
-        page.locator("#content input[type=file]").set_input_files(CONTENT)
-        page.locator("#styles input[type=file]").set_input_files(STYLE)
-        page.wait_for_timeout(1500)  # let the uploads finish
-        page.locator("#run").click()
-        page.locator("#result img").wait_for(state="visible", timeout=180_000)
-        page.get_by_text("finished").first.wait_for(timeout=180_000)
-        page.screenshot(path=str(ARTIFACTS / "studio-image-tab.png"), full_page=True)
-        src = page.locator("#result img").get_attribute("src")
+        yield browser.new_page(viewport={"width": 1400, "height": 1100})
         browser.close()
+
+
+def test_browser_upload_run_and_see_the_result(server, page):
+    """Headless Chromium: upload two images, click Run, wait for the result, keep a screenshot."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(server)
+    page.locator("#content input[type=file]").set_input_files(CONTENT)
+    page.locator("#styles input[type=file]").set_input_files(STYLE)
+    page.wait_for_timeout(1500)  # let the uploads finish
+    page.locator("#run").click()
+    page.locator("#result img").wait_for(state="visible", timeout=180_000)
+    page.get_by_text("finished").first.wait_for(timeout=180_000)
+    page.screenshot(path=str(ARTIFACTS / "studio-image-tab.png"), full_page=True)
+    src = page.locator("#result img").get_attribute("src")
     assert src and (ARTIFACTS / "studio-image-tab.png").stat().st_size > 10_000
 
 
@@ -178,3 +186,14 @@ def test_files_outside_the_app_folders_are_not_served(server):
         assert e.value.code in (403, 404)
     with urllib.request.urlopen(f"{server}gradio_api/file={ROOT / 'assets' / 'style.png'}", timeout=10) as r:
         assert r.status == 200
+
+
+def test_browser_example_is_computed_once_then_cached(server, page):
+    page.goto(server)
+    page.get_by_text("style2.png").first.click()
+    page.get_by_text("100 steps").first.wait_for(timeout=400_000)
+    page.reload()
+    start = time.time()
+    page.get_by_text("style2.png").first.click()
+    page.get_by_text("100 steps").first.wait_for(timeout=30_000)
+    assert time.time() - start < 10  # from the cache, not another optimisation
