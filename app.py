@@ -23,7 +23,7 @@ from pathlib import Path
 import gradio as gr
 import jax
 import numpy as np
-import pandas as pd
+from matplotlib.figure import Figure
 
 from style_core import ImageSettings, StyleError, load_image, load_weights, save_image, stylize
 from style_core.backbones import BACKBONES
@@ -83,11 +83,28 @@ def new_run_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="run-", dir=RUNS))
 
 
-def loss_frame(history: list[dict], series: str = "total") -> pd.DataFrame:
-    """Loss curve points (log10, the loss spans orders of magnitude) for gr.LinePlot."""
-    rows = [{"step": h["step"], "log10 loss": math.log10(max(h["losses"]["total"], 1e-30)), "run": series}
-            for h in history if np.isfinite(h["losses"]["total"])]
-    return pd.DataFrame(rows, columns=["step", "log10 loss", "run"])
+def loss_figure(curves: dict[str, tuple[list[int], list[float]]]) -> Figure:
+    """Total loss against step for each named run, on a log axis (the loss spans orders of magnitude).
+
+    Drawn server-side: gr.LinePlot keeps the series of its first streamed value and shows no legend.
+    """
+    figure = Figure(figsize=(6.4, 2.8), layout="constrained")
+    axes = figure.add_subplot()
+    for label, (steps, losses) in curves.items():
+        points = [(s, v) for s, v in zip(steps, losses) if np.isfinite(v) and v > 0]
+        if points:
+            axes.plot(*zip(*points), label=label, linewidth=1.5)
+    axes.set_yscale("log")
+    axes.set_xlabel("step")
+    axes.set_ylabel("total loss")
+    axes.grid(True, which="both", alpha=0.3)
+    if len(curves) > 1:
+        axes.legend(fontsize=7, ncols=2 if len(curves) > 5 else 1)
+    return figure
+
+
+def history_curve(history: list[dict]) -> tuple[list[int], list[float]]:
+    return [h["step"] for h in history], [h["losses"]["total"] for h in history]
 
 
 def untrained_note(weights) -> str:
@@ -164,7 +181,7 @@ def run_image(content, styles, size, iterations, style_strength, preserve_color,
         info = (f"**{result.iterations} steps in {result.seconds:.1f} s** ({result.stop_reason}) · {final} · "
                 f"weights: {weights.source} · device: {jax.default_backend()}" + untrained_note(weights))
         before = to_uint8(np.asarray(content_image))
-        yield preview, str(png), (before, preview), loss_frame(result.history), info
+        yield preview, str(png), (before, preview), loss_figure({"total": history_curve(result.history)}), info
 
 
 EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=5, preserve_color="none", blend="",
@@ -217,7 +234,7 @@ def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
             download = gr.File(label="Download PNG (settings embedded)")
             info = gr.Markdown()
             compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=420)
-            curve = gr.LinePlot(x="step", y="log10 loss", color="run", label="Loss", height=220)
+            curve = gr.Plot(label="Loss")
     inputs = [content, styles, size, iterations, strength, preserve, blend, backbone, style_layers,
               content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight, scales, seed]
     event = run.click(run_image, inputs, [preview, download, compare, curve, info], api_name="stylize",
@@ -240,7 +257,7 @@ def run_explore(study, content, style, size, iterations, progress=gr.Progress())
     content_image = load_image(content or ASSETS / "content.png")
     style_image = load_image(style or ASSETS / "style.png")
     base = study_settings(size=int(size), iterations=int(iterations))
-    gallery, curves = [], []
+    gallery, curves = [], {}
     sources = set()
 
     def weights_for(backbone):
@@ -252,10 +269,9 @@ def run_explore(study, content, style, size, iterations, progress=gr.Progress())
         progress((cell.index + 1, cell.count), unit="cells", desc=f"done: {cell.label}")
         caption = f"{cell.label} · loss {cell.losses[-1]:.3g}" if cell.losses else cell.label
         gallery.append((to_uint8(cell.image), caption))
-        curves += [{"step": s, "log10 loss": math.log10(max(v, 1e-30)), "run": cell.label}
-                   for s, v in zip(cell.steps, cell.losses) if np.isfinite(v)]
+        curves[cell.label] = (cell.steps, cell.losses)
         warning = "".join(f"\n\n**⚠ {s}.**" for s in sources if s)
-        yield (gallery, pd.DataFrame(curves, columns=["step", "log10 loss", "run"]),
+        yield (gallery, loss_figure(curves),
                f"{cell.index + 1} of {cell.count} cells · {STUDIES[study].what}{warning}")
 
 
@@ -275,7 +291,7 @@ def explore_tab() -> None:
         stop = gr.Button("Stop", variant="stop")
     info = gr.Markdown()
     grid = gr.Gallery(label="Results", columns=5, height="auto", format="png")
-    curves = gr.LinePlot(x="step", y="log10 loss", color="run", label="Loss curves", height=260)
+    curves = gr.Plot(label="Loss curves")
     event = run.click(run_explore, [study, content, style, size, iterations], [grid, curves, info],
                       api_name="explore", concurrency_id="optimise", concurrency_limit=1)
     stop.click(None, None, None, cancels=[event], api_name="stop_explore")
