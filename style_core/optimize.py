@@ -22,6 +22,7 @@ import numpy as np
 import optax
 
 from .errors import StyleError
+from .lbfgs import HostLBFGS
 
 Terms = Callable[[jax.Array, Any], Mapping[str, jax.Array]]
 # A chunk of steps takes about this long before the host looks again: short enough for a Stop button
@@ -107,27 +108,12 @@ def chunk_runner(terms: Terms, optimizer: str, lbfgs_lr: float, length: int,
         loss = jnp.where(diverged, jnp.nan, loss)
         return (new_x, new_state, best_x, best_loss, ~ok), (loss, values)
 
-    if dispatch == "async" and lbfgs:
-        from .lbfgs import HostLBFGS
-        host = HostLBFGS(lambda x, aux, weights: jax.value_and_grad(_total, argnums=1, has_aux=True)(
-            terms, x, aux, weights), lr=lbfgs_lr)
-
-        def run_host(carry, aux, weights, limit, n_active):
-            outputs = [None] * int(n_active)
-            for i in range(int(n_active)):
-                carry, outputs[i] = host.step(carry, aux, weights, limit)
-            return carry, jax.tree_util.tree_map(lambda *v: jnp.stack(v), *outputs)
-        return run_host, host.init
-
     if dispatch == "async":
-        compiled_step = jax.jit(step)
-
-        def run_async(carry, aux, weights, limit, n_active):
-            outputs = [None] * int(n_active)
-            for i in range(int(n_active)):  # no waiting: the host only enqueues work here
-                carry, outputs[i] = compiled_step(carry, aux, weights, limit)
-            return carry, jax.tree_util.tree_map(lambda *v: jnp.stack(v), *outputs)
-        return run_async, opt.init
+        if lbfgs:
+            host = HostLBFGS(lambda x, aux, weights: jax.value_and_grad(_total, argnums=1, has_aux=True)(
+                terms, x, aux, weights), lr=lbfgs_lr)
+            return _dispatched(host.step), host.init
+        return _dispatched(jax.jit(step)), opt.init
 
     def run(carry, aux, weights, limit, n_active):
         def skip(c):
@@ -139,6 +125,18 @@ def chunk_runner(terms: Terms, optimizer: str, lbfgs_lr: float, length: int,
         return jax.lax.scan(body, carry, jnp.arange(length))
 
     return jax.jit(run), opt.init
+
+
+def _dispatched(step: Callable) -> Callable:
+    """A chunk that calls `step` once per active step without waiting for results (the host only
+    enqueues work), and stacks the per-step outputs like `lax.scan` would."""
+    def run(carry, aux, weights, limit, n_active):
+        outputs = []
+        for _ in range(int(n_active)):
+            carry, out = step(carry, aux, weights, limit)
+            outputs.append(out)
+        return carry, jax.tree_util.tree_map(lambda *v: jnp.stack(v), *outputs)
+    return run
 
 
 @dataclass
