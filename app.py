@@ -103,9 +103,6 @@ def loss_figure(curves: dict[str, tuple[list[int], list[float]]]) -> Figure:
     return figure
 
 
-def history_curve(history: list[dict]) -> tuple[list[int], list[float]]:
-    return [h["step"] for h in history], [h["losses"]["total"] for h in history]
-
 
 def untrained_note(weights) -> str:
     return "" if weights.trained else f"\n\n**⚠ {weights.source}.**"
@@ -181,7 +178,7 @@ def run_image(content, styles, size, iterations, style_strength, preserve_color,
         info = (f"**{result.iterations} steps in {result.seconds:.1f} s** ({result.stop_reason}) · {final} · "
                 f"weights: {weights.source} · device: {jax.default_backend()}" + untrained_note(weights))
         before = to_uint8(np.asarray(content_image))
-        yield preview, str(png), (before, preview), loss_figure({"total": history_curve(result.history)}), info
+        yield preview, str(png), (before, preview), loss_figure({"total": result.loss_curve()}), info
 
 
 EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=5, preserve_color="none", blend="",

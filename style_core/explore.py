@@ -9,7 +9,7 @@ a CPU finishes a whole study in minutes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -113,10 +113,5 @@ def run_study(name: str, content: np.ndarray, style: np.ndarray, base: ImageSett
         result = None
         for event in stylize(content, [style], settings, weights_for(settings.backbone)):
             result = event.result
-        steps = [h["step"] for h in result.history]
-        losses = [h["losses"]["total"] for h in result.history]
+        steps, losses = result.loss_curve()
         yield Cell(index, len(cells), label, result.image, losses, steps, result.stop_reason, result.seconds)
-
-
-def study_names() -> Sequence[str]:
-    return tuple(STUDIES)

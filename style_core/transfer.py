@@ -39,6 +39,10 @@ class StyleResult:
     seconds: float
     stop_reason: str
 
+    def loss_curve(self) -> tuple[list[int], list[float]]:
+        """(step, total loss) at each recorded chunk, for plots."""
+        return [h["step"] for h in self.history], [h["losses"]["total"] for h in self.history]
+
     def report(self) -> dict:
         """Everything a run's JSON report and PNG text chunks hold."""
         return {"mode": "image", "settings": self.settings.to_dict(),
