@@ -82,6 +82,10 @@ def chunk_runner(terms: Terms, optimizer: str, lbfgs_lr: float, length: int,
     shown or saved.
     """
     lbfgs = optimizer == "lbfgs"
+    value_and_grad = functools.partial(jax.value_and_grad(_total, argnums=1, has_aux=True), terms)
+    if dispatch == "async" and lbfgs:
+        host = HostLBFGS(value_and_grad, lr=lbfgs_lr)
+        return _dispatched(host.step), host.init
     opt = make_optimizer(optimizer, lbfgs_lr if lbfgs else 1.0)
 
     def step(carry, aux, weights, limit):
@@ -95,8 +99,7 @@ def chunk_runner(terms: Terms, optimizer: str, lbfgs_lr: float, length: int,
             new_x = optax.apply_updates(x, updates)
             values = {k: jnp.float32(jnp.nan) for k in weights}
         else:
-            (loss, values), grad = jax.value_and_grad(_total, argnums=1, has_aux=True)(
-                terms, x, aux, weights)
+            (loss, values), grad = value_and_grad(x, aux, weights)
             updates, new_state = opt.update(grad, state, x)
             new_x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
         ok = jnp.isfinite(loss) & (loss <= limit) & ~diverged
@@ -109,10 +112,6 @@ def chunk_runner(terms: Terms, optimizer: str, lbfgs_lr: float, length: int,
         return (new_x, new_state, best_x, best_loss, ~ok), (loss, values)
 
     if dispatch == "async":
-        if lbfgs:
-            host = HostLBFGS(lambda x, aux, weights: jax.value_and_grad(_total, argnums=1, has_aux=True)(
-                terms, x, aux, weights), lr=lbfgs_lr)
-            return _dispatched(host.step), host.init
         return _dispatched(jax.jit(step)), opt.init
 
     def run(carry, aux, weights, limit, n_active):
