@@ -72,13 +72,22 @@ def _to_rgb_float(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resamples an (H, W, 3) float image with an antialiased Lanczos filter."""
+def resize(image: np.ndarray, height: int, width: int,
+           region: tuple[slice, slice] | None = None) -> np.ndarray:
+    """Resamples an (H, W, 3) float image to (height, width) with an antialiased Lanczos filter.
+
+    With `region` (rows, cols of the output), only that part of the output is made, with the values
+    of the full result's crop (to float rounding): large mode upsamples one tile at a time this way.
+    """
     if image.shape[:2] == (height, width):
-        return image.astype(np.float32, copy=False)
+        return image[region or ...].astype(np.float32, copy=False)
+    rows, cols = region or (slice(0, height), slice(0, width))
+    sy, sx = image.shape[0] / height, image.shape[1] / width
+    box = (cols.start * sx, rows.start * sy, cols.stop * sx, rows.stop * sy)
     channels = [
         np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], np.float32), mode="F")
-                   .resize((width, height), Image.Resampling.LANCZOS))
+                   .resize((cols.stop - cols.start, rows.stop - rows.start), Image.Resampling.LANCZOS,
+                           box=box))
         for c in range(image.shape[2])
     ]
     return np.clip(np.stack(channels, axis=2), 0.0, 1.0).astype(np.float32)

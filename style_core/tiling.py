@@ -63,25 +63,45 @@ def _ramp(length: int, lead: int, trail: int) -> np.ndarray:
     return w
 
 
-def blend_weights(shape: tuple[int, int], layout: list[Tile]) -> list[np.ndarray]:
-    """Per-tile (H_t, W_t) weights, feathered across each overlap and summing to 1 over the image.
+def _axis_weights(length: int, starts: list[int], size: int) -> dict[int, np.ndarray]:
+    """Along one axis: each tile's ramp (up across the overlap with the tile before it, down across
+    the overlap with the one after), divided by the sum of all ramps so that they sum to 1."""
+    ramps = {}
+    for i, s in enumerate(starts):
+        lead = starts[i - 1] + size - s if i > 0 else 0
+        trail = s + size - starts[i + 1] if i + 1 < len(starts) else 0
+        ramps[s] = _ramp(size, max(lead, 0), max(trail, 0))
+    total = np.zeros(length, np.float64)
+    for s, r in ramps.items():
+        total[s:s + size] += r
+    return {s: r / total[s:s + size] for s, r in ramps.items()}
 
-    Each tile ramps up over the part it shares with its neighbour above/left and down over the part
-    it shares with its neighbour below/right; dividing by the sum of all ramps makes the weights a
-    partition of unity even where three or four tiles meet.
+
+class Feather:
+    """Feathered blend weights of a tile grid, one tile at a time in O(H + W) memory.
+
+    `tiles` lays tiles out on a grid (every row of tiles has the same x starts), so the weights are
+    separable: the outer product of one ramp per axis, each normalised along its axis. The product
+    of two partitions of unity is one, even where four tiles meet.
     """
-    height, width = shape
-    raw = []
-    for t in layout:
-        lead_y = max((u.y + u.height - t.y for u in layout if u.y < t.y and u.x == t.x), default=0)
-        trail_y = max((t.y + t.height - u.y for u in layout if u.y > t.y and u.x == t.x), default=0)
-        lead_x = max((u.x + u.width - t.x for u in layout if u.x < t.x and u.y == t.y), default=0)
-        trail_x = max((t.x + t.width - u.x for u in layout if u.x > t.x and u.y == t.y), default=0)
-        raw.append(np.outer(_ramp(t.height, lead_y, trail_y), _ramp(t.width, lead_x, trail_x)))
-    total = np.zeros((height, width), np.float64)
-    for t, w in zip(layout, raw):
-        total[t.slices] += w
-    return [(w / total[t.slices]).astype(np.float32) for t, w in zip(layout, raw)]
+
+    def __init__(self, shape: tuple[int, int], layout: list[Tile]):
+        height, width = shape
+        size_y, size_x = layout[0].height, layout[0].width
+        self._y = _axis_weights(height, sorted({t.y for t in layout}), size_y)
+        self._x = _axis_weights(width, sorted({t.x for t in layout}), size_x)
+        if len(self._y) * len(self._x) != len(layout):
+            raise ValueError("the tiles do not form a grid")
+
+    def __call__(self, tile: Tile) -> np.ndarray:
+        """(H_t, W_t) float32 weights of one tile."""
+        return np.outer(self._y[tile.y], self._x[tile.x]).astype(np.float32)
+
+
+def blend_weights(shape: tuple[int, int], layout: list[Tile]) -> list[np.ndarray]:
+    """Per-tile (H_t, W_t) weights, feathered across each overlap and summing to 1 over the image."""
+    feather = Feather(shape, layout)
+    return [feather(t) for t in layout]
 
 
 def blend(shape: tuple[int, int], layout: list[Tile], images: list[np.ndarray]) -> np.ndarray:
@@ -92,3 +112,39 @@ def blend(shape: tuple[int, int], layout: list[Tile], images: list[np.ndarray]) 
     for t, w, image in zip(layout, blend_weights(shape, layout), images):
         out[t.slices] += w[..., None] * image
     return out
+
+
+def _seam_pairs(image: np.ndarray, layout: list[Tile], window: int):
+    """(edge statistic, nearby statistic) for every tile edge inside the image (see seam_ratios)."""
+    image = np.asarray(image, np.float32)
+    height, width = image.shape[:2]
+    for axis, length in ((0, height), (1, width)):
+        diff = np.abs(np.diff(image, axis=axis)).mean(axis=2)  # diff[i]: between i and i + 1
+        if axis == 1:
+            diff = diff.T                                     # (pairs, span)
+        bounds = [((t.y, t.y + t.height), slice(t.x, t.x + t.width)) if axis == 0 else
+                  ((t.x, t.x + t.width), slice(t.y, t.y + t.height)) for t in layout]
+        edges = {e - 1 for ends, _ in bounds for e in ends if 0 < e < length}
+        for ends, span in bounds:
+            for e in ends:
+                near = [i for i in range(max(0, e - 1 - window), min(length - 1, e + window))
+                        if i not in edges]
+                if 0 < e < length and near:
+                    yield float(diff[e - 1, span].mean()), float(diff[near, span].mean())
+
+
+def seam_ratios(image: np.ndarray, layout: list[Tile], window: int = 16) -> list[float]:
+    """For every tile edge inside the image: the mean absolute difference between the two pixel rows
+    (or columns) that meet there, over the edge's span, divided by the same statistic over the row
+    (column) pairs within `window` px of it that are not at a tile edge. About 1 where no seam
+    shows, a seam makes it larger; single edges vary with what the image shows there."""
+    return [edge / max(near, 1e-12) for edge, near in _seam_pairs(image, layout, window)]
+
+
+def seam_ratio(image: np.ndarray, layout: list[Tile], window: int = 16) -> float:
+    """`seam_ratios` pooled over all edges: the mean edge statistic over the mean nearby one."""
+    pairs = list(_seam_pairs(image, layout, window))
+    if not pairs:
+        return 1.0
+    edge, near = np.sum(pairs, axis=0)
+    return float(edge / max(near, 1e-12))

@@ -111,17 +111,27 @@ def style_targets(settings: ImageSettings, variables: Mapping, styles: Sequence[
 
 
 def make_aux(settings: ImageSettings, variables: Mapping, content: np.ndarray,
-             styles: Sequence[np.ndarray]) -> dict:
-    """Targets for one size: content features, style Grams, normalisation divisors, layer weights."""
+             styles: Sequence[np.ndarray] = (), *, grams: Mapping | None = None,
+             content_norm: Mapping | None = None) -> dict:
+    """Targets for one size: content features, style Grams, normalisation divisors, layer weights.
+
+    Large mode passes the Grams (computed once for the whole canvas) and the content divisors
+    (one for every tile) instead of having them computed from this content and these styles.
+    """
     rho = penalty(settings.loss, settings.huber_delta)
-    content_features = _target_fn(settings.backbone, settings.pooling, settings.content_layers)(
-        variables, jnp.asarray(content))
-    grams = style_targets(settings, variables, styles)
+    content_features = content_features_of(settings, variables, content)
+    grams = style_targets(settings, variables, styles) if grams is None else grams
     return {"variables": variables, "content": content_features, "style": grams,
-            "content_norm": layer_norms(rho, content_features, settings.normalization),
+            "content_norm": (layer_norms(rho, content_features, settings.normalization)
+                             if content_norm is None else content_norm),
             "style_norm": layer_norms(rho, grams, settings.normalization),
             "content_w": dict(zip(settings.content_layers, map(jnp.float32, settings.content_layer_weights))),
             "style_w": dict(zip(settings.style_layers, map(jnp.float32, settings.style_layer_weights)))}
+
+
+def content_features_of(settings: ImageSettings, variables: Mapping, content: np.ndarray) -> dict:
+    return _target_fn(settings.backbone, settings.pooling, settings.content_layers)(
+        variables, jnp.asarray(content))
 
 
 def scale_shapes(shape: tuple[int, int], settings: ImageSettings) -> list[tuple[int, int]]:

@@ -1,0 +1,516 @@
+"""Large-image mode: print-size outputs painted tile by tile, seamless, in bounded memory.
+
+`stylize_large` runs four stages and yields a `LargeProgress` throughout:
+
+1. Style targets, once, from the style image at the scale of the *full output* (so a brush stroke
+   has the same size in pixels in every tile). A style image too big for one pass is cut into
+   aligned pieces with context margins, and their feature products are summed (`tiled_grams`).
+2. A global pass: image mode on the whole content at a size that fits one pass (`base_size`).
+3. Every tile is initialised from the upsampled global result (so neighbouring tiles start out
+   agreeing) and optimised against its own content target and the shared style targets.
+4. Finished tiles are blended into the canvas with feathered weights that sum to 1 (`tiling.py`).
+
+Only the canvas and the content live at full size, on the host; the device holds one tile (or one
+tile per device: with several JAX devices, a batch of tiles is sharded across them). A job folder
+keeps the global result and every finished tile, so a stopped or crashed job resumes where it was.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from . import color
+from .backbones import layer_table, min_input_side
+from .errors import StyleError
+from .images import fit_longest_side, resize, resize_longest
+from .losses import blend_grams, gram_matrix, layer_norms, penalty
+from .optimize import descend, evaluator
+from .settings import ImageSettings, _check_int
+from .tiling import Feather, Tile, tiles
+from .transfer import (_finish, _target_fn, content_features_of, image_terms, initial_image, make_aux,
+                       prepare_inputs, stylize)
+from .weights import Weights
+
+LARGE_MAX_SIZE = 16384
+# Host memory per output pixel: the content at full size and the canvas (float32 RGB each), and the
+# canvas's coverage (float32), which shows the canvas filling in.
+BYTES_PER_PIXEL = 28
+# Style pieces overlap by this much context on every side, and start on multiples of ALIGN so that
+# every layer's feature grid (stride up to 32) lines up with the one-pass grid.
+STYLE_MARGIN = 64
+ALIGN = 32
+PREVIEW_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class LargeSettings:
+    """Large mode's own knobs; every image-mode knob lives in `image` (its `size` is ignored: the
+    global pass runs at `base_size`, the tiles at the output's scale)."""
+    image: ImageSettings = field(default_factory=ImageSettings)
+    size: int = 4096                     # longest side of the output, pixels
+    tile: int = 512                      # tile side, pixels
+    overlap: int = 64                    # pixels shared by neighbouring tiles
+    base_size: int | None = None         # global pass size; None: the tile size; 0: no global pass
+    tile_iterations: int | None = None   # steps per tile; None: image.iterations
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("size", _check_int("size", self.size, 1))
+        set_("tile", _check_int("tile", self.tile, 1))
+        set_("overlap", _check_int("overlap", self.overlap, 0))
+        if self.size > LARGE_MAX_SIZE:
+            raise StyleError(f"size {self.size} px is over large mode's limit of {LARGE_MAX_SIZE} px; "
+                             f"a square canvas that size would need about "
+                             f"{canvas_bytes((self.size, self.size)) / 2**30:.1f} GiB of memory")
+        image = self.image
+        need = min_input_side(image.backbone, image.layers)
+        if self.tile < need:
+            raise StyleError(f"tile {self.tile} px is smaller than {image.backbone} up to "
+                             f"{image.deepest_layer} needs ({need} px): use a tile of at least {need} px")
+        if self.overlap >= self.tile:
+            raise StyleError(f"overlap ({self.overlap} px) must be smaller than the tile ({self.tile} px)")
+        base = self.tile if self.base_size is None else _check_int("base size", self.base_size, 0)
+        set_("base_size", min(base, self.size))
+        if self.base_size:  # validates the global pass (size limits, scales) as image mode would
+            set_("image", image.replace(size=self.base_size))
+        set_("tile_iterations", image.iterations if self.tile_iterations is None
+             else _check_int("tile iterations", self.tile_iterations, 0))
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("size", "tile", "overlap", "base_size", "tile_iterations")}
+        return {**d, "image": self.image.to_dict()}
+
+
+def canvas_bytes(shape: tuple[int, int]) -> int:
+    return BYTES_PER_PIXEL * shape[0] * shape[1]
+
+
+@dataclass(frozen=True)
+class LargeResult:
+    image: np.ndarray                      # (H, W, 3) float32 in [0, 1]
+    settings: LargeSettings
+    weights_source: str
+    trained_weights: bool
+    layout: list[Tile]
+    tile_losses: list[dict[str, float]]    # final losses of each tile, in layout order
+    base_losses: dict[str, float]          # final losses of the global pass ({} without one)
+    tiles_resumed: int                     # tiles read back from the job folder, not optimised
+    seconds: float
+    stop_reason: str
+
+    def report(self) -> dict:
+        return {"mode": "large", "settings": self.settings.to_dict(), "backbone": self.settings.image.backbone,
+                "weights_source": self.weights_source, "trained_weights": self.trained_weights,
+                "output_size": list(self.image.shape[:2]), "tiles": len(self.layout),
+                "tile_shape": [self.layout[0].height, self.layout[0].width],
+                "tiles_resumed": self.tiles_resumed, "base_losses": self.base_losses,
+                "tile_losses": self.tile_losses, "seconds": round(self.seconds, 3),
+                "stop_reason": self.stop_reason}
+
+
+@dataclass(frozen=True)
+class LargeProgress:
+    stage: str                             # "style targets", "global pass", "tiles", "done"
+    tiles_done: int
+    tiles_total: int
+    step: int                              # steps of the current pass (global pass or tile)
+    steps: int                             # steps planned for it
+    losses: dict[str, float]
+    seconds: float
+    eta: float | None                      # seconds left, once a tile has been timed
+    shape: tuple[int, int]                 # output (H, W)
+    layout: tuple[Tile, ...]
+    preview: np.ndarray | None = None      # the canvas (downscaled), when it changed
+    result: LargeResult | None = field(default=None, repr=False)
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+
+# --- style targets for the whole canvas ---------------------------------------------------------------
+
+def _pieces(length: int, core: int, margin: int) -> list[tuple[int, int, int, int]]:
+    """(crop start, crop stop, core start, core stop) along one axis: cores partition [0, length)
+    and start on multiples of ALIGN; crops add `margin` px of context on each side."""
+    out = []
+    for c0 in range(0, length, core):
+        c1 = min(c0 + core, length)
+        out.append((max(0, c0 - margin), min(length, c1 + margin), c0, c1))
+    return out
+
+
+def tiled_grams(settings: ImageSettings, variables: Mapping, image: np.ndarray, core: int,
+                margin: int = STYLE_MARGIN) -> dict[str, jax.Array]:
+    """Gram matrices of `image` at every style layer, as one pass would compute them, in pieces.
+
+    An image up to `core + 2 * margin` px a side is one pass. A larger one is cut into cores of
+    `core` px (rounded to ALIGN) that partition it; each core is run with `margin` px of context
+    around it, and only the feature positions inside the core count, so each position is counted
+    once: G = sum_pieces F_core^T F_core / (N C). The result differs from one pass only through
+    context beyond the margin, at deep layers.
+    """
+    layers = settings.style_layers
+    features = _target_fn(settings.backbone, settings.pooling, layers)
+    height, width = image.shape[:2]
+    if max(height, width) <= core + 2 * margin:
+        return {k: gram_matrix(v) for k, v in features(variables, jnp.asarray(image)).items()}
+    core = max(ALIGN, core // ALIGN * ALIGN)
+    margin = math.ceil(margin / ALIGN) * ALIGN
+    strides = {info.name: info.stride for info in layer_table(settings.backbone)}
+    sums = {name: 0.0 for name in layers}
+    counts = {name: 0 for name in layers}
+    for a0, a1, c0, c1 in _pieces(height, core, margin):
+        for b0, b1, d0, d1 in _pieces(width, core, margin):
+            maps = features(variables, jnp.asarray(image[a0:a1, b0:b1]))
+            for name, f in maps.items():
+                s = strides[name]
+                rows = slice((c0 - a0) // s, (c1 - a0) // s if c1 < height else f.shape[0])
+                cols = slice((d0 - b0) // s, (d1 - b0) // s if d1 < width else f.shape[1])
+                part = f[rows, cols].reshape(-1, f.shape[-1])
+                sums[name] = sums[name] + part.T @ part
+                counts[name] += part.shape[0]
+    return {name: sums[name] / (counts[name] * sums[name].shape[0]) for name in layers}
+
+
+# --- several devices: a batch of tiles, sharded -------------------------------------------------------
+
+@functools.lru_cache(maxsize=16)
+def batched_terms(terms):
+    """The terms of a batch of tiles (B, h, w, 3), summed: each tile has its own content target
+    (`aux["content"]` stacked along the batch), the rest of `aux` is shared. The tiles do not
+    interact: each one's gradient is its own."""
+    def batch(x, aux):
+        axes = {k: (0 if k == "content" else None) for k in aux}
+        values = jax.vmap(terms, in_axes=(0, axes))(x, aux)
+        return {k: v.sum() for k, v in values.items()}
+    return batch
+
+
+def _shard(tree, mesh: Mesh, batched_keys=("content",)):
+    """Per-tile leaves split along the batch over the mesh; the rest replicated on every device."""
+    split, whole = NamedSharding(mesh, PartitionSpec("tiles")), NamedSharding(mesh, PartitionSpec())
+    if isinstance(tree, dict):
+        return {k: jax.device_put(v, split if k in batched_keys else whole) for k, v in tree.items()}
+    return jax.device_put(tree, split)
+
+
+# --- the job folder ------------------------------------------------------------------------------------
+
+class Job:
+    """A folder holding one job: job.json (what it is), base.npy (the global pass), tiles/N.npy.
+
+    Files are written atomically, so a crash never leaves a half-written tile behind.
+    """
+
+    def __init__(self, folder: str | os.PathLike, fingerprint: str, description: dict, resume: bool):
+        self.folder = Path(folder)
+        self.tiles = self.folder / "tiles"
+        manifest = self.folder / "job.json"
+        if manifest.exists():
+            try:
+                found = json.loads(manifest.read_text()).get("fingerprint")
+            except (OSError, ValueError):
+                raise StyleError(f"{manifest} is damaged: remove the job folder {self.folder} "
+                                 f"or choose another") from None
+            if not resume:
+                raise StyleError(f"the job folder {self.folder} holds an earlier job: pass --resume to "
+                                 f"continue it, or choose another folder")
+            if found != fingerprint:
+                raise StyleError(f"the job folder {self.folder} holds a job with other inputs or "
+                                 f"settings: choose another folder, or rerun with the same ones")
+            return
+        if self.folder.exists() and (not self.folder.is_dir() or any(self.folder.iterdir())):
+            raise StyleError(f"{self.folder} is not an empty folder and holds no job: choose another "
+                             f"job folder")
+        try:
+            self.tiles.mkdir(parents=True, exist_ok=True)
+            self._write(manifest, json.dumps({"fingerprint": fingerprint, **description},
+                                             indent=2, default=str).encode())
+        except OSError as e:
+            raise StyleError(f"cannot write the job folder {self.folder}: {e.strerror or e}") from None
+
+    def _write(self, path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _save(self, path: Path, array: np.ndarray, losses: dict) -> None:
+        import io
+        buffer = io.BytesIO()
+        np.savez(buffer, image=np.asarray(array, np.float32), losses=json.dumps(losses))
+        try:
+            self._write(path, buffer.getvalue())
+        except OSError as e:
+            raise StyleError(f"cannot write to the job folder {self.folder}: {e.strerror or e}") from None
+
+    def _load(self, path: Path) -> tuple[np.ndarray, dict] | None:
+        if not path.exists():
+            return None
+        try:
+            with np.load(path) as f:
+                return f["image"], json.loads(str(f["losses"]))
+        except (OSError, ValueError, KeyError):
+            return None  # unreadable: made again
+
+    def save_base(self, image, losses):
+        self._save(self.folder / "base.npz", image, losses)
+
+    def load_base(self):
+        return self._load(self.folder / "base.npz")
+
+    def save_tile(self, index: int, image, losses):
+        self._save(self.tiles / f"{index:05d}.npz", image, losses)
+
+    def load_tile(self, index: int):
+        return self._load(self.tiles / f"{index:05d}.npz")
+
+
+def fingerprint(content: np.ndarray, styles: Sequence[np.ndarray], settings: LargeSettings,
+                weights: Weights) -> str:
+    """What makes two jobs the same: the inputs, every setting that changes the pixels, the weights."""
+    h = hashlib.sha256()
+    for image in (content, *styles):
+        h.update(str(image.shape).encode())
+        h.update(np.ascontiguousarray(image, np.float32).tobytes())
+    d = settings.to_dict()
+    for k in ("chunk", "preview_every", "weights"):
+        d["image"].pop(k)
+    h.update(json.dumps(d, sort_keys=True, default=str).encode())
+    h.update(weights.source.encode())
+    return h.hexdigest()
+
+
+# --- the job --------------------------------------------------------------------------------------------
+
+def output_shape(content_shape: tuple[int, int], settings: LargeSettings) -> tuple[int, int]:
+    return fit_longest_side(content_shape, settings.size)
+
+
+def check_memory(shape: tuple[int, int]) -> None:
+    """Refuses a canvas that would not fit in this machine's memory."""
+    need = canvas_bytes(shape)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > 0.8 * have:
+        raise StyleError(f"a {shape[1]}x{shape[0]} canvas needs about {need / 2**30:.1f} GiB of memory, "
+                         f"more than this machine's {have / 2**30:.1f} GiB allows: use a smaller size")
+
+
+def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: LargeSettings,
+                  weights: Weights, job: str | os.PathLike | None = None,
+                  resume: bool = False) -> Iterator[LargeProgress]:
+    """Paints `content` at `settings.size` px tile by tile; yields progress, the last event has the
+    result. With `job`, finished work is kept in that folder and `resume` continues it."""
+    image_settings = settings.image
+    if weights.backbone != image_settings.backbone:
+        raise StyleError(f"weights are for {weights.backbone}, settings ask for {image_settings.backbone}")
+    start = time.perf_counter()
+    shape = output_shape(content.shape[:2], settings)
+    check_memory(shape)
+    layout = tuple(tiles(shape, settings.tile, settings.overlap))
+    need = min_input_side(image_settings.backbone, image_settings.layers)
+    if min(layout[0].height, layout[0].width) < need:
+        t = layout[0]
+        raise StyleError(f"the tiles are {t.width}x{t.height} px, too small: {image_settings.backbone} "
+                         f"up to {image_settings.deepest_layer} needs at least {need} px on each side")
+    folder = None
+    if job is not None:
+        folder = Job(job, fingerprint(content, styles, settings, weights),
+                     {"settings": settings.to_dict(), "output_shape": list(shape), "tiles": len(layout),
+                      "weights": weights.source}, resume)
+    event = functools.partial(LargeProgress, tiles_total=len(layout), shape=shape, layout=layout)
+    seconds = lambda: time.perf_counter() - start  # noqa: E731
+
+    # 1. style targets at the output's scale (checks the inputs as image mode does)
+    luminance_mode = image_settings.preserve_color == "luminance"
+    _, prepared = prepare_inputs(content, styles, image_settings)
+    yield event(stage="style targets", tiles_done=0, step=0, steps=0, losses={}, seconds=seconds(), eta=None)
+    styles_full = [resize_longest(s, max(1, round(image_settings.style_scale * max(shape)))) for s in prepared]
+    for s in styles_full:
+        if min(s.shape[:2]) < need:
+            raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
+                             f"{image_settings.backbone} needs at least {need} px: raise --style-scale")
+    grams = [tiled_grams(image_settings, weights.variables, s, settings.tile) for s in styles_full]
+    grams = {name: blend_grams([g[name] for g in grams], image_settings.style_blend)
+             for name in image_settings.style_layers}
+    del styles_full
+
+    # 2. the global pass
+    base, base_losses = None, {}
+    if settings.base_size:
+        stored = folder.load_base() if folder else None
+        if stored is None:
+            for e in stylize(content, styles, image_settings, weights):
+                if e.done:
+                    base, base_losses = e.result.image, dict(e.result.final_losses)
+                else:
+                    yield event(stage="global pass", tiles_done=0, step=e.step, steps=e.total,
+                                losses=e.losses, seconds=seconds(), eta=None, preview=e.preview)
+            if folder:
+                folder.save_base(base, base_losses)
+        else:
+            base, base_losses = stored
+        if len(layout) == 1 and base.shape[:2] == shape:
+            # the output fits in one pass: the global pass is the result
+            result = LargeResult(base, settings, weights.source, weights.trained, list(layout),
+                                 [base_losses], base_losses, 0, seconds(), "finished in one pass")
+            yield event(stage="done", tiles_done=1, step=0, steps=0, losses=base_losses,
+                        seconds=result.seconds, eta=0.0, preview=_preview(base), result=result)
+            return
+
+    # 3. the tiles
+    original = resize(content, *shape)
+    rho = penalty(image_settings.loss, image_settings.huber_delta)
+    content_norm = None  # paper normalisation: 1; relative: one divisor for every tile
+    if image_settings.normalization != "paper":
+        small = resize_longest(content, min(settings.tile, max(shape)))
+        small = color.luminance(small) if luminance_mode else small
+        content_norm = layer_norms(rho, content_features_of(image_settings, weights.variables, small),
+                                   image_settings.normalization)
+    term_weights = {"content": image_settings.content_weight, "style": image_settings.style_weight,
+                    "tv": image_settings.tv_weight}
+    terms = image_terms(image_settings.backbone, image_settings.pooling, image_settings.content_layers,
+                        image_settings.style_layers, image_settings.loss, image_settings.huber_delta)
+    devices = jax.devices()
+    mesh = Mesh(np.array(devices), ("tiles",)) if len(devices) > 1 else None
+    feather = Feather(shape, list(layout))
+    canvas = np.zeros((*shape, 3), np.float32)
+    coverage = np.zeros(shape, np.float32)
+    tile_losses: list[dict] = [{} for _ in layout]
+    base_preview = _preview(base if base is not None else original)
+    resumed, optimised, tile_seconds, done = 0, 0, 0.0, 0
+
+    def place(t: Tile, image: np.ndarray) -> None:
+        w = feather(t)
+        canvas[t.slices] += w[..., None] * image
+        coverage[t.slices] += w
+
+    def canvas_preview() -> np.ndarray:
+        k = max(1, math.ceil(max(shape) / PREVIEW_SIZE))
+        small = canvas[::k, ::k]
+        cover = coverage[::k, ::k, None]
+        under = resize(base_preview, *small.shape[:2])
+        return np.clip(small + (1.0 - cover) * under, 0.0, 1.0)
+
+    todo = []
+    for t in layout:
+        stored = folder.load_tile(t.index) if folder else None
+        if stored is not None and stored[0].shape == (t.height, t.width, 3):
+            place(t, stored[0])
+            tile_losses[t.index] = stored[1]
+            resumed += 1
+        else:
+            todo.append(t)
+    done = resumed
+    if resumed:
+        yield event(stage="tiles", tiles_done=done, step=0, steps=settings.tile_iterations, losses={},
+                    seconds=seconds(), eta=None, preview=canvas_preview())
+
+    batch = len(devices) if mesh is not None else 1
+    for first in range(0, len(todo), batch):
+        group = todo[first:first + batch]
+        t0 = time.perf_counter()
+        members = group + [group[-1]] * (batch - len(group))  # a full batch: one compiled shape
+        tile_content = []
+        x0 = []
+        for t in members:
+            c = original[t.slices]
+            tile_content.append(color.luminance(c) if luminance_mode else c)
+            if base is not None:
+                init = resize(base, *shape, region=t.slices)
+                x0.append(color.luminance(init) if luminance_mode else init)
+            else:
+                x0.append(_tile_init(image_settings, tile_content[-1], prepared, t))
+        if batch == 1:
+            aux = make_aux(image_settings, weights.variables, tile_content[0], grams=grams,
+                           content_norm=content_norm)
+            run_terms, x_start = terms, jnp.asarray(x0[0])
+        else:
+            per_tile = [make_aux(image_settings, weights.variables, c, grams=grams, content_norm=content_norm)
+                        for c in tile_content]
+            aux = dict(per_tile[0])
+            aux["content"] = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *[a["content"] for a in per_tile])
+            if content_norm is None:
+                aux["content_norm"] = jax.tree_util.tree_map(
+                    lambda *v: jnp.stack(v), *[a["content_norm"] for a in per_tile])
+            aux = _shard(aux, mesh, ("content", "content_norm") if content_norm is None else ("content",))
+            run_terms = batched_terms(terms)
+            x_start = _shard(jnp.stack([jnp.asarray(x) for x in x0]), mesh)
+        final = None
+        for report in descend(x_start, run_terms, aux, term_weights, iterations=settings.tile_iterations,
+                              optimizer=image_settings.optimizer, lr=image_settings.lr,
+                              chunk=image_settings.chunk, tol=image_settings.tol):
+            if report.finished:
+                final = report
+                break
+            yield event(stage="tiles", tiles_done=done, step=report.step, steps=settings.tile_iterations,
+                        losses=dict(report.losses), seconds=seconds(), eta=_eta(tile_seconds, optimised,
+                                                                                len(todo) - optimised))
+        images = np.asarray(final.x).reshape(batch, *x0[0].shape)
+        for k, t in enumerate(group):
+            x = images[k]
+            if batch == 1:
+                losses = dict(final.losses)
+            else:
+                total, values = evaluator(terms)(jnp.asarray(x), per_tile[k],
+                                                 {n: jnp.float32(v) for n, v in term_weights.items()})
+                losses = {"total": float(total), **{n: float(v) for n, v in values.items()}}
+            losses["stop_reason"] = final.stop_reason
+            finished = _finish(x, original[t.slices], image_settings)
+            if folder:
+                folder.save_tile(t.index, finished, losses)
+            place(t, finished)
+            tile_losses[t.index] = losses
+        done += len(group)
+        optimised += len(group)
+        tile_seconds += time.perf_counter() - t0
+        yield event(stage="tiles", tiles_done=done, step=settings.tile_iterations,
+                    steps=settings.tile_iterations, losses=tile_losses[group[-1].index], seconds=seconds(),
+                    eta=_eta(tile_seconds, optimised, len(todo) - optimised), preview=canvas_preview())
+
+    # 4. the canvas: the weights sum to 1 everywhere, so it is complete
+    del original, coverage
+    np.clip(canvas, 0.0, 1.0, out=canvas)
+    reasons = {str(l.get("stop_reason", "finished")) for l in tile_losses}
+    diverged = sorted(r for r in reasons if r.startswith("diverged"))
+    result = LargeResult(canvas, settings, weights.source, weights.trained, list(layout), tile_losses,
+                         base_losses, resumed, seconds(), diverged[0] if diverged else "finished")
+    yield event(stage="done", tiles_done=len(layout), step=settings.tile_iterations,
+                steps=settings.tile_iterations, losses=tile_losses[-1], seconds=result.seconds, eta=0.0,
+                preview=_preview(canvas), result=result)
+
+
+def _tile_init(settings: ImageSettings, content: np.ndarray, styles: Sequence[np.ndarray], t: Tile) -> np.ndarray:
+    """Without a global pass, each tile starts as image mode would (noise seeded per tile)."""
+    return initial_image(settings.replace(seed=settings.seed + t.index), content, styles)
+
+
+def _eta(spent: float, done: int, left: int) -> float | None:
+    return spent / done * left if done else None
+
+
+def _preview(image: np.ndarray) -> np.ndarray:
+    k = max(1, math.ceil(max(image.shape[:2]) / PREVIEW_SIZE))
+    return np.ascontiguousarray(image[::k, ::k])

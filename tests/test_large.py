@@ -1,0 +1,190 @@
+"""Large mode: equal to image mode on one tile, seamless, one style everywhere, resumable, sharded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from style_core import large
+from style_core.errors import StyleError
+from style_core.large import LargeSettings, stylize_large, tiled_grams
+from style_core.settings import ImageSettings
+from style_core.tiling import seam_ratio, seam_ratios
+from style_core.transfer import style_targets, stylize
+
+LAYERS = dict(style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", chunk=10)
+ROOT = Path(__file__).resolve().parent.parent
+# The default optimizer, far enough along that each tile's style loss has settled.
+CONVERGED = {"optimizer": "lbfgs", "iterations": 12, "style_weight": 1e6}
+
+
+def texture(shape, seed=0):
+    """A statistically even image, so that a seam statistic is not swamped by what the image shows."""
+    noise = np.random.default_rng(seed).random((*shape, 3))
+    return np.clip(gaussian_filter(noise, (1.5, 1.5, 0)) * 1.5 - 0.25, 0, 1).astype(np.float32)
+
+
+def run_large(content, styles, weights, job=None, resume=False, **kw):
+    image_kw = {**LAYERS, "optimizer": "adam", "iterations": 12, "style_weight": 1e7, **kw.pop("image", {})}
+    settings = LargeSettings(ImageSettings(**image_kw), **kw)
+    events = list(stylize_large(content, styles, settings, weights, job=job, resume=resume))
+    return events, events[-1].result
+
+
+@pytest.mark.parametrize("init", ["content", "noise"])
+def test_one_tile_without_a_global_pass_is_image_mode(init, rng_images, vgg19_weights):
+    content, style = rng_images
+    kw = {**LAYERS, "optimizer": "adam", "iterations": 8, "init": init, "seed": 3, "style_weight": 1e7}
+    _, result = run_large(content, [style], vgg19_weights, size=40, tile=48, overlap=8, base_size=0,
+                          image=kw)
+    image = list(stylize(content, [style], ImageSettings(size=40, **kw), vgg19_weights))[-1].result
+    assert len(result.layout) == 1 and result.tiles_resumed == 0
+    np.testing.assert_array_equal(result.image, image.image)
+
+
+def test_an_output_that_fits_one_pass_is_the_global_pass(rng_images, vgg19_weights):
+    content, style = rng_images
+    _, result = run_large(content, [style], vgg19_weights, size=32, tile=48, overlap=8)
+    image = list(stylize(content, [style], ImageSettings(size=32, **LAYERS, optimizer="adam",
+                                                          iterations=12, style_weight=1e7),
+                         vgg19_weights))[-1].result
+    np.testing.assert_array_equal(result.image, image.image)
+    assert result.stop_reason == "finished in one pass"
+
+
+def test_style_targets_in_pieces_match_one_pass(vgg19_weights):
+    settings = ImageSettings(size=64, **LAYERS)
+    image = texture((150, 170), seed=1)
+    whole = style_targets(settings, vgg19_weights.variables, [image])
+    pieces = tiled_grams(settings, vgg19_weights.variables, image, core=48, margin=32)
+    for name in settings.style_layers:  # the margin covers these layers' receptive fields
+        np.testing.assert_allclose(pieces[name], whole[name], rtol=2e-4, atol=1e-6 * float(jnp.abs(whole[name]).max()))
+    small = tiled_grams(settings, vgg19_weights.variables, image[:60, :60], core=48, margin=32)
+    np.testing.assert_array_equal(small["relu2_1"], style_targets(settings, vgg19_weights.variables,
+                                                                  [image[:60, :60]])["relu2_1"])
+
+
+@pytest.fixture(scope="module")
+def tiled_run(vgg19_weights, tmp_path_factory):
+    """A 3x3 grid of tiles with a global pass, kept in a job folder."""
+    job = tmp_path_factory.mktemp("large") / "job"
+    content, style = texture((72, 96)), texture((60, 60), seed=5)[..., ::-1].copy()
+    events, result = run_large(content, [style], vgg19_weights, job=job, size=96, tile=40, overlap=12,
+                               base_size=48, image=CONVERGED)
+    return content, style, job, events, result
+
+
+def test_tiles_leave_no_seams_and_share_one_style(tiled_run):
+    content, _, _, events, result = tiled_run
+    assert len(result.layout) == 9 and result.image.shape == (72, 96, 3)
+    assert np.abs(result.image - content).mean() > 0.02  # it was stylised
+    assert seam_ratio(result.image, result.layout) < 1.1
+    styles = [t["style"] for t in result.tile_losses]
+    assert max(styles) < 2 * min(styles)
+    # the statistic does see a seam: a tile that disagrees by a small step
+    stepped = result.image.copy()
+    stepped[result.layout[4].slices] += 0.03
+    assert max(seam_ratios(stepped, result.layout)) > 1.5
+    # progress: the canvas fills in tile by tile, with a time estimate once a tile is timed
+    finished = [e for e in events if e.stage == "tiles" and e.preview is not None]
+    assert [e.tiles_done for e in finished] == list(range(1, 10))
+    assert all(e.eta is not None for e in finished) and events[-1].done
+
+
+def test_resume_optimises_no_finished_tile(tiled_run, vgg19_weights, monkeypatch, tmp_path):
+    content, style, _, _, whole = tiled_run
+    job = tmp_path / "job"
+    settings = dict(size=96, tile=40, overlap=12, base_size=48)
+    gen = stylize_large(content, [style], LargeSettings(ImageSettings(**LAYERS, **CONVERGED), **settings),
+                        vgg19_weights, job=job)
+    for event in gen:
+        if event.tiles_done == 4:
+            gen.close()  # the user pressed Stop
+            break
+    assert len(list((job / "tiles").glob("*.npz"))) == 4 and (job / "base.npz").exists()
+    with pytest.raises(StyleError, match="holds an earlier job: pass --resume"):
+        run_large(content, [style], vgg19_weights, job=job, image=CONVERGED, **settings)
+    calls = []
+    real = large.descend
+    monkeypatch.setattr(large, "descend", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(large, "stylize", lambda *a, **k: pytest.fail("the global pass ran again"))
+    _, resumed = run_large(content, [style], vgg19_weights, job=job, resume=True, image=CONVERGED, **settings)
+    assert resumed.tiles_resumed == 4 and len(calls) == 5
+    np.testing.assert_array_equal(resumed.image, whole.image)
+    with pytest.raises(StyleError, match="holds a job with other inputs or settings"):
+        run_large(content, [style], vgg19_weights, job=job, resume=True, image=CONVERGED,
+                  **{**settings, "overlap": 8})
+
+
+def test_bad_large_settings_get_one_line(tmp_path, rng_images, vgg19_weights):
+    with pytest.raises(StyleError, match=r"tile 8 px is smaller than vgg19 up to relu5_1 needs \(16 px\)"):
+        LargeSettings(ImageSettings(), tile=8)
+    with pytest.raises(StyleError, match=r"overlap \(64 px\) must be smaller than the tile \(64 px\)"):
+        LargeSettings(ImageSettings(), tile=64, overlap=64)
+    with pytest.raises(StyleError, match=r"over large mode's limit of 16384 px; .* about 10.4 GiB"):
+        LargeSettings(ImageSettings(), size=20000)
+    with pytest.raises(StyleError, match="overlap must be at least 0"):
+        LargeSettings(ImageSettings(), overlap=-1)
+    content, style = rng_images
+    blocked = tmp_path / "file"
+    blocked.write_text("x")
+    with pytest.raises(StyleError, match="is not an empty folder and holds no job"):
+        run_large(content, [style], vgg19_weights, job=blocked, size=40, tile=32, overlap=8)
+    if os.geteuid() != 0:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(StyleError, match="cannot write the job folder"):
+            run_large(content, [style], vgg19_weights, job=locked / "job", size=40, tile=32, overlap=8)
+    assert blocked.read_text() == "x"
+
+
+def test_memory_check_names_what_a_canvas_needs(monkeypatch):
+    monkeypatch.setattr(os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": 2**18}[name])
+    with pytest.raises(StyleError, match=r"a 8192x6144 canvas needs about 1.3 GiB of memory, more than .* 1.0 GiB"):
+        large.check_memory((6144, 8192))
+    large.check_memory((2048, 2048))  # 0.1 GiB: fine
+
+
+SHARDED = """
+import json, sys
+import jax, numpy as np
+from style_core.images import resize
+from style_core.large import LargeSettings, stylize_large
+from style_core.settings import ImageSettings
+from style_core.weights import load_weights
+rng = np.random.default_rng(0)
+content, style = rng.random((48, 64, 3)).astype(np.float32), rng.random((40, 40, 3)).astype(np.float32)
+settings = LargeSettings(ImageSettings(style_layers="relu1_1,relu2_1", content_layers="relu2_1",
+                                       optimizer=sys.argv[3], iterations=6, style_weight=1e7),
+                         size=64, tile=32, overlap=8, base_size=0)
+result = list(stylize_large(content, [style], settings, load_weights("vgg19", sys.argv[1])))[-1].result
+np.save(sys.argv[2], result.image)
+change = float(np.abs(result.image - resize(content, *result.image.shape[:2])).max())
+print(json.dumps({"devices": len(jax.devices()), "tiles": len(result.layout), "change": change}))
+"""
+
+
+def test_tiles_are_sharded_across_devices(weight_files, tmp_path):
+    """Forced host devices: the same tiles, optimised four at a time, give the same canvas (SGD:
+    each tile's step is its own gradient's, so batching must not change it)."""
+    outputs = {}
+    for count in (1, 4):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}",
+               "PYTHONPATH": str(ROOT)}
+        out = tmp_path / f"{count}.npy"
+        proc = subprocess.run([sys.executable, "-c", SHARDED, str(weight_files("vgg19")), str(out), "sgd"],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert (info["devices"], info["tiles"]) == (count, 6) and info["change"] > 0.05
+        outputs[count] = np.load(out)
+    # float32 sums in another order (batched convolutions), through a Gram difference: not bitwise
+    np.testing.assert_allclose(outputs[4], outputs[1], atol=0.01 * info["change"])
