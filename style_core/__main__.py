@@ -1,4 +1,4 @@
-"""Command line: `python -m style_core image CONTENT STYLE [STYLE ...] -o OUT.png [options]`.
+"""Command line: `python -m style_core {image,large} CONTENT STYLE [STYLE ...] -o OUT.png [options]`.
 
 A thin front end: it builds `ImageSettings`, loads images and weights, iterates `stylize` with a tqdm
 bar, and writes the PNG (settings and losses in its text chunks) and an optional JSON report. Any
@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import StyleError
+from .large import LARGE_MAX_SIZE
 from .settings import DEFAULT_LR, DEFAULT_STYLE_WEIGHT, INITS, OPTIMIZERS, PRESERVE_COLOR
 
 
@@ -36,10 +37,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = modes.add_parser("image", help="paint one content image in the style of one or more styles",
                          description="Gatys-style transfer of one image. Defaults follow the research "
                                      "deck and Gatys et al. (2015).")
+    _image_options(p, size_help="longest side of the output in pixels (512)", size=512)
+    p = modes.add_parser("large", help="a print-size image, painted tile by tile without seams",
+                         description="Large-image mode: the style targets are computed at the output's "
+                                     "scale, a global pass at --base-size initialises every tile, tiles "
+                                     "are blended with feathered overlaps. Finished tiles are kept in a "
+                                     "job folder, so a stopped job continues with --resume.")
+    _image_options(p, size=4096, size_help=f"longest side of the output in pixels (4096; at most "
+                                           f"{LARGE_MAX_SIZE})")
+    p.add_argument("--tile", type=int, default=512, help="tile side in pixels (512)")
+    p.add_argument("--overlap", type=int, default=64, help="pixels shared by neighbouring tiles (64)")
+    p.add_argument("--base-size", type=int, default=None,
+                   help="size of the global pass that initialises the tiles; 0: none (the tile size)")
+    p.add_argument("--tile-iterations", type=int, default=None,
+                   help="optimisation steps per tile (--iterations)")
+    p.add_argument("--job", default=None,
+                   help="job folder keeping finished tiles (OUTPUT.job); removed once the output is "
+                        "written unless --keep-job")
+    p.add_argument("--resume", action="store_true", help="continue the job in the job folder")
+    p.add_argument("--keep-job", action="store_true", help="keep the job folder after a finished run")
+    return parser
+
+
+def _image_options(p: argparse.ArgumentParser, size: int, size_help: str) -> None:
+    """Inputs, output and every image-mode knob (image and large mode share them)."""
     p.add_argument("content", help="content image (any format Pillow reads)")
     p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
     p.add_argument("-o", "--output", required=True, help="output image (.png keeps the settings inside)")
-    p.add_argument("--size", type=int, default=512, help="longest side of the output in pixels (512)")
+    p.add_argument("--size", type=int, default=size, help=size_help)
     p.add_argument("--iterations", type=int, default=300,
                    help="optimisation steps at each scale; 0 writes the initial image (300)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="optax optimizer (lbfgs)")
@@ -83,7 +108,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "tests); default $STYLE_CORE_WEIGHTS, the cache, then the Hugging Face Hub")
     p.add_argument("--report", default=None, help="write a JSON report of the run to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -105,25 +129,21 @@ def write_report(path: Path, report: dict) -> None:
     os.replace(tmp, path)
 
 
-def run_image(args: argparse.Namespace) -> int:
+def _report_path(args: argparse.Namespace, inputs: tuple) -> Path | None:
+    if not args.report:
+        return None
+    report_path = Path(args.report)
+    if not report_path.parent.is_dir():
+        raise StyleError(f"{report_path}: the folder {report_path.parent} does not exist")
+    if any(report_path.resolve() == Path(p).resolve() for p in (*inputs, args.output)):
+        raise StyleError(f"{report_path}: the report would overwrite an input or the output")
+    return report_path
+
+
+def _weights(args: argparse.Namespace, backbone: str, source: str | None):
     from tqdm import tqdm
 
-    from .images import check_output_path, load_image, save_image
-    from .transfer import stylize
     from .weights import load_weights
-
-    settings = settings_from_args(args)
-    inputs = (args.content, *args.styles)
-    output = check_output_path(args.output, inputs)
-    report_path = None
-    if args.report:
-        report_path = Path(args.report)
-        if not report_path.parent.is_dir():
-            raise StyleError(f"{report_path}: the folder {report_path.parent} does not exist")
-        if any(report_path.resolve() == Path(p).resolve() for p in (*inputs, args.output)):
-            raise StyleError(f"{report_path}: the report would overwrite an input or the output")
-    content = load_image(args.content)
-    styles = [load_image(s) for s in args.styles]
     bar = None
 
     def download_progress(what: str, done: int, total: int) -> None:
@@ -134,11 +154,38 @@ def run_image(args: argparse.Namespace) -> int:
             bar = tqdm(total=total or None, unit="B", unit_scale=True, desc=what, file=sys.stderr)
         bar.update(done - bar.n)
 
-    weights = load_weights(settings.backbone, settings.weights, download_progress)
+    weights = load_weights(backbone, source, download_progress)
     if bar is not None:
         bar.close()
     if not weights.trained:
         print(f"warning: {weights.source}", file=sys.stderr)
+    return weights
+
+
+def _write(args, output: Path, report_path: Path | None, image, report: dict, weights) -> None:
+    from .images import save_image
+    text = {"Software": "style_core", "style_core": {k: v for k, v in report.items() if k != "history"}}
+    if not weights.trained:
+        text["Warning"] = weights.source
+    save_image(output, image, text)
+    if report_path:
+        write_report(report_path, {**report, "content": str(args.content),
+                                   "styles": list(map(str, args.styles)), "output": str(output)})
+
+
+def run_image(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .images import check_output_path, load_image
+    from .transfer import stylize
+
+    settings = settings_from_args(args)
+    inputs = (args.content, *args.styles)
+    output = check_output_path(args.output, inputs)
+    report_path = _report_path(args, inputs)
+    content = load_image(args.content)
+    styles = [load_image(s) for s in args.styles]
+    weights = _weights(args, settings.backbone, settings.weights)
     total = settings.iterations * settings.scales
     progress = tqdm(total=total, unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
     result = None
@@ -148,14 +195,7 @@ def run_image(args: argparse.Namespace) -> int:
             progress.set_postfix(scale=f"{event.scale}/{event.scales}",
                                  loss=f"{event.losses.get('total', float('nan')):.4g}", refresh=False)
             result = event.result
-    report = result.report()
-    text = {"Software": "style_core", "style_core": {k: v for k, v in report.items() if k != "history"}}
-    if not weights.trained:
-        text["Warning"] = weights.source
-    save_image(output, result.image, text)
-    if report_path:
-        write_report(report_path, {**report, "content": str(args.content),
-                                   "styles": list(map(str, args.styles)), "output": str(output)})
+    _write(args, output, report_path, result.image, result.report(), weights)
     if result.stop_reason.startswith("diverged"):
         print(f"warning: {result.stop_reason}", file=sys.stderr)
     if not args.quiet:
@@ -165,10 +205,60 @@ def run_image(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_large(args: argparse.Namespace) -> int:
+    import shutil
+
+    from tqdm import tqdm
+
+    from .images import check_output_path, load_image
+    from .large import LargeSettings, stylize_large
+
+    size = args.size
+    args.size = 512  # the image-mode settings' own size is replaced by --base-size
+    settings = LargeSettings(settings_from_args(args), size=size, tile=args.tile, overlap=args.overlap,
+                             base_size=args.base_size, tile_iterations=args.tile_iterations)
+    inputs = (args.content, *args.styles)
+    output = check_output_path(args.output, inputs)
+    report_path = _report_path(args, inputs)
+    job = Path(args.job) if args.job else output.with_name(output.name + ".job")
+    content = load_image(args.content)
+    styles = [load_image(s) for s in args.styles]
+    weights = _weights(args, settings.image.backbone, settings.image.weights)
+    bar, result = None, None
+    try:
+        for event in stylize_large(content, styles, settings, weights, job=job, resume=args.resume):
+            if event.stage == "tiles" and bar is None and not args.quiet:
+                bar = tqdm(total=event.tiles_total, unit="tile", file=sys.stderr, dynamic_ncols=True,
+                           desc=f"{event.shape[1]}x{event.shape[0]}")
+            if bar is not None:
+                bar.update(event.tiles_done - bar.n)
+                bar.set_postfix(step=f"{event.step}/{event.steps}",
+                                loss=f"{event.losses.get('total', float('nan')):.4g}", refresh=False)
+            elif not args.quiet and event.step == 0:
+                print(f"{event.stage}...", file=sys.stderr)
+            result = event.result
+    except KeyboardInterrupt:
+        raise StyleError(f"interrupted; the finished tiles are kept in {job}: rerun with --resume "
+                         f"to continue") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    _write(args, output, report_path, result.image, result.report(), weights)
+    if not args.keep_job:
+        shutil.rmtree(job, ignore_errors=True)
+    if result.stop_reason.startswith("diverged"):
+        print(f"warning: a tile {result.stop_reason}", file=sys.stderr)
+    if not args.quiet:
+        resumed = f", {result.tiles_resumed} resumed" if result.tiles_resumed else ""
+        print(f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {len(result.layout)} "
+              f"tiles{resumed}, {result.seconds:.1f} s)", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"image": run_image}[args.mode](args)
+        return {"image": run_image, "large": run_large}[args.mode](args)
     except StyleError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

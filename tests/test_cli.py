@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -151,3 +152,46 @@ def test_module_entry_point_runs_as_a_program(tmp_path):
                            str(tmp_path / "o.png"), "--size", "-1"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 2 and done.stderr.strip() == "error: size must be at least 1, not -1"
+
+
+LARGE = ["--style-layers", "relu1_1,relu2_1,relu3_1", "--content-layers", "relu2_2", "--optimizer", "adam",
+         "--iterations", 3, "--tile", 40, "--overlap", 8, "--base-size", 32]
+
+
+def test_large_writes_the_canvas_and_cleans_up_its_job(tmp_path, capsys, weight_files):
+    out, report = tmp_path / "big.png", tmp_path / "big.json"
+    code, _, err = cli(capsys, "large", CONTENT, STYLE, "-o", out, "--size", 96, *LARGE,
+                       "--weights", weight_files("vgg19"), "--report", report)
+    assert code == 0, err
+    assert Image.open(out).size == (96, 72) and "wrote" in err and "6 tiles" in err
+    meta = json.loads(read_png_text(out)["style_core"])
+    assert meta["mode"] == "large" and meta["tiles"] == 6 and meta["settings"]["tile"] == 40
+    assert len(json.loads(report.read_text())["tile_losses"]) == 6
+    assert not (tmp_path / "big.png.job").exists()
+
+
+def test_large_keeps_its_job_and_refuses_to_clobber_it(tmp_path, capsys, weight_files):
+    out, job = tmp_path / "big.png", tmp_path / "myjob"
+    args = ["large", CONTENT, STYLE, "-o", out, "--size", 96, *LARGE, "--weights", weight_files("vgg19"),
+            "--job", job, "--keep-job", "--quiet"]
+    assert cli(capsys, *args)[0] == 0
+    assert len(list((job / "tiles").glob("*.npz"))) == 6
+    first = out.read_bytes()
+    code, _, err = cli(capsys, *args)
+    assert code == 2 and err.strip().endswith("pass --resume to continue it, or choose another folder")
+    assert err.count("\n") == 1 and out.read_bytes() == first
+    code, _, err = cli(capsys, *args, "--resume")  # every tile is done: nothing is optimised again
+    assert code == 0 and json.loads(read_png_text(out)["style_core"])["tiles_resumed"] == 6
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(io.BytesIO(first))))
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--tile", 3, "--overlap", 1], r"tile 3 px is smaller than vgg19 up to relu3_1 needs \(4 px\)"),
+    (["--overlap", 40], r"overlap \(40 px\) must be smaller than the tile \(40 px\)"),
+    (["--size", 30000], "over large mode's limit of 16384 px"),
+])
+def test_large_bad_settings_are_one_line(extra, message, tmp_path, capsys):
+    code, _, err = cli(capsys, "large", CONTENT, STYLE, "-o", tmp_path / "x.png", *LARGE, *extra,
+                       "--weights", "random")
+    assert code == 2 and re.search(message, err) and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
