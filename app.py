@@ -15,6 +15,7 @@ import hashlib
 import logging
 import math
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -29,6 +30,7 @@ from style_core import ImageSettings, StyleError, load_image, load_weights, save
 from style_core.backbones import BACKBONES
 from style_core.explore import STUDIES, run_study, study_settings
 from style_core.images import to_uint8
+from style_core.large import LARGE_MAX_SIZE, LargeSettings, fingerprint, stylize_large
 from style_core.losses import LOSS_KINDS
 from style_core.settings import INITS, OPTIMIZERS, PRESERVE_COLOR
 
@@ -244,6 +246,112 @@ def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
                 "first click, then cached)")
 
 
+# --- Large image tab -----------------------------------------------------------------------------------
+
+def draw_grid(preview: np.ndarray, shape: tuple[int, int], layout, done: int) -> np.ndarray:
+    """The canvas preview with the tile grid drawn over it; the tile being painted next in orange."""
+    from PIL import Image, ImageDraw
+    image = Image.fromarray(to_uint8(preview)).convert("RGBA")
+    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    sy, sx = image.size[1] / shape[0], image.size[0] / shape[1]
+    for tile in layout:
+        box = (tile.x * sx, tile.y * sy, (tile.x + tile.width) * sx - 1, (tile.y + tile.height) * sy - 1)
+        current = tile.index == done
+        draw.rectangle(box, outline=(255, 140, 0, 255) if current else (255, 255, 255, 110),
+                       width=3 if current else 1)
+    return np.asarray(Image.alpha_composite(image, overlay).convert("RGB"))
+
+
+@user_errors
+def run_large(content, styles, size, tile, overlap, iterations, tile_iterations, style_strength,
+              preserve_color, optimizer, base_size, progress=gr.Progress()):
+    """Paints a large canvas tile by tile; streams the canvas with its tile grid. A stopped job is
+    kept: running the same inputs and settings again continues it."""
+    for name, value in [("size", size), ("tile", tile), ("overlap", overlap), ("base size", base_size),
+                        ("iterations", iterations), ("tile iterations", tile_iterations)]:
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            raise StyleError(f"{name} must be a number")
+    image = ImageSettings(iterations=int(iterations), style_weight=10.0 ** float(style_strength),
+                          preserve_color=preserve_color, optimizer=optimizer, preview_every=10)
+    settings = LargeSettings(image, size=int(size), tile=int(tile), overlap=int(overlap),
+                             base_size=int(base_size), tile_iterations=int(tile_iterations))
+    if not content:
+        raise StyleError("drop a content image first")
+    style_paths = _paths(styles)
+    if not style_paths:
+        raise StyleError("add at least one style image")
+    content_image = load_image(content)
+    style_images = [load_image(p) for p in style_paths]
+    weights = get_weights(image.backbone, progress)
+    job = RUNS / "large-jobs" / fingerprint(content_image, style_images, settings, weights)[:20]
+    resumed = job.exists()
+    for event in stylize_large(content_image, style_images, settings, weights, job=job, resume=True):
+        eta = f" · {event.eta:.0f} s left" if event.eta is not None else ""
+        if event.stage == "tiles":
+            progress((event.tiles_done, event.tiles_total), unit="tiles",
+                     desc=f"tile {min(event.tiles_done + 1, event.tiles_total)} of {event.tiles_total}, "
+                          f"step {event.step}/{event.steps}{eta}")
+        else:
+            progress((event.step, event.steps or None), unit="steps", desc=event.stage)
+        if event.preview is None:
+            continue
+        h, w = event.shape
+        status = (f"{event.stage}: {event.tiles_done} of {event.tiles_total} tiles · {w}x{h} px"
+                  f"{eta}" + (" · continuing a stopped job" if resumed else "") + untrained_note(weights))
+        if not event.done:
+            shown = draw_grid(event.preview, event.shape, event.layout, event.tiles_done) \
+                if event.stage == "tiles" else to_uint8(event.preview)
+            yield shown, gr.skip(), status
+            continue
+        result = event.result
+        text = {"style_core": result.report(), **({} if weights.trained else {"Warning": weights.source})}
+        png = save_image(new_run_dir() / "large.png", result.image, text)
+        shutil.rmtree(job, ignore_errors=True)
+        info = (f"**{w}x{h} px, {len(result.layout)} tiles in {result.seconds:.1f} s**"
+                f" ({result.tiles_resumed} from the stopped job) · weights: {weights.source} · device: "
+                f"{jax.default_backend()} × {jax.device_count()}" + untrained_note(weights))
+        yield to_uint8(event.preview), str(png), info
+
+
+def large_tab() -> None:
+    gr.Markdown("Print-size outputs, painted tile by tile: the style is measured at the output's scale, "
+                "a global pass sets the composition, and the tiles are blended without seams. Stop keeps "
+                "the finished tiles; running the same inputs and settings again continues the job.")
+    with gr.Row():
+        with gr.Column():
+            content = ImageUpload(label="Content", type="filepath", sources=["upload", "clipboard"],
+                                  elem_id="large_content")
+            styles = gr.File(label="Style images (one or more)", file_count="multiple",
+                             file_types=["image"], type="filepath", elem_id="large_styles")
+            with gr.Row():
+                size = gr.Slider(256, LARGE_MAX_SIZE, value=2048, step=64, label="Output size (longest side, px)")
+                tile = gr.Slider(64, 1024, value=512, step=32, label="Tile (px)")
+                overlap = gr.Slider(0, 256, value=64, step=8, label="Overlap (px)")
+            with gr.Row():
+                iterations = gr.Slider(0, 1000, value=200, step=10, label="Global pass iterations")
+                tile_iterations = gr.Slider(0, 1000, value=100, step=10, label="Iterations per tile")
+            with gr.Row():
+                strength = gr.Slider(0, 8, value=5, step=0.5, label="Style strength (log10 of the style weight)")
+                preserve = gr.Radio(list(PRESERVE_COLOR), value="none", label="Preserve colour")
+            with gr.Accordion("Advanced", open=False):
+                optimizer = gr.Dropdown(list(OPTIMIZERS), value="lbfgs", label="Optimizer")
+                base_size = gr.Slider(0, 2048, value=512, step=32,
+                                      label="Global pass size (px; 0 = none, tiles start from the content)")
+            with gr.Row():
+                run = gr.Button("Run", variant="primary", elem_id="large_run")
+                stop = gr.Button("Stop", variant="stop", elem_id="large_stop")
+        with gr.Column():
+            preview = gr.Image(label="Canvas", format="png", interactive=False, elem_id="large_result", height=480)
+            download = gr.File(label="Download the full-size PNG")
+            info = gr.Markdown()
+    inputs = [content, styles, size, tile, overlap, iterations, tile_iterations, strength, preserve,
+              optimizer, base_size]
+    event = run.click(run_large, inputs, [preview, download, info], api_name="large",
+                      concurrency_id="optimise", concurrency_limit=1)
+    stop.click(None, None, None, cancels=[event], api_name="stop_large")
+
+
 # --- Explore tab ---------------------------------------------------------------------------------------
 
 @user_errors
@@ -306,6 +414,8 @@ def build(default_size: int = 512, default_iterations: int = 200) -> gr.Blocks:
                     "image and one or more style images, press Run, and watch the painting appear.")
         with gr.Tab("Image"):
             image_tab(default_size, default_iterations)
+        with gr.Tab("Large image"):
+            large_tab()
         with gr.Tab("Explore"):
             explore_tab()
     demo.queue(default_concurrency_limit=1, max_size=32)

@@ -197,3 +197,19 @@ def test_browser_example_is_computed_once_then_cached(server, page):
     page.get_by_text("style2.png").first.click()
     page.get_by_text("100 steps").first.wait_for(timeout=30_000)
     assert time.time() - start < 10  # from the cache, not another optimisation
+
+
+def test_large_endpoint_streams_the_canvas_with_its_grid(server):
+    client = Client(server, verbose=False)
+    args = [handle_file(CONTENT), [handle_file(STYLE)], 256, 128, 16, 4, 3, 5, "none", "adam", 64]
+    job = client.submit(*args, api_name="/large")
+    preview, png, info = job.result(timeout=300)
+    shown = [out[0] for out in job.outputs()[:-1] if out[0]]
+    assert len(shown) >= 6  # the canvas after every tile
+    grid = np.asarray(Image.open(shown[-2]))
+    assert (np.abs(grid.astype(int) - [255, 140, 0]).sum(axis=2) < 30).any()  # the current tile, outlined
+    assert Image.open(png).size == (256, 192) and "style_core" in Image.open(png).text
+    assert "6 tiles" in info and "UNTRAINED" not in info
+    assert not list((app.RUNS / "large-jobs").iterdir())  # a finished job's folder is removed
+    with pytest.raises(Exception, match="overlap \\(128 px\\) must be smaller than the tile \\(128 px\\)"):
+        client.predict(*args[:4], 128, *args[5:], api_name="/large")

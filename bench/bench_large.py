@@ -1,0 +1,121 @@
+"""Large-mode benchmark: wall time and peak resident memory of print-size outputs, and seam/style quality.
+
+    python bench/bench_large.py [--sizes 4096 8192] [--tile 512] [--overlap 64] [--iterations 10]
+                                [--tile-iterations 1] [--quality-size 1024 --quality-tile 256]
+
+Each size runs in a fresh process, which reports its own peak resident set size (ru_maxrss), so the
+sizes do not inherit each other's memory. The quality run stylises a smaller output for real
+(L-BFGS, enough steps for the style loss to settle) and measures the seam statistic at every tile
+edge and the spread of the per-tile style losses. Untrained weights (`random`) unless --weights:
+time and memory do not depend on the weights' values; the quality figures are indicative.
+Writes bench/results/large-<device>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations: int, optimizer: str,
+            weights_source: str, quality: bool) -> dict:
+    """One large-mode job in this process; returns its figures (memory read before any analysis)."""
+    import jax
+    import numpy as np
+
+    from style_core.images import load_image
+    from style_core.large import LargeSettings, canvas_bytes, stylize_large
+    from style_core.settings import ImageSettings
+    from style_core.tiling import seam_ratio, seam_ratios
+    from style_core.weights import load_weights
+
+    weights = load_weights("vgg19", weights_source)
+    content, style = load_image(ROOT / "assets" / "content.png"), load_image(ROOT / "assets" / "style.png")
+    settings = LargeSettings(ImageSettings(iterations=iterations, optimizer=optimizer,
+                                           lr=None if optimizer == "lbfgs" else 0.02),
+                             size=size, tile=tile, overlap=overlap, tile_iterations=tile_iterations)
+    start = time.perf_counter()
+    stages: dict[str, float] = {}
+    last_stage, last_time = None, start
+    for event in stylize_large(content, [style], settings, weights):
+        if event.stage != last_stage:
+            now = time.perf_counter()
+            if last_stage:
+                stages[last_stage] = round(now - last_time, 2)
+            last_stage, last_time = event.stage, now
+    result = event.result
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    out = {"size": size, "output": list(result.image.shape[:2]), "tile": tile, "overlap": overlap,
+           "tiles": len(result.layout), "iterations": iterations, "tile_iterations": tile_iterations,
+           "optimizer": optimizer, "wall_s": round(wall, 1), "stages_s": stages,
+           "s_per_tile": round(stages.get("tiles", 0.0) / len(result.layout), 2),
+           "peak_rss_gib": round(peak / 2**30, 3),
+           "canvas_gib": round(canvas_bytes(result.image.shape[:2]) / 2**30, 3),
+           "device": jax.devices()[0].device_kind, "weights": weights.source}
+    if quality:
+        styles = [t["style"] for t in result.tile_losses]
+        ratios = seam_ratios(result.image, result.layout)
+        out.update({"seam_ratio_pooled": round(seam_ratio(result.image, result.layout), 3),
+                    "seam_ratio_edges_median": round(float(np.median(ratios)), 3),
+                    "seam_ratio_edges_max": round(max(ratios), 3),
+                    "style_loss_max_over_min": round(max(styles) / min(styles), 3)})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[4096, 8192])
+    parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--iterations", type=int, default=10, help="steps of the global pass")
+    parser.add_argument("--tile-iterations", type=int, default=1)
+    parser.add_argument("--quality-size", type=int, default=1024, help="0: skip the quality run")
+    parser.add_argument("--quality-tile", type=int, default=256)
+    parser.add_argument("--quality-iterations", type=int, default=20)
+    parser.add_argument("--weights", default="random")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a child process's job (JSON)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(**json.loads(args.one))))
+        return
+    jobs = [dict(size=s, tile=args.tile, overlap=args.overlap, iterations=args.iterations,
+                 tile_iterations=args.tile_iterations, optimizer="adam", weights_source=args.weights,
+                 quality=False) for s in args.sizes]
+    if args.quality_size:
+        jobs.append(dict(size=args.quality_size, tile=args.quality_tile, overlap=args.quality_tile // 8,
+                         iterations=args.quality_iterations, tile_iterations=args.quality_iterations,
+                         optimizer="lbfgs", weights_source=args.weights, quality=True))
+    rows = []
+    for job in jobs:
+        proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(job)], capture_output=True,
+                              text=True)
+        if proc.returncode:
+            sys.exit(proc.stderr)
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        r = rows[-1]
+        print(f"{r['output'][1]}x{r['output'][0]}  tiles {r['tiles']:4d} ({r['tile']} px, {r['overlap']} overlap)  "
+              f"steps {r['iterations']}+{r['tile_iterations']}/tile {r['optimizer']:5s}  wall {r['wall_s']:8.1f} s  "
+              f"{r['s_per_tile']:.2f} s/tile  peak RSS {r['peak_rss_gib']:.2f} GiB (canvas {r['canvas_gib']:.2f})"
+              + (f"  seams pooled {r['seam_ratio_pooled']} median {r['seam_ratio_edges_median']} "
+                 f"max {r['seam_ratio_edges_max']}  style max/min {r['style_loss_max_over_min']}"
+                 if "seam_ratio_pooled" in r else ""), flush=True)
+    device = rows[0]["device"].replace(" ", "-").lower() if rows else "cpu"
+    device = "cpu" if "cpu" in device else device
+    path = ROOT / "bench" / "results" / f"large-{device}.json"
+    path.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
+                                "command": " ".join(sys.argv), "runs": rows}, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
