@@ -119,11 +119,8 @@ def image_settings(size, iterations, style_strength, preserve_color, blend, back
         blend_weights = tuple(float(b) for b in str(blend or "").replace(",", " ").split()) or None
     except ValueError:
         raise StyleError(f"style blend weights must be numbers separated by commas, not {blend!r}") from None
-    for name, value in [("size", size), ("iterations", iterations), ("scales", scales), ("seed", seed),
-                        ("style strength", style_strength), ("content weight", content_weight),
-                        ("TV weight", tv_weight)]:
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            raise StyleError(f"{name} must be a number")
+    require_numbers(size=size, iterations=iterations, scales=scales, seed=seed, style_strength=style_strength,
+                    content_weight=content_weight, TV_weight=tv_weight)
     return ImageSettings(
         size=int(size), iterations=int(iterations), style_weight=10.0 ** float(style_strength),
         preserve_color=preserve_color, style_blend=blend_weights, backbone=backbone,
@@ -140,6 +137,23 @@ def _paths(files) -> list[str]:
     return [f if isinstance(f, str) else getattr(f, "name", None) or f["path"] for f in files]
 
 
+def load_inputs(content, styles):
+    """The content image and the style images, through style_core's loader (clear errors)."""
+    if not content:
+        raise StyleError("drop a content image first")
+    style_paths = _paths(styles)
+    if not style_paths:
+        raise StyleError("add at least one style image")
+    return load_image(content), [load_image(p) for p in style_paths]
+
+
+def require_numbers(**values) -> None:
+    """An emptied number box arrives as None: say which one."""
+    for name, value in values.items():
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            raise StyleError(f"{name.replace('_', ' ')} must be a number")
+
+
 @user_errors
 def run_image(content, styles, size, iterations, style_strength, preserve_color, blend, backbone,
               style_layers, content_layers, optimizer, lr, loss, normalize, init, content_weight,
@@ -148,13 +162,7 @@ def run_image(content, styles, size, iterations, style_strength, preserve_color,
     settings = image_settings(size, iterations, style_strength, preserve_color, blend, backbone,
                               style_layers, content_layers, optimizer, lr, loss, normalize, init,
                               content_weight, tv_weight, scales, seed)
-    if not content:
-        raise StyleError("drop a content image first")
-    style_paths = _paths(styles)
-    if not style_paths:
-        raise StyleError("add at least one style image")
-    content_image = load_image(content)
-    style_images = [load_image(p) for p in style_paths]
+    content_image, style_images = load_inputs(content, styles)
     weights = get_weights(settings.backbone, progress)
     run_dir = new_run_dir()
     started = time.perf_counter()
@@ -268,21 +276,13 @@ def run_large(content, styles, size, tile, overlap, iterations, tile_iterations,
               preserve_color, optimizer, base_size, progress=gr.Progress()):
     """Paints a large canvas tile by tile; streams the canvas with its tile grid. A stopped job is
     kept: running the same inputs and settings again continues it."""
-    for name, value in [("size", size), ("tile", tile), ("overlap", overlap), ("base size", base_size),
-                        ("iterations", iterations), ("tile iterations", tile_iterations)]:
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            raise StyleError(f"{name} must be a number")
+    require_numbers(size=size, tile=tile, overlap=overlap, base_size=base_size, iterations=iterations,
+                    tile_iterations=tile_iterations, style_strength=style_strength)
     image = ImageSettings(iterations=int(iterations), style_weight=10.0 ** float(style_strength),
                           preserve_color=preserve_color, optimizer=optimizer, preview_every=10)
     settings = LargeSettings(image, size=int(size), tile=int(tile), overlap=int(overlap),
                              base_size=int(base_size), tile_iterations=int(tile_iterations))
-    if not content:
-        raise StyleError("drop a content image first")
-    style_paths = _paths(styles)
-    if not style_paths:
-        raise StyleError("add at least one style image")
-    content_image = load_image(content)
-    style_images = [load_image(p) for p in style_paths]
+    content_image, style_images = load_inputs(content, styles)
     weights = get_weights(image.backbone, progress)
     job = RUNS / "large-jobs" / fingerprint(content_image, style_images, settings, weights)[:20]
     resumed = job.exists()

@@ -40,6 +40,9 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
 
     weights = load_weights("vgg19", weights_source)
     content, style = load_image(ROOT / "assets" / "content.png"), load_image(ROOT / "assets" / "style.png")
+    side = min(content.shape[:2])  # a square output: --sizes 4096 means 4096x4096
+    top, left = (content.shape[0] - side) // 2, (content.shape[1] - side) // 2
+    content = content[top:top + side, left:left + side]
     settings = LargeSettings(ImageSettings(iterations=iterations, optimizer=optimizer,
                                            lr=None if optimizer == "lbfgs" else 0.02),
                              size=size, tile=tile, overlap=overlap, tile_iterations=tile_iterations)
@@ -88,14 +91,16 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(**json.loads(args.one))))
         return
-    jobs = [dict(size=s, tile=args.tile, overlap=args.overlap, iterations=args.iterations,
-                 tile_iterations=args.tile_iterations, optimizer="adam", weights_source=args.weights,
-                 quality=False) for s in args.sizes]
+    jobs = []
     if args.quality_size:
         jobs.append(dict(size=args.quality_size, tile=args.quality_tile, overlap=args.quality_tile // 8,
                          iterations=args.quality_iterations, tile_iterations=args.quality_iterations,
                          optimizer="lbfgs", weights_source=args.weights, quality=True))
+    jobs += [dict(size=s, tile=args.tile, overlap=args.overlap, iterations=args.iterations,
+                 tile_iterations=args.tile_iterations, optimizer="adam", weights_source=args.weights,
+                 quality=False) for s in args.sizes]
     rows = []
+    path = ROOT / "bench" / "results" / "large-cpu.json"
     for job in jobs:
         proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(job)], capture_output=True,
                               text=True)
@@ -109,11 +114,10 @@ def main() -> None:
               + (f"  seams pooled {r['seam_ratio_pooled']} median {r['seam_ratio_edges_median']} "
                  f"max {r['seam_ratio_edges_max']}  style max/min {r['style_loss_max_over_min']}"
                  if "seam_ratio_pooled" in r else ""), flush=True)
-    device = rows[0]["device"].replace(" ", "-").lower() if rows else "cpu"
-    device = "cpu" if "cpu" in device else device
-    path = ROOT / "bench" / "results" / f"large-{device}.json"
-    path.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                                "command": " ".join(sys.argv), "runs": rows}, indent=2) + "\n")
+        device = rows[0]["device"].replace(" ", "-").lower()
+        path = path.with_name(f"large-{'cpu' if 'cpu' in device else device}.json")
+        path.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
+                                    "command": " ".join(sys.argv), "runs": rows}, indent=2) + "\n")
     print(f"wrote {path}")
 
 
