@@ -184,7 +184,9 @@ def tiled_grams(settings: ImageSettings, variables: Mapping, image: np.ndarray, 
                 part = f[rows, cols].reshape(-1, f.shape[-1])
                 sums[name] = sums[name] + part.T @ part
                 counts[name] += part.shape[0]
-    return {name: sums[name] / (counts[name] * sums[name].shape[0]) for name in layers}
+    # N * C passes 2**31 at 8192 px (67M positions x 64 channels): divide by a Python float, not an
+    # int that JAX would take as int32
+    return {name: sums[name] / float(counts[name] * sums[name].shape[0]) for name in layers}
 
 
 # --- several devices: a batch of tiles, sharded -------------------------------------------------------
