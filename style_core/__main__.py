@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from .errors import StyleError
+from .files import atomic_path
 from .large import LARGE_MAX_SIZE
 from .settings import DEFAULT_LR, DEFAULT_STYLE_WEIGHT, INITS, OPTIMIZERS, PRESERVE_COLOR
 
@@ -37,18 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = modes.add_parser("image", help="paint one content image in the style of one or more styles",
                          description="Gatys-style transfer of one image. Defaults follow the research "
                                      "deck and Gatys et al. (2015).")
-    _image_options(p, size_help="longest side of the output in pixels (512)", size=512)
+    _image_options(p, size=512, size_help="longest side of the output in pixels (512)",
+                   iterations_help="optimisation steps at each scale; 0 writes the initial image (300)")
     p = modes.add_parser("large", help="a print-size image, painted tile by tile without seams",
                          description="Large-image mode: the style targets are computed at the output's "
                                      "scale, a global pass at --base-size initialises every tile, tiles "
                                      "are blended with feathered overlaps. Finished tiles are kept in a "
                                      "job folder, so a stopped job continues with --resume.")
     _image_options(p, size=4096, size_help=f"longest side of the output in pixels (4096; at most "
-                                           f"{LARGE_MAX_SIZE})")
+                                           f"{LARGE_MAX_SIZE})",
+                   iterations_help="optimisation steps of the global pass, at each of its --scales (300)")
     p.add_argument("--tile", type=int, default=512, help="tile side in pixels (512)")
     p.add_argument("--overlap", type=int, default=64, help="pixels shared by neighbouring tiles (64)")
     p.add_argument("--base-size", type=int, default=None,
-                   help="size of the global pass that initialises the tiles; 0: none (the tile size)")
+                   help="longest side of the global pass whose result initialises the tiles (the tile "
+                        "size); 0: no global pass, every tile starts as --init says")
     p.add_argument("--tile-iterations", type=int, default=None,
                    help="optimisation steps per tile (--iterations)")
     p.add_argument("--job", default=None,
@@ -59,14 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _image_options(p: argparse.ArgumentParser, size: int, size_help: str) -> None:
+def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterations_help: str) -> None:
     """Inputs, output and every image-mode knob (image and large mode share them)."""
     p.add_argument("content", help="content image (any format Pillow reads)")
     p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
     p.add_argument("-o", "--output", required=True, help="output image (.png keeps the settings inside)")
     p.add_argument("--size", type=int, default=size, help=size_help)
-    p.add_argument("--iterations", type=int, default=300,
-                   help="optimisation steps at each scale; 0 writes the initial image (300)")
+    p.add_argument("--iterations", type=int, default=300, help=iterations_help)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="optax optimizer (lbfgs)")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate; default " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()))
@@ -123,10 +124,8 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def write_report(path: Path, report: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(report, f, indent=2, default=str)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=2, default=str))
 
 
 def _report_path(args: argparse.Namespace, inputs: tuple) -> Path | None:

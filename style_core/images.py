@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -18,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import StyleError
+from .files import atomic_path
 
 MAX_PIXELS = 64_000_000  # 8000 x 8000; larger inputs are refused before they are decoded
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
@@ -143,14 +143,8 @@ def save_image(path: str | os.PathLike, image: np.ndarray,
         options["pnginfo"] = info
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = 95
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pil.save(f, format=fmt, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        pil.save(tmp, format=fmt, **options)
     return path
 
 

@@ -22,7 +22,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import color
 from .backbones import layer_table, min_input_side
 from .errors import StyleError
+from .files import atomic_path
 from .images import fit_longest_side, resize, resize_longest
 from .losses import blend_grams, gram_matrix, layer_norms, penalty
 from .optimize import descend, evaluator
@@ -203,18 +203,19 @@ def batched_terms(terms):
     return batch
 
 
-def _shard(tree, mesh: Mesh, batched_keys=("content",)):
-    """Per-tile leaves split along the batch over the mesh; the rest replicated on every device."""
+def _shard(tree, mesh: Mesh):
+    """A batch of tiles, or an aux dict whose "content" is per tile, split along the batch over the
+    mesh; the rest of the aux replicated on every device."""
     split, whole = NamedSharding(mesh, PartitionSpec("tiles")), NamedSharding(mesh, PartitionSpec())
     if isinstance(tree, dict):
-        return {k: jax.device_put(v, split if k in batched_keys else whole) for k, v in tree.items()}
+        return {k: jax.device_put(v, split if k == "content" else whole) for k, v in tree.items()}
     return jax.device_put(tree, split)
 
 
 # --- the job folder ------------------------------------------------------------------------------------
 
 class Job:
-    """A folder holding one job: job.json (what it is), base.npy (the global pass), tiles/N.npy.
+    """A folder holding one job: job.json (what it is), base.npz (the global pass), tiles/N.npz.
 
     Files are written atomically, so a crash never leaves a half-written tile behind.
     """
@@ -241,27 +242,16 @@ class Job:
                              f"job folder")
         try:
             self.tiles.mkdir(parents=True, exist_ok=True)
-            self._write(manifest, json.dumps({"fingerprint": fingerprint, **description},
-                                             indent=2, default=str).encode())
+            with atomic_path(manifest) as tmp:
+                Path(tmp).write_text(json.dumps({"fingerprint": fingerprint, **description},
+                                                indent=2, default=str))
         except OSError as e:
             raise StyleError(f"cannot write the job folder {self.folder}: {e.strerror or e}") from None
 
-    def _write(self, path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
     def _save(self, path: Path, array: np.ndarray, losses: dict) -> None:
-        import io
-        buffer = io.BytesIO()
-        np.savez(buffer, image=np.asarray(array, np.float32), losses=json.dumps(losses))
         try:
-            self._write(path, buffer.getvalue())
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.savez(f, image=np.asarray(array, np.float32), losses=json.dumps(losses))
         except OSError as e:
             raise StyleError(f"cannot write to the job folder {self.folder}: {e.strerror or e}") from None
 
@@ -384,13 +374,13 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
 
     # 3. the tiles
     original = resize(content, *shape)
-    rho = penalty(image_settings.loss, image_settings.huber_delta)
-    content_norm = None  # paper normalisation: 1; relative: one divisor for every tile
-    if image_settings.normalization != "paper":
-        small = resize_longest(content, min(settings.tile, max(shape)))
-        small = color.luminance(small) if luminance_mode else small
-        content_norm = layer_norms(rho, content_features_of(image_settings, weights.variables, small),
-                                   image_settings.normalization)
+    # one content divisor for every tile (1 for "paper"; "relative": from the whole content at
+    # tile size), so that a flat tile's content term weighs what a busy one's does
+    small = resize_longest(content, min(settings.tile, max(shape)))
+    small = color.luminance(small) if luminance_mode else small
+    content_norm = layer_norms(penalty(image_settings.loss, image_settings.huber_delta),
+                               content_features_of(image_settings, weights.variables, small),
+                               image_settings.normalization)
     term_weights = {"content": image_settings.content_weight, "style": image_settings.style_weight,
                     "tv": image_settings.tv_weight}
     terms = image_terms(image_settings.backbone, image_settings.pooling, image_settings.content_layers,
@@ -401,8 +391,9 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     canvas = np.zeros((*shape, 3), np.float32)
     coverage = np.zeros(shape, np.float32)
     tile_losses: list[dict] = [{} for _ in layout]
-    base_preview = _preview(base if base is not None else original)
-    resumed, optimised, tile_seconds, done = 0, 0, 0.0, 0
+    # shown where no tile is done yet, at the preview's size
+    under = _preview(original) if base is None else resize(base, *_preview(canvas).shape[:2])
+    resumed, optimised, tile_seconds = 0, 0, 0.0
 
     def place(t: Tile, image: np.ndarray) -> None:
         w = feather(t)
@@ -410,11 +401,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         coverage[t.slices] += w
 
     def canvas_preview() -> np.ndarray:
-        k = max(1, math.ceil(max(shape) / PREVIEW_SIZE))
-        small = canvas[::k, ::k]
-        cover = coverage[::k, ::k, None]
-        under = resize(base_preview, *small.shape[:2])
-        return np.clip(small + (1.0 - cover) * under, 0.0, 1.0)
+        return np.clip(_preview(canvas) + (1.0 - _preview(coverage)[..., None]) * under, 0.0, 1.0)
 
     todo = []
     for t in layout:
@@ -454,10 +441,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
                         for c in tile_content]
             aux = dict(per_tile[0])
             aux["content"] = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *[a["content"] for a in per_tile])
-            if content_norm is None:
-                aux["content_norm"] = jax.tree_util.tree_map(
-                    lambda *v: jnp.stack(v), *[a["content_norm"] for a in per_tile])
-            aux = _shard(aux, mesh, ("content", "content_norm") if content_norm is None else ("content",))
+            aux = _shard(aux, mesh)
             run_terms = batched_terms(terms)
             x_start = _shard(jnp.stack([jnp.asarray(x) for x in x0]), mesh)
         final = None
@@ -493,7 +477,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
                     eta=_eta(tile_seconds, optimised, len(todo) - optimised), preview=canvas_preview())
 
     # 4. the canvas: the weights sum to 1 everywhere, so it is complete
-    del original, coverage
+    original = coverage = None  # freed before the result is handed over
     np.clip(canvas, 0.0, 1.0, out=canvas)
     reasons = {str(l.get("stop_reason", "finished")) for l in tile_losses}
     diverged = sorted(r for r in reasons if r.startswith("diverged"))

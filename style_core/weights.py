@@ -19,7 +19,6 @@ import io
 import json
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Mapping
@@ -30,6 +29,7 @@ from tqdm.auto import tqdm
 
 from .backbones import BACKBONES, RESNET_STAGES, VGG_BLOCKS, init_variables, layer_table
 from .errors import StyleError
+from .files import atomic_path
 
 FILENAME = "model.safetensors"
 FORMAT = "style_core-flax-1"
@@ -269,14 +269,8 @@ def write_cache(variables: Mapping, backbone: str, source_sha256: str) -> Path:
     flat = _flatten(variables)
     metadata = {"format": FORMAT, "backbone": backbone, "source": hub_repo(backbone),
                 "source_sha256": source_sha256, "sha256": _tensors_sha256(flat)}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(flat, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -3,7 +3,6 @@ gradio_client for the API, headless Chromium (Playwright, system browser) for th
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import threading
