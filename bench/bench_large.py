@@ -8,7 +8,7 @@ sizes do not inherit each other's memory. The quality run stylises a smaller out
 (L-BFGS, enough steps for the style loss to settle) and measures the seam statistic at every tile
 edge and the spread of the per-tile style losses. Untrained weights (`random`) unless --weights:
 time and memory do not depend on the weights' values; the quality figures are indicative.
-Writes bench/results/large-<device>.json.
+Writes bench/results/large-<device>.json, keeping the rows of earlier invocations for other jobs.
 """
 
 from __future__ import annotations
@@ -101,12 +101,13 @@ def main() -> None:
                  quality=False) for s in args.sizes]
     rows = []
     path = ROOT / "bench" / "results" / "large-cpu.json"
+    key = lambda r: (r["size"], r["tile"], r["overlap"], r["iterations"], r["tile_iterations"], r["optimizer"])
     for job in jobs:
         proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(job)], capture_output=True,
                               text=True)
         if proc.returncode:
             sys.exit(proc.stderr)
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        rows.append(dict(json.loads(proc.stdout.strip().splitlines()[-1]), command=" ".join(sys.argv)))
         r = rows[-1]
         print(f"{r['output'][1]}x{r['output'][0]}  tiles {r['tiles']:4d} ({r['tile']} px, {r['overlap']} overlap)  "
               f"steps {r['iterations']}+{r['tile_iterations']}/tile {r['optimizer']:5s}  wall {r['wall_s']:8.1f} s  "
@@ -116,8 +117,11 @@ def main() -> None:
                  if "seam_ratio_pooled" in r else ""), flush=True)
         device = rows[0]["device"].replace(" ", "-").lower()
         path = path.with_name(f"large-{'cpu' if 'cpu' in device else device}.json")
+        # Runs of other sizes from earlier invocations stay; a rerun of the same job replaces its row.
+        kept = json.loads(path.read_text())["runs"] if path.exists() else []
+        kept = [k for k in kept if key(k) not in {key(r) for r in rows}]
         path.write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                                    "command": " ".join(sys.argv), "runs": rows}, indent=2) + "\n")
+                                    "runs": sorted(kept + rows, key=key)}, indent=2) + "\n")
     print(f"wrote {path}")
 
 

@@ -39,7 +39,7 @@ from .files import atomic_path
 from .images import fit_longest_side, resize, resize_longest
 from .losses import blend_grams, gram_matrix, layer_norms, penalty
 from .optimize import descend, evaluator
-from .settings import ImageSettings, _check_int
+from .settings import ImageSettings, check_int
 from .tiling import Feather, Tile, tiles
 from .transfer import (_finish, _target_fn, content_features_of, image_terms, initial_image, make_aux,
                        prepare_inputs, stylize)
@@ -69,9 +69,9 @@ class LargeSettings:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("size", _check_int("size", self.size, 1))
-        set_("tile", _check_int("tile", self.tile, 1))
-        set_("overlap", _check_int("overlap", self.overlap, 0))
+        set_("size", check_int("size", self.size, 1))
+        set_("tile", check_int("tile", self.tile, 1))
+        set_("overlap", check_int("overlap", self.overlap, 0))
         if self.size > LARGE_MAX_SIZE:
             raise StyleError(f"size {self.size} px is over large mode's limit of {LARGE_MAX_SIZE} px; "
                              f"a square canvas that size would need about "
@@ -83,12 +83,12 @@ class LargeSettings:
                              f"{image.deepest_layer} needs ({need} px): use a tile of at least {need} px")
         if self.overlap >= self.tile:
             raise StyleError(f"overlap ({self.overlap} px) must be smaller than the tile ({self.tile} px)")
-        base = self.tile if self.base_size is None else _check_int("base size", self.base_size, 0)
+        base = self.tile if self.base_size is None else check_int("base size", self.base_size, 0)
         set_("base_size", min(base, self.size))
         if self.base_size:  # validates the global pass (size limits, scales) as image mode would
             set_("image", image.replace(size=self.base_size))
         set_("tile_iterations", image.iterations if self.tile_iterations is None
-             else _check_int("tile iterations", self.tile_iterations, 0))
+             else check_int("tile iterations", self.tile_iterations, 0))
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("size", "tile", "overlap", "base_size", "tile_iterations")}

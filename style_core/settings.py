@@ -47,7 +47,7 @@ def parse_layer_spec(spec: str | Sequence[str], backbone: str) -> tuple[tuple[st
     return tuple(names), tuple(weights)
 
 
-def _check_number(name: str, value, minimum: float = 0.0, strict: bool = False) -> float:
+def check_number(name: str, value, minimum: float = 0.0, strict: bool = False) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -58,7 +58,7 @@ def _check_number(name: str, value, minimum: float = 0.0, strict: bool = False) 
     return value
 
 
-def _check_int(name: str, value, minimum: int) -> int:
+def check_int(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
         raise StyleError(f"{name} must be a whole number, not {value!r}")
     if int(value) < minimum:
@@ -66,7 +66,7 @@ def _check_int(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def _check_choice(name: str, value, choices: Sequence[str]) -> str:
+def check_choice(name: str, value, choices: Sequence[str]) -> str:
     if value not in choices:
         raise StyleError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
     return value
@@ -104,34 +104,34 @@ class ImageSettings:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        _check_choice("backbone", self.backbone, BACKBONES)
-        _check_choice("pooling", self.pooling, POOLINGS)
+        check_choice("backbone", self.backbone, BACKBONES)
+        check_choice("pooling", self.pooling, POOLINGS)
         if self.pooling != "max" and not self.backbone.startswith("vgg"):
             raise StyleError("--pooling avg applies to VGG backbones only")
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("init", self.init, INITS)
-        _check_choice("loss kind", self.loss, LOSS_KINDS)
-        _check_choice("normalisation", self.normalization, NORMALIZATIONS)
-        _check_choice("preserve-color mode", self.preserve_color, PRESERVE_COLOR)
-        set_("size", _check_int("size", self.size, 1))
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("init", self.init, INITS)
+        check_choice("loss kind", self.loss, LOSS_KINDS)
+        check_choice("normalisation", self.normalization, NORMALIZATIONS)
+        check_choice("preserve-color mode", self.preserve_color, PRESERVE_COLOR)
+        set_("size", check_int("size", self.size, 1))
         if self.size > MAX_SIZE:
             raise StyleError(f"size {self.size} is over the image-mode limit of {MAX_SIZE} px "
                              f"(large mode tiles bigger outputs)")
-        set_("iterations", _check_int("iterations", self.iterations, 0))
-        set_("seed", _check_int("seed", self.seed, 0))
-        set_("scales", _check_int("scales", self.scales, 1))
-        set_("chunk", _check_int("chunk", self.chunk, 1))
-        set_("preview_every", _check_int("preview_every", self.preview_every, 1))
+        set_("iterations", check_int("iterations", self.iterations, 0))
+        set_("seed", check_int("seed", self.seed, 0))
+        set_("scales", check_int("scales", self.scales, 1))
+        set_("chunk", check_int("chunk", self.chunk, 1))
+        set_("preview_every", check_int("preview_every", self.preview_every, 1))
         for name in ("content_weight", "tv_weight", "tol"):
-            set_(name, _check_number(name.replace("_", " "), getattr(self, name)))
+            set_(name, check_number(name.replace("_", " "), getattr(self, name)))
         set_("style_weight", DEFAULT_STYLE_WEIGHT[self.normalization] if self.style_weight is None
-             else _check_number("style weight", self.style_weight))
+             else check_number("style weight", self.style_weight))
         set_("lr", DEFAULT_LR[self.optimizer] if self.lr is None
-             else _check_number("learning rate", self.lr, strict=True))
-        set_("huber_delta", _check_number("huber delta", self.huber_delta, strict=True))
-        set_("style_scale", _check_number("style scale", self.style_scale, strict=True))
+             else check_number("learning rate", self.lr, strict=True))
+        set_("huber_delta", check_number("huber delta", self.huber_delta, strict=True))
+        set_("style_scale", check_number("style scale", self.style_scale, strict=True))
         if self.style_blend is not None:
-            blend = tuple(_check_number("style blend weight", b) for b in self.style_blend)
+            blend = tuple(check_number("style blend weight", b) for b in self.style_blend)
             if sum(blend) <= 0:
                 raise StyleError("style blend weights must not all be zero")
             set_("style_blend", blend)
