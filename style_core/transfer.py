@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -70,13 +70,30 @@ class Progress:
         return self.result is not None
 
 
+@dataclass(frozen=True)
+class ExtraTerm:
+    """One more loss term for the image-mode loop (photorealism, temporal consistency).
+
+    `loss(x, data)` is the term's value for the image x; `data(content)` makes what it needs from the
+    (prepared) content at each scale's size, once per scale. `loss` should be a module-level function:
+    the compiled loop is cached by it.
+    """
+    name: str
+    weight: float
+    loss: Callable[[jax.Array, Any], jax.Array]
+    data: Callable[[np.ndarray], Any]
+
+
 @functools.lru_cache(maxsize=32)
 def image_terms(backbone: str, pooling: str, content_layers: tuple[str, ...],
-                style_layers: tuple[str, ...], loss: str, delta: float):
-    """terms(x, aux) -> {content, style, tv} for one configuration (cached: one compile per shape).
+                style_layers: tuple[str, ...], loss: str, delta: float,
+                extras: tuple[tuple[str, Callable], ...] = ()):
+    """terms(x, aux) -> {content, style, tv, *extras} for one configuration (cached: one compile per
+    shape).
 
     `aux` holds the backbone variables and the targets: content features, blended style Grams, the
-    per-layer divisors of the normalisation and the per-layer weights.
+    per-layer divisors of the normalisation and the per-layer weights; `aux["extra"][name]` the data
+    of each extra term `(name, loss)`.
     """
     extract = feature_extractor(backbone, tuple(dict.fromkeys(content_layers + style_layers)), pooling)
     rho = penalty(loss, delta)
@@ -86,7 +103,7 @@ def image_terms(backbone: str, pooling: str, content_layers: tuple[str, ...],
         features = {k: v[0] for k, v in features.items()}
         return {"content": content_loss(features, aux["content"], aux["content_w"], aux["content_norm"], rho),
                 "style": style_loss(features, aux["style"], aux["style_w"], aux["style_norm"], rho),
-                "tv": tv_loss(x)}
+                "tv": tv_loss(x), **{name: fn(x, aux["extra"][name]) for name, fn in extras}}
 
     return terms
 
@@ -172,8 +189,13 @@ def initial_image(settings: ImageSettings, content: np.ndarray, styles: Sequence
 
 
 def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSettings,
-            weights: Weights) -> Iterator[Progress]:
-    """Paints `content` in the style of `styles`; yields progress, the last event has the result."""
+            weights: Weights, *, extras: Sequence[ExtraTerm] = (), init: np.ndarray | None = None,
+            ) -> Iterator[Progress]:
+    """Paints `content` in the style of `styles`; yields progress, the last event has the result.
+
+    `extras` add loss terms (photo mode's matting Laplacian); `init` replaces `settings.init` with an
+    image of the content's shape (photo mode's second stage starts from the first stage's result).
+    """
     if weights.backbone != settings.backbone:
         raise StyleError(f"weights are for {weights.backbone}, settings ask for {settings.backbone}")
     start = time.perf_counter()
@@ -183,9 +205,10 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
     need = min_input_side(settings.backbone, settings.layers)
     total = settings.iterations * len(shapes)
     term_weights = {"content": settings.content_weight, "style": settings.style_weight,
-                    "tv": settings.tv_weight}
+                    "tv": settings.tv_weight, **{e.name: e.weight for e in extras}}
     terms = image_terms(settings.backbone, settings.pooling, settings.content_layers,
-                        settings.style_layers, settings.loss, settings.huber_delta)
+                        settings.style_layers, settings.loss, settings.huber_delta,
+                        tuple((e.name, e.loss) for e in extras))
     history: list[dict] = []
     initial_losses: dict[str, float] = {}
     done_steps, x, reason, final_losses = 0, None, "finished", {}
@@ -201,7 +224,10 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
                 raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
                                  f"{settings.backbone} needs at least {need} px: raise --style-scale")
         aux = make_aux(settings, weights.variables, content_k, styles_k)
-        x0 = initial_image(settings, content_k, styles_k) if x is None else resize(x, *shape)
+        if extras:
+            aux["extra"] = {e.name: e.data(content_k) for e in extras}
+        x0 = (resize(x, *shape) if x is not None else resize(init, *shape) if init is not None
+              else initial_image(settings, content_k, styles_k))
         next_preview = settings.preview_every
         for report in descend(jnp.asarray(x0), terms, aux, term_weights, iterations=settings.iterations,
                               optimizer=settings.optimizer, lr=settings.lr, chunk=settings.chunk,

@@ -1,0 +1,196 @@
+"""Photorealistic mode: Luan et al. (2017)'s matting-Laplacian term on top of image mode.
+
+    Loss = alpha L_style + beta L_content + gamma L_photo + delta L_tv,
+    L_photo = sum_c V_c[x]^T M_I V_c[x] / N          (M_I: matting Laplacian of the content, matting.py)
+
+The output is pushed to be, in every 3x3 window, an affine function of the content's colours: it may
+take the style's colours and light but not its brush strokes. The research deck's weights (style 1e6,
+content 1, photorealism 100, TV 0.01, Adam lr 1e-2, init content) are for sums over the pixels of a
+512x512 image; ours are per pixel (L_photo above, L_tv a mean), so that they hold at every size:
+gamma = 100 * 512^2 and delta = 0.01 * 3 * 512^2 (three channels). Style and content weights are the
+deck's as they are (our "paper" normalisation is the deck's).
+
+Optional: Luan et al.'s two stages (stylise, then refine from that result with L_photo), and a guided
+filter (He et al. 2010) with the content as guide that removes the remaining painterly noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from . import color
+from .errors import StyleError
+from .images import resize
+from .matting import DEFAULT_EPSILON, MattingStats, laplacian_product, matting_stats, photo_loss
+from .settings import ImageSettings, check_int, check_number
+from .transfer import ExtraTerm, Progress, StyleResult, prepare_inputs, stylize
+from .weights import Weights
+
+DECK_PIXELS = 512 * 512
+DEFAULT_PHOTO_WEIGHT = 100.0 * DECK_PIXELS
+PHOTO_DEFAULTS = dict(iterations=500, optimizer="adam", lr=1e-2, style_weight=1e6, content_weight=1.0,
+                      tv_weight=0.01 * 3 * DECK_PIXELS, init="content")
+DEFAULT_SMOOTH_RADIUS = 16       # guided filter window radius, pixels (at 512 px; scaled with size)
+DEFAULT_SMOOTH_EPS = 1e-2        # guided filter regulariser, squared [0, 1] colour units (0.1^2)
+
+
+def photo_image_settings(**changes) -> ImageSettings:
+    """Image-mode settings with photo mode's defaults (the research deck's), changed by `changes`."""
+    return ImageSettings(**{**PHOTO_DEFAULTS, **changes})
+
+
+@dataclass(frozen=True)
+class PhotoSettings:
+    """Photo mode: image-mode settings (photo defaults) plus the photorealism term and post-processing.
+
+    photo_weight 0 is exactly image mode with `image`. two_stage: `image.iterations` steps without the
+    term, then `refine_iterations` with it from that result (Luan et al.); else one stage with it.
+    """
+    image: ImageSettings = field(default_factory=photo_image_settings)
+    photo_weight: float = DEFAULT_PHOTO_WEIGHT
+    epsilon: float = DEFAULT_EPSILON
+    two_stage: bool = False
+    refine_iterations: int | None = None   # None: image.iterations
+    smooth: bool = False
+    smooth_radius: int = DEFAULT_SMOOTH_RADIUS
+    smooth_eps: float = DEFAULT_SMOOTH_EPS
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("photo_weight", check_number("photorealism weight", self.photo_weight))
+        set_("epsilon", check_number("matting epsilon", self.epsilon, strict=True))
+        set_("refine_iterations", self.image.iterations if self.refine_iterations is None
+             else check_int("refine iterations", self.refine_iterations, 0))
+        set_("smooth_radius", check_int("smoothing radius", self.smooth_radius, 1))
+        set_("smooth_eps", check_number("smoothing epsilon", self.smooth_eps, strict=True))
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "image"}
+        return {**d, "image": self.image.to_dict()}
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    image: np.ndarray                      # the output (smoothed when settings.smooth)
+    raw: np.ndarray                        # the optimised image before smoothing
+    settings: PhotoSettings
+    stages: tuple[StyleResult, ...]        # one, or two with two_stage (the first is plain image mode)
+    metrics: dict[str, float]              # photo_metrics of `image` against the content
+    seconds: float
+
+    @property
+    def plain(self) -> StyleResult | None:
+        """The plain stylisation of a two-stage run (its first stage)."""
+        return self.stages[0] if len(self.stages) == 2 else None
+
+    def report(self) -> dict:
+        last = self.stages[-1].report()
+        return {**last, "mode": "photo", "settings": self.settings.to_dict(), "metrics": self.metrics,
+                "iterations": sum(s.iterations for s in self.stages), "seconds": round(self.seconds, 3),
+                "stages": [{k: s.report()[k] for k in ("iterations", "final_losses", "stop_reason")}
+                           for s in self.stages]}
+
+
+def photo_term(settings: PhotoSettings) -> ExtraTerm:
+    """The matting-Laplacian term; its statistics are made once per scale from that scale's content."""
+    return ExtraTerm("photo", settings.photo_weight, _photo_loss,
+                     lambda content: matting_stats(content, settings.epsilon))
+
+
+def _photo_loss(x, stats: MattingStats):
+    return photo_loss(stats, x)
+
+
+def stylize_photo(content: np.ndarray, styles: Sequence[np.ndarray], settings: PhotoSettings,
+                  weights: Weights) -> Iterator[Progress]:
+    """Photorealistic transfer; yields image mode's progress events, the last one with a PhotoResult
+    in `.result` (its `.image` is the final output)."""
+    start = time.perf_counter()
+    prepare_inputs(content, styles, settings.image)  # one-line errors before any work
+    image = settings.image
+    stages = [(image, ())] if settings.photo_weight == 0 else (
+        [(image, ()), (image.replace(iterations=settings.refine_iterations), (photo_term(settings),))]
+        if settings.two_stage else [(image, (photo_term(settings),))])
+    total = sum(s.iterations * s.scales for s, _ in stages)
+    done, results = 0, []
+    for stage_settings, extras in stages:
+        init = None
+        if results:  # the second stage starts where the first ended (as the network saw it)
+            init = results[-1].image
+            if image.preserve_color == "luminance":
+                init = color.luminance(init)
+        for event in stylize(content, styles, stage_settings, weights, extras=extras, init=init):
+            if event.result is not None:
+                results.append(event.result)
+                done += event.result.iterations
+                break
+            yield dataclasses.replace(event, step=done + event.step, total=total)
+    raw = results[-1].image
+    out = guided_smooth(raw, content, settings.smooth_radius, settings.smooth_eps) if settings.smooth else raw
+    result = PhotoResult(out, raw, settings, tuple(results), photo_metrics(content, out, settings.epsilon),
+                         time.perf_counter() - start)
+    last = results[-1]
+    yield Progress(done, total, image.scales, image.scales, out.shape[:2], last.final_losses,
+                   result.seconds, out, result)
+
+
+def guided_smooth(image: np.ndarray, guide: np.ndarray, radius: int = DEFAULT_SMOOTH_RADIUS,
+                  eps: float = DEFAULT_SMOOTH_EPS) -> np.ndarray:
+    """He et al.'s guided filter (OpenCV's): `image` made locally an affine function of `guide`.
+
+    The radius is for a 512 px image and scales with the image's longest side.
+    """
+    import cv2
+    guide = resize(guide, *image.shape[:2]) if guide.shape[:2] != image.shape[:2] else guide
+    r = max(1, round(radius * max(image.shape[:2]) / 512))
+    out = cv2.ximgproc.guidedFilter(np.ascontiguousarray(guide, np.float32),
+                                    np.ascontiguousarray(image, np.float32), r, float(eps))
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def photo_metrics(content: np.ndarray, output: np.ndarray, epsilon: float = DEFAULT_EPSILON) -> dict:
+    """How photo-like `output` is, against `content` (resized to the output if needed).
+
+    affine_residual: V^T M V / sum_k |w| var_k(V), summed over channels: the share of the output's
+      local (3x3) variance that no affine map of the content's colours explains (0: all of it is).
+    edge_ssim: SSIM between the Sobel edge-magnitude maps of the content's and the output's luminance,
+      each scaled to [0, 255] by its own 99.5th percentile (1: the same edges).
+    """
+    content = resize(content, *output.shape[:2]) if content.shape[:2] != output.shape[:2] else content
+    stats = matting_stats(content, epsilon)
+    v = np.asarray(output, np.float32)
+    energy = float(np.sum(v * np.asarray(laplacian_product(stats, v))))
+    local = _local_variance_sum(v)
+    return {"affine_residual": energy / local if local > 0 else 0.0,
+            "edge_ssim": edge_ssim(content, output)}
+
+
+def _local_variance_sum(v: np.ndarray) -> float:
+    """sum over 3x3 windows and channels of |w| var_k(V) (what V^T M V is with no affine fit at all)."""
+    shifted = [v[dy:dy + v.shape[0] - 2, dx:dx + v.shape[1] - 2].astype(np.float64)
+               for dy in range(3) for dx in range(3)]
+    mean = sum(shifted) / 9
+    return float(sum(np.sum((s - mean) ** 2) for s in shifted))
+
+
+def edge_map(image: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude of the luminance, scaled to [0, 255] by its 99.5th percentile."""
+    import cv2
+    y = color.rgb_to_yiq(np.asarray(image, np.float32))[..., 0].astype(np.float32)
+    magnitude = np.hypot(cv2.Sobel(y, cv2.CV_32F, 1, 0), cv2.Sobel(y, cv2.CV_32F, 0, 1))
+    top = np.percentile(magnitude, 99.5)
+    return np.clip(255 * magnitude / top, 0, 255) if top > 0 else np.zeros_like(magnitude)
+
+
+def edge_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM (OpenCV's, Gaussian 11x11 window) between the edge maps of two images of one size."""
+    import cv2
+    if a.shape[:2] != b.shape[:2]:
+        raise StyleError(f"edge SSIM needs images of one size, not {a.shape[:2]} and {b.shape[:2]}")
+    value, _ = cv2.quality.QualitySSIM_compute(edge_map(a).astype(np.float64), edge_map(b).astype(np.float64))
+    return float(value[0])

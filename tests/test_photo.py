@@ -1,0 +1,105 @@
+"""Photo mode: image mode plus the matting-Laplacian term, its schedule, smoothing and metrics."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from style_core.errors import StyleError
+from style_core.photo import (PhotoSettings, guided_smooth, photo_image_settings, photo_metrics,
+                              stylize_photo)
+from style_core.transfer import stylize
+from tests.synthetic import photo_like
+
+FAST = dict(size=48, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", chunk=10,
+            iterations=20)
+
+
+@pytest.fixture(scope="module")
+def images():
+    content = photo_like(36, 48)
+    y, x = np.mgrid[0:64, 0:64] / 64
+    style = np.stack([0.5 + 0.5 * np.sin(20 * x + 9 * y), 0.5 + 0.4 * np.cos(17 * y),
+                      0.3 + 0.3 * np.sin(11 * (x + y))], -1).astype(np.float32)  # bold stripes
+    return content, style
+
+
+def photo(content, style, weights, **kw):
+    image_kw = {k: kw.pop(k) for k in list(kw) if k in FAST or k in ("scales", "preserve_color")}
+    settings = PhotoSettings(photo_image_settings(**{**FAST, **image_kw}), **kw)
+    events = list(stylize_photo(content, [style], settings, weights))
+    return events, events[-1].result
+
+
+def test_photo_weight_zero_is_exactly_image_mode(images, vgg19_weights):
+    content, style = images
+    _, result = photo(content, style, vgg19_weights, photo_weight=0)
+    plain = list(stylize(content, [style], photo_image_settings(**FAST), vgg19_weights))[-1].result
+    assert np.array_equal(result.image, plain.image)
+    assert "photo" not in result.stages[0].final_losses
+
+
+def test_photo_result_is_more_photo_like_than_image_mode(images, vgg19_weights):
+    content, style = images
+    _, plain = photo(content, style, vgg19_weights, photo_weight=0)
+    events, real = photo(content, style, vgg19_weights)
+    assert real.metrics["affine_residual"] < 0.1 * plain.metrics["affine_residual"]
+    assert real.metrics["edge_ssim"] > plain.metrics["edge_ssim"] + 0.1
+    # and it is not the content returned unchanged: the style loss fell, the colours moved
+    stage = real.stages[0]
+    assert stage.final_losses["style"] < stage.initial_losses["style"]
+    assert np.abs(real.image - content).mean() > 0.003
+    steps = [e.step for e in events]
+    assert steps == sorted(steps) and steps[-1] == 20 and events[-1].total == 20
+
+
+def test_two_stages_refine_the_plain_stylisation(images, vgg19_weights):
+    content, style = images
+    events, result = photo(content, style, vgg19_weights, two_stage=True, refine_iterations=10, scales=2,
+                           size=64)
+    plain = list(stylize(content, [style], photo_image_settings(**{**FAST, "scales": 2, "size": 64}),
+                         vgg19_weights))[-1].result
+    assert len(result.stages) == 2 and np.array_equal(result.plain.image, plain.image)
+    assert "photo" in result.stages[1].final_losses and result.report()["iterations"] == 20 * 2 + 10 * 2
+    assert [e.step for e in events][-1] == 60 and events[-1].total == 60
+    assert result.metrics["affine_residual"] < photo_metrics(content, plain.image)["affine_residual"]
+
+
+def test_content_and_style_of_very_different_sizes_and_shapes(vgg19_weights):
+    content = photo_like(24, 96)                     # 4:1 landscape
+    style = photo_like(200, 50, seed=2)              # 1:4 portrait, larger
+    _, result = photo(content, style, vgg19_weights, size=96, iterations=5)
+    assert result.image.shape == (24, 96, 3) and np.isfinite(result.image).all()
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(epsilon=0.0), "epsilon"), (dict(epsilon=-1e-7), "epsilon"), (dict(photo_weight=-1), "photorealism"),
+    (dict(photo_weight=float("inf")), "photorealism"), (dict(smooth_radius=0), "radius"),
+    (dict(refine_iterations=-3), "refine"), (dict(smooth_eps=0), "smoothing epsilon")])
+def test_bad_settings_are_refused_in_one_line(changes, message):
+    with pytest.raises(StyleError, match=message):
+        PhotoSettings(**changes)
+    with pytest.raises(StyleError, match="tv weight"):
+        photo_image_settings(tv_weight=-1)
+
+
+def test_guided_smoothing_removes_painterly_noise_and_keeps_the_content_edges():
+    content = photo_like(192, 256)
+    clean = np.clip(0.7 * content[..., ::-1] + 0.2, 0, 1)     # a recolouring: locally affine
+    rng = np.random.default_rng(0)
+    strokes = cv2.GaussianBlur(rng.standard_normal(content.shape).astype(np.float32), (0, 0), 2)
+    painted = np.clip(clean + 0.08 * strokes / strokes.std(), 0, 1)
+    smoothed = guided_smooth(painted, content)
+    assert np.abs(smoothed - clean).mean() < 0.5 * np.abs(painted - clean).mean()
+    assert photo_metrics(content, smoothed)["edge_ssim"] > photo_metrics(content, painted)["edge_ssim"] + 0.2
+
+
+def test_metrics_tell_a_recolouring_from_noise():
+    content = photo_like(64, 80)
+    same = photo_metrics(content, content)
+    assert same["edge_ssim"] == pytest.approx(1.0) and same["affine_residual"] < 1e-3
+    recoloured = photo_metrics(content, np.clip(content[..., ::-1] * 0.6 + 0.3, 0, 1))
+    assert recoloured["affine_residual"] < 1e-2 and recoloured["edge_ssim"] > 0.9
+    noise = photo_metrics(content, np.random.default_rng(0).random(content.shape).astype(np.float32))
+    assert noise["affine_residual"] > 0.5 and noise["edge_ssim"] < 0.3
