@@ -1,4 +1,4 @@
-"""Command line: `python -m style_core {image,large} CONTENT STYLE [STYLE ...] -o OUT.png [options]`.
+"""Command line: `python -m style_core {image,large,photo} CONTENT STYLE [STYLE ...] -o OUT.png [options]`.
 
 A thin front end: it builds `ImageSettings`, loads images and weights, iterates `stylize` with a tqdm
 bar, and writes the PNG (settings and losses in its text chunks) and an optional JSON report. Any
@@ -58,24 +58,65 @@ def build_parser() -> argparse.ArgumentParser:
                         "written unless --keep-job")
     p.add_argument("--resume", action="store_true", help="continue the job in the job folder")
     p.add_argument("--keep-job", action="store_true", help="keep the job folder after a finished run")
+    _photo_parser(modes)
     return parser
 
 
-def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterations_help: str) -> None:
-    """Inputs, output and every image-mode knob (image and large mode share them)."""
+def _photo_parser(modes) -> None:
+    from .matting import DEFAULT_EPSILON
+    from .photo import (DEFAULT_PHOTO_WEIGHT, DEFAULT_SMOOTH_EPS, DEFAULT_SMOOTH_RADIUS, PHOTO_ADAM_LR,
+                        PHOTO_DEFAULTS, PHOTO_STYLE_WEIGHT)
+    p = modes.add_parser("photo", help="photorealistic transfer: the style's colours and light, the "
+                                       "content's structure",
+                         description="Photo mode (Luan et al. 2017): image mode plus gamma * L_photo, the "
+                                     "matting Laplacian of the content, so that the output is locally an "
+                                     "affine function of the content's colours. Defaults are the research "
+                                     "deck's, per pixel (its sums were over a 512x512 image).")
+    _image_options(p, size=512, size_help="longest side of the output in pixels (512)",
+                   iterations_help="optimisation steps at each scale; with --two-stage, of the first "
+                                   "stage (%(default)s)", defaults=PHOTO_DEFAULTS,
+                   helps={"lr": f"learning rate; default {PHOTO_ADAM_LR:g} for adam (the deck's), else "
+                                + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items() if k != "adam"),
+                          "style_weight": f"alpha, weight of the style loss; default "
+                                          f"{PHOTO_STYLE_WEIGHT:g} (paper, the deck's), "
+                                          f"{DEFAULT_STYLE_WEIGHT['relative']:g} (relative)"})
+    p.add_argument("--photo-weight", type=float, default=DEFAULT_PHOTO_WEIGHT,
+                   help="gamma, weight of the matting-Laplacian term, per pixel (%(default).4g: the "
+                        "deck's 100 over 512x512 pixels); 0 is plain image mode")
+    p.add_argument("--epsilon", type=float, default=DEFAULT_EPSILON,
+                   help="matting Laplacian regulariser (%(default)g, as Levin et al.)")
+    p.add_argument("--two-stage", action="store_true",
+                   help="Luan et al.'s schedule: stylise without the term, then refine with it")
+    p.add_argument("--refine-iterations", type=int, default=None,
+                   help="steps of the second stage (--iterations)")
+    p.add_argument("--smooth", action="store_true",
+                   help="post-process with a guided filter on the content (removes painterly noise)")
+    p.add_argument("--smooth-radius", type=int, default=DEFAULT_SMOOTH_RADIUS,
+                   help="guided filter radius at 512 px, scaled with the size (%(default)s)")
+    p.add_argument("--smooth-eps", type=float, default=DEFAULT_SMOOTH_EPS,
+                   help="guided filter regulariser, squared colour units (%(default)g)")
+
+
+def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterations_help: str,
+                   defaults: dict | None = None, helps: dict | None = None) -> None:
+    """Inputs, output and every image-mode knob (image, large and photo mode share them); `defaults`
+    and `helps` replace some image-mode defaults and their help (photo mode's)."""
     p.add_argument("content", help="content image (any format Pillow reads)")
     p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
     p.add_argument("-o", "--output", required=True, help="output image (.png keeps the settings inside)")
     p.add_argument("--size", type=int, default=size, help=size_help)
     p.add_argument("--iterations", type=int, default=300, help=iterations_help)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="optax optimizer (lbfgs)")
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate; default " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()))
-    p.add_argument("--content-weight", type=float, default=1.0, help="beta, weight of the content loss (1)")
-    p.add_argument("--style-weight", type=float, default=None,
-                   help="alpha, weight of the style loss; default " +
-                        ", ".join(f"{v:g} ({k})" for k, v in DEFAULT_STYLE_WEIGHT.items()))
-    p.add_argument("--tv-weight", type=float, default=0.0, help="delta, weight of total variation (0)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="optax optimizer (%(default)s)")
+    helps = helps or {}
+    p.add_argument("--lr", type=float, default=None, help=helps.get(
+        "lr", "learning rate; default " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())))
+    p.add_argument("--content-weight", type=float, default=1.0,
+                   help="beta, weight of the content loss (%(default)g)")
+    p.add_argument("--style-weight", type=float, default=None, help=helps.get(
+        "style_weight", "alpha, weight of the style loss; default " +
+                        ", ".join(f"{v:g} ({k})" for k, v in DEFAULT_STYLE_WEIGHT.items())))
+    p.add_argument("--tv-weight", type=float, default=0.0,
+                   help="delta, weight of total variation, a mean over pixels (%(default).4g)")
     p.add_argument("--content-layers", default="",
                    help="content layers, comma separated, optional name:weight (relu4_2 for VGG)")
     p.add_argument("--style-layers", default="paper",
@@ -84,7 +125,7 @@ def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterat
                    help="vgg19, vgg16, resnet18, resnet34 or resnet50 (vgg19)")
     p.add_argument("--pooling", choices=("max", "avg"), default="max",
                    help="VGG pooling; Gatys et al. prefer avg (max)")
-    p.add_argument("--init", choices=INITS, default="content", help="starting image (content)")
+    p.add_argument("--init", choices=INITS, default="content", help="starting image (%(default)s)")
     p.add_argument("--loss", default="mse",
                    help="penalty: mse, l1, huber or smooth_l1; huber and smooth_l1 are the same at "
                         "delta = beta = 1 (mse)")
@@ -109,11 +150,14 @@ def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterat
                         "tests); default $STYLE_CORE_WEIGHTS, the cache, then the Hugging Face Hub")
     p.add_argument("--report", default=None, help="write a JSON report of the run to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    if defaults:
+        p.set_defaults(**defaults)
 
 
-def settings_from_args(args: argparse.Namespace):
+def settings_from_args(args: argparse.Namespace, make=None):
+    """The image-mode settings of the options; `make` builds them (photo mode's own defaults)."""
     from .settings import ImageSettings
-    return ImageSettings(
+    return (make or ImageSettings)(
         size=args.size, iterations=args.iterations, optimizer=args.optimizer, lr=args.lr,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
         content_layers=args.content_layers, style_layers=args.style_layers, backbone=args.backbone,
@@ -254,10 +298,43 @@ def run_large(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_photo(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .images import check_output_path, load_image
+    from .photo import PhotoSettings, photo_image_settings, stylize_photo
+
+    settings = PhotoSettings(settings_from_args(args, photo_image_settings), photo_weight=args.photo_weight, epsilon=args.epsilon,
+                             two_stage=args.two_stage, refine_iterations=args.refine_iterations,
+                             smooth=args.smooth, smooth_radius=args.smooth_radius, smooth_eps=args.smooth_eps)
+    inputs = (args.content, *args.styles)
+    output = check_output_path(args.output, inputs)
+    report_path = _report_path(args, inputs)
+    content = load_image(args.content)
+    styles = [load_image(s) for s in args.styles]
+    weights = _weights(args, settings.image.backbone, settings.image.weights)
+    result = None
+    with tqdm(unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True) as progress:
+        for event in stylize_photo(content, styles, settings, weights):
+            progress.total = event.total
+            progress.update(event.step - progress.n)
+            progress.set_postfix(loss=f"{event.losses.get('total', float('nan')):.4g}", refresh=False)
+            result = event.result
+    _write(args, output, report_path, result.image, result.report(), weights)
+    last = result.stages[-1]
+    if last.stop_reason.startswith("diverged"):
+        print(f"warning: {last.stop_reason}", file=sys.stderr)
+    if not args.quiet:
+        m = result.metrics
+        print(f"wrote {output} ({sum(s.iterations for s in result.stages)} steps, {result.seconds:.1f} s; "
+              f"affine residual {m['affine_residual']:.4f}, edge SSIM {m['edge_ssim']:.3f})", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"image": run_image, "large": run_large}[args.mode](args)
+        return {"image": run_image, "large": run_large, "photo": run_photo}[args.mode](args)
     except StyleError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -33,15 +33,27 @@ from .weights import Weights
 
 DECK_PIXELS = 512 * 512
 DEFAULT_PHOTO_WEIGHT = 100.0 * DECK_PIXELS
-PHOTO_DEFAULTS = dict(iterations=500, optimizer="adam", lr=1e-2, style_weight=1e6, content_weight=1.0,
+PHOTO_DEFAULTS = dict(iterations=500, optimizer="adam", content_weight=1.0,
                       tv_weight=0.01 * 3 * DECK_PIXELS, init="content")
+PHOTO_ADAM_LR = 1e-2             # the deck's Adam rate; other optimizers keep image mode's defaults
+PHOTO_STYLE_WEIGHT = 1e6         # the deck's, in "paper" normalisation; "relative" keeps its own
 DEFAULT_SMOOTH_RADIUS = 16       # guided filter window radius, pixels (at 512 px; scaled with size)
 DEFAULT_SMOOTH_EPS = 1e-2        # guided filter regulariser, squared [0, 1] colour units (0.1^2)
 
 
 def photo_image_settings(**changes) -> ImageSettings:
-    """Image-mode settings with photo mode's defaults (the research deck's), changed by `changes`."""
-    return ImageSettings(**{**PHOTO_DEFAULTS, **changes})
+    """Image-mode settings with photo mode's defaults (the research deck's), changed by `changes`.
+
+    An unset (None) learning rate is the deck's 1e-2 for Adam, and an unset style weight the deck's
+    1e6 in "paper" normalisation; otherwise image mode's defaults for the chosen optimizer and
+    normalisation apply.
+    """
+    settings = {**PHOTO_DEFAULTS, **changes}
+    if settings.get("lr") is None and settings["optimizer"] == "adam":
+        settings["lr"] = PHOTO_ADAM_LR
+    if settings.get("style_weight") is None and settings.get("normalization", "paper") == "paper":
+        settings["style_weight"] = PHOTO_STYLE_WEIGHT
+    return ImageSettings(**settings)
 
 
 @dataclass(frozen=True)

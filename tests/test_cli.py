@@ -63,17 +63,18 @@ def test_untrained_weights_are_labelled(tmp_path, capsys):
     assert "UNTRAINED" in read_png_text(out)["Warning"]
 
 
-def test_help_documents_every_flag(capsys):
+@pytest.mark.parametrize("mode", ["image", "large", "photo"])
+def test_help_documents_every_flag(mode, capsys):
     with pytest.raises(SystemExit) as e:
-        main(["image", "--help"])
+        main([mode, "--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
-    image_parser = build_parser()._subparsers._group_actions[0].choices["image"]
-    flags = [a.option_strings[-1] for a in image_parser._actions if a.option_strings]
+    mode_parser = build_parser()._subparsers._group_actions[0].choices[mode]
+    flags = [a.option_strings[-1] for a in mode_parser._actions if a.option_strings]
     assert len(flags) > 25
     for flag in flags:
         assert re.search(re.escape(flag) + r"\b.*\S", text), flag
-    for action in image_parser._actions:
+    for action in mode_parser._actions:
         assert action.help, action.option_strings
 
 
@@ -194,4 +195,42 @@ def test_large_bad_settings_are_one_line(extra, message, tmp_path, capsys):
     code, _, err = cli(capsys, "large", CONTENT, STYLE, "-o", tmp_path / "x.png", *LARGE, *extra,
                        "--weights", "random")
     assert code == 2 and re.search(message, err) and err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_photo_writes_the_output_with_its_metrics(tmp_path, capsys, weight_files):
+    out, report = tmp_path / "photo.png", tmp_path / "photo.json"
+    code, _, err = cli(capsys, "photo", CONTENT, STYLE, "-o", out, *FAST, "--iterations", 6, "--two-stage",
+                       "--refine-iterations", 4, "--smooth", "--weights", weight_files("vgg19"),
+                       "--report", report)
+    assert code == 0, err
+    assert "affine residual" in err and "edge SSIM" in err
+    data = json.loads(report.read_text())
+    assert data["mode"] == "photo" and data["iterations"] == 10 and len(data["stages"]) == 2
+    assert data["settings"]["image"]["optimizer"] == "adam" and data["settings"]["image"]["lr"] == 0.01
+    assert data["settings"]["image"]["style_weight"] == 1e6 and data["settings"]["two_stage"]
+    assert "photo" in data["final_losses"] and 0 <= data["metrics"]["affine_residual"] <= 1
+    assert Image.open(out).size == (32, 24)
+
+
+def test_photo_keeps_image_mode_defaults_for_other_optimizers(tmp_path, capsys, weight_files):
+    report = tmp_path / "r.json"
+    code, _, err = cli(capsys, "photo", CONTENT, STYLE, "-o", tmp_path / "o.png", *FAST, "--iterations", 2,
+                       "--optimizer", "lbfgs", "--normalize", "relative", "--weights", "random",
+                       "--report", report, "--quiet")
+    assert code == 0, err
+    settings = json.loads(report.read_text())["settings"]["image"]
+    assert settings["lr"] == 1.0 and settings["style_weight"] == 10.0
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--epsilon", "0"], "matting epsilon must be a finite number > 0"),
+    (["--photo-weight", "-5"], "photorealism weight must be a finite number >= 0"),
+    (["--tv-weight", "-1"], "tv weight must be a finite number >= 0"),
+    (["--smooth-radius", "0"], "smoothing radius must be at least 1"),
+])
+def test_photo_bad_settings_are_one_line(extra, message, tmp_path, capsys):
+    code, _, err = cli(capsys, "photo", CONTENT, STYLE, "-o", tmp_path / "x.png", *FAST, *extra,
+                       "--weights", "random")
+    assert code == 2 and message in err and err.count("\n") == 1
     assert not list(tmp_path.iterdir())
