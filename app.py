@@ -32,6 +32,9 @@ from style_core.explore import STUDIES, run_study, study_settings
 from style_core.images import to_uint8
 from style_core.large import LARGE_MAX_SIZE, LargeSettings, fingerprint, stylize_large
 from style_core.losses import LOSS_KINDS
+from style_core.matting import DEFAULT_EPSILON
+from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
+    photo_metrics, stylize_photo
 from style_core.settings import INITS, OPTIMIZERS, PRESERVE_COLOR
 
 HERE = Path(__file__).resolve().parent
@@ -352,6 +355,119 @@ def large_tab() -> None:
     stop.click(None, None, None, cancels=[event], api_name="stop_large")
 
 
+# --- Photorealistic tab ------------------------------------------------------------------------------
+
+def _metrics_caption(label: str, metrics: dict) -> str:
+    return f"{label} · affine residual {metrics['affine_residual']:.4f} · edge SSIM {metrics['edge_ssim']:.3f}"
+
+
+@user_errors
+def run_photo(content, styles, size, iterations, style_strength, photo_weight, tv_weight, preserve_color,
+              two_stage, refine_iterations, smooth, compare, optimizer, epsilon, progress=gr.Progress()):
+    """Photorealistic transfer; streams previews like the Image tab, then (on request) content, plain
+    stylisation and photorealistic result side by side, with their photo-likeness figures."""
+    require_numbers(size=size, iterations=iterations, style_strength=style_strength,
+                    photorealism_weight=photo_weight, TV_weight=tv_weight, refine_iterations=refine_iterations,
+                    epsilon=epsilon)
+    image = photo_image_settings(size=int(size), iterations=int(iterations), optimizer=optimizer,
+                                 style_weight=10.0 ** float(style_strength), tv_weight=float(tv_weight),
+                                 preserve_color=preserve_color, preview_every=5)
+    settings = PhotoSettings(image, photo_weight=float(photo_weight), epsilon=float(epsilon),
+                             two_stage=bool(two_stage), refine_iterations=int(refine_iterations),
+                             smooth=bool(smooth))
+    content_image, style_images = load_inputs(content, styles)
+    weights = get_weights(image.backbone, progress)
+    plain = None
+    # The plain stylisation for the comparison: a two-stage run's first stage is exactly that.
+    runs = [("plain stylisation", stylize(content_image, style_images, image, weights))] \
+        if compare and not settings.two_stage and settings.photo_weight > 0 else []
+    runs.append(("photorealistic", stylize_photo(content_image, style_images, settings, weights)))
+    for index, (label, events) in enumerate(runs, 1):
+        for event in events:
+            progress((event.step, event.total), unit="steps",
+                     desc=f"{label} ({index} of {len(runs)}) · loss {event.losses.get('total', float('nan')):.4g}")
+            if event.preview is None:
+                continue
+            if not event.done:
+                yield to_uint8(event.preview), gr.skip(), gr.skip(), \
+                    f"{label}: step {event.step} of {event.total}" + untrained_note(weights)
+            elif label == "plain stylisation":
+                plain = event.result.image
+    result = event.result
+    plain = plain if plain is not None else (result.plain.image if compare and result.plain else None)
+    text = {"style_core": result.report(), **({} if weights.trained else {"Warning": weights.source})}
+    png = save_image(new_run_dir() / "photo.png", result.image, text)
+    gallery = []
+    if compare:
+        shown = resize_to(content_image, result.image.shape[:2])
+        gallery.append((to_uint8(shown), "content"))
+        if plain is not None:
+            gallery.append((to_uint8(plain), _metrics_caption("plain stylisation",
+                                                              photo_metrics(content_image, plain))))
+    if settings.smooth:
+        gallery.append((to_uint8(result.raw), _metrics_caption(
+            "photorealistic, before smoothing", photo_metrics(content_image, result.raw))))
+    gallery.append((to_uint8(result.image), _metrics_caption(
+        "photorealistic" + (", smoothed" if settings.smooth else ""), result.metrics)))
+    final = ", ".join(f"{k} {v:.4g}" for k, v in result.stages[-1].final_losses.items())
+    info = (f"**{sum(s.iterations for s in result.stages)} steps in {result.seconds:.1f} s** · {final} · "
+            f"affine residual {result.metrics['affine_residual']:.4f} (0 = locally an affine map of the "
+            f"content's colours) · edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {weights.source}"
+            + untrained_note(weights))
+    yield to_uint8(result.image), str(png), gallery, info
+
+
+def resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    from style_core.images import resize
+    return resize(image, *shape) if image.shape[:2] != tuple(shape) else image
+
+
+def photo_tab() -> None:
+    gr.Markdown("The style's colours and light on the content's structure, without painterly distortion: "
+                "the matting Laplacian of the content (Levin et al.) keeps the output locally an affine "
+                "function of the content's colours (Luan et al.). Defaults are the research deck's.")
+    with gr.Row():
+        with gr.Column():
+            content = ImageUpload(label="Content photo", type="filepath", sources=["upload", "clipboard"],
+                                  elem_id="photo_content")
+            styles = gr.File(label="Style photos (one or more)", file_count="multiple",
+                             file_types=["image"], type="filepath", elem_id="photo_styles")
+            with gr.Row():
+                size = gr.Slider(32, 2048, value=384, step=16, label="Size (longest side, px)")
+                iterations = gr.Slider(0, 2000, value=PHOTO_DEFAULTS["iterations"], step=10,
+                                       label="Iterations")
+            with gr.Row():
+                strength = gr.Slider(0, 8, value=6, step=0.5, label="Style strength (log10 of the style weight)")
+                photo_weight = gr.Number(value=DEFAULT_PHOTO_WEIGHT,
+                                         label="Photorealism weight (per pixel; 0 = plain image mode)")
+                tv_weight = gr.Number(value=PHOTO_DEFAULTS["tv_weight"], label="TV weight")
+            with gr.Row():
+                compare = gr.Checkbox(value=False, label="Compare: content, plain stylisation, photorealistic")
+                smooth = gr.Checkbox(value=False, label="Smooth with a guided filter (shown side by side)")
+            with gr.Accordion("Advanced", open=False):
+                with gr.Row():
+                    two_stage = gr.Checkbox(value=False, label="Two stages: stylise, then refine (Luan et al.)")
+                    refine_iterations = gr.Slider(0, 2000, value=PHOTO_DEFAULTS["iterations"], step=10,
+                                                  label="Refinement iterations (second stage)")
+                with gr.Row():
+                    preserve = gr.Radio(list(PRESERVE_COLOR), value="none", label="Preserve colour")
+                    optimizer = gr.Dropdown(list(OPTIMIZERS), value=PHOTO_DEFAULTS["optimizer"], label="Optimizer")
+                    epsilon = gr.Number(value=DEFAULT_EPSILON, label="Matting epsilon")
+            with gr.Row():
+                run = gr.Button("Run", variant="primary", elem_id="photo_run")
+                stop = gr.Button("Stop", variant="stop", elem_id="photo_stop")
+        with gr.Column():
+            preview = gr.Image(label="Result", format="png", interactive=False, elem_id="photo_result", height=420)
+            download = gr.File(label="Download PNG (settings embedded)")
+            info = gr.Markdown()
+            gallery = gr.Gallery(label="Side by side", columns=4, height="auto", format="png")
+    inputs = [content, styles, size, iterations, strength, photo_weight, tv_weight, preserve, two_stage,
+              refine_iterations, smooth, compare, optimizer, epsilon]
+    event = run.click(run_photo, inputs, [preview, download, gallery, info], api_name="photo",
+                      concurrency_id="optimise", concurrency_limit=1)
+    stop.click(None, None, None, cancels=[event], api_name="stop_photo")
+
+
 # --- Explore tab ---------------------------------------------------------------------------------------
 
 @user_errors
@@ -416,6 +532,8 @@ def build(default_size: int = 512, default_iterations: int = 200) -> gr.Blocks:
             image_tab(default_size, default_iterations)
         with gr.Tab("Large image"):
             large_tab()
+        with gr.Tab("Photorealistic"):
+            photo_tab()
         with gr.Tab("Explore"):
             explore_tab()
     demo.queue(default_concurrency_limit=1, max_size=32)
