@@ -83,6 +83,27 @@ def ImageUpload(**kwargs) -> gr.Image:  # noqa: N802 (reads like the component i
     return component
 
 
+def content_and_styles(prefix: str = "", noun: str = "") -> tuple[gr.Image, gr.File]:
+    """The content drop zone and the style files, as every tab takes them (`noun`: "photo")."""
+    content = ImageUpload(label=f"Content {noun}".strip(), type="filepath", sources=["upload", "clipboard"],
+                          elem_id=f"{prefix}content")
+    styles = gr.File(label=f"Style {noun or 'image'}s (one or more)", file_count="multiple",
+                     file_types=["image"], type="filepath", elem_id=f"{prefix}styles")
+    return content, styles
+
+
+def run_and_stop(prefix: str = "") -> tuple[gr.Button, gr.Button]:
+    with gr.Row():
+        return (gr.Button("Run", variant="primary", elem_id=f"{prefix}run"),
+                gr.Button("Stop", variant="stop", elem_id=f"{prefix}stop"))
+
+
+def result_panel(prefix: str, label: str, download_label: str, height: int):
+    """The streamed result, its download and the run's summary."""
+    return (gr.Image(label=label, format="png", interactive=False, elem_id=f"{prefix}result", height=height),
+            gr.File(label=download_label), gr.Markdown())
+
+
 def new_run_dir() -> Path:
     RUNS.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix="run-", dir=RUNS))
@@ -208,10 +229,7 @@ def run_example(content, styles):
 def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
     with gr.Row():
         with gr.Column():
-            content = ImageUpload(label="Content", type="filepath", sources=["upload", "clipboard"],
-                                  elem_id="content")
-            styles = gr.File(label="Style images (one or more)", file_count="multiple",
-                             file_types=["image"], type="filepath", elem_id="styles")
+            content, styles = content_and_styles()
             with gr.Row():
                 size = gr.Slider(32, 2048, value=default_size, step=16, label="Size (longest side, px)")
                 iterations = gr.Slider(0, 1000, value=default_iterations, step=10, label="Iterations per scale")
@@ -236,13 +254,9 @@ def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
                     tv_weight = gr.Number(value=0.0, label="TV weight")
                     scales = gr.Slider(1, 4, value=1, step=1, label="Scales (coarse to fine)")
                     seed = gr.Number(value=0, precision=0, label="Seed")
-            with gr.Row():
-                run = gr.Button("Run", variant="primary", elem_id="run")
-                stop = gr.Button("Stop", variant="stop", elem_id="stop")
+            run, stop = run_and_stop("")
         with gr.Column():
-            preview = gr.Image(label="Result", format="png", interactive=False, elem_id="result", height=420)
-            download = gr.File(label="Download PNG (settings embedded)")
-            info = gr.Markdown()
+            preview, download, info = result_panel("", "Result", "Download PNG (settings embedded)", 420)
             compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=420)
             curve = gr.Plot(label="Loss")
     inputs = [content, styles, size, iterations, strength, preserve, blend, backbone, style_layers,
@@ -323,10 +337,7 @@ def large_tab() -> None:
                 "the finished tiles; running the same inputs and settings again continues the job.")
     with gr.Row():
         with gr.Column():
-            content = ImageUpload(label="Content", type="filepath", sources=["upload", "clipboard"],
-                                  elem_id="large_content")
-            styles = gr.File(label="Style images (one or more)", file_count="multiple",
-                             file_types=["image"], type="filepath", elem_id="large_styles")
+            content, styles = content_and_styles("large_")
             with gr.Row():
                 size = gr.Slider(256, LARGE_MAX_SIZE, value=2048, step=64, label="Output size (longest side, px)")
                 tile = gr.Slider(64, 1024, value=512, step=32, label="Tile (px)")
@@ -341,13 +352,9 @@ def large_tab() -> None:
                 optimizer = gr.Dropdown(list(OPTIMIZERS), value="lbfgs", label="Optimizer")
                 base_size = gr.Slider(0, 2048, value=512, step=32,
                                       label="Global pass size (px; 0 = none, tiles start from the content)")
-            with gr.Row():
-                run = gr.Button("Run", variant="primary", elem_id="large_run")
-                stop = gr.Button("Stop", variant="stop", elem_id="large_stop")
+            run, stop = run_and_stop("large_")
         with gr.Column():
-            preview = gr.Image(label="Canvas", format="png", interactive=False, elem_id="large_result", height=480)
-            download = gr.File(label="Download the full-size PNG")
-            info = gr.Markdown()
+            preview, download, info = result_panel("large_", "Canvas", "Download the full-size PNG", 480)
     inputs = [content, styles, size, tile, overlap, iterations, tile_iterations, strength, preserve,
               optimizer, base_size]
     event = run.click(run_large, inputs, [preview, download, info], api_name="large",
@@ -428,10 +435,7 @@ def photo_tab() -> None:
                 "function of the content's colours (Luan et al.). Defaults are the research deck's.")
     with gr.Row():
         with gr.Column():
-            content = ImageUpload(label="Content photo", type="filepath", sources=["upload", "clipboard"],
-                                  elem_id="photo_content")
-            styles = gr.File(label="Style photos (one or more)", file_count="multiple",
-                             file_types=["image"], type="filepath", elem_id="photo_styles")
+            content, styles = content_and_styles("photo_", "photo")
             with gr.Row():
                 size = gr.Slider(32, 2048, value=384, step=16, label="Size (longest side, px)")
                 iterations = gr.Slider(0, 2000, value=PHOTO_DEFAULTS["iterations"], step=10,
@@ -453,13 +457,9 @@ def photo_tab() -> None:
                     preserve = gr.Radio(list(PRESERVE_COLOR), value="none", label="Preserve colour")
                     optimizer = gr.Dropdown(list(OPTIMIZERS), value=PHOTO_DEFAULTS["optimizer"], label="Optimizer")
                     epsilon = gr.Number(value=DEFAULT_EPSILON, label="Matting epsilon")
-            with gr.Row():
-                run = gr.Button("Run", variant="primary", elem_id="photo_run")
-                stop = gr.Button("Stop", variant="stop", elem_id="photo_stop")
+            run, stop = run_and_stop("photo_")
         with gr.Column():
-            preview = gr.Image(label="Result", format="png", interactive=False, elem_id="photo_result", height=420)
-            download = gr.File(label="Download PNG (settings embedded)")
-            info = gr.Markdown()
+            preview, download, info = result_panel("photo_", "Result", "Download PNG (settings embedded)", 420)
             gallery = gr.Gallery(label="Side by side", columns=4, height="auto", format="png")
     inputs = [content, styles, size, iterations, strength, photo_weight, tv_weight, preserve, two_stage,
               refine_iterations, smooth, compare, optimizer, epsilon]
