@@ -6,6 +6,7 @@ For features F_l of shape (H_l, W_l, C_l) seen as a (H_l*W_l, C_l) matrix and a 
     L_content = sum_l w_l mean(rho(F_l(x) - F_l(c)))
     L_style   = sum_l w_l mean(rho(G_l(x) - sum_k b_k G_l(s_k)))      (b normalised to sum 1)
     L_tv      = mean|x[i+1,j] - x[i,j]| + mean|x[i,j+1] - x[i,j]|
+    L_temporal = mean(c * (x - w(x_prev))^2)                         (video mode)
 
 "paper" normalisation is exactly that. "relative" divides each layer's term by mean(rho(target)), so
 that a weight means the same for every backbone, layer and image size (for mse it is invariant to a
@@ -99,3 +100,10 @@ def style_loss(features: Mapping[str, jax.Array], target_grams: Mapping[str, jax
     """sum_l w_l mean(rho(G_l(x) - G_l(s))) / norm_l."""
     return sum(layer_weights[name] * jnp.mean(rho(gram_matrix(features[name]) - target_grams[name]))
                / norms[name] for name in target_grams)
+
+
+def temporal_loss(x: jax.Array, target: jax.Array, mask: jax.Array) -> jax.Array:
+    """mean(c * (x - w(x_prev))^2) (Ruder et al.): `target` is the previous stylised frame warped into
+    this one, `mask` (H, W) the pixels where that warp is reliable (1) or not (0); with no warp and
+    an all-ones mask it is the research deck's plain difference of consecutive frames."""
+    return jnp.mean(mask[..., None] * jnp.square(x - target))

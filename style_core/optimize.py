@@ -187,7 +187,9 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     total0 = report.losses["total"]
     limit = jnp.float32(EXPLODE_FACTOR * total0 if total0 > 0 else np.inf)
     carry = (x0, state, x0, jnp.float32(jnp.inf), jnp.bool_(False))
-    step, calls, n_active, last_total = 0, 0, 1, total0
+    # `history[k]` is the loss before step k + 1; the stopping rule compares two of them, `seen`
+    # steps apart (the first chunk's single step has nothing to compare against yet).
+    step, calls, n_active, last_total, last_seen = 0, 0, 1, total0, 0
     while step < iterations:
         n = min(n_active, iterations - step)
         t0 = time.perf_counter()
@@ -214,8 +216,11 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
         current = report.history[-1]
         report.losses = {"total": current, **{k: float(np.asarray(v)[n - 1]) for k, v in values.items()
                                               if np.isfinite(np.asarray(v)[n - 1])}}
-        converged = tol > 0 and last_total > 0 and (last_total - current) / (last_total * taken) < tol
-        last_total = current
+        seen = len(report.history) - 1 - last_seen
+        converged = (tol > 0 and last_total > 0 and seen > 0
+                     and (last_total - current) / (last_total * seen) < tol)
+        if seen > 0:
+            last_total, last_seen = current, len(report.history) - 1
         if step >= iterations or converged:
             break
         yield report

@@ -190,11 +190,13 @@ def initial_image(settings: ImageSettings, content: np.ndarray, styles: Sequence
 
 def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSettings,
             weights: Weights, *, extras: Sequence[ExtraTerm] = (), init: np.ndarray | None = None,
-            ) -> Iterator[Progress]:
+            grams: dict | None = None) -> Iterator[Progress]:
     """Paints `content` in the style of `styles`; yields progress, the last event has the result.
 
     `extras` add loss terms (photo mode's matting Laplacian); `init` replaces `settings.init` with an
     image of the content's shape (photo mode's second stage starts from the first stage's result).
+    `grams`: a dict that keeps the style targets per size between calls with the same styles and
+    settings (video mode: every frame of a clip has the same style targets).
     """
     if weights.backbone != settings.backbone:
         raise StyleError(f"weights are for {weights.backbone}, settings ask for {settings.backbone}")
@@ -223,7 +225,11 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
             if min(s.shape[:2]) < need:
                 raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
                                  f"{settings.backbone} needs at least {need} px: raise --style-scale")
-        aux = make_aux(settings, weights.variables, content_k, styles_k)
+        key = tuple(s.shape for s in styles_k)
+        if grams is not None and key not in grams:
+            grams[key] = style_targets(settings, weights.variables, styles_k)
+        aux = make_aux(settings, weights.variables, content_k, styles_k,
+                       grams=None if grams is None else grams[key])
         if extras:
             aux["extra"] = {e.name: e.data(content_k) for e in extras}
         x0 = (resize(x, *shape) if x is not None else resize(init, *shape) if init is not None

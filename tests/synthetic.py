@@ -20,3 +20,49 @@ def photo_like(h: int, w: int, seed: int = 0) -> np.ndarray:
     image += 0.01 * rng.standard_normal(image.shape)
     image[sun], image[shadow] = 1.0, 0.0
     return (np.round(np.clip(image, 0, 1) * 255) / 255).astype(np.float32)
+
+
+def write_clip(path, frames, fps: int = 12, audio: bool = False, crf: int = 1, time_base=None, pts=None) -> None:
+    """An H.264 clip of the given RGB frames (in [0, 1]) with PyAV, optionally with a 440 Hz AAC tone
+    as long as the clip; `time_base` and `pts` (per frame) make a variable frame rate."""
+    from fractions import Fraction
+
+    import av
+    frames = list(frames)
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        video.options = {"crf": str(crf)}
+        if time_base is not None:
+            video.codec_context.time_base = video.time_base = Fraction(time_base)
+        if audio:
+            sound = container.add_stream("aac", rate=44100)
+            sound.layout = "mono"
+        for i, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(np.round(np.clip(frame, 0, 1) * 255).astype(np.uint8),
+                                                 format="rgb24")
+            picture.pts = i if pts is None else pts[i]
+            picture.time_base = video.codec_context.time_base if time_base is not None else Fraction(1, fps)
+            for packet in video.encode(picture):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+        if audio:
+            t = np.arange(int(44100 * len(frames) / fps)) / 44100
+            tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            for k in range(0, tone.shape[1], 1024):
+                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, k:k + 1024]), format="fltp",
+                                                   layout="mono")
+                chunk.sample_rate, chunk.pts = 44100, k
+                for packet in sound.encode(chunk):
+                    container.mux(packet)
+            for packet in sound.encode(None):
+                container.mux(packet)
+
+
+def pan(h: int, w: int, frames: int, shift: int, seed: int = 5) -> list[np.ndarray]:
+    """A camera panning right across a photo-like scene by `shift` px per frame: frame t at p is frame
+    t-1 at p + (shift, 0)."""
+    scene = photo_like(h, w + frames * shift + 8, seed=seed)
+    return [scene[:, t * shift:t * shift + w] for t in range(frames)]

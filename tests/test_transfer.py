@@ -96,6 +96,13 @@ def test_early_stop_on_relative_tolerance(rng_images, vgg19_weights):
     content, style = rng_images
     _, result = run(content, [style], vgg19_weights, optimizer="adam", iterations=400, tol=0.05)
     assert result.stop_reason == "converged" and result.iterations < 400
+    # the stopping rule compares losses some steps apart: the first one-step chunk alone is no evidence
+    _, result = run(content, [style], vgg19_weights, optimizer="lbfgs", iterations=30, tol=1e-3)
+    assert result.iterations > 1
+    steps = [h["step"] for h in result.history]
+    losses = [h["losses"]["total"] for h in result.history]
+    if result.stop_reason == "converged":  # then the last chunk really fell by less than tol per step
+        assert (losses[-2] - losses[-1]) / losses[-2] / (steps[-1] - steps[-2]) < 1e-3 * 2
 
 
 def test_multi_scale_runs_coarse_to_fine(rng_images, vgg19_weights):

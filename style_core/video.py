@@ -1,0 +1,417 @@
+"""Video mode: frame-by-frame transfer with a temporal loss along optical flow (Ruder et al. 2016).
+
+For frame t > 0 of a chunk, the previous stylised frame is warped into frame t with the flow of the
+*input* frames (DIS, `flow.py`), and
+
+    L_temporal = mean(c * (x_t - w(x_{t-1}))^2)
+
+joins image mode's loss, c masking pixels that are occluded, on motion boundaries or come from
+outside the frame (forward-backward check). The warped frame also initialises x_t, so later frames
+start close to their answer and stop early on the relative tolerance. `temporal="plain"` is the
+research deck's version: no warp, no mask. `long_term=k` adds the same term against frame t-k.
+
+A clip can be cut into overlapping chunks (the deck's proposal): each chunk is an independent job
+whose first frame gets the full budget; their overlapping frames are cross-faded when the output is
+assembled. Finished frames are PNGs in the job folder, so a stopped job resumes where it stopped and
+memory does not grow with the clip's length: the output is assembled from the folder at the end.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import shutil
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from . import color
+from .errors import StyleError
+from .files import atomic_path
+from .flow import occlusion_mask, optical_flow, warp, warping_error
+from .images import load_image, resize, save_image
+from .losses import temporal_loss
+from .settings import ImageSettings, check_choice, check_int, check_number
+from .transfer import ExtraTerm, stylize
+from .videoio import VideoInfo, VideoWriter, probe, read_frames
+from .weights import Weights
+
+TEMPORAL = ("warp", "plain")
+MAX_VIDEO_FRAMES = 10_000       # frames one job may stylise
+MAX_VIDEO_SIZE = 2048           # longest side of a stylised frame
+VIDEO_DEFAULTS = dict(size=256, iterations=300, optimizer="lbfgs", tol=1e-3, chunk=5)
+DEFAULT_TEMPORAL_WEIGHT = 1e4
+
+
+def video_image_settings(**changes) -> ImageSettings:
+    """Per-frame image-mode settings with video mode's defaults (smaller frames, early stopping)."""
+    return ImageSettings(**{**VIDEO_DEFAULTS, **changes})
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """Video mode. `image.iterations` is the first frame's budget (and every chunk's first frame);
+    later frames get at most `frame_iterations` and stop on `image.tol` like the first. Temporal
+    weight 0 stylises every frame on its own, from `image.init` (no warm start either)."""
+    image: ImageSettings = field(default_factory=video_image_settings)
+    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
+    temporal: str = "warp"
+    frame_iterations: int | None = None     # None: image.iterations
+    long_term: int = 0                      # k > 1: also frame t-k (0: off)
+    start: float = 0.0                      # seconds into the clip
+    duration: float | None = None           # seconds; None: to the end
+    max_frames: int | None = None
+    chunk: int = 0                          # frames per chunk; 0: the whole clip is one chunk
+    chunk_overlap: int = 0                  # frames shared by consecutive chunks
+
+    def __post_init__(self) -> None:
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        check_choice("temporal loss", self.temporal, TEMPORAL)
+        set_("temporal_weight", check_number("temporal weight", self.temporal_weight))
+        set_("frame_iterations", self.image.iterations if self.frame_iterations is None
+             else check_int("frame iterations", self.frame_iterations, 0))
+        set_("long_term", check_int("long-term frame distance", self.long_term, 0))
+        if self.long_term == 1:
+            raise StyleError("long-term frame distance must be 0 (off) or at least 2 (1 is the previous frame)")
+        set_("start", check_number("start", self.start))
+        if self.duration is not None:
+            set_("duration", check_number("duration", self.duration, strict=True))
+        if self.max_frames is not None:
+            set_("max_frames", check_int("max frames", self.max_frames, 1))
+        set_("chunk", check_int("chunk", self.chunk, 0))
+        set_("chunk_overlap", check_int("chunk overlap", self.chunk_overlap, 0))
+        if self.chunk and self.chunk_overlap >= self.chunk:
+            raise StyleError(f"chunk overlap ({self.chunk_overlap} frames) must be smaller than the chunk "
+                             f"({self.chunk} frames)")
+        if self.chunk_overlap and not self.chunk:
+            raise StyleError("chunk overlap needs --chunk")
+        if self.image.size > MAX_VIDEO_SIZE:
+            raise StyleError(f"frame size {self.image.size} px is over video mode's limit of "
+                             f"{MAX_VIDEO_SIZE} px")
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "image"}
+        return {**d, "image": self.image.to_dict()}
+
+
+def chunks(frames: int, chunk: int, overlap: int) -> list[range]:
+    """Frame ranges of the chunks: [0, chunk), [chunk - overlap, 2 chunk - overlap), ...; the last
+    chunk ends at `frames` (a whole-clip chunk when chunk is 0)."""
+    if not chunk or chunk >= frames:
+        return [range(frames)]
+    out, begin = [], 0
+    while True:
+        end = min(begin + chunk, frames)
+        out.append(range(begin, end))
+        if end == frames:
+            return out
+        begin = end - overlap
+
+
+@dataclass
+class VideoProgress:
+    stage: str                              # "frames", "assembling", "done"
+    frame: int                              # frames finished (over all chunks)
+    frames: int
+    chunk: int                              # 1-based chunk of the current frame
+    chunks: int
+    step: int                               # step within the current frame
+    losses: dict[str, float]
+    seconds: float
+    frames_per_minute: float | None = None
+    eta: float | None = None
+    preview: np.ndarray | None = None       # the frame just finished
+    result: "VideoResult | None" = None
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    path: Path
+    frames: int
+    fps: Fraction
+    shape: tuple[int, int]
+    iterations: list[int]                   # steps taken per frame, in order (chunk frames repeated)
+    first_iterations: list[int]             # steps of each chunk's first frame
+    warping_error: float                    # E_warp of the output, with the input frames' flow
+    border_warping_error: float | None      # E_warp of the frame pairs at chunk overlaps (None: one chunk)
+    inner_warping_error: float | None       # E_warp of the other frame pairs
+    frames_resumed: int
+    seconds: float
+    settings: VideoSettings
+    weights_source: str
+    trained_weights: bool
+
+    @property
+    def mean_later_iterations(self) -> float:
+        """Mean steps of the frames that are not a chunk's first."""
+        later = sum(self.iterations) - sum(self.first_iterations)
+        count = len(self.iterations) - len(self.first_iterations)
+        return later / count if count else 0.0
+
+    def report(self) -> dict:
+        return {"mode": "video", "output": str(self.path), "settings": self.settings.to_dict(),
+                "frames": self.frames, "fps": float(self.fps), "output_size": list(self.shape),
+                "iterations_per_frame": self.iterations, "first_frame_iterations": self.first_iterations,
+                "mean_later_iterations": self.mean_later_iterations,
+                "warping_error": self.warping_error, "border_warping_error": self.border_warping_error,
+                "inner_warping_error": self.inner_warping_error,
+                "frames_resumed": self.frames_resumed, "seconds": round(self.seconds, 3),
+                "weights_source": self.weights_source, "trained_weights": self.trained_weights}
+
+
+def _temporal(x, data):
+    target, mask = data
+    return temporal_loss(x, target, mask)
+
+
+def _term(name: str, weight: float, target: np.ndarray, mask: np.ndarray) -> ExtraTerm:
+    def data(content):
+        h, w = content.shape[:2]
+        if target.shape[:2] == (h, w):
+            return target, mask
+        return resize(target, h, w), (resize(mask[..., None].repeat(3, -1), h, w)[..., 0] > 0.5).astype(np.float32)
+    return ExtraTerm(name, weight, _temporal, data)
+
+
+def fingerprint(info: VideoInfo, styles: Sequence[np.ndarray], settings: VideoSettings, weights: Weights) -> str:
+    h = hashlib.sha256()
+    h.update(info.path.read_bytes() if info.path.stat().st_size < 1 << 30 else str(info).encode())
+    for s in styles:
+        h.update(np.ascontiguousarray(s).tobytes())
+    h.update(json.dumps(settings.to_dict(), sort_keys=True, default=str).encode())
+    h.update(weights.source.encode())
+    return h.hexdigest()
+
+
+class Job:
+    """The job folder: job.json (fingerprint), frames/CCC-TTTTTT.png (chunk, frame), iterations.json."""
+
+    def __init__(self, folder: Path, key: str, resume: bool):
+        self.folder = Path(folder)
+        marker = self.folder / "job.json"
+        if self.folder.exists() and not self.folder.is_dir():
+            raise StyleError(f"{self.folder}: the job folder is a file")
+        if marker.exists():
+            if json.loads(marker.read_text()).get("fingerprint") != key:
+                raise StyleError(f"{self.folder} holds another video job (other inputs or settings): "
+                                 f"remove it or choose another job folder")
+            if not resume:
+                raise StyleError(f"{self.folder} holds an earlier run of this job: continue it with "
+                                 f"--resume, or remove the folder")
+        elif self.folder.exists() and any(self.folder.iterdir()):
+            raise StyleError(f"{self.folder} is not empty and holds no video job: choose another job folder")
+        try:
+            (self.folder / "frames").mkdir(parents=True, exist_ok=True)
+            with atomic_path(marker) as tmp:
+                Path(tmp).write_text(json.dumps({"fingerprint": key}))
+        except OSError as e:
+            raise StyleError(f"cannot write the job folder {self.folder}: {e.strerror or e}") from None
+        self.steps_path = self.folder / "iterations.json"
+        self.steps = json.loads(self.steps_path.read_text()) if self.steps_path.exists() else {}
+
+    def frame_path(self, chunk: int, index: int) -> Path:
+        return self.folder / "frames" / f"{chunk:03d}-{index:06d}.png"
+
+    def done(self, chunk: int, index: int) -> bool:
+        return self.frame_path(chunk, index).exists()
+
+    def save(self, chunk: int, index: int, image: np.ndarray, steps: int) -> None:
+        save_image(self.frame_path(chunk, index), image)
+        self.steps[f"{chunk}-{index}"] = steps
+        with atomic_path(self.steps_path) as tmp:
+            Path(tmp).write_text(json.dumps(self.steps))
+
+    def load(self, chunk: int, index: int) -> np.ndarray:
+        return load_image(self.frame_path(chunk, index))
+
+
+def _anchor(settings: VideoSettings, content: np.ndarray, other_content: np.ndarray, other_output: np.ndarray,
+            backward: np.ndarray | None = None, mask: np.ndarray | None = None):
+    """(target, mask): an earlier stylised frame brought into this frame (warped along the input
+    frames' flow; "plain": as it is, every pixel counted), as the network sees it."""
+    seen = color.luminance(other_output) if settings.image.preserve_color == "luminance" else other_output
+    if settings.temporal == "plain":
+        return seen, np.ones(content.shape[:2], np.float32)
+    if backward is None:
+        backward = optical_flow(content, other_content)
+        mask = occlusion_mask(backward, optical_flow(other_content, content))
+    return warp(seen, backward), mask
+
+
+def _flows(frames: Iterator[np.ndarray], temporal: str):
+    """(frame, backward flow, mask) per input frame (flows to the previous frame; None for the first),
+    one frame ahead in a worker thread, so the flow is ready when the optimiser wants it."""
+    def flows_of(current, previous):
+        if previous is None:
+            return None, None
+        if temporal == "plain":
+            return np.zeros(current.shape[:2] + (2,), np.float32), np.ones(current.shape[:2], np.float32)
+        backward = optical_flow(current, previous)
+        return backward, occlusion_mask(backward, optical_flow(previous, current))
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        previous, pending = None, None
+        for frame in frames:
+            job = pool.submit(flows_of, frame, previous)
+            if pending is not None:
+                yield pending[0], *pending[1].result()
+            pending, previous = (frame, job), frame
+        if pending is not None:
+            yield pending[0], *pending[1].result()
+
+
+def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: VideoSettings, weights: Weights,
+                  output: str | Path, *, job: str | Path, resume: bool = False) -> Iterator[VideoProgress]:
+    """Stylises the clip at `path` into `output` (.mp4 with the input's audio, or .gif), yielding
+    progress after every frame; the last event carries the VideoResult. Finished frames are kept in
+    `job` (resume=True continues them); the caller removes the folder when it is no longer wanted."""
+    start_time = time.perf_counter()
+    info = probe(path)
+    limit = settings.max_frames or MAX_VIDEO_FRAMES
+    available = max(1, round((info.duration - settings.start) * float(info.fps)))
+    if settings.start >= info.duration:
+        raise StyleError(f"start {settings.start:g} s is past the clip's end ({info.duration:.2f} s)")
+    wanted = available if settings.duration is None else min(available, max(1, round(settings.duration * float(info.fps))))
+    if min(wanted, limit) > MAX_VIDEO_FRAMES or (settings.max_frames is None and wanted > MAX_VIDEO_FRAMES):
+        raise StyleError(f"the clip has {wanted} frames from {settings.start:g} s, over video mode's limit of "
+                         f"{MAX_VIDEO_FRAMES}: use --max-frames, --duration or --start")
+    total = min(wanted, limit)
+    parts = chunks(total, settings.chunk, settings.chunk_overlap)
+    count = sum(len(p) for p in parts)
+    folder = Job(Path(job), fingerprint(info, styles, settings, weights), resume)
+    image, grams = settings.image, {}
+    later = image.replace(iterations=settings.frame_iterations)
+    clock = {"finished": 0, "resumed": 0, "timed": [], "chunks": len(parts)}
+
+    def frame(ci, index, content, anchors, budget):
+        """Stylises one frame against its anchors (or loads it from the job); yields progress and
+        returns the stylised frame."""
+        if folder.done(ci, index):
+            clock["resumed"] += 1
+            output_frame = folder.load(ci, index)
+        else:
+            t0 = time.perf_counter()
+            extras = [_term(name, settings.temporal_weight, target, mask) for name, target, mask in anchors]
+            # Later frames start from the warped previous frame; pixels it cannot supply (new at an
+            # edge) start from the nearest pixel it can: re-initialising them from the content was
+            # measured to raise E_warp 4x and the steps per frame by a third (bench/LOG.md).
+            init = anchors[0][1] if anchors else None
+            for event in stylize(content, styles, budget, weights, extras=extras, grams=grams, init=init):
+                if event.result is None:
+                    yield VideoProgress("frames", clock["finished"], count, ci + 1, len(parts), event.step,
+                                        event.losses, time.perf_counter() - start_time)
+            output_frame = event.result.image
+            folder.save(ci, index, output_frame, event.result.iterations)
+            clock["timed"].append(time.perf_counter() - t0)
+        clock["finished"] += 1
+        timed = clock["timed"]
+        rate = len(timed) / sum(timed) * 60 if timed else None
+        yield VideoProgress("frames", clock["finished"], count, ci + 1, len(parts), 0, {},
+                            time.perf_counter() - start_time, rate,
+                            (count - clock["finished"]) / rate * 60 if rate else None, output_frame)
+        return output_frame
+
+    # Each chunk's first frame (a keyframe) first, in order, each anchored to the one before along
+    # the flow between them, composed from the frame-to-frame flows (direct flow over many frames is
+    # far less reliable), so that the chunks, which then run independently, start out agreeing.
+    starts = {part.start: ci for ci, part in enumerate(parts)}
+    key, composed, reliable = None, None, None
+    inputs = read_frames(path, start=settings.start, max_frames=parts[-1].start + 1, size=image.size)
+    for index, (content, backward, mask) in enumerate(_flows(inputs, settings.temporal)):
+        if backward is not None and composed is not None:
+            composed = backward + warp(composed, backward)          # flow from here to the keyframe
+            reliable = mask * (warp(reliable, backward) > 0.5)
+        if index not in starts:
+            continue
+        anchors = []
+        if key is not None and settings.temporal_weight > 0:
+            anchors.append(("temporal", *_anchor(settings, content, *key, composed, reliable)))
+        key = (content, (yield from frame(starts[index], index, content, anchors, image)))
+        composed = np.zeros(content.shape[:2] + (2,), np.float32)
+        reliable = np.ones(content.shape[:2], np.float32)
+    for ci, part in enumerate(parts):
+        recent: deque = deque(maxlen=max(settings.long_term, 1) + 1)  # (content, output), newest last
+        frames = read_frames(path, start=settings.start + part.start / float(info.fps),
+                             max_frames=len(part), size=image.size)
+        for local, (content, backward, mask) in enumerate(_flows(frames, settings.temporal)):
+            index = part.start + local
+            if local == 0:
+                output_frame = folder.load(ci, index)
+            else:
+                anchors = []
+                if settings.temporal_weight > 0:
+                    anchors.append(("temporal", *_anchor(settings, content, *recent[-1], backward, mask)))
+                    if settings.long_term and len(recent) > settings.long_term:
+                        anchors.append(("long_term", *_anchor(settings, content, *recent[-settings.long_term])))
+                output_frame = yield from frame(ci, index, content, anchors, later)
+            recent.append((content, output_frame))
+    first_steps = [folder.steps.get(f"{ci}-{p.start}", 0) for ci, p in enumerate(parts)]
+    finished, resumed = clock["finished"], clock["resumed"]
+    done_frames = count
+    yield VideoProgress("assembling", finished, done_frames, len(parts), len(parts), 0, {},
+                        time.perf_counter() - start_time)
+    frames_out = _assembled(folder, parts, total)
+    writer = VideoWriter(output, info.fps, audio_from=path, start=settings.start, duration=total / float(info.fps))
+    shape = None
+    with writer:
+        for picture in frames_out:
+            writer.write(picture)
+            shape = picture.shape[:2]
+    error, border, inner = _warping_errors(path, folder, parts, total, settings)
+    steps = [folder.steps.get(f"{ci}-{i}", 0) for ci, p in enumerate(parts) for i in p]
+    result = VideoResult(Path(output), total, info.fps, shape, steps, first_steps, error, border, inner, resumed,
+                         time.perf_counter() - start_time, settings, weights.source, weights.trained)
+    yield VideoProgress("done", finished, done_frames, len(parts), len(parts), 0, {}, result.seconds,
+                        result=result)
+
+
+def _assembled(folder: Job, parts: list[range], total: int) -> Iterator[np.ndarray]:
+    """Output frames in order; a frame two chunks share is cross-faded from the earlier chunk to the
+    later one across the overlap (weights (j + 1) / (K + 1) for the j-th shared frame)."""
+    for index in range(total):
+        owners = [ci for ci, p in enumerate(parts) if index in p]
+        if len(owners) == 1:
+            yield folder.load(owners[0], index)
+            continue
+        first, second = owners[:2]
+        shared = [i for i in parts[first] if i in parts[second]]
+        alpha = (shared.index(index) + 1) / (len(shared) + 1)
+        yield (1 - alpha) * folder.load(first, index) + alpha * folder.load(second, index)
+
+
+def _warping_errors(path, folder: Job, parts, total, settings: VideoSettings):
+    """E_warp of the assembled output with the input frames' flow: over all frame pairs, over the
+    pairs that touch a chunk overlap, and over the others."""
+    inputs = read_frames(path, start=settings.start, max_frames=total, size=settings.image.size)
+    per_pair, previous_in, previous_out = [], None, None
+    for content, out in zip(inputs, _assembled(folder, parts, total)):
+        if previous_in is not None:
+            backward = optical_flow(content, previous_in)
+            mask = occlusion_mask(backward, optical_flow(previous_in, content))
+            per_pair.append(warping_error([previous_out, out], [(backward, mask)]))
+        previous_in, previous_out = content, out
+    if not per_pair:
+        return 0.0, None, None
+    shared = {i for a, b in zip(parts, parts[1:]) for i in range(b.start, a.stop)}
+    # pair k joins frames k and k + 1; it touches an overlap if either frame is shared or it crosses one
+    near = [k for k in range(len(per_pair)) if {k, k + 1} & shared or
+            any(k + 1 == p.start for p in parts[1:])]
+    border = [per_pair[k] for k in near]
+    inner = [per_pair[k] for k in range(len(per_pair)) if k not in near]
+    mean = lambda v: float(np.mean(v)) if v else None  # noqa: E731
+    return float(np.mean(per_pair)), mean(border) if len(parts) > 1 else None, mean(inner)
+
+
+def remove_job(job: str | Path) -> None:
+    shutil.rmtree(job, ignore_errors=True)
