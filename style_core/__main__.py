@@ -59,7 +59,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the job in the job folder")
     p.add_argument("--keep-job", action="store_true", help="keep the job folder after a finished run")
     _photo_parser(modes)
+    _video_parser(modes)
     return parser
+
+
+def _video_parser(modes) -> None:
+    from .video import DEFAULT_TEMPORAL_WEIGHT, MAX_VIDEO_FRAMES, MAX_VIDEO_SIZE, VIDEO_DEFAULTS
+    p = modes.add_parser("video", help="a clip stylised frame by frame without flicker",
+                         description="Video mode: each frame is image mode plus a temporal loss against the "
+                                     "previous stylised frame warped along the input's optical flow (Ruder "
+                                     "et al.), occluded pixels masked out; later frames start from that warp "
+                                     "and stop early on --tol. Finished frames are kept in a job folder, so "
+                                     "a stopped job continues with --resume.")
+    _image_options(p, size=VIDEO_DEFAULTS["size"],
+                   size_help=f"longest side of the stylised frames in pixels (%(default)s; at most {MAX_VIDEO_SIZE})",
+                   iterations_help="steps of the first frame, and of each chunk's first (%(default)s)",
+                   defaults={k: v for k, v in VIDEO_DEFAULTS.items() if k != "chunk"},
+                   helps={"content": "input video (mp4, mov, webm, avi, mkv, gif)",
+                          "output": "output video: .mp4 (H.264, the input's frame rate and audio) or .gif"})
+    p.add_argument("--frame-iterations", type=int, default=None,
+                   help="at most this many steps for each later frame (--iterations); --tol stops them sooner")
+    p.add_argument("--temporal-weight", type=float, default=DEFAULT_TEMPORAL_WEIGHT,
+                   help="tau, weight of the temporal loss (%(default)g); 0: every frame on its own")
+    p.add_argument("--temporal", choices=("warp", "plain"), default="warp",
+                   help="warp: the previous frame warped by optical flow, occlusions masked (Ruder et al.); "
+                        "plain: the research deck's difference of consecutive frames (%(default)s)")
+    p.add_argument("--long-term", type=int, default=0,
+                   help="also keep frame t consistent with frame t-K (0: off)")
+    p.add_argument("--start", type=float, default=0.0, help="seconds into the clip to start at (0)")
+    p.add_argument("--duration", type=float, default=None, help="seconds to stylise (to the end)")
+    p.add_argument("--max-frames", type=int, default=None,
+                   help=f"at most this many frames (the limit is {MAX_VIDEO_FRAMES})")
+    p.add_argument("--chunk", type=int, default=0,
+                   help="frames per chunk: independent jobs, run in parallel on several devices (0: one chunk)")
+    p.add_argument("--chunk-overlap", type=int, default=0,
+                   help="frames shared by consecutive chunks, cross-faded in the output (0)")
+    p.add_argument("--job", default=None,
+                   help="job folder keeping finished frames (OUTPUT.job); removed once the output is "
+                        "written unless --keep-job")
+    p.add_argument("--resume", action="store_true", help="continue the job in the job folder")
+    p.add_argument("--keep-job", action="store_true", help="keep the job folder after a finished run")
 
 
 def _photo_parser(modes) -> None:
@@ -100,14 +139,15 @@ def _photo_parser(modes) -> None:
 def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterations_help: str,
                    defaults: dict | None = None, helps: dict | None = None) -> None:
     """Inputs, output and every image-mode knob (image, large and photo mode share them); `defaults`
-    and `helps` replace some image-mode defaults and their help (photo mode's)."""
-    p.add_argument("content", help="content image (any format Pillow reads)")
+    and `helps` replace some image-mode defaults and their help (photo and video mode's)."""
+    helps = helps or {}
+    p.add_argument("content", help=helps.get("content", "content image (any format Pillow reads)"))
     p.add_argument("styles", nargs="+", metavar="style", help="one or more style images")
-    p.add_argument("-o", "--output", required=True, help="output image (.png keeps the settings inside)")
+    p.add_argument("-o", "--output", required=True,
+                   help=helps.get("output", "output image (.png keeps the settings inside)"))
     p.add_argument("--size", type=int, default=size, help=size_help)
     p.add_argument("--iterations", type=int, default=300, help=iterations_help)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="optax optimizer (%(default)s)")
-    helps = helps or {}
     p.add_argument("--lr", type=float, default=None, help=helps.get(
         "lr", "learning rate; default " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())))
     p.add_argument("--content-weight", type=float, default=1.0,
@@ -143,7 +183,8 @@ def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterat
     p.add_argument("--scales", type=int, default=1,
                    help="coarse-to-fine passes, each twice the size of the last (1)")
     p.add_argument("--tol", type=float, default=0.0,
-                   help="stop a scale once the loss falls by less than this fraction per step (0: off)")
+                   help="stop a scale once the loss falls by less than this fraction per step "
+                        "(%(default)g; 0: off)")
     p.add_argument("--preview-every", type=int, default=50, help="steps between previews (50)")
     p.add_argument("--weights", default=None,
                    help="local model.safetensors in torchvision layout, or 'random' (untrained, for "
@@ -331,10 +372,58 @@ def run_photo(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_video(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .images import check_output_path, load_image
+    from .video import VideoSettings, frames_to_do, remove_job, stylize_video, video_image_settings
+    from .videoio import probe
+
+    settings = VideoSettings(settings_from_args(args, video_image_settings), temporal_weight=args.temporal_weight,
+                             temporal=args.temporal, frame_iterations=args.frame_iterations,
+                             long_term=args.long_term, start=args.start, duration=args.duration,
+                             max_frames=args.max_frames, chunk=args.chunk, chunk_overlap=args.chunk_overlap)
+    inputs = (args.content, *args.styles)
+    output = check_output_path(args.output, inputs, formats=(".mp4", ".gif"))
+    report_path = _report_path(args, inputs)
+    job = Path(args.job) if args.job else output.with_name(output.name + ".job")
+    frames_to_do(probe(args.content), settings)  # a bad clip is refused before anything loads
+    styles = [load_image(s) for s in args.styles]
+    weights = _weights(args, settings.image.backbone, settings.image.weights)
+    bar, result, rate = None, None, "-"
+    try:
+        for event in stylize_video(args.content, styles, settings, weights, output, job=job, resume=args.resume):
+            if bar is None and not args.quiet:
+                bar = tqdm(total=event.frames, unit="frame", file=sys.stderr, dynamic_ncols=True)
+            if bar is not None:
+                rate = f"{event.frames_per_minute:.1f}" if event.frames_per_minute else rate
+                bar.update(event.frame - bar.n)
+                bar.set_postfix(chunk=f"{event.chunk}/{event.chunks}", step=event.step,
+                                frames_per_min=rate, refresh=False)
+            result = event.result
+    except KeyboardInterrupt:
+        raise StyleError(f"interrupted; the finished frames are kept in {job}: rerun with --resume "
+                         f"to continue") from None
+    finally:
+        if bar is not None:
+            bar.close()
+    report = result.report()
+    if report_path:
+        write_report(report_path, {**report, "content": str(args.content), "styles": list(map(str, args.styles))})
+    if not args.keep_job:
+        remove_job(job)
+    if not args.quiet:
+        resumed = f", {result.frames_resumed} resumed" if result.frames_resumed else ""
+        print(f"wrote {output} ({result.frames} frames at {float(result.fps):g} fps{resumed}, "
+              f"{result.seconds:.1f} s; E_warp {result.warping_error:.3g}, later frames "
+              f"{result.mean_later_iterations:.1f} steps on average)", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"image": run_image, "large": run_large, "photo": run_photo}[args.mode](args)
+        return {"image": run_image, "large": run_large, "photo": run_photo, "video": run_video}[args.mode](args)
     except StyleError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

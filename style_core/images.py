@@ -108,11 +108,13 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(np.asarray(image, np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = ()) -> Path:
-    """Refuses an output path that cannot be written or would overwrite one of the inputs."""
+def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = (),
+                      formats: tuple[str, ...] = SAVE_FORMATS) -> Path:
+    """Refuses an output path that cannot be written, has none of the `formats` suffixes, or would
+    overwrite one of the inputs."""
     path = Path(path)
-    if path.suffix.lower() not in SAVE_FORMATS:
-        raise StyleError(f"{path}: output must end in one of {', '.join(SAVE_FORMATS)}")
+    if path.suffix.lower() not in formats:
+        raise StyleError(f"{path}: output must end in one of {', '.join(formats)}")
     if not path.parent.is_dir():
         raise StyleError(f"{path}: the folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK):

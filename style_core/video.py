@@ -271,6 +271,21 @@ def _flows(frames: Iterator[np.ndarray], temporal: str):
             yield pending[0], *pending[1].result()
 
 
+def frames_to_do(info: VideoInfo, settings: VideoSettings) -> int:
+    """How many frames a job stylises; refuses a start past the end and a clip over the limit."""
+    if settings.start >= info.duration:
+        raise StyleError(f"start {settings.start:g} s is past the clip's end ({info.duration:.2f} s)")
+    wanted = max(1, round((info.duration - settings.start) * float(info.fps)))
+    if settings.duration is not None:
+        wanted = min(wanted, max(1, round(settings.duration * float(info.fps))))
+    if settings.max_frames is None and wanted > MAX_VIDEO_FRAMES:
+        raise StyleError(f"the clip has {wanted} frames from {settings.start:g} s, over video mode's limit of "
+                         f"{MAX_VIDEO_FRAMES}: use --max-frames, --duration or --start")
+    if settings.max_frames is not None and settings.max_frames > MAX_VIDEO_FRAMES:
+        raise StyleError(f"max frames {settings.max_frames} is over video mode's limit of {MAX_VIDEO_FRAMES}")
+    return min(wanted, settings.max_frames or wanted)
+
+
 def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: VideoSettings, weights: Weights,
                   output: str | Path, *, job: str | Path, resume: bool = False) -> Iterator[VideoProgress]:
     """Stylises the clip at `path` into `output` (.mp4 with the input's audio, or .gif), yielding
@@ -278,15 +293,7 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
     `job` (resume=True continues them); the caller removes the folder when it is no longer wanted."""
     start_time = time.perf_counter()
     info = probe(path)
-    limit = settings.max_frames or MAX_VIDEO_FRAMES
-    available = max(1, round((info.duration - settings.start) * float(info.fps)))
-    if settings.start >= info.duration:
-        raise StyleError(f"start {settings.start:g} s is past the clip's end ({info.duration:.2f} s)")
-    wanted = available if settings.duration is None else min(available, max(1, round(settings.duration * float(info.fps))))
-    if min(wanted, limit) > MAX_VIDEO_FRAMES or (settings.max_frames is None and wanted > MAX_VIDEO_FRAMES):
-        raise StyleError(f"the clip has {wanted} frames from {settings.start:g} s, over video mode's limit of "
-                         f"{MAX_VIDEO_FRAMES}: use --max-frames, --duration or --start")
-    total = min(wanted, limit)
+    total = frames_to_do(info, settings)
     parts = chunks(total, settings.chunk, settings.chunk_overlap)
     count = sum(len(p) for p in parts)
     folder = Job(Path(job), fingerprint(info, styles, settings, weights), resume)

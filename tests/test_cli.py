@@ -234,3 +234,44 @@ def test_photo_bad_settings_are_one_line(extra, message, tmp_path, capsys):
                        "--weights", "random")
     assert code == 2 and message in err and err.count("\n") == 1
     assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    from tests.synthetic import pan, write_clip
+    path = tmp_path_factory.mktemp("clip") / "pan.mp4"
+    write_clip(path, pan(24, 32, 5, 1), audio=True)
+    return path
+
+
+def test_video_writes_the_clip_with_its_audio_and_cleans_up(clip, tmp_path, capsys, weight_files):
+    from style_core.videoio import probe
+    out, report = tmp_path / "out.mp4", tmp_path / "video.json"
+    code, _, err = cli(capsys, "video", clip, STYLE, "-o", out, *FAST, "--iterations", 8, "--max-frames", 3,
+                       "--weights", weight_files("vgg19"), "--report", report)
+    assert code == 0, err
+    assert "3 frames at 12 fps" in err and "E_warp" in err
+    info = probe(out)
+    assert (info.frames, info.fps, info.has_audio) == (3, 12, True)
+    data = json.loads(report.read_text())
+    assert data["mode"] == "video" and len(data["iterations_per_frame"]) == 3
+    assert data["settings"]["image"]["optimizer"] == "lbfgs" and data["settings"]["image"]["tol"] == 1e-3
+    assert not (tmp_path / "out.mp4.job").exists()
+
+
+@pytest.mark.parametrize("make, extra, message", [
+    (lambda t: _bad_file(t, "v.mp4", b"\x00" * 100), [], "not a video FFmpeg can read"),
+    (lambda t: t / "none.mp4", [], "no such file"),
+    (None, ["--chunk", "3", "--chunk-overlap", "3"], "must be smaller than the chunk"),
+    (None, ["--start", "60"], "past the clip's end"),
+])
+def test_video_bad_input_is_one_line(make, extra, message, clip, tmp_path, capsys):
+    source = make(tmp_path) if make else clip
+    code, _, err = cli(capsys, "video", source, STYLE, "-o", tmp_path / "o.mp4", *FAST, *extra, "--weights", "random")
+    assert code == 2 and re.search(message, err) and err.count("\n") == 1
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_video_output_must_be_mp4_or_gif(clip, tmp_path, capsys):
+    code, _, err = cli(capsys, "video", clip, STYLE, "-o", tmp_path / "o.png", "--weights", "random")
+    assert code == 2 and ".mp4, .gif" in err
