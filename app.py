@@ -36,6 +36,10 @@ from style_core.matting import DEFAULT_EPSILON
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
     photo_metrics, stylize_photo
 from style_core.settings import INITS, OPTIMIZERS, PRESERVE_COLOR
+from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, remove_job, stylize_video, \
+    video_image_settings
+from style_core.video import fingerprint as video_fingerprint
+from style_core.videoio import probe
 
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
@@ -468,6 +472,98 @@ def photo_tab() -> None:
     stop.click(None, None, None, cancels=[event], api_name="stop_photo")
 
 
+# --- Video tab ----------------------------------------------------------------------------------------
+
+@user_errors
+def run_video(clip, styles, size, max_frames, start, iterations, frame_iterations, style_strength,
+              temporal_weight, temporal, chunk, chunk_overlap, progress=gr.Progress()):
+    """Stylises a clip frame by frame; streams each finished frame, then the playable video. A stopped
+    job keeps its frames: running the same inputs and settings again continues it."""
+    require_numbers(size=size, max_frames=max_frames, start=start, iterations=iterations,
+                    frame_iterations=frame_iterations, style_strength=style_strength,
+                    temporal_weight=temporal_weight, chunk=chunk, chunk_overlap=chunk_overlap)
+    if not clip:
+        raise StyleError("drop a video first")
+    style_paths = _paths(styles)
+    if not style_paths:
+        raise StyleError("add at least one style image")
+    image = video_image_settings(size=int(size), iterations=int(iterations),
+                                 style_weight=10.0 ** float(style_strength), preview_every=10)
+    settings = VideoSettings(image, temporal_weight=float(temporal_weight), temporal=temporal,
+                             frame_iterations=int(frame_iterations), start=float(start),
+                             max_frames=int(max_frames), chunk=int(chunk), chunk_overlap=int(chunk_overlap))
+    info = probe(clip)
+    style_images = [load_image(p) for p in style_paths]
+    weights = get_weights(image.backbone, progress)
+    job = RUNS / "video-jobs" / video_fingerprint(info, style_images, settings, weights)[:20]
+    resumed = job.exists()
+    output = new_run_dir() / "stylised.mp4"
+    for event in stylize_video(clip, style_images, settings, weights, output, job=job, resume=True):
+        rate = f" · {event.frames_per_minute:.1f} frames/min" if event.frames_per_minute else ""
+        eta = f" · {event.eta:.0f} s left" if event.eta is not None else ""
+        progress((event.frame, event.frames), unit="frames",
+                 desc=f"{event.stage}: frame {min(event.frame + 1, event.frames)} of {event.frames}"
+                      f"{rate}{eta}")
+        if event.preview is not None:
+            yield to_uint8(event.preview), gr.skip(), \
+                f"frame {event.frame} of {event.frames}{rate}{eta}" + \
+                (" · continuing a stopped job" if resumed else "") + untrained_note(weights)
+        if event.done:
+            result = event.result
+            remove_job(job)
+            border = (f" (chunk overlaps {result.border_warping_error:.3g}, elsewhere "
+                      f"{result.inner_warping_error:.3g})" if result.border_warping_error is not None else "")
+            kept = f" ({result.frames_resumed} from the stopped job)" if result.frames_resumed else ""
+            info_text = (f"**{result.frames} frames at {float(result.fps):g} fps in {result.seconds:.1f} s**"
+                         f"{kept} · first frame "
+                         f"{result.first_iterations[0]} steps, later frames {result.mean_later_iterations:.1f} "
+                         f"on average · warping error E_warp {result.warping_error:.3g}{border} · weights: "
+                         f"{weights.source}" + untrained_note(weights))
+            yield gr.skip(), str(result.path), info_text
+
+
+def video_tab(default_size: int = VIDEO_DEFAULTS["size"], default_iterations: int = VIDEO_DEFAULTS["iterations"],
+              ) -> None:
+    gr.Markdown("A clip painted frame by frame without flicker: each frame is kept consistent with the "
+                "previous one, warped along the clip's optical flow. Stop keeps the finished frames; "
+                "running the same inputs and settings again continues the job.")
+    with gr.Row():
+        with gr.Column():
+            clip = gr.Video(label="Video", sources=["upload"], format=None, elem_id="video_input")
+            styles = gr.File(label="Style images (one or more)", file_count="multiple",
+                             file_types=["image"], type="filepath", elem_id="video_styles")
+            with gr.Row():
+                size = gr.Slider(32, 1024, value=default_size, step=16, label="Frame size (longest side, px)")
+                max_frames = gr.Slider(1, 600, value=48, step=1, label="At most this many frames")
+                start = gr.Number(value=0.0, label="Start (seconds)")
+            with gr.Row():
+                strength = gr.Slider(0, 8, value=5, step=0.5, label="Style strength (log10 of the style weight)")
+                temporal_weight = gr.Number(value=DEFAULT_TEMPORAL_WEIGHT,
+                                            label="Temporal weight (0 = every frame on its own)")
+            with gr.Accordion("Advanced", open=False):
+                with gr.Row():
+                    iterations = gr.Slider(0, 1000, value=default_iterations, step=10,
+                                           label="First frame iterations")
+                    frame_iterations = gr.Slider(0, 1000, value=default_iterations, step=10,
+                                                 label="Later frames: at most (they stop early)")
+                with gr.Row():
+                    temporal = gr.Radio(["warp", "plain"], value="warp",
+                                        label="Temporal loss (warp: along optical flow; plain: the deck's)")
+                    chunk = gr.Number(value=0, precision=0, label="Chunk (frames; 0 = one chunk)")
+                    chunk_overlap = gr.Number(value=0, precision=0, label="Chunk overlap (frames)")
+            run, stop = run_and_stop("video_")
+        with gr.Column():
+            preview = gr.Image(label="Current frame", format="png", interactive=False, elem_id="video_frame",
+                               height=320)
+            result = gr.Video(label="Stylised video", interactive=False, elem_id="video_result")
+            info = gr.Markdown()
+    inputs = [clip, styles, size, max_frames, start, iterations, frame_iterations, strength, temporal_weight,
+              temporal, chunk, chunk_overlap]
+    event = run.click(run_video, inputs, [preview, result, info], api_name="video",
+                      concurrency_id="optimise", concurrency_limit=1)
+    stop.click(None, None, None, cancels=[event], api_name="stop_video")
+
+
 # --- Explore tab ---------------------------------------------------------------------------------------
 
 @user_errors
@@ -534,6 +630,8 @@ def build(default_size: int = 512, default_iterations: int = 200) -> gr.Blocks:
             large_tab()
         with gr.Tab("Photorealistic"):
             photo_tab()
+        with gr.Tab("Video"):
+            video_tab(min(default_size, VIDEO_DEFAULTS["size"]), min(default_iterations, VIDEO_DEFAULTS["iterations"]))
         with gr.Tab("Explore"):
             explore_tab()
     demo.queue(default_concurrency_limit=1, max_size=32)

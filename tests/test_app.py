@@ -228,3 +228,54 @@ def test_photo_endpoint_streams_and_compares_three_ways(server):
     assert "**10 steps" in info and "affine residual" in info and "edge SSIM" in info
     with pytest.raises(Exception, match="matting epsilon must be a finite number > 0"):
         client.predict(*args[:-1], 0.0, api_name="/photo")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    from tests.synthetic import pan, write_clip
+    path = tmp_path_factory.mktemp("clip") / "pan.mp4"
+    write_clip(path, pan(48, 64, 6, 2), audio=True)
+    return str(path)
+
+
+def video_args(clip, **kw):
+    values = dict(size=64, max_frames=4, start=0.0, iterations=20, frame_iterations=10, style_strength=5,
+                  temporal_weight=1e4, temporal="warp", chunk=0, chunk_overlap=0)
+    values.update(kw)
+    return [handle_file(clip), [handle_file(STYLE)], *values.values()]
+
+
+def test_video_endpoint_streams_frames_and_returns_the_clip(server, clip):
+    from style_core.videoio import probe
+    client = Client(server, verbose=False)
+    job = client.submit(*video_args(clip), api_name="/video")
+    preview, video, info = job.result(timeout=300)
+    frames = [out[0] for out in job.outputs() if out[0]]
+    assert len(frames) >= 4  # every finished frame was shown
+    path = video["video"] if isinstance(video, dict) else video
+    assert (probe(path).frames, probe(path).has_audio) == (4, True)
+    assert "4 frames at 12 fps" in info and "E_warp" in info
+    assert not list((app.RUNS / "video-jobs").iterdir())  # a finished job's folder is removed
+    with pytest.raises(Exception, match="chunk overlap \\(2 frames\\) must be smaller than the chunk \\(2"):
+        client.predict(*video_args(clip, chunk=2, chunk_overlap=2), api_name="/video")
+
+
+def test_browser_plays_the_stylised_mp4(server, page, clip):
+    """Headless Chromium: upload a clip and a style in the Video tab, run, and play the result."""
+    page.goto(server)
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#video_input input[type=file]").set_input_files(clip)
+    page.locator("#video_styles input[type=file]").set_input_files(STYLE)
+    page.wait_for_timeout(1500)
+    page.locator("#video_run").click()
+    player = page.locator("#video_result video")
+    player.wait_for(state="attached", timeout=240_000)
+    page.get_by_text("frames at 12 fps").first.wait_for(timeout=240_000)
+    playing = player.evaluate("""v => new Promise(done => {
+        v.muted = true;
+        const check = () => done({width: v.videoWidth, time: v.currentTime, error: v.error && v.error.code});
+        v.play().then(() => setTimeout(check, 300)).catch(e => done({error: String(e)}));
+    })""")
+    page.screenshot(path=str(ARTIFACTS / "studio-video-tab.png"), full_page=True)
+    assert playing.get("error") is None, playing
+    assert playing["width"] == 64 and playing["time"] > 0
