@@ -310,9 +310,10 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
         else:
             t0 = time.perf_counter()
             extras = [_term(name, settings.temporal_weight, target, mask) for name, target, mask in anchors]
-            # Later frames start from the warped previous frame; pixels it cannot supply (new at an
-            # edge) start from the nearest pixel it can: re-initialising them from the content was
-            # measured to raise E_warp 4x and the steps per frame by a third (bench/LOG.md).
+            # Later frames start from the warped previous frame, masked pixels included (new ones at
+            # an edge take the nearest pixel the warp can supply): re-initialising masked pixels from
+            # the recoloured content was measured to raise E_warp 7x and double the steps per frame
+            # (bench/LOG.md, 4).
             init = anchors[0][1] if anchors else None
             for event in stylize(content, styles, budget, weights, extras=extras, grams=grams, init=init):
                 if event.result is None:
