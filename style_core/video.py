@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import hashlib
 import json
+import queue
 import shutil
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import jax
 import numpy as np
 
 from . import color
@@ -217,6 +221,7 @@ class Job:
                 Path(tmp).write_text(json.dumps({"fingerprint": key}))
         except OSError as e:
             raise StyleError(f"cannot write the job folder {self.folder}: {e.strerror or e}") from None
+        self._lock = threading.Lock()
         self.steps_path = self.folder / "iterations.json"
         self.steps = json.loads(self.steps_path.read_text()) if self.steps_path.exists() else {}
 
@@ -228,9 +233,10 @@ class Job:
 
     def save(self, chunk: int, index: int, image: np.ndarray, steps: int) -> None:
         save_image(self.frame_path(chunk, index), image)
-        self.steps[f"{chunk}-{index}"] = steps
-        with atomic_path(self.steps_path) as tmp:
-            Path(tmp).write_text(json.dumps(self.steps))
+        with self._lock:  # chunks on several devices save from several threads
+            self.steps[f"{chunk}-{index}"] = steps
+            with atomic_path(self.steps_path) as tmp:
+                Path(tmp).write_text(json.dumps(self.steps))
 
     def load(self, chunk: int, index: int) -> np.ndarray:
         return load_image(self.frame_path(chunk, index))
@@ -297,15 +303,20 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
     parts = chunks(total, settings.chunk, settings.chunk_overlap)
     count = sum(len(p) for p in parts)
     folder = Job(Path(job), fingerprint(info, styles, settings, weights), resume)
-    image, grams = settings.image, {}
+    image = settings.image
+    devices = jax.devices()
+    grams = {device: {} for device in devices}  # style targets, once per size and device
     later = image.replace(iterations=settings.frame_iterations)
-    clock = {"finished": 0, "resumed": 0, "timed": [], "chunks": len(parts)}
+    clock = {"finished": 0, "resumed": 0, "computed": 0}
 
-    def frame(ci, index, content, anchors, budget):
+    lock = threading.Lock()
+
+    def frame(ci, index, content, anchors, budget, grams):
         """Stylises one frame against its anchors (or loads it from the job); yields progress and
-        returns the stylised frame."""
+        returns the stylised frame. `grams`: the style targets of the device it runs on."""
         if folder.done(ci, index):
-            clock["resumed"] += 1
+            with lock:
+                clock["resumed"] += 1
             output_frame = folder.load(ci, index)
         else:
             t0 = time.perf_counter()
@@ -321,10 +332,14 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
                                         event.losses, time.perf_counter() - start_time)
             output_frame = event.result.image
             folder.save(ci, index, output_frame, event.result.iterations)
-            clock["timed"].append(time.perf_counter() - t0)
-        clock["finished"] += 1
-        timed = clock["timed"]
-        rate = len(timed) / sum(timed) * 60 if timed else None
+            with lock:
+                clock["computed"] += 1
+                clock.setdefault("since", t0)
+        with lock:
+            clock["finished"] += 1
+            computed, since = clock["computed"], clock.get("since")
+        # frames stylised per minute of wall time (over every device), resumed frames not counted
+        rate = computed / (time.perf_counter() - since) * 60 if computed else None
         yield VideoProgress("frames", clock["finished"], count, ci + 1, len(parts), 0, {},
                             time.perf_counter() - start_time, rate,
                             (count - clock["finished"]) / rate * 60 if rate else None, output_frame)
@@ -345,10 +360,11 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
         anchors = []
         if key is not None and settings.temporal_weight > 0:
             anchors.append(("temporal", *_anchor(settings, content, *key, composed, reliable)))
-        key = (content, (yield from frame(starts[index], index, content, anchors, image)))
+        key = (content, (yield from frame(starts[index], index, content, anchors, image, grams[devices[0]])))
         composed = np.zeros(content.shape[:2] + (2,), np.float32)
         reliable = np.ones(content.shape[:2], np.float32)
-    for ci, part in enumerate(parts):
+    def chunk(ci: int, part: range, device):
+        """The rest of one chunk, each frame anchored to the one before (and to t - long_term)."""
         recent: deque = deque(maxlen=max(settings.long_term, 1) + 1)  # (content, output), newest last
         frames = read_frames(path, start=settings.start + part.start / float(info.fps),
                              max_frames=len(part), size=image.size)
@@ -362,8 +378,14 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
                     anchors.append(("temporal", *_anchor(settings, content, *recent[-1], backward, mask)))
                     if settings.long_term and len(recent) > settings.long_term:
                         anchors.append(("long_term", *_anchor(settings, content, *recent[-settings.long_term])))
-                output_frame = yield from frame(ci, index, content, anchors, later)
+                output_frame = yield from frame(ci, index, content, anchors, later, grams[device])
             recent.append((content, output_frame))
+
+    if len(parts) > 1 and len(devices) > 1:
+        yield from _on_devices([functools.partial(chunk, ci, part) for ci, part in enumerate(parts)], devices)
+    else:
+        for ci, part in enumerate(parts):
+            yield from chunk(ci, part, devices[0])
     first_steps = [folder.steps.get(f"{ci}-{p.start}", 0) for ci, p in enumerate(parts)]
     finished, resumed = clock["finished"], clock["resumed"]
     done_frames = count
@@ -419,6 +441,48 @@ def _warping_errors(path, folder: Job, parts, total, settings: VideoSettings):
     inner = [per_pair[k] for k in range(len(per_pair)) if k not in near]
     mean = lambda v: float(np.mean(v)) if v else None  # noqa: E731
     return float(np.mean(per_pair)), mean(border) if len(parts) > 1 else None, mean(inner)
+
+
+def _on_devices(jobs: list, devices: list) -> Iterator[VideoProgress]:
+    """Runs the generator functions `jobs` (each takes its device) in one thread per device (device d
+    takes jobs d, d + n, ...), each under `jax.default_device`, and yields their events as they come.
+    Stopping the iteration stops the threads after their current step."""
+    events: queue.Queue = queue.Queue(maxsize=64)
+    stop = threading.Event()
+
+    def work(d: int) -> None:
+        try:
+            with jax.default_device(devices[d]):
+                for job in jobs[d::len(devices)]:
+                    for event in job(devices[d]):
+                        if stop.is_set():
+                            return
+                        events.put(event)
+        except BaseException as e:  # handed to the caller's thread
+            events.put(e)
+        finally:
+            events.put(None)
+
+    threads = [threading.Thread(target=work, args=(d,), daemon=True) for d in range(min(len(devices), len(jobs)))]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            event = events.get()
+            if event is None:
+                running -= 1
+            elif isinstance(event, BaseException):
+                raise event
+            else:
+                yield event
+    finally:
+        stop.set()
+        while any(t.is_alive() for t in threads):  # unblock workers waiting on a full queue
+            try:
+                events.get(timeout=0.1)
+            except queue.Empty:
+                pass
 
 
 def remove_job(job: str | Path) -> None:

@@ -241,3 +241,54 @@ def test_clips_past_the_limits_are_refused_with_the_limit(panning, style, vgg19_
                            tmp_path / "o.mp4", job=tmp_path / "j2"))
     with pytest.raises(StyleError, match="over video mode's limit of 2048 px"):
         VideoSettings(video_image_settings(size=4096))
+
+
+PARALLEL = r"""
+import json, sys
+import jax
+import numpy as np
+from style_core import video
+from style_core.video import VideoSettings, stylize_video, video_image_settings
+from style_core.weights import load_weights
+from style_core.images import load_image
+clip, style_path, out, job = sys.argv[1:5]
+used, real = set(), video.stylize
+def spy(*args, **kwargs):  # the device each frame's optimisation runs on (this thread's default)
+    used.add(next(iter(jax.numpy.zeros(1).devices())).id)
+    return real(*args, **kwargs)
+video.stylize = spy
+settings = VideoSettings(video_image_settings(size=64, style_layers="relu1_1,relu2_1", content_layers="relu2_2",
+                                              iterations=20, optimizer="sgd", lr=1e-3, tol=0),
+                         frame_iterations=5, chunk=3, chunk_overlap=1, max_frames=7)
+result = list(stylize_video(clip, [load_image(style_path)], settings, load_weights("vgg19", "random"), out,
+                            job=job))[-1].result
+print(json.dumps({"devices": jax.device_count(), "used": sorted(used), "steps": result.iterations}))
+"""
+
+
+def test_chunks_run_in_parallel_on_several_devices(panning, tmp_path):
+    """Forced host devices: with four, the three chunks run at once on devices of their own, and the
+    frames are the same as on one device."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from style_core.images import load_image
+    from tests.test_cli import STYLE
+    runs = {}
+    for devices in (1, 4):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+               "JAX_PLATFORMS": "cpu"}
+        job = tmp_path / f"job{devices}"
+        proc = subprocess.run([sys.executable, "-c", PARALLEL, str(panning), str(STYLE), str(tmp_path / f"{devices}.mp4"),
+                               str(job)], capture_output=True, text=True, env=env,
+                              cwd=Path(__file__).resolve().parent.parent)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert report["devices"] == devices and len(report["steps"]) == 3 + 3 + 3
+        runs[devices] = (report, {p.name: load_image(p) for p in sorted((job / "frames").glob("*.png"))})
+    assert runs[1][0]["used"] == [0] and len(runs[4][0]["used"]) == 3
+    one, four = runs[1][1], runs[4][1]
+    assert set(one) == set(four) and all(np.abs(one[k] - four[k]).max() <= 1 / 255 for k in one)
