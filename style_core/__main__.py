@@ -387,7 +387,11 @@ def run_video(args: argparse.Namespace) -> int:
     output = check_output_path(args.output, inputs, formats=(".mp4", ".gif"))
     report_path = _report_path(args, inputs)
     job = Path(args.job) if args.job else output.with_name(output.name + ".job")
-    frames_to_do(probe(args.content), settings)  # a bad clip is refused before anything loads
+    info = probe(args.content)
+    frames_to_do(info, settings)  # a bad clip is refused before anything loads
+    if info.variable_rate and not args.quiet:
+        print(f"note: {args.content} has a variable frame rate; it is resampled to its average, "
+              f"{float(info.fps):.3g} fps", file=sys.stderr)
     styles = [load_image(s) for s in args.styles]
     weights = _weights(args, settings.image.backbone, settings.image.weights)
     bar, result, rate = None, None, "-"

@@ -376,7 +376,7 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
                 anchors = []
                 if settings.temporal_weight > 0:
                     anchors.append(("temporal", *_anchor(settings, content, *recent[-1], backward, mask)))
-                    if settings.long_term and len(recent) > settings.long_term:
+                    if settings.long_term and len(recent) >= settings.long_term:
                         anchors.append(("long_term", *_anchor(settings, content, *recent[-settings.long_term])))
                 output_frame = yield from frame(ci, index, content, anchors, later, grams[device])
             recent.append((content, output_frame))

@@ -111,6 +111,16 @@ def test_a_file_with_only_audio_or_a_damaged_tail(tmp_path, panning):
                 out.mux(packet)
     with pytest.raises(StyleError, match="no video stream"):
         probe(sound)
+    empty = tmp_path / "empty.mp4"  # a video track with no frames (only its audio is muxed)
+    with av.open(str(panning)) as source, av.open(str(empty), "w") as out:
+        out.add_stream_from_template(source.streams.video[0])
+        stream = out.add_stream_from_template(source.streams.audio[0])
+        for packet in source.demux(source.streams.audio[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+    with pytest.raises(StyleError, match="no video stream|has no frames"):
+        probe(empty)
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(panning.read_bytes()[:len(panning.read_bytes()) * 2 // 3])
     try:
@@ -153,7 +163,8 @@ def test_chunks_overlap_as_asked():
 # --- video mode -----------------------------------------------------------------------------------
 
 def run_video(path, style, weights, tmp_path, name, **kw):
-    settings = VideoSettings(video_image_settings(**FAST), **kw)
+    image = {k: kw.pop(k) for k in list(kw) if k in ("iterations", "size", "tol")}
+    settings = VideoSettings(video_image_settings(**{**FAST, **image}), **kw)
     job = tmp_path / f"{name}.job"
     events = list(stylize_video(path, [style], settings, weights, tmp_path / f"{name}.mp4", job=job))
     return events, events[-1].result, job
@@ -190,6 +201,14 @@ def test_plain_temporal_loss_is_the_decks(panning, style, vgg19_weights, tmp_pat
     _, result, _ = run_video(panning, style, vgg19_weights, tmp_path, "plain", temporal="plain", max_frames=3)
     assert result.frames == 3
     assert len(calls) == 2 * 2  # only E_warp of the result uses flow; the loss itself does not
+
+
+def test_long_term_adds_frame_t_minus_k(panning, style, vgg19_weights, tmp_path, monkeypatch):
+    real, terms = video_mode.stylize, []
+    monkeypatch.setattr(video_mode, "stylize",
+                        lambda *a, **k: terms.append([e.name for e in k["extras"]]) or real(*a, **k))
+    run_video(panning, style, vgg19_weights, tmp_path, "long", long_term=2, max_frames=4, iterations=10)
+    assert terms == [[], ["temporal"], ["temporal", "long_term"], ["temporal", "long_term"]]
 
 
 def test_chunks_blend_without_a_jump(panning, style, vgg19_weights, tmp_path):
