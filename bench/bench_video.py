@@ -57,8 +57,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--compare-frames", type=int, default=12)
+    parser.add_argument("--style-layers", default="relu1_1,relu2_1,relu3_1",
+                        help="shallow layers by default, so that 300 frames fit in minutes on a CPU")
+    parser.add_argument("--content-layers", default="relu2_2")
     parser.add_argument("--weights", default="random")
+    parser.add_argument("--out", default=None, help="results file (bench/results/video-<device>.json)")
     args = parser.parse_args()
+    layers = dict(style_layers=args.style_layers, content_layers=args.content_layers)
     weights = load_weights("vgg19", args.weights)
     style = load_image(ROOT / "assets" / "style.png")
     h, w = args.size * 3 // 4, args.size
@@ -66,9 +71,10 @@ def main() -> None:
     clip = work / "pan.mp4"
     write_clip(clip, pan(h, w, args.frames, 1), fps=24, audio=True)
     out = {"machine": platform.platform(), "device": str(jax.devices()[0]), "weights": weights.source,
-           "command": " ".join(sys.argv), "clip": {"frames": args.frames, "shape": [h, w], "fps": 24}}
+           "command": " ".join(sys.argv), "clip": {"frames": args.frames, "shape": [h, w], "fps": 24},
+           "layers": layers}
 
-    settings = VideoSettings(video_image_settings(size=args.size))
+    settings = VideoSettings(video_image_settings(size=args.size, **layers))
     samples, start = [], time.perf_counter()
     for event in stylize_video(clip, [style], settings, weights, work / "out.mp4", job=work / "job"):
         if event.preview is not None:
@@ -93,7 +99,7 @@ def main() -> None:
     n = args.compare_frames
     rows = {}
     for label, weight in [("independent", 0.0), ("video", settings.temporal_weight)]:
-        s = VideoSettings(video_image_settings(size=args.size), temporal_weight=weight, max_frames=n)
+        s = VideoSettings(video_image_settings(size=args.size, **layers), temporal_weight=weight, max_frames=n)
         list(stylize_video(clip, [style], s, weights, work / f"{label}.mp4", job=work / f"{label}.job"))
         frames = [load_image(p) for p in sorted((work / f"{label}.job" / "frames").glob("*.png"))]
         rows[label] = warping_error(frames, known_motion(n, (h, w)))
@@ -104,7 +110,7 @@ def main() -> None:
     assert len(list(read_frames(work / "out.mp4"))) == args.frames
 
     name = "cpu" if jax.devices()[0].platform == "cpu" else str(jax.devices()[0].device_kind).replace(" ", "-").lower()
-    path = ROOT / "bench" / "results" / f"video-{name}.json"
+    path = Path(args.out) if args.out else ROOT / "bench" / "results" / f"video-{name}.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
 
