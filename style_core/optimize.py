@@ -30,6 +30,9 @@ Terms = Callable[[jax.Array, Any], Mapping[str, jax.Array]]
 TARGET_CHUNK_SECONDS = 1.0
 # A loss this many times its starting value means the run has blown up.
 EXPLODE_FACTOR = 1e3
+# The tolerance rule compares losses at least this many steps apart: one L-BFGS step from a fresh
+# start (a short gradient step) says little about how far there is to go.
+TOL_SPAN = 5
 
 
 def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
@@ -161,8 +164,9 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     """Minimises sum_k weights[k] * terms(x, aux)[k] from x0, yielding after every chunk.
 
     Stops after `iterations` steps; earlier when the loss falls by less than `tol` (relative, per
-    step) over a chunk; or when it diverges (non-finite, or EXPLODE_FACTOR times the starting loss),
-    in which case the last report holds the best image seen and the reason. The caller may stop
+    step) between two checks at least TOL_SPAN steps apart; or when it diverges (non-finite, or
+    EXPLODE_FACTOR times the starting loss), in which case the last report holds the best image
+    seen and the reason. The caller may stop
     iterating at any time. Per-chunk reports carry each term for first-order methods; L-BFGS reports
     only the total until the end.
     """
@@ -188,7 +192,7 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     limit = jnp.float32(EXPLODE_FACTOR * total0 if total0 > 0 else np.inf)
     carry = (x0, state, x0, jnp.float32(jnp.inf), jnp.bool_(False))
     # `history[k]` is the loss before step k + 1; the stopping rule compares two of them, `seen`
-    # steps apart (the first chunk's single step has nothing to compare against yet).
+    # steps apart, once they are at least TOL_SPAN apart.
     step, calls, n_active, last_total, last_seen = 0, 0, 1, total0, 0
     while step < iterations:
         n = min(n_active, iterations - step)
@@ -217,9 +221,9 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
         report.losses = {"total": current, **{k: float(np.asarray(v)[n - 1]) for k, v in values.items()
                                               if np.isfinite(np.asarray(v)[n - 1])}}
         seen = len(report.history) - 1 - last_seen
-        converged = (tol > 0 and last_total > 0 and seen > 0
+        converged = (tol > 0 and last_total > 0 and seen >= TOL_SPAN
                      and (last_total - current) / (last_total * seen) < tol)
-        if seen > 0:
+        if seen >= TOL_SPAN:
             last_total, last_seen = current, len(report.history) - 1
         if step >= iterations or converged:
             break
