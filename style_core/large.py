@@ -18,7 +18,6 @@ keeps the global result and every finished tile, so a stopped or crashed job res
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import os
@@ -32,10 +31,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from . import color
+from . import color, jobs
 from .backbones import layer_table, min_input_side
 from .errors import StyleError
 from .files import atomic_path
+from .jobs import open_folder
 from .images import fit_longest_side, resize, resize_longest
 from .losses import blend_grams, gram_matrix, layer_norms, penalty
 from .optimize import descend, evaluator
@@ -221,32 +221,8 @@ class Job:
     """
 
     def __init__(self, folder: str | os.PathLike, fingerprint: str, description: dict, resume: bool):
-        self.folder = Path(folder)
+        self.folder = open_folder(folder, fingerprint, resume, "tiles", description)
         self.tiles = self.folder / "tiles"
-        manifest = self.folder / "job.json"
-        if manifest.exists():
-            try:
-                found = json.loads(manifest.read_text()).get("fingerprint")
-            except (OSError, ValueError):
-                raise StyleError(f"{manifest} is damaged: remove the job folder {self.folder} "
-                                 f"or choose another") from None
-            if not resume:
-                raise StyleError(f"the job folder {self.folder} holds an earlier job: pass --resume to "
-                                 f"continue it, or choose another folder")
-            if found != fingerprint:
-                raise StyleError(f"the job folder {self.folder} holds a job with other inputs or "
-                                 f"settings: choose another folder, or rerun with the same ones")
-            return
-        if self.folder.exists() and (not self.folder.is_dir() or any(self.folder.iterdir())):
-            raise StyleError(f"{self.folder} is not an empty folder and holds no job: choose another "
-                             f"job folder")
-        try:
-            self.tiles.mkdir(parents=True, exist_ok=True)
-            with atomic_path(manifest) as tmp:
-                Path(tmp).write_text(json.dumps({"fingerprint": fingerprint, **description},
-                                                indent=2, default=str))
-        except OSError as e:
-            raise StyleError(f"cannot write the job folder {self.folder}: {e.strerror or e}") from None
 
     def _save(self, path: Path, array: np.ndarray, losses: dict) -> None:
         try:
@@ -280,16 +256,7 @@ class Job:
 def fingerprint(content: np.ndarray, styles: Sequence[np.ndarray], settings: LargeSettings,
                 weights: Weights) -> str:
     """What makes two jobs the same: the inputs, every setting that changes the pixels, the weights."""
-    h = hashlib.sha256()
-    for image in (content, *styles):
-        h.update(str(image.shape).encode())
-        h.update(np.ascontiguousarray(image, np.float32).tobytes())
-    d = settings.to_dict()
-    for k in ("chunk", "preview_every", "weights"):
-        d["image"].pop(k)
-    h.update(json.dumps(d, sort_keys=True, default=str).encode())
-    h.update(weights.source.encode())
-    return h.hexdigest()
+    return jobs.fingerprint((content, *styles), settings.to_dict(), weights.source)
 
 
 # --- the job --------------------------------------------------------------------------------------------

@@ -21,10 +21,8 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
-import hashlib
 import json
 import queue
-import shutil
 import threading
 import time
 from collections import deque
@@ -36,11 +34,12 @@ from typing import Iterator, Sequence
 import jax
 import numpy as np
 
-from . import color
+from . import color, jobs
 from .errors import StyleError
 from .files import atomic_path
 from .flow import occlusion_mask, optical_flow, warp, warping_error
 from .images import load_image, resize, save_image
+from .jobs import open_folder
 from .losses import temporal_loss
 from .settings import ImageSettings, check_choice, check_int, check_number
 from .transfer import ExtraTerm, stylize
@@ -189,38 +188,16 @@ def _term(name: str, weight: float, target: np.ndarray, mask: np.ndarray) -> Ext
 
 
 def fingerprint(info: VideoInfo, styles: Sequence[np.ndarray], settings: VideoSettings, weights: Weights) -> str:
-    h = hashlib.sha256()
-    h.update(info.path.read_bytes() if info.path.stat().st_size < 1 << 30 else str(info).encode())
-    for s in styles:
-        h.update(np.ascontiguousarray(s).tobytes())
-    h.update(json.dumps(settings.to_dict(), sort_keys=True, default=str).encode())
-    h.update(weights.source.encode())
-    return h.hexdigest()
+    """What makes two jobs the same: the clip's file, the styles, every setting that changes the
+    frames, the weights."""
+    return jobs.fingerprint(styles, settings.to_dict(), weights.source, files=(info.path,))
 
 
 class Job:
     """The job folder: job.json (fingerprint), frames/CCC-TTTTTT.png (chunk, frame), iterations.json."""
 
     def __init__(self, folder: Path, key: str, resume: bool):
-        self.folder = Path(folder)
-        marker = self.folder / "job.json"
-        if self.folder.exists() and not self.folder.is_dir():
-            raise StyleError(f"{self.folder}: the job folder is a file")
-        if marker.exists():
-            if json.loads(marker.read_text()).get("fingerprint") != key:
-                raise StyleError(f"{self.folder} holds another video job (other inputs or settings): "
-                                 f"remove it or choose another job folder")
-            if not resume:
-                raise StyleError(f"{self.folder} holds an earlier run of this job: continue it with "
-                                 f"--resume, or remove the folder")
-        elif self.folder.exists() and any(self.folder.iterdir()):
-            raise StyleError(f"{self.folder} is not empty and holds no video job: choose another job folder")
-        try:
-            (self.folder / "frames").mkdir(parents=True, exist_ok=True)
-            with atomic_path(marker) as tmp:
-                Path(tmp).write_text(json.dumps({"fingerprint": key}))
-        except OSError as e:
-            raise StyleError(f"cannot write the job folder {self.folder}: {e.strerror or e}") from None
+        self.folder = open_folder(folder, key, resume, "frames", {"mode": "video"})
         self._lock = threading.Lock()
         self.steps_path = self.folder / "iterations.json"
         self.steps = json.loads(self.steps_path.read_text()) if self.steps_path.exists() else {}
@@ -363,6 +340,7 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
         key = (content, (yield from frame(starts[index], index, content, anchors, image, grams[devices[0]])))
         composed = np.zeros(content.shape[:2] + (2,), np.float32)
         reliable = np.ones(content.shape[:2], np.float32)
+
     def chunk(ci: int, part: range, device):
         """The rest of one chunk, each frame anchored to the one before (and to t - long_term)."""
         recent: deque = deque(maxlen=max(settings.long_term, 1) + 1)  # (content, output), newest last
@@ -387,23 +365,26 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
         for ci, part in enumerate(parts):
             yield from chunk(ci, part, devices[0])
     first_steps = [folder.steps.get(f"{ci}-{p.start}", 0) for ci, p in enumerate(parts)]
-    finished, resumed = clock["finished"], clock["resumed"]
-    done_frames = count
-    yield VideoProgress("assembling", finished, done_frames, len(parts), len(parts), 0, {},
+    yield VideoProgress("assembling", count, count, len(parts), len(parts), 0, {},
                         time.perf_counter() - start_time)
-    frames_out = _assembled(folder, parts, total)
-    writer = VideoWriter(output, info.fps, audio_from=path, start=settings.start, duration=total / float(info.fps))
-    shape = None
-    with writer:
-        for picture in frames_out:
+    # One pass writes the output and measures E_warp on it against the input frames' flow.
+    inputs = read_frames(path, start=settings.start, max_frames=total, size=image.size)
+    per_pair, previous, shape = [], None, None
+    with VideoWriter(output, info.fps, audio_from=path, start=settings.start,
+                     duration=total / float(info.fps)) as writer:
+        for content, picture in zip(inputs, _assembled(folder, parts, total)):
             writer.write(picture)
-            shape = picture.shape[:2]
-    error, border, inner = _warping_errors(path, folder, parts, total, settings)
+            if previous is not None:
+                backward = optical_flow(content, previous[0])
+                mask = occlusion_mask(backward, optical_flow(previous[0], content))
+                per_pair.append(warping_error([previous[1], picture], [(backward, mask)]))
+            previous, shape = (content, picture), picture.shape[:2]
+    error, border, inner = _warping_errors(per_pair, parts)
     steps = [folder.steps.get(f"{ci}-{i}", 0) for ci, p in enumerate(parts) for i in p]
-    result = VideoResult(Path(output), total, info.fps, shape, steps, first_steps, error, border, inner, resumed,
-                         time.perf_counter() - start_time, settings, weights.source, weights.trained)
-    yield VideoProgress("done", finished, done_frames, len(parts), len(parts), 0, {}, result.seconds,
-                        result=result)
+    result = VideoResult(Path(output), total, info.fps, shape, steps, first_steps, error, border, inner,
+                         clock["resumed"], time.perf_counter() - start_time, settings, weights.source,
+                         weights.trained)
+    yield VideoProgress("done", count, count, len(parts), len(parts), 0, {}, result.seconds, result=result)
 
 
 def _assembled(folder: Job, parts: list[range], total: int) -> Iterator[np.ndarray]:
@@ -420,21 +401,12 @@ def _assembled(folder: Job, parts: list[range], total: int) -> Iterator[np.ndarr
         yield (1 - alpha) * folder.load(first, index) + alpha * folder.load(second, index)
 
 
-def _warping_errors(path, folder: Job, parts, total, settings: VideoSettings):
-    """E_warp of the assembled output with the input frames' flow: over all frame pairs, over the
-    pairs that touch a chunk overlap, and over the others."""
-    inputs = read_frames(path, start=settings.start, max_frames=total, size=settings.image.size)
-    per_pair, previous_in, previous_out = [], None, None
-    for content, out in zip(inputs, _assembled(folder, parts, total)):
-        if previous_in is not None:
-            backward = optical_flow(content, previous_in)
-            mask = occlusion_mask(backward, optical_flow(previous_in, content))
-            per_pair.append(warping_error([previous_out, out], [(backward, mask)]))
-        previous_in, previous_out = content, out
+def _warping_errors(per_pair: list[float], parts: list[range]):
+    """E_warp over all frame pairs, over the pairs that touch a chunk overlap, and over the others
+    (pair k joins frames k and k + 1)."""
     if not per_pair:
         return 0.0, None, None
     shared = {i for a, b in zip(parts, parts[1:]) for i in range(b.start, a.stop)}
-    # pair k joins frames k and k + 1; it touches an overlap if either frame is shared or it crosses one
     near = [k for k in range(len(per_pair)) if {k, k + 1} & shared or
             any(k + 1 == p.start for p in parts[1:])]
     border = [per_pair[k] for k in near]
@@ -483,7 +455,3 @@ def _on_devices(jobs: list, devices: list) -> Iterator[VideoProgress]:
                 events.get(timeout=0.1)
             except queue.Empty:
                 pass
-
-
-def remove_job(job: str | Path) -> None:
-    shutil.rmtree(job, ignore_errors=True)
