@@ -36,7 +36,7 @@ from style_core.matting import DEFAULT_EPSILON
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
     photo_metrics, stylize_photo
 from style_core.settings import INITS, OPTIMIZERS, PRESERVE_COLOR
-from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, remove_job, stylize_video, \
+from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, stylize_video, \
     video_image_settings
 from style_core.video import fingerprint as video_fingerprint
 from style_core.videoio import probe
@@ -165,14 +165,15 @@ def _paths(files) -> list[str]:
     return [f if isinstance(f, str) else getattr(f, "name", None) or f["path"] for f in files]
 
 
-def load_inputs(content, styles):
-    """The content image and the style images, through style_core's loader (clear errors)."""
+def load_inputs(content, styles, what: str = "content image", load=load_image):
+    """The content (an image, or what `load` makes of the file: a video's probe) and the style
+    images, through style_core's loaders (clear errors)."""
     if not content:
-        raise StyleError("drop a content image first")
+        raise StyleError(f"drop a {what} first")
     style_paths = _paths(styles)
     if not style_paths:
         raise StyleError("add at least one style image")
-    return load_image(content), [load_image(p) for p in style_paths]
+    return load(content), [load_image(p) for p in style_paths]
 
 
 def require_numbers(**values) -> None:
@@ -482,18 +483,12 @@ def run_video(clip, styles, size, max_frames, start, iterations, frame_iteration
     require_numbers(size=size, max_frames=max_frames, start=start, iterations=iterations,
                     frame_iterations=frame_iterations, style_strength=style_strength,
                     temporal_weight=temporal_weight, chunk=chunk, chunk_overlap=chunk_overlap)
-    if not clip:
-        raise StyleError("drop a video first")
-    style_paths = _paths(styles)
-    if not style_paths:
-        raise StyleError("add at least one style image")
     image = video_image_settings(size=int(size), iterations=int(iterations),
                                  style_weight=10.0 ** float(style_strength), preview_every=10)
     settings = VideoSettings(image, temporal_weight=float(temporal_weight), temporal=temporal,
                              frame_iterations=int(frame_iterations), start=float(start),
                              max_frames=int(max_frames), chunk=int(chunk), chunk_overlap=int(chunk_overlap))
-    info = probe(clip)
-    style_images = [load_image(p) for p in style_paths]
+    info, style_images = load_inputs(clip, styles, "video", probe)
     weights = get_weights(image.backbone, progress)
     job = RUNS / "video-jobs" / video_fingerprint(info, style_images, settings, weights)[:20]
     resumed = job.exists()
@@ -510,7 +505,7 @@ def run_video(clip, styles, size, max_frames, start, iterations, frame_iteration
                 (" · continuing a stopped job" if resumed else "") + untrained_note(weights)
         if event.done:
             result = event.result
-            remove_job(job)
+            shutil.rmtree(job, ignore_errors=True)
             border = (f" (chunk overlaps {result.border_warping_error:.3g}, elsewhere "
                       f"{result.inner_warping_error:.3g})" if result.border_warping_error is not None else "")
             kept = f" ({result.frames_resumed} from the stopped job)" if result.frames_resumed else ""

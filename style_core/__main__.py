@@ -8,7 +8,9 @@ bar, and writes the PNG (settings and losses in its text chunks) and an optional
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -246,6 +248,21 @@ def _weights(args: argparse.Namespace, backbone: str, source: str | None):
     return weights
 
 
+@contextlib.contextmanager
+def _resumable(job: Path, what: str):
+    """Around a job's events: the progress bars put in the yielded list are closed at the end, and
+    Ctrl-C becomes one line saying where the finished `what` are kept."""
+    bars: list = []
+    try:
+        yield bars
+    except KeyboardInterrupt:
+        raise StyleError(f"interrupted; the finished {what} are kept in {job}: rerun with --resume "
+                         f"to continue") from None
+    finally:
+        for bar in bars:
+            bar.close()
+
+
 def _write(args, output: Path, report_path: Path | None, image, report: dict, weights) -> None:
     from .images import save_image
     text = {"Software": "style_core", "style_core": {k: v for k, v in report.items() if k != "history"}}
@@ -290,8 +307,6 @@ def run_image(args: argparse.Namespace) -> int:
 
 
 def run_large(args: argparse.Namespace) -> int:
-    import shutil
-
     from tqdm import tqdm
 
     from .images import check_output_path, load_image
@@ -309,11 +324,12 @@ def run_large(args: argparse.Namespace) -> int:
     styles = [load_image(s) for s in args.styles]
     weights = _weights(args, settings.image.backbone, settings.image.weights)
     bar, result = None, None
-    try:
+    with _resumable(job, "tiles") as bars:
         for event in stylize_large(content, styles, settings, weights, job=job, resume=args.resume):
             if event.stage == "tiles" and bar is None and not args.quiet:
                 bar = tqdm(total=event.tiles_total, unit="tile", file=sys.stderr, dynamic_ncols=True,
                            desc=f"{event.shape[1]}x{event.shape[0]}")
+                bars.append(bar)
             if bar is not None:
                 bar.update(event.tiles_done - bar.n)
                 bar.set_postfix(step=f"{event.step}/{event.steps}",
@@ -321,12 +337,6 @@ def run_large(args: argparse.Namespace) -> int:
             elif not args.quiet and event.step == 0:
                 print(f"{event.stage}...", file=sys.stderr)
             result = event.result
-    except KeyboardInterrupt:
-        raise StyleError(f"interrupted; the finished tiles are kept in {job}: rerun with --resume "
-                         f"to continue") from None
-    finally:
-        if bar is not None:
-            bar.close()
     _write(args, output, report_path, result.image, result.report(), weights)
     if not args.keep_job:
         shutil.rmtree(job, ignore_errors=True)
@@ -376,7 +386,7 @@ def run_video(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .images import check_output_path, load_image
-    from .video import VideoSettings, frames_to_do, remove_job, stylize_video, video_image_settings
+    from .video import VideoSettings, frames_to_do, stylize_video, video_image_settings
     from .videoio import probe
 
     settings = VideoSettings(settings_from_args(args, video_image_settings), temporal_weight=args.temporal_weight,
@@ -395,27 +405,22 @@ def run_video(args: argparse.Namespace) -> int:
     styles = [load_image(s) for s in args.styles]
     weights = _weights(args, settings.image.backbone, settings.image.weights)
     bar, result, rate = None, None, "-"
-    try:
+    with _resumable(job, "frames") as bars:
         for event in stylize_video(args.content, styles, settings, weights, output, job=job, resume=args.resume):
             if bar is None and not args.quiet:
                 bar = tqdm(total=event.frames, unit="frame", file=sys.stderr, dynamic_ncols=True)
+                bars.append(bar)
             if bar is not None:
                 rate = f"{event.frames_per_minute:.1f}" if event.frames_per_minute else rate
                 bar.update(event.frame - bar.n)
                 bar.set_postfix(chunk=f"{event.chunk}/{event.chunks}", step=event.step,
                                 frames_per_min=rate, refresh=False)
             result = event.result
-    except KeyboardInterrupt:
-        raise StyleError(f"interrupted; the finished frames are kept in {job}: rerun with --resume "
-                         f"to continue") from None
-    finally:
-        if bar is not None:
-            bar.close()
     report = result.report()
     if report_path:
         write_report(report_path, {**report, "content": str(args.content), "styles": list(map(str, args.styles))})
     if not args.keep_job:
-        remove_job(job)
+        shutil.rmtree(job, ignore_errors=True)
     if not args.quiet:
         resumed = f", {result.frames_resumed} resumed" if result.frames_resumed else ""
         print(f"wrote {output} ({result.frames} frames at {float(result.fps):g} fps{resumed}, "
