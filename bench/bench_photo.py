@@ -33,6 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from procstatus import reset_peak, vm_kib  # noqa: E402
 from style_core import matting  # noqa: E402
 from style_core.images import load_image, resize  # noqa: E402
 from style_core.optimize import descend  # noqa: E402
@@ -63,8 +64,8 @@ def stats_run(megapixels: float) -> dict:
     h = int(round((megapixels * 1e6 * 3 / 4) ** 0.5))
     w = int(round(h * 4 / 3))
     image = photo_like(h, w)
-    Path("/proc/self/clear_refs").write_text("5")  # Linux: reset the peak (VmHWM) to the current RSS
-    base = _vm_kib("VmHWM")
+    reset_peak()
+    base = vm_kib("VmHWM")
     times = []
     for _ in range(2):
         t = time.perf_counter()
@@ -72,18 +73,11 @@ def stats_run(megapixels: float) -> dict:
         jax.block_until_ready(stats)
         times.append(time.perf_counter() - t)
         del stats
-    peak = _vm_kib("VmHWM")
+    peak = vm_kib("VmHWM")
     return {"megapixels": round(h * w / 1e6, 2), "shape": [h, w], "first_s": round(times[0], 3),
             "warm_s": round(times[1], 3), "peak_rss_gib": round(peak / 2 ** 20, 3),
             "rss_before_gib": round(base / 2 ** 20, 3),
             "bytes_per_pixel": round((peak - base) * 1024 / (h * w), 1)}
-
-
-def _vm_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def precision(size: int = 700) -> dict:

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,23 +32,8 @@ from style_core.images import load_image  # noqa: E402
 from style_core.video import VideoSettings, stylize_video, video_image_settings  # noqa: E402
 from style_core.videoio import read_frames  # noqa: E402
 from style_core.weights import load_weights  # noqa: E402
-from tests.synthetic import pan, write_clip  # noqa: E402
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def known_motion(frames: int, shape: tuple[int, int], shift: int = 1):
-    for _ in range(frames - 1):
-        flow = np.zeros(shape + (2,), np.float32)
-        flow[..., 0] = shift
-        mask = np.ones(shape, np.float32)
-        mask[:, -shift - 1:] = 0
-        yield flow, mask
+from procstatus import vm_kib  # noqa: E402
+from tests.synthetic import pan, pan_motion, write_clip  # noqa: E402
 
 
 def main() -> None:
@@ -78,12 +62,12 @@ def main() -> None:
     samples, start = [], time.perf_counter()
     for event in stylize_video(clip, [style], settings, weights, work / "out.mp4", job=work / "job"):
         if event.preview is not None:
-            samples.append((event.frame, rss_mib()))
+            samples.append((event.frame, vm_kib("VmRSS") / 1024))
         result = event.result
     wall = time.perf_counter() - start
     marks = sorted({1, 10, 50, 100, 200, args.frames} & {f for f, _ in samples})
     rss = {f: round(r, 1) for f, r in samples if f in marks}
-    later = [r for f, r in samples if f >= 10]
+    later = [r for f, r in samples if f >= min(10, args.frames)]
     out["long_clip"] = {
         "wall_s": round(wall, 1), "frames_per_minute": round(args.frames / wall * 60, 1),
         "rss_mib_at_frame": rss, "rss_mib_min_after_10": round(min(later), 1),
@@ -102,7 +86,7 @@ def main() -> None:
         s = VideoSettings(video_image_settings(size=args.size, **layers), temporal_weight=weight, max_frames=n)
         list(stylize_video(clip, [style], s, weights, work / f"{label}.mp4", job=work / f"{label}.job"))
         frames = [load_image(p) for p in sorted((work / f"{label}.job" / "frames").glob("*.png"))]
-        rows[label] = warping_error(frames, known_motion(n, (h, w)))
+        rows[label] = warping_error(frames, pan_motion(n, (h, w), 1))
     out["consistency"] = {"frames": n, "e_warp_known_motion": rows,
                           "video_over_independent": rows["video"] / rows["independent"]}
     print(f"E_warp with the known motion over {n} frames: independent {rows['independent']:.3g}, video "

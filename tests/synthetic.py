@@ -66,3 +66,14 @@ def pan(h: int, w: int, frames: int, shift: int, seed: int = 5) -> list[np.ndarr
     t-1 at p + (shift, 0)."""
     scene = photo_like(h, w + frames * shift + 8, seed=seed)
     return [scene[:, t * shift:t * shift + w] for t in range(frames)]
+
+
+def pan_motion(frames: int, shape: tuple[int, int], shift: int):
+    """The exact backward flow of `pan` (frame t at p is frame t-1 at p + (shift, 0)) for each of
+    frames 1..frames-1, with the mask of the pixels that came in from outside the frame zeroed."""
+    for _ in range(frames - 1):
+        flow = np.zeros(shape + (2,), np.float32)
+        flow[..., 0] = shift
+        mask = np.ones(shape, np.float32)
+        mask[:, -shift - 1:] = 0
+        yield flow, mask

@@ -11,7 +11,7 @@ from style_core.flow import occlusion_mask, optical_flow, warp, warping_error
 from style_core.losses import temporal_loss
 from style_core.video import VideoSettings, chunks, stylize_video, video_image_settings
 from style_core.videoio import VideoWriter, probe, read_frames
-from tests.synthetic import pan, photo_like, write_clip
+from tests.synthetic import pan, pan_motion, photo_like, write_clip
 
 FAST = dict(size=64, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", iterations=200)
 SHIFT = 2
@@ -32,13 +32,8 @@ def panning(tmp_path_factory):
 
 
 def known_motion(frames: int, shape=(48, 64)):
-    """The exact backward flow of `pan` and the pixels it brings in from outside the frame."""
-    for _ in range(frames - 1):
-        flow = np.zeros(shape + (2,), np.float32)
-        flow[..., 0] = SHIFT
-        mask = np.ones(shape, np.float32)
-        mask[:, -SHIFT - 1:] = 0
-        yield flow, mask
+    """The exact backward flow of the panning clip and the pixels it brings in from outside."""
+    return pan_motion(frames, shape, SHIFT)
 
 
 def stylised_frames(job) -> list[np.ndarray]:
@@ -100,25 +95,24 @@ def test_unreadable_files_are_one_clear_line(tmp_path, make, message):
         probe(path)
 
 
-def test_a_file_with_only_audio_or_a_damaged_tail(tmp_path, panning):
+def audio_only(source_path, path, empty_video_track: bool = False):
+    """The clip's audio remuxed into `path`, optionally beside a video track that gets no frames."""
     import av
-    sound = tmp_path / "tone.m4a"
-    with av.open(str(panning)) as source, av.open(str(sound), "w") as out:
+    with av.open(str(source_path)) as source, av.open(str(path), "w") as out:
+        if empty_video_track:
+            out.add_stream_from_template(source.streams.video[0])
         stream = out.add_stream_from_template(source.streams.audio[0])
         for packet in source.demux(source.streams.audio[0]):
             if packet.dts is not None:
                 packet.stream = stream
                 out.mux(packet)
+    return path
+
+
+def test_a_file_with_only_audio_or_a_damaged_tail(tmp_path, panning):
     with pytest.raises(StyleError, match="no video stream"):
-        probe(sound)
-    empty = tmp_path / "empty.mp4"  # a video track with no frames (only its audio is muxed)
-    with av.open(str(panning)) as source, av.open(str(empty), "w") as out:
-        out.add_stream_from_template(source.streams.video[0])
-        stream = out.add_stream_from_template(source.streams.audio[0])
-        for packet in source.demux(source.streams.audio[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
+        probe(audio_only(panning, tmp_path / "tone.m4a"))
+    empty = audio_only(panning, tmp_path / "empty.mp4", empty_video_track=True)
     with pytest.raises(StyleError, match="no video stream|has no frames"):
         probe(empty)
     cut = tmp_path / "cut.mp4"
