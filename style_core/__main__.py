@@ -185,8 +185,8 @@ def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterat
     p.add_argument("--scales", type=int, default=1,
                    help="coarse-to-fine passes, each twice the size of the last (1)")
     p.add_argument("--tol", type=float, default=0.0,
-                   help="stop a scale once the loss falls by less than this fraction per step "
-                        "(%(default)g; 0: off)")
+                   help="stop a scale once the loss falls by less than this fraction per step, "
+                        "measured over at least 5 steps (%(default)g; 0: off)")
     p.add_argument("--preview-every", type=int, default=50, help="steps between previews (50)")
     p.add_argument("--weights", default=None,
                    help="local model.safetensors in torchvision layout, or 'random' (untrained, for "
