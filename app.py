@@ -227,7 +227,8 @@ EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=5, preserve_col
 
 
 def run_example(content, styles):
-    """An example's result at 256 px and 100 iterations, computed on its first click, then cached."""
+    """An example's result (EXAMPLE_SETTINGS: 256 px, 100 iterations), computed on its first click, then
+    cached."""
     yield from run_image(content, styles, *EXAMPLE_SETTINGS.values(), progress=gr.Progress())
 
 
@@ -272,8 +273,8 @@ def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
     gr.Examples([[str(ASSETS / "content.png"), [str(ASSETS / "style.png")]],
                  [str(ASSETS / "content.png"), [str(ASSETS / "style2.png")]]],
                 inputs=[content, styles], outputs=[preview, download, compare, curve, info], fn=run_example,
-                cache_examples=True, cache_mode="lazy", label="Examples (256 px, 100 iterations; computed on "
-                "first click, then cached)")
+                cache_examples=True, cache_mode="lazy", label=f"Examples ({EXAMPLE_SETTINGS['size']} px, "
+                f"{EXAMPLE_SETTINGS['iterations']} iterations; computed on first click, then cached)")
 
 
 # --- Large image tab -----------------------------------------------------------------------------------
