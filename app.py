@@ -258,7 +258,7 @@ def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
                     init = gr.Radio(list(INITS), value="content", label="Start from")
                     content_weight = gr.Number(value=1.0, label="Content weight")
                     tv_weight = gr.Number(value=0.0, label="TV weight")
-                    scales = gr.Slider(1, 4, value=1, step=1, label="Scales (coarse to fine)")
+                    scales = gr.Slider(1, 4, value=2, step=1, label="Scales (coarse to fine; each half the size of the next)")
                     seed = gr.Number(value=0, precision=0, label="Seed")
             run, stop = run_and_stop("")
         with gr.Column():

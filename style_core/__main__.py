@@ -182,8 +182,8 @@ def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterat
                    help="blend weights of the style images, e.g. 0.7,0.3 (equal)")
     p.add_argument("--style-scale", type=float, default=1.0,
                    help="style image's longest side relative to the output's (1)")
-    p.add_argument("--scales", type=int, default=1,
-                   help="coarse-to-fine passes, each twice the size of the last (1)")
+    p.add_argument("--scales", type=int, default=None,
+                   help="coarse-to-fine passes, each twice the size of the last (2 from 256 px up, else 1)")
     p.add_argument("--tol", type=float, default=0.0,
                    help="stop a scale once the loss falls by less than this fraction per step, "
                         "measured over at least 5 steps (%(default)g; 0: off)")

@@ -116,6 +116,21 @@ def resolve_layers(backbone: str, spec: str | Sequence[str]) -> tuple[str, ...]:
     return layers
 
 
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+    """nn.max_pool(x, (2, 2), strides=(2, 2)) (VALID: an odd last row or column is dropped) as the
+    maximum of four strided slices.
+
+    The same values; the gradient is elementwise instead of XLA's select_and_scatter, which XLA:CPU
+    runs slowly: the backward pass of VGG19's four pools at 512x384 takes 28 ms instead of 333 ms
+    (bench/LOG.md 6). At a tie the gradient is shared between the tied inputs instead of going to the
+    first; after a ReLU the common tie (all zeros) has zero gradient either way.
+    """
+    h, w = x.shape[-3] // 2 * 2, x.shape[-2] // 2 * 2
+    x = x[..., :h, :w, :]
+    return jnp.maximum(jnp.maximum(x[..., 0::2, 0::2, :], x[..., 0::2, 1::2, :]),
+                       jnp.maximum(x[..., 1::2, 0::2, :], x[..., 1::2, 1::2, :]))
+
+
 class VGGFeatures(nn.Module):
     """VGG16/19 convolutional trunk, stopping after layer `last`."""
     architecture: str = "vgg19"
@@ -136,8 +151,7 @@ class VGGFeatures(nn.Module):
                 out[f"relu{block}_{i}"] = x
                 if self.last == f"relu{block}_{i}":
                     return out
-            pool = nn.max_pool if self.pooling == "max" else nn.avg_pool
-            x = pool(x, window_shape=(2, 2), strides=(2, 2))
+            x = max_pool_2x2(x) if self.pooling == "max" else nn.avg_pool(x, (2, 2), strides=(2, 2))
             out[f"pool{block}"] = x
             if self.last == f"pool{block}":
                 return out

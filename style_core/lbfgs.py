@@ -36,7 +36,7 @@ class HostLBFGSState:
 class HostLBFGS:
     """`init(x)` and `step(carry, aux, weights, limit)` with the same carry as the compiled chunks."""
 
-    def __init__(self, value_and_grad: Callable, lr: float = 1.0, memory_size: int = 10):
+    def __init__(self, value_and_grad: Callable, lr: float = 1.0, memory_size: int = 50):
         self.value_and_grad = jax.jit(value_and_grad)   # (x, aux, weights) -> ((f, terms), g)
         self.lr = lr
         self.base = optax.scale_by_lbfgs(memory_size=memory_size)

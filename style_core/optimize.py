@@ -33,15 +33,24 @@ EXPLODE_FACTOR = 1e3
 # The tolerance rule compares losses at least this many steps apart: one L-BFGS step from a fresh
 # start (a short gradient step) says little about how far there is to go.
 TOL_SPAN = 5
+# L-BFGS keeps up to 50 curvature pairs, within this many bytes: with 50 pairs a 256 px run reaches
+# in 275 steps the loss that 10 pairs reach in 396 (bench/LOG.md 7); a 4096 px image keeps 5.
+LBFGS_MEMORY = 50
+LBFGS_MEMORY_BYTES = 2 ** 30
 
 
-def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
+def lbfgs_memory(size: int) -> int:
+    """Curvature pairs L-BFGS keeps for an image of `size` values (two float32 vectors per pair)."""
+    return int(np.clip(LBFGS_MEMORY_BYTES // (8 * max(size, 1)), 5, LBFGS_MEMORY))
+
+
+def make_optimizer(name: str, lr: float, memory: int = LBFGS_MEMORY) -> optax.GradientTransformation:
     """optax optimisers; the learning rate lives in the state so that changing it does not recompile.
 
     L-BFGS (zoom line search) takes its rate as a constant scale of the line search's first trial.
     """
     if name == "lbfgs":
-        return optax.lbfgs(learning_rate=None if lr == 1.0 else lr, memory_size=10)
+        return optax.lbfgs(learning_rate=None if lr == 1.0 else lr, memory_size=memory)
     factories = {"adam": optax.adam, "adagrad": optax.adagrad, "rmsprop": optax.rmsprop,
                  "sgd": optax.sgd}
     if name not in factories:
@@ -75,7 +84,7 @@ def default_dispatch() -> str:
 
 @functools.lru_cache(maxsize=64)
 def chunk_runner(terms: Terms, optimizer: str, lbfgs_lr: float, length: int,
-                 dispatch: str = "scan") -> tuple[Callable, Callable]:
+                 dispatch: str = "scan", memory: int = LBFGS_MEMORY) -> tuple[Callable, Callable]:
     """A chunk of up to `length` steps, of which the first `n_active` are taken.
 
     Carries (x, opt_state, best_x, best_loss, diverged). A step whose loss is not finite or exceeds
@@ -87,9 +96,9 @@ def chunk_runner(terms: Terms, optimizer: str, lbfgs_lr: float, length: int,
     lbfgs = optimizer == "lbfgs"
     value_and_grad = functools.partial(jax.value_and_grad(_total, argnums=1, has_aux=True), terms)
     if dispatch == "async" and lbfgs:
-        host = HostLBFGS(value_and_grad, lr=lbfgs_lr)
+        host = HostLBFGS(value_and_grad, lr=lbfgs_lr, memory_size=memory)
         return _dispatched(host.step), host.init
-    opt = make_optimizer(optimizer, lbfgs_lr if lbfgs else 1.0)
+    opt = make_optimizer(optimizer, lbfgs_lr if lbfgs else 1.0, memory)
 
     def step(carry, aux, weights, limit):
         x, state, best_x, best_loss, diverged = carry
@@ -184,7 +193,8 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
         return
     # Only L-BFGS bakes its rate into the compiled code; the others keep it in their state.
     run, init = chunk_runner(terms, optimizer, float(lr) if optimizer == "lbfgs" else 1.0, int(chunk),
-                             dispatch or default_dispatch())
+                             dispatch or default_dispatch(),
+                             lbfgs_memory(x0.size) if optimizer == "lbfgs" else LBFGS_MEMORY)
     state = init(x0)
     if optimizer != "lbfgs":
         state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)

@@ -34,7 +34,7 @@ from .weights import Weights
 DECK_PIXELS = 512 * 512
 DEFAULT_PHOTO_WEIGHT = 100.0 * DECK_PIXELS
 PHOTO_DEFAULTS = dict(iterations=500, optimizer="adam", content_weight=1.0,
-                      tv_weight=0.01 * 3 * DECK_PIXELS, init="content")
+                      tv_weight=0.01 * 3 * DECK_PIXELS, init="content", scales=1)
 PHOTO_ADAM_LR = 1e-2             # the deck's Adam rate; other optimizers keep image mode's defaults
 PHOTO_STYLE_WEIGHT = 1e6         # the deck's, in "paper" normalisation; "relative" keeps its own
 DEFAULT_SMOOTH_RADIUS = 16       # guided filter window radius, pixels (at 512 px; scaled with size)

@@ -22,6 +22,14 @@ DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "adagrad": 0.05, "rmsprop": 0.005, "sg
 # makes every layer term start near 1, so its weights are of order one.
 DEFAULT_STYLE_WEIGHT = {"paper": 1e5, "relative": 10.0}
 MAX_SIZE = 8192
+# Coarse-to-fine by default from this size up: a pass at half the size first, whose result starts
+# the full-size pass (bench/LOG.md 7: the full-size loss then falls to a plain run's in far fewer
+# full-size steps).
+AUTO_SCALES_FROM = 256
+
+
+def auto_scales(size: int) -> int:
+    return 2 if size >= AUTO_SCALES_FROM else 1
 
 
 def parse_layer_spec(spec: str | Sequence[str], backbone: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
@@ -94,13 +102,15 @@ class ImageSettings:
     preserve_color: str = "none"
     style_blend: tuple[float, ...] | None = None
     style_scale: float = 1.0             # style image's longest side relative to the output's
-    scales: int = 1                      # coarse-to-fine passes, each twice the size of the last
+    scales: int | None = None            # coarse-to-fine passes, each twice the size of the last;
+                                         # None: auto_scales(size), again whenever the size changes
     tol: float = 0.0                     # stop a scale when the loss falls by less than this per step
     chunk: int = 20                      # steps compiled into one call
     preview_every: int = 50
     weights: str | None = None           # a path, "random", or None for the hub/cache
     content_layer_weights: tuple[float, ...] = field(default=(), repr=False)
     style_layer_weights: tuple[float, ...] = field(default=(), repr=False)
+    scales_auto: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -119,6 +129,9 @@ class ImageSettings:
                              f"(large mode tiles bigger outputs)")
         set_("iterations", check_int("iterations", self.iterations, 0))
         set_("seed", check_int("seed", self.seed, 0))
+        if self.scales is None:
+            set_("scales", auto_scales(self.size))
+            set_("scales_auto", True)
         set_("scales", check_int("scales", self.scales, 1))
         set_("chunk", check_int("chunk", self.chunk, 1))
         set_("preview_every", check_int("preview_every", self.preview_every, 1))
@@ -170,11 +183,13 @@ class ImageSettings:
         if "style_layers" in changes or "backbone" in changes:
             changes.setdefault("style_layer_weights", ())
             changes.setdefault("style_layers", self.style_layers if "backbone" not in changes else "paper")
+        if self.scales_auto and "scales" not in changes:
+            changes["scales"] = None
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["content_layers"] = dict(zip(self.content_layers, self.content_layer_weights))
         d["style_layers"] = dict(zip(self.style_layers, self.style_layer_weights))
-        del d["content_layer_weights"], d["style_layer_weights"]
+        del d["content_layer_weights"], d["style_layer_weights"], d["scales_auto"]
         return d

@@ -49,7 +49,7 @@ from .weights import Weights
 TEMPORAL = ("warp", "plain")
 MAX_VIDEO_FRAMES = 10_000       # frames one job may stylise
 MAX_VIDEO_SIZE = 2048           # longest side of a stylised frame
-VIDEO_DEFAULTS = dict(size=256, iterations=300, optimizer="lbfgs", tol=1e-3, chunk=5)
+VIDEO_DEFAULTS = dict(size=256, iterations=300, optimizer="lbfgs", tol=1e-3, chunk=5, scales=1)
 DEFAULT_TEMPORAL_WEIGHT = 1e4
 
 

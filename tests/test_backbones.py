@@ -87,3 +87,20 @@ def test_imagenet_normalisation():
     np.testing.assert_allclose(np.asarray(normalize(x))[0, 0], 0, atol=1e-6)
     np.testing.assert_allclose(np.asarray(normalize(x))[1, 0], (1 - np.array([0.485, 0.456, 0.406]))
                                / np.array([0.229, 0.224, 0.225]), rtol=1e-6)
+
+
+def test_max_pool_2x2_is_flax_max_pool_with_its_gradient():
+    """Values equal to nn.max_pool on odd sides too; without ties the gradient is the same; at a
+    tie it is shared between the tied inputs (the window's total is the same)."""
+    import flax.linen as nn
+
+    from style_core.backbones import max_pool_2x2
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 7, 9, 3)), jnp.float32)
+    reference = lambda v: nn.max_pool(v, (2, 2), strides=(2, 2))  # noqa: E731
+    np.testing.assert_array_equal(np.asarray(max_pool_2x2(x)), np.asarray(reference(x)))
+    weights = jnp.asarray(np.random.default_rng(2).normal(size=(2, 3, 4, 3)), jnp.float32)
+    grad = lambda pool, v: jax.grad(lambda u: jnp.sum(weights * pool(u)))(v)  # noqa: E731
+    np.testing.assert_array_equal(np.asarray(grad(max_pool_2x2, x)), np.asarray(grad(reference, x)))
+    tied = jnp.zeros((1, 2, 2, 1)).at[0, 0, 1, 0].set(1.0).at[0, 1, 0, 0].set(1.0)
+    g = np.asarray(jax.grad(lambda u: jnp.sum(max_pool_2x2(u)))(tied))[0, :, :, 0]
+    np.testing.assert_array_equal(g, [[0, 0.5], [0.5, 0]])

@@ -149,6 +149,20 @@ def test_gram_matrix():
                                rtol=1e-5)
 
 
+def test_gram_matrix_gradient():
+    """d/dF sum(W * G(F)) = F (W + W^T) / (H W C) in float64, for one map and a batch."""
+    rng = np.random.default_rng(4)
+    f = rng.standard_normal((2, 5, 7, 4))
+    w = rng.standard_normal((2, 4, 4))
+    got = np.asarray(jax.grad(lambda v: jnp.sum(jnp.asarray(w, jnp.float32) * gram_matrix(v)))(
+        jnp.asarray(f, jnp.float32)))
+    want = np.einsum("nhwc,ncd->nhwd", f, w + np.swapaxes(w, 1, 2)) / (5 * 7 * 4)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    one = np.asarray(jax.grad(lambda v: jnp.sum(jnp.asarray(w[0], jnp.float32) * gram_matrix(v)))(
+        jnp.asarray(f[0], jnp.float32)))
+    np.testing.assert_allclose(one, want[0], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["mse", "l1", "huber", "smooth_l1"])
 def test_penalties(kind):
     d = np.linspace(-3, 3, 61)

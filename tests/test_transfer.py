@@ -113,6 +113,18 @@ def test_multi_scale_runs_coarse_to_fine(rng_images, vgg19_weights):
     assert result.image.shape == (53, 64, 3) and result.iterations == 10
 
 
+def test_scales_default_to_two_from_256_px_and_follow_the_size():
+    from style_core.photo import photo_image_settings
+    from style_core.video import video_image_settings
+    assert ImageSettings(size=512).scales == 2 and ImageSettings(size=128).scales == 1
+    assert ImageSettings(size=512).replace(size=128).scales == 1
+    assert ImageSettings(size=128).replace(size=300).scales == 2
+    assert ImageSettings(size=512, scales=1).replace(size=1024).scales == 1  # a chosen value stays
+    assert ImageSettings(size=64, scales=3).replace(iterations=5).scales == 3
+    assert "scales_auto" not in ImageSettings().to_dict() and ImageSettings().to_dict()["scales"] == 2
+    assert photo_image_settings(size=512).scales == 1 and video_image_settings(size=512).scales == 1
+
+
 def test_style_blend_weights(rng_images, vgg19_weights):
     content, style = rng_images
     other = np.ascontiguousarray(style[::-1, :, ::-1])
@@ -221,3 +233,11 @@ def test_both_lbfgs_line_searches_solve_an_ill_conditioned_quadratic():
         if dispatch == "async":
             assert all(b <= a * (1 + 1e-6) for a, b in zip(last.history, last.history[1:]))
     assert final["async"] < 3 * final["scan"]
+
+
+def test_lbfgs_memory_is_bounded_by_bytes():
+    from style_core.optimize import LBFGS_MEMORY, LBFGS_MEMORY_BYTES, lbfgs_memory
+    assert lbfgs_memory(384 * 512 * 3) == LBFGS_MEMORY
+    big = 4096 * 4096 * 3
+    assert lbfgs_memory(big) == max(5, LBFGS_MEMORY_BYTES // (8 * big)) == 5
+    assert 8 * 2048 * 2048 * 3 * lbfgs_memory(2048 * 2048 * 3) <= LBFGS_MEMORY_BYTES
