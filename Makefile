@@ -25,7 +25,7 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) bench/bench_image.py
+	$(PY) bench/bench.py
 
 assets: setup
 	$(PY) assets/make_examples.py
