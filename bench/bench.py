@@ -43,42 +43,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from style_core.backbones import layer_table  # noqa: E402
 from style_core.images import load_image, resize, resize_longest  # noqa: E402
 from style_core import optimize  # noqa: E402
 from style_core.optimize import descend  # noqa: E402
 from style_core.settings import ImageSettings  # noqa: E402
 from style_core.transfer import image_terms, make_aux, stylize  # noqa: E402
 from style_core.weights import load_weights  # noqa: E402
+from roofline import conv_gflop, matmul_gflops  # noqa: E402
 
 MODES = ("image", "large", "photo", "video")
-
-
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
-    """The machine's float32 matmul rate, the roofline the convolutions are measured against."""
-    a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f(a).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best / 1e9
-
-
-def conv_gflop(settings: ImageSettings, shape: tuple[int, int]) -> float:
-    """Convolution FLOPs of one forward pass up to the deepest layer used, twice that with the backward
-    pass to the input (no weight gradients). VGG only: the backbone every mode defaults to."""
-    h, w = shape
-    flops, channels = 0.0, 3
-    for info in layer_table(settings.backbone):
-        if info.name.startswith("conv"):
-            flops += 2 * (h // info.stride) * (w // info.stride) * channels * info.channels * 9
-            channels = info.channels
-        if info.name == settings.deepest_layer:
-            break
-    return 2 * flops / 1e9
 
 
 # --- one mode at one size (runs in its own process) -----------------------------------------------------
