@@ -55,14 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "size); 0: no global pass, every tile starts as --init says")
     p.add_argument("--tile-iterations", type=int, default=None,
                    help="optimisation steps per tile (--iterations)")
-    p.add_argument("--job", default=None,
-                   help="job folder keeping finished tiles (OUTPUT.job); removed once the output is "
-                        "written unless --keep-job")
-    p.add_argument("--resume", action="store_true", help="continue the job in the job folder")
-    p.add_argument("--keep-job", action="store_true", help="keep the job folder after a finished run")
+    _job_options(p, "tiles")
     _photo_parser(modes)
     _video_parser(modes)
     return parser
+
+
+def _job_options(p: argparse.ArgumentParser, what: str) -> None:
+    """--job, --resume, --keep-job of the modes that keep finished `what` (tiles, frames) in a folder."""
+    p.add_argument("--job", default=None,
+                   help=f"job folder keeping finished {what} (OUTPUT.job); removed once the output is "
+                        "written unless --keep-job")
+    p.add_argument("--resume", action="store_true", help="continue the job in the job folder")
+    p.add_argument("--keep-job", action="store_true", help="keep the job folder after a finished run")
 
 
 def _video_parser(modes) -> None:
@@ -96,11 +101,7 @@ def _video_parser(modes) -> None:
                    help="frames per chunk: independent jobs, run in parallel on several devices (0: one chunk)")
     p.add_argument("--chunk-overlap", type=int, default=0,
                    help="frames shared by consecutive chunks, cross-faded in the output (0)")
-    p.add_argument("--job", default=None,
-                   help="job folder keeping finished frames (OUTPUT.job); removed once the output is "
-                        "written unless --keep-job")
-    p.add_argument("--resume", action="store_true", help="continue the job in the job folder")
-    p.add_argument("--keep-job", action="store_true", help="keep the job folder after a finished run")
+    _job_options(p, "frames")
 
 
 def _photo_parser(modes) -> None:
