@@ -3,6 +3,7 @@
     python bench/bench.py [--modes image large photo video] [--sizes 256 512] [--marks 10 30 60]
                           [--weights random] [--out FILE]
     python bench/bench.py --convergence 512        # the default schedule against plain L-BFGS
+    python bench/bench.py --convergence 512 --plain-from bench/results/convergence-cpu-512.json
 
 Each (mode, size) runs in a fresh process, so that compilation is counted and the peak memory is the
 mode's own. In it, in this order:
@@ -205,17 +206,23 @@ def child(mode: str, size: int, args) -> dict:
 
 # --- the default schedule against plain L-BFGS -----------------------------------------------------------
 
-def convergence(size: int, weights_source: str, iterations: int) -> dict:
+def convergence(size: int, weights_source: str, iterations: int, plain: dict | None = None) -> dict:
     """Loss of the final scale against wall time (compilation included) for a plain single-scale
     L-BFGS run of `iterations` steps (memory 10, as before bench/LOG.md 7), then for the default
-    settings until they come within 5% of the plain run's final loss; when each first does."""
+    settings until they come within 5% of the plain run's final loss; when each first does.
+    `plain`: the plain run of an earlier result (same size and weights), which is then not rerun."""
     weights = load_weights("vgg19", weights_source)
     content = resize_longest(load_image(ROOT / "assets" / "content.png"), size)
     style = load_image(ROOT / "assets" / "style.png")
     runs, target, memory = {}, None, optimize.LBFGS_MEMORY
+    if plain is not None:
+        runs["plain"] = {**plain, "reused": True}
+        target = 1.05 * plain["trace"][-1][2]
     for name, settings in (("plain", ImageSettings(size=size, iterations=iterations, scales=1, tol=0.0,
                                                    optimizer="lbfgs", weights=weights_source)),
                            ("default", ImageSettings(size=size, weights=weights_source))):
+        if name in runs:
+            continue
         optimize.LBFGS_MEMORY = 10 if name == "plain" else memory
         start, trace = time.perf_counter(), []
         for e in stylize(content, [style], settings, weights):
@@ -266,6 +273,8 @@ def main() -> None:
     parser.add_argument("--convergence", type=int, metavar="SIZE",
                         help="instead: the default settings against plain L-BFGS at SIZE px")
     parser.add_argument("--plain-iterations", type=int, default=500)
+    parser.add_argument("--plain-from", metavar="JSON", help="with --convergence: reuse the plain run of "
+                        "an earlier result file of the same size instead of running it again")
     parser.add_argument("--out", default=None)
     parser.add_argument("--case", help=argparse.SUPPRESS)  # MODE:SIZE, in a child process
     args = parser.parse_args()
@@ -278,7 +287,14 @@ def main() -> None:
             "jax": jax.__version__, "weights": args.weights, "command": " ".join(sys.argv),
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
     if args.convergence:
-        result = {**meta, "convergence": convergence(args.convergence, args.weights, args.plain_iterations)}
+        plain = None
+        if args.plain_from:
+            earlier = json.loads(Path(args.plain_from).read_text())
+            if earlier["convergence"]["size"] != args.convergence or earlier["weights"] != args.weights:
+                sys.exit(f"{args.plain_from} is for another size or other weights")
+            plain = earlier["convergence"]["runs"]["plain"]
+        result = {**meta, "convergence": convergence(args.convergence, args.weights, args.plain_iterations,
+                                                     plain)}
         c = result["convergence"]
         for name, run in c["runs"].items():
             print(f"{name:>8} {run['settings']}: final loss {run['final_loss']:.4g} after {run['seconds']:.0f} s; "

@@ -8,6 +8,10 @@ nothing next to a CPU forward/backward pass. The two-loop recursion is optax's `
 The line search brackets a step satisfying the weak Wolfe conditions (Nocedal & Wright, 3.6):
     f(x + t d) <= f(x) + c1 t g.d        (sufficient decrease)
     g(x + t d).d >= c2 g.d               (curvature; guarantees y.s > 0 for the memory)
+A step with sufficient decrease along which the slope rose, g(x + t d).d > g.d, is taken even when it
+fails the curvature condition: its pair still has y.s > 0, and looking further costs an evaluation
+(a forward and backward pass) for little. Without a bracket yet, the search extrapolates by EXPAND per
+evaluation: a first step scaled by 1/|g|_1 can be a thousand times too short (bench/LOG.md 8).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import optax
 
 C1, C2 = 1e-4, 0.9
 MAX_EVALUATIONS = 20
+EXPAND = 8.0
 
 
 @dataclass
@@ -73,21 +78,24 @@ class HostLBFGS:
         # like SciPy and PyTorch by 1/|g|_1). Later steps try t = 1, the quasi-Newton step: starting
         # lower only makes the search double its way back up, one evaluation per doubling.
         t = self.lr * min(1.0, 1.0 / max(float(self.abs_sum(g)), 1e-12)) if state.first else 1.0
-        lo, hi, accepted, wolfe = 0.0, np.inf, None, False
+        lo, hi, accepted, valid_pair = 0.0, np.inf, None, False
         for _ in range(MAX_EVALUATIONS):
             x_t = self.trial(x, jnp.float32(t), d)
             f_t, terms_t, g_t = self._evaluate(x_t, aux, weights)
             if not np.isfinite(f_t) or f_t > f + C1 * t * slope:
                 hi = t
-            elif float(self.dot(g_t, d)) < C2 * slope:
+            elif (slope_t := float(self.dot(g_t, d))) < C2 * slope:
                 lo, accepted = t, (x_t, f_t, terms_t, g_t)
+                if slope_t > slope:  # y.s = t (g_t - g).d > 0: take it (see the module's doc)
+                    valid_pair = True
+                    break
                 if hi < np.inf:
                     t = 0.5 * (lo + hi)
                     continue
-                t = 2.0 * t
+                t = EXPAND * t
                 continue
             else:
-                accepted, wolfe = (x_t, f_t, terms_t, g_t), True
+                accepted, valid_pair = (x_t, f_t, terms_t, g_t), True
                 break
             t = 0.5 * (lo + hi)
         out = (jnp.float32(f), state.terms)
@@ -95,6 +103,6 @@ class HostLBFGS:
             state.memory, state.first = self.base.init(x), True
             return (x, state, best_x, best_loss, jnp.bool_(False)), out
         new_x, state.value, state.terms, state.grad = accepted
-        # Without the curvature condition y.s may be <= 0, which would poison the memory.
-        state.memory, state.first = (memory, False) if wolfe else (self.base.init(x), True)
+        # A pair with y.s <= 0 would poison the memory: start it afresh instead.
+        state.memory, state.first = (memory, False) if valid_pair else (self.base.init(x), True)
         return (new_x, state, best_x, best_loss, jnp.bool_(False)), out

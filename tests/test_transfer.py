@@ -241,3 +241,61 @@ def test_lbfgs_memory_is_bounded_by_bytes():
     big = 4096 * 4096 * 3
     assert lbfgs_memory(big) == max(5, LBFGS_MEMORY_BYTES // (8 * big)) == 5
     assert 8 * 2048 * 2048 * 3 * lbfgs_memory(2048 * 2048 * 3) <= LBFGS_MEMORY_BYTES
+
+
+def _counting_host_lbfgs(loss):
+    """A HostLBFGS on `loss(x, aux)` that counts its evaluations (forward and backward passes)."""
+    import jax
+    from style_core.lbfgs import HostLBFGS
+
+    def value_and_grad(x, aux, weights):
+        f, g = jax.value_and_grad(loss)(x, aux)
+        return (f, {"f": f}), g
+
+    class Counting(HostLBFGS):
+        evaluations = 0
+
+        def _evaluate(self, *args):
+            self.evaluations += 1
+            return super()._evaluate(*args)
+
+    return Counting(value_and_grad)
+
+
+def _host_steps(opt, x0, aux, steps):
+    import jax.numpy as jnp
+    carry = (x0, opt.init(x0), x0, jnp.float32(np.inf), jnp.bool_(False))
+    losses = []
+    for _ in range(steps):
+        carry, (f, _) = opt.step(carry, aux, {"f": 1.0}, np.inf)
+        losses.append(float(f))
+    return carry, losses
+
+
+def test_host_line_search_takes_a_short_step_with_a_valid_pair_and_then_the_newton_step():
+    """On an isotropic quadratic the first step (1/|g|_1, far too short) has sufficient decrease and a
+    rising slope: it is taken after one evaluation, and its pair makes the next step exact."""
+    import jax.numpy as jnp
+    target = jnp.asarray(np.random.default_rng(2).random((6, 7, 3)), jnp.float32)
+    opt = _counting_host_lbfgs(lambda x, c: 0.5 * jnp.sum((x - c) ** 2))
+    carry, losses = _host_steps(opt, jnp.zeros((6, 7, 3)), target, 3)
+    assert opt.evaluations == 1 + 3          # the start, then one trial per step
+    np.testing.assert_allclose(np.asarray(carry[0]), np.asarray(target), atol=1e-5)
+    assert losses[0] > losses[1] > losses[2]
+
+
+def test_host_line_search_extrapolates_quickly_to_a_far_minimum():
+    """Far from its minimum a Huber loss is linear, so the slope does not rise and the search must
+    extrapolate: the first step's 1/|g|_1 is ~60x too short, which doubling would take 6 evaluations
+    to cover; by EXPAND per evaluation it takes at most 4, and the loss falls by half or more."""
+    import jax.numpy as jnp
+    import optax
+    rng = np.random.default_rng(3)
+    target = jnp.asarray(0.3 + 0.3 * rng.random((6, 7, 3)), jnp.float32)  # 0.3-0.6 from the start
+    opt = _counting_host_lbfgs(lambda x, c: jnp.sum(optax.huber_loss(x, c, delta=0.01)))
+    x0 = jnp.zeros((6, 7, 3))
+    initial = float(jnp.sum(optax.huber_loss(x0, target, delta=0.01)))
+    carry, _ = _host_steps(opt, x0, target, 1)
+    after = float(jnp.sum(optax.huber_loss(carry[0], target, delta=0.01)))
+    assert opt.evaluations <= 1 + 4
+    assert after < 0.5 * initial
