@@ -238,7 +238,7 @@ def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
             content, styles = content_and_styles()
             with gr.Row():
                 size = gr.Slider(32, 2048, value=default_size, step=16, label="Size (longest side, px)")
-                iterations = gr.Slider(0, 1000, value=default_iterations, step=10, label="Iterations per scale")
+                iterations = gr.Slider(0, 1000, value=default_iterations, step=10, label="Iterations (full size; each coarser scale a quarter)")
             with gr.Row():
                 strength = gr.Slider(0, 8, value=5, step=0.5, label="Style strength (log10 of the style weight)")
                 preserve = gr.Radio(list(PRESERVE_COLOR), value="none", label="Preserve colour")

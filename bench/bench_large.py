@@ -6,7 +6,8 @@
 Each size runs in a fresh process, which reports its own peak resident set size (ru_maxrss), so the
 sizes do not inherit each other's memory. The quality run stylises a smaller output for real
 (L-BFGS, enough steps for the style loss to settle) and measures the seam statistic at every tile
-edge and the spread of the per-tile style losses. Untrained weights (`random`) unless --weights:
+edge and the spread of the per-tile style losses, on large mode's canvas and, as the reference, on
+image mode's result in one pass at the same size, cut into the same tiles. Untrained weights (`random`) unless --weights:
 time and memory do not depend on the weights' values; the quality figures are indicative.
 Writes bench/results/large-<device>.json, keeping the rows of earlier invocations for other jobs.
 """
@@ -30,12 +31,11 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
             weights_source: str, quality: bool) -> dict:
     """One large-mode job in this process; returns its figures (memory read before any analysis)."""
     import jax
-    import numpy as np
 
     from style_core.images import load_image
     from style_core.large import LargeSettings, canvas_bytes, stylize_large
     from style_core.settings import ImageSettings
-    from style_core.tiling import seam_ratio, seam_ratios
+    from style_core.transfer import stylize
     from style_core.weights import load_weights
 
     weights = load_weights("vgg19", weights_source)
@@ -66,13 +66,47 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
            "canvas_gib": round(canvas_bytes(result.image.shape[:2]) / 2**30, 3),
            "device": jax.devices()[0].device_kind, "weights": weights.source}
     if quality:
-        styles = [t["style"] for t in result.tile_losses]
-        ratios = seam_ratios(result.image, result.layout)
-        out.update({"seam_ratio_pooled": round(seam_ratio(result.image, result.layout), 3),
-                    "seam_ratio_edges_median": round(float(np.median(ratios)), 3),
-                    "seam_ratio_edges_max": round(max(ratios), 3),
-                    "style_loss_max_over_min": round(max(styles) / min(styles), 3)})
+        out.update(tile_statistics(result.image, content, style, settings, weights, result.layout))
+        out["optimizer_style_loss_max_over_min"] = round(max(t["style"] for t in result.tile_losses)
+                                                         / min(t["style"] for t in result.tile_losses), 3)
+        # The reference: image mode in one pass at the same size and steps, cut into the same tiles.
+        # What it shows is what the content and the objective make of each region, not tiling.
+        one = settings.image.replace(size=size, scales=1)
+        for e in stylize(content, [style], one, weights):
+            pass
+        out["one_pass"] = tile_statistics(e.result.image, content, style, settings, weights, result.layout)
     return out
+
+
+def tile_statistics(image, content, style, settings, weights, layout) -> dict:
+    """Seam ratios at every tile edge, and each tile's style loss measured on `image` itself (the
+    blended canvas, not the tile before blending) against the full-scale style targets."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from style_core.images import resize, resize_longest
+    from style_core.large import tiled_grams
+    from style_core.optimize import evaluator
+    from style_core.tiling import seam_ratio, seam_ratios
+    from style_core.transfer import image_terms, make_aux
+
+    s = settings.image
+    grams = tiled_grams(s, weights.variables, resize_longest(style, max(image.shape[:2])), settings.tile)
+    terms = image_terms(s.backbone, s.pooling, s.content_layers, s.style_layers, s.loss, s.huber_delta)
+    full = resize(content, *image.shape[:2])
+    evaluate = evaluator(terms)
+    styles = []
+    for t in layout:
+        aux = make_aux(s, weights.variables, full[t.slices], grams=grams)
+        _, values = evaluate(jnp.asarray(image[t.slices]), aux,
+                             {"content": jnp.float32(1), "style": jnp.float32(1), "tv": jnp.float32(0)})
+        styles.append(float(values["style"]))
+    ratios = seam_ratios(image, layout)
+    return {"seam_ratio_pooled": round(seam_ratio(image, layout), 3),
+            "seam_ratio_edges_median": round(float(np.median(ratios)), 3),
+            "seam_ratio_edges_max": round(max(ratios), 3),
+            "style_loss_max_over_min": round(max(styles) / min(styles), 3),
+            "style_loss_p90_over_p10": round(float(np.percentile(styles, 90) / np.percentile(styles, 10)), 3)}
 
 
 def main() -> None:
@@ -112,9 +146,11 @@ def main() -> None:
         print(f"{r['output'][1]}x{r['output'][0]}  tiles {r['tiles']:4d} ({r['tile']} px, {r['overlap']} overlap)  "
               f"steps {r['iterations']}+{r['tile_iterations']}/tile {r['optimizer']:5s}  wall {r['wall_s']:8.1f} s  "
               f"{r['s_per_tile']:.2f} s/tile  peak RSS {r['peak_rss_gib']:.2f} GiB (canvas {r['canvas_gib']:.2f})"
-              + (f"  seams pooled {r['seam_ratio_pooled']} median {r['seam_ratio_edges_median']} "
-                 f"max {r['seam_ratio_edges_max']}  style max/min {r['style_loss_max_over_min']}"
-                 if "seam_ratio_pooled" in r else ""), flush=True)
+              + "".join(f"\n  {what}: seams pooled {q['seam_ratio_pooled']} median {q['seam_ratio_edges_median']} "
+                        f"max {q['seam_ratio_edges_max']}  per-tile style loss max/min "
+                        f"{q['style_loss_max_over_min']} (p90/p10 {q['style_loss_p90_over_p10']})"
+                        for what, q in (("large mode", r), ("image mode, one pass", r.get("one_pass")))
+                        if q and "seam_ratio_pooled" in q), flush=True)
         device = rows[0]["device"].replace(" ", "-").lower()
         path = path.with_name(f"large-{'cpu' if 'cpu' in device else device}.json")
         # Runs of other sizes from earlier invocations stay; a rerun of the same job replaces its row.

@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Gatys-style transfer of one image. Defaults follow the research "
                                      "deck and Gatys et al. (2015).")
     _image_options(p, size=512, size_help="longest side of the output in pixels (512)",
-                   iterations_help="optimisation steps at each scale; 0 writes the initial image (300)")
+                   iterations_help="optimisation steps at the full size (coarser --scales take "
+                                   "--coarse-iterations); 0 writes the initial image (300)")
     p = modes.add_parser("large", help="a print-size image, painted tile by tile without seams",
                          description="Large-image mode: the style targets are computed at the output's "
                                      "scale, a global pass at --base-size initialises every tile, tiles "
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      "job folder, so a stopped job continues with --resume.")
     _image_options(p, size=4096, size_help=f"longest side of the output in pixels (4096; at most "
                                            f"{LARGE_MAX_SIZE})",
-                   iterations_help="optimisation steps of the global pass, at each of its --scales (300)")
+                   iterations_help="optimisation steps of the global pass at its full size (300)")
     p.add_argument("--tile", type=int, default=512, help="tile side in pixels (512)")
     p.add_argument("--overlap", type=int, default=64, help="pixels shared by neighbouring tiles (64)")
     p.add_argument("--base-size", type=int, default=None,
@@ -115,7 +116,7 @@ def _photo_parser(modes) -> None:
                                      "affine function of the content's colours. Defaults are the research "
                                      "deck's, per pixel (its sums were over a 512x512 image).")
     _image_options(p, size=512, size_help="longest side of the output in pixels (512)",
-                   iterations_help="optimisation steps at each scale; with --two-stage, of the first "
+                   iterations_help="optimisation steps at the full size; with --two-stage, of the first "
                                    "stage (%(default)s)", defaults=PHOTO_DEFAULTS,
                    helps={"lr": f"learning rate; default {PHOTO_ADAM_LR:g} for adam (the deck's), else "
                                 + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items() if k != "adam"),
@@ -185,6 +186,8 @@ def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterat
                    help="style image's longest side relative to the output's (1)")
     p.add_argument("--scales", type=int, default=None,
                    help="coarse-to-fine passes, each twice the size of the last (2 from 256 px up, else 1)")
+    p.add_argument("--coarse-iterations", type=int, default=None,
+                   help="steps at each coarser scale (a quarter of --iterations)")
     p.add_argument("--tol", type=float, default=0.0,
                    help="stop a scale once the loss falls by less than this fraction per step, "
                         "measured over at least 5 steps (%(default)g; 0: off)")
@@ -207,7 +210,8 @@ def settings_from_args(args: argparse.Namespace, make=None):
         content_layers=args.content_layers, style_layers=args.style_layers, backbone=args.backbone,
         pooling=args.pooling, init=args.init, loss=args.loss, huber_delta=args.huber_delta,
         normalization=args.normalize, seed=args.seed, preserve_color=args.preserve_color,
-        style_blend=args.style_blend, style_scale=args.style_scale, scales=args.scales, tol=args.tol,
+        style_blend=args.style_blend, style_scale=args.style_scale, scales=args.scales,
+        coarse_iterations=args.coarse_iterations, tol=args.tol,
         preview_every=args.preview_every, weights=args.weights)
 
 
@@ -288,7 +292,7 @@ def run_image(args: argparse.Namespace) -> int:
     content = load_image(args.content)
     styles = [load_image(s) for s in args.styles]
     weights = _weights(args, settings.backbone, settings.weights)
-    total = settings.iterations * settings.scales
+    total = sum(settings.scale_iterations)
     progress = tqdm(total=total, unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
     result = None
     with progress:

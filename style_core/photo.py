@@ -128,7 +128,7 @@ def stylize_photo(content: np.ndarray, styles: Sequence[np.ndarray], settings: P
     stages = [(image, ())] if settings.photo_weight == 0 else (
         [(image, ()), (image.replace(iterations=settings.refine_iterations), (photo_term(settings),))]
         if settings.two_stage else [(image, (photo_term(settings),))])
-    total = sum(s.iterations * s.scales for s, _ in stages)
+    total = sum(sum(s.scale_iterations) for s, _ in stages)
     done, results = 0, []
     for stage_settings, extras in stages:
         init = None

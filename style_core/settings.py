@@ -26,6 +26,9 @@ MAX_SIZE = 8192
 # the full-size pass (bench/LOG.md 7: the full-size loss then falls to a plain run's in far fewer
 # full-size steps).
 AUTO_SCALES_FROM = 256
+# Steps at each coarser scale, as a fraction of `iterations` (the full-size pass's), when not given:
+# the coarse passes only have to bring the full-size pass a good start (bench/LOG.md 9).
+COARSE_FRACTION = 0.25
 
 
 def auto_scales(size: int) -> int:
@@ -84,7 +87,7 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
 class ImageSettings:
     """Every knob of image mode. Layer specs are resolved to names and weights on construction."""
     size: int = 512                      # longest side of the output, pixels
-    iterations: int = 300                # optimisation steps at each scale
+    iterations: int = 300                # optimisation steps at the full size
     optimizer: str = "lbfgs"
     lr: float | None = None              # None: DEFAULT_LR[optimizer]
     content_weight: float = 1.0
@@ -104,6 +107,7 @@ class ImageSettings:
     style_scale: float = 1.0             # style image's longest side relative to the output's
     scales: int | None = None            # coarse-to-fine passes, each twice the size of the last;
                                          # None: auto_scales(size), again whenever the size changes
+    coarse_iterations: int | None = None  # steps at each coarser scale; None: COARSE_FRACTION of iterations
     tol: float = 0.0                     # stop a scale when the loss falls by less than this per step
     chunk: int = 20                      # steps compiled into one call
     preview_every: int = 50
@@ -133,6 +137,8 @@ class ImageSettings:
             set_("scales", auto_scales(self.size))
             set_("scales_auto", True)
         set_("scales", check_int("scales", self.scales, 1))
+        if self.coarse_iterations is not None:
+            set_("coarse_iterations", check_int("coarse iterations", self.coarse_iterations, 0))
         set_("chunk", check_int("chunk", self.chunk, 1))
         set_("preview_every", check_int("preview_every", self.preview_every, 1))
         for name in ("content_weight", "tv_weight", "tol"):
@@ -165,6 +171,13 @@ class ImageSettings:
                 else f"size {self.size} px"
             raise StyleError(f"{what}, but {self.backbone} up to {self.deepest_layer} downsamples by "
                              f"{need}: use a size of at least {need * 2 ** (self.scales - 1)} px")
+
+    @property
+    def scale_iterations(self) -> tuple[int, ...]:
+        """Steps at each scale, coarse to fine."""
+        coarse = (math.ceil(COARSE_FRACTION * self.iterations) if self.coarse_iterations is None
+                  else self.coarse_iterations)
+        return (coarse,) * (self.scales - 1) + (self.iterations,)
 
     @property
     def layers(self) -> tuple[str, ...]:

@@ -205,7 +205,8 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
     content, styles = prepare_inputs(content, styles, settings)
     shapes = scale_shapes(content.shape[:2], settings)
     need = min_input_side(settings.backbone, settings.layers)
-    total = settings.iterations * len(shapes)
+    steps = settings.scale_iterations
+    total = sum(steps)
     term_weights = {"content": settings.content_weight, "style": settings.style_weight,
                     "tv": settings.tv_weight, **{e.name: e.weight for e in extras}}
     terms = image_terms(settings.backbone, settings.pooling, settings.content_layers,
@@ -235,7 +236,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
         x0 = (resize(x, *shape) if x is not None else resize(init, *shape) if init is not None
               else initial_image(settings, content_k, styles_k))
         next_preview = settings.preview_every
-        for report in descend(jnp.asarray(x0), terms, aux, term_weights, iterations=settings.iterations,
+        for report in descend(jnp.asarray(x0), terms, aux, term_weights, iterations=steps[index - 1],
                               optimizer=settings.optimizer, lr=settings.lr, chunk=settings.chunk,
                               tol=settings.tol):
             if not initial_losses:

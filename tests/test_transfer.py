@@ -107,10 +107,25 @@ def test_early_stop_on_relative_tolerance(rng_images, vgg19_weights):
 
 def test_multi_scale_runs_coarse_to_fine(rng_images, vgg19_weights):
     content, style = rng_images
-    events, result = run(content, [style], vgg19_weights, optimizer="adam", size=64, scales=2, iterations=5)
+    events, result = run(content, [style], vgg19_weights, optimizer="adam", size=64, scales=2, iterations=6)
     assert {e.shape for e in events} == {(27, 32), (53, 64)}
     assert [e.scale for e in events] == sorted(e.scale for e in events)
-    assert result.image.shape == (53, 64, 3) and result.iterations == 10
+    # the coarse scale takes a quarter of the full size's steps, rounded up
+    assert result.image.shape == (53, 64, 3) and result.iterations == 2 + 6 and events[-1].total == 8
+    assert max(h["step"] for h in result.history if h["scale"] == 1) == 2
+    chosen = run(content, [style], vgg19_weights, optimizer="adam", size=64, scales=3, iterations=4,
+                 coarse_iterations=3)[1]
+    assert chosen.iterations == 3 + 3 + 4
+
+
+def test_steps_per_scale():
+    assert ImageSettings(size=512, iterations=300).scale_iterations == (75, 300)
+    assert ImageSettings(size=512, scales=3, iterations=10).scale_iterations == (3, 3, 10)
+    assert ImageSettings(size=512, scales=2, iterations=10, coarse_iterations=0).scale_iterations == (0, 10)
+    assert ImageSettings(size=128, iterations=10).scale_iterations == (10,)
+    assert ImageSettings(size=512).to_dict()["coarse_iterations"] is None
+    with pytest.raises(StyleError, match="coarse iterations"):
+        ImageSettings(coarse_iterations=-1)
 
 
 def test_scales_default_to_two_from_256_px_and_follow_the_size():
