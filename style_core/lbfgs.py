@@ -27,6 +27,7 @@ import optax
 C1, C2 = 1e-4, 0.9
 MAX_EVALUATIONS = 20
 EXPAND = 8.0
+STALL_RTOL = 1e-6   # a few float32 ulps
 
 
 @dataclass
@@ -36,6 +37,7 @@ class HostLBFGSState:
     terms: Any = None
     grad: Any = None
     first: bool = True
+    stalled: bool = False        # not even the steepest descent found a decrease: x is a minimum
 
 
 class HostLBFGS:
@@ -62,6 +64,8 @@ class HostLBFGS:
         nan_terms = {k: jnp.float32(jnp.nan) for k in weights}
         if bool(diverged):
             return carry, (jnp.float32(jnp.nan), nan_terms)
+        if state.stalled:  # costs no evaluation; `descend` stops as converged
+            return carry, (jnp.float32(state.value), state.terms)
         if state.value is None:
             state.value, state.terms, state.grad = self._evaluate(x, aux, weights)
         f, g = state.value, state.grad
@@ -99,6 +103,11 @@ class HostLBFGS:
                 break
             t = 0.5 * (lo + hi)
         out = (jnp.float32(f), state.terms)
+        # The search ran out of evaluations along -g (a fresh memory) with steps so short that the loss
+        # no longer changes: x is a minimum to float32 precision, and every further step would spend
+        # MAX_EVALUATIONS evaluations finding that again. (Steps that were all far too long, with the
+        # loss far above f, are not that: the memory starts afresh and the run goes on.)
+        state.stalled = state.first and not valid_pair and bool(abs(f_t - f) <= STALL_RTOL * abs(f))
         if accepted is None:  # no decrease found: stay, and start the memory afresh
             state.memory, state.first = self.base.init(x), True
             return (x, state, best_x, best_loss, jnp.bool_(False)), out

@@ -233,6 +233,7 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
         seen = len(report.history) - 1 - last_seen
         converged = (tol > 0 and last_total > 0 and seen >= TOL_SPAN
                      and (last_total - current) / (last_total * seen) < tol)
+        converged = converged or getattr(carry[1], "stalled", False)  # host L-BFGS: no decrease left
         if seen >= TOL_SPAN:
             last_total, last_seen = current, len(report.history) - 1
         if step >= iterations or converged:

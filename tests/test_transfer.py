@@ -314,3 +314,23 @@ def test_host_line_search_extrapolates_quickly_to_a_far_minimum():
     after = float(jnp.sum(optax.huber_loss(carry[0], target, delta=0.01)))
     assert opt.evaluations <= 1 + 4
     assert after < 0.5 * initial
+
+
+def test_host_lbfgs_stops_as_converged_when_no_decrease_is_left():
+    """Once not even the steepest descent finds a decrease (a minimum to float32 precision), the run
+    ends as converged instead of spending every remaining step on a fruitless line search; the
+    minimum is the float64 one of this lasso-like problem."""
+    import jax.numpy as jnp
+    rng = np.random.default_rng(1)
+    target = rng.random((6, 7, 3))
+    scale = np.logspace(0, 3, 6 * 7 * 3).reshape(6, 7, 3)
+
+    def terms(x, aux):
+        return {"q": jnp.sum(jnp.asarray(scale, jnp.float32) * (x - aux) ** 2) + 0.1 * jnp.sum(jnp.abs(x))}
+
+    last = list(descend(jnp.zeros((6, 7, 3)), terms, jnp.asarray(target, jnp.float32), {"q": 1.0},
+                        iterations=1000, optimizer="lbfgs", lr=1.0, chunk=10, dispatch="async"))[-1]
+    assert last.stop_reason == "converged" and last.step < 1000
+    best = np.maximum(target - 0.05 / scale, 0.0)  # the minimiser, coordinate by coordinate
+    optimum = np.sum(scale * (best - target) ** 2) + 0.1 * np.sum(np.abs(best))
+    assert last.losses["total"] == pytest.approx(optimum, rel=1e-4)
