@@ -8,10 +8,12 @@ nothing next to a CPU forward/backward pass. The two-loop recursion is optax's `
 The line search brackets a step satisfying the weak Wolfe conditions (Nocedal & Wright, 3.6):
     f(x + t d) <= f(x) + c1 t g.d        (sufficient decrease)
     g(x + t d).d >= c2 g.d               (curvature; guarantees y.s > 0 for the memory)
-A step with sufficient decrease along which the slope rose, g(x + t d).d > g.d, is taken even when it
-fails the curvature condition: its pair still has y.s > 0, and looking further costs an evaluation
-(a forward and backward pass) for little. Without a bracket yet, the search extrapolates by EXPAND per
-evaluation: a first step scaled by 1/|g|_1 can be a thousand times too short (bench/LOG.md 8).
+On a fresh memory's first step, scaled by 1/|g|_1 and often far too short, a step with sufficient
+decrease along which the slope rose, g(x + t d).d > g.d, is taken even when it fails the curvature
+condition: its pair has y.s > 0 and gives the next step its scale, for one evaluation (a forward and
+backward pass). Later steps keep the full conditions (taking short steps there too changed where
+video frames stop, and with it the consistency at chunk borders). Without a bracket yet, the search
+extrapolates by EXPAND per evaluation (bench/LOG.md 8).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ class HostLBFGS:
                 hi = t
             elif (slope_t := float(self.dot(g_t, d))) < C2 * slope:
                 lo, accepted = t, (x_t, f_t, terms_t, g_t)
-                if slope_t > slope:  # y.s = t (g_t - g).d > 0: take it (see the module's doc)
+                if state.first and slope_t > slope:  # y.s = t (g_t - g).d > 0 (see the module's doc)
                     valid_pair = True
                     break
                 if hi < np.inf:
