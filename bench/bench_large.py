@@ -7,8 +7,9 @@ Each size runs in a fresh process, which reports its own peak resident set size 
 sizes do not inherit each other's memory. The quality run stylises a smaller output for real
 (L-BFGS, enough steps for the style loss to settle) and measures the seam statistic at every tile
 edge and the spread of the per-tile style losses, on large mode's canvas and, as the reference, on
-image mode's result in one pass at the same size, cut into the same tiles. Untrained weights (`random`) unless --weights:
-time and memory do not depend on the weights' values; the quality figures are indicative.
+image mode's result in one pass at the same size, cut into the same tiles. Untrained weights
+(`random`) unless --weights: time and memory do not depend on the weights' values; the quality
+figures are indicative.
 Writes bench/results/large-<device>.json, keeping the rows of earlier invocations for other jobs.
 """
 
@@ -66,7 +67,8 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
            "canvas_gib": round(canvas_bytes(result.image.shape[:2]) / 2**30, 3),
            "device": jax.devices()[0].device_kind, "weights": weights.source}
     if quality:
-        out.update(tile_statistics(result.image, content, style, settings, weights, result.layout))
+        measure = TileMeasure(content, style, settings, weights, result.image.shape[:2], result.layout)
+        out.update(measure(result.image))
         out["optimizer_style_loss_max_over_min"] = round(max(t["style"] for t in result.tile_losses)
                                                          / min(t["style"] for t in result.tile_losses), 3)
         # The reference: image mode in one pass at the same size and steps, cut into the same tiles.
@@ -74,39 +76,45 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
         one = settings.image.replace(size=size, scales=1)
         for e in stylize(content, [style], one, weights):
             pass
-        out["one_pass"] = tile_statistics(e.result.image, content, style, settings, weights, result.layout)
+        out["one_pass"] = measure(e.result.image)
     return out
 
 
-def tile_statistics(image, content, style, settings, weights, layout) -> dict:
-    """Seam ratios at every tile edge, and each tile's style loss measured on `image` itself (the
-    blended canvas, not the tile before blending) against the full-scale style targets."""
-    import jax.numpy as jnp
-    import numpy as np
+class TileMeasure:
+    """Seam ratios at every tile edge, and each tile's style loss measured on an image of the output's
+    shape itself (the blended canvas, not the tile before blending) against the full-scale style
+    targets. The targets and each tile's content features are computed once, for every image measured."""
 
-    from style_core.images import resize, resize_longest
-    from style_core.large import tiled_grams
-    from style_core.optimize import evaluator
-    from style_core.tiling import seam_ratio, seam_ratios
-    from style_core.transfer import image_terms, make_aux
+    def __init__(self, content, style, settings, weights, shape, layout):
+        from style_core.images import resize, resize_longest
+        from style_core.large import tiled_grams
+        from style_core.optimize import evaluator
+        from style_core.transfer import image_terms, make_aux
 
-    s = settings.image
-    grams = tiled_grams(s, weights.variables, resize_longest(style, max(image.shape[:2])), settings.tile)
-    terms = image_terms(s.backbone, s.pooling, s.content_layers, s.style_layers, s.loss, s.huber_delta)
-    full = resize(content, *image.shape[:2])
-    evaluate = evaluator(terms)
-    styles = []
-    for t in layout:
-        aux = make_aux(s, weights.variables, full[t.slices], grams=grams)
-        _, values = evaluate(jnp.asarray(image[t.slices]), aux,
-                             {"content": jnp.float32(1), "style": jnp.float32(1), "tv": jnp.float32(0)})
-        styles.append(float(values["style"]))
-    ratios = seam_ratios(image, layout)
-    return {"seam_ratio_pooled": round(seam_ratio(image, layout), 3),
-            "seam_ratio_edges_median": round(float(np.median(ratios)), 3),
-            "seam_ratio_edges_max": round(max(ratios), 3),
-            "style_loss_max_over_min": round(max(styles) / min(styles), 3),
-            "style_loss_p90_over_p10": round(float(np.percentile(styles, 90) / np.percentile(styles, 10)), 3)}
+        s = settings.image
+        grams = tiled_grams(s, weights.variables, resize_longest(style, max(shape)), settings.tile)
+        full = resize(content, *shape)
+        self.layout = layout
+        self.auxes = [make_aux(s, weights.variables, full[t.slices], grams=grams) for t in layout]
+        self.evaluate = evaluator(image_terms(s.backbone, s.pooling, s.content_layers, s.style_layers,
+                                              s.loss, s.huber_delta))
+
+    def __call__(self, image) -> dict:
+        import jax.numpy as jnp
+        import numpy as np
+
+        from style_core.tiling import seam_ratio, seam_ratios
+
+        unit = {"content": jnp.float32(1), "style": jnp.float32(1), "tv": jnp.float32(0)}
+        styles = [float(self.evaluate(jnp.asarray(image[t.slices]), aux, unit)[1]["style"])
+                  for t, aux in zip(self.layout, self.auxes)]
+        ratios = seam_ratios(image, self.layout)
+        return {"seam_ratio_pooled": round(seam_ratio(image, self.layout), 3),
+                "seam_ratio_edges_median": round(float(np.median(ratios)), 3),
+                "seam_ratio_edges_max": round(max(ratios), 3),
+                "style_loss_max_over_min": round(max(styles) / min(styles), 3),
+                "style_loss_p90_over_p10": round(float(np.percentile(styles, 90) / np.percentile(styles, 10)),
+                                                 3)}
 
 
 def main() -> None:
