@@ -17,7 +17,7 @@ from pathlib import Path
 from .errors import StyleError
 from .files import atomic_path
 from .large import LARGE_MAX_SIZE
-from .settings import DEFAULT_LR, DEFAULT_STYLE_WEIGHT, INITS, OPTIMIZERS, PRESERVE_COLOR
+from .settings import BOUNDS, DEFAULT_LR, DEFAULT_STYLE_WEIGHT, INITS, OPTIMIZERS, PRESERVE_COLOR
 
 
 class _Parser(argparse.ArgumentParser):
@@ -191,6 +191,9 @@ def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterat
     p.add_argument("--tol", type=float, default=0.0,
                    help="stop a scale once the loss falls by less than this fraction per step, "
                         "measured over at least 5 steps (%(default)g; 0: off)")
+    p.add_argument("--bounds", choices=BOUNDS, default="box",
+                   help="L-BFGS: 'box' keeps the image in [0, 1] while optimising, as L-BFGS-B does; "
+                        "'none' lets it leave and clips it when saved, as the classic scripts do (%(default)s)")
     p.add_argument("--preview-every", type=int, default=50, help="steps between previews (50)")
     p.add_argument("--weights", default=None,
                    help="local model.safetensors in torchvision layout, or 'random' (untrained, for "
@@ -211,7 +214,7 @@ def settings_from_args(args: argparse.Namespace, make=None):
         pooling=args.pooling, init=args.init, loss=args.loss, huber_delta=args.huber_delta,
         normalization=args.normalize, seed=args.seed, preserve_color=args.preserve_color,
         style_blend=args.style_blend, style_scale=args.style_scale, scales=args.scales,
-        coarse_iterations=args.coarse_iterations, tol=args.tol,
+        coarse_iterations=args.coarse_iterations, tol=args.tol, bounds=args.bounds,
         preview_every=args.preview_every, weights=args.weights)
 
 

@@ -44,13 +44,9 @@ def lbfgs_memory(size: int) -> int:
     return int(np.clip(LBFGS_MEMORY_BYTES // (8 * max(size, 1)), 5, LBFGS_MEMORY))
 
 
-def make_optimizer(name: str, lr: float, memory: int = LBFGS_MEMORY) -> optax.GradientTransformation:
-    """optax optimisers; the learning rate lives in the state so that changing it does not recompile.
-
-    L-BFGS (zoom line search) takes its rate as a constant scale of the line search's first trial.
-    """
-    if name == "lbfgs":
-        return optax.lbfgs(learning_rate=None if lr == 1.0 else lr, memory_size=memory)
+def make_optimizer(name: str, lr: float) -> optax.GradientTransformation:
+    """optax's first-order optimisers; the learning rate lives in the state so that changing it does
+    not recompile. (L-BFGS is `lbfgs.HostLBFGS`.)"""
     factories = {"adam": optax.adam, "adagrad": optax.adagrad, "rmsprop": optax.rmsprop,
                  "sgd": optax.sgd}
     if name not in factories:
@@ -76,44 +72,38 @@ def default_dispatch() -> str:
     involvement at all). "async": the compiled step dispatched once per step without waiting, so the
     host only reads results at the chunk's end (CPU). XLA:CPU runs convolutions inside any nested
     computation (while loop or conditional) about 3x slower than at top level (jax#12868); measured
-    on VGG19 at 256 px: 1.40 s per step in a scan, 0.50 s dispatched (bench/LOG.md). For L-BFGS the
-    same reason moves the line search to the host (`lbfgs.py`).
+    on VGG19 at 256 px: 1.40 s per step in a scan, 0.50 s dispatched (bench/LOG.md). L-BFGS runs its
+    line search from the host on every backend (`lbfgs.py`).
     """
     return "async" if jax.default_backend() == "cpu" else "scan"
 
 
 @functools.lru_cache(maxsize=64)
 def chunk_runner(terms: Terms, optimizer: str, lbfgs_lr: float, length: int,
-                 dispatch: str = "scan", memory: int = LBFGS_MEMORY) -> tuple[Callable, Callable]:
+                 dispatch: str = "scan", memory: int = LBFGS_MEMORY,
+                 bounded: bool = True) -> tuple[Callable, Callable]:
     """A chunk of up to `length` steps, of which the first `n_active` are taken.
 
     Carries (x, opt_state, best_x, best_loss, diverged). A step whose loss is not finite or exceeds
     `limit` is not taken and marks the run as diverged; every later step is a no-op, so the best image
-    seen so far survives. First-order methods keep x in [0, 1] (projected steps); L-BFGS does not,
-    because projecting would break the curvature pairs it stores: its image is clipped only when
-    shown or saved.
+    seen so far survives. First-order methods keep x in [0, 1], the box every output is clipped to,
+    by projected steps; L-BFGS keeps it there as L-BFGS-B does (`lbfgs.py`) unless `bounded` is
+    False (the classic scripts' way: the image is clipped only when shown or saved). L-BFGS runs its
+    line search from the host on every backend (`dispatch` does not apply): its bounded search
+    needs each trial's loss, and one host round trip per evaluation costs little next to a forward
+    and backward pass.
     """
-    lbfgs = optimizer == "lbfgs"
     value_and_grad = functools.partial(jax.value_and_grad(_total, argnums=1, has_aux=True), terms)
-    if dispatch == "async" and lbfgs:
-        host = HostLBFGS(value_and_grad, lr=lbfgs_lr, memory_size=memory)
+    if optimizer == "lbfgs":
+        host = HostLBFGS(value_and_grad, lr=lbfgs_lr, memory_size=memory, bounded=bounded)
         return _dispatched(host.step), host.init
-    opt = make_optimizer(optimizer, lbfgs_lr if lbfgs else 1.0, memory)
+    opt = make_optimizer(optimizer, 1.0)
 
     def step(carry, aux, weights, limit):
         x, state, best_x, best_loss, diverged = carry
-        if lbfgs:
-            # value_and_grad_from_state reuses the line search's last evaluation: one forward and
-            # backward pass per step instead of two. It has no room for the separate terms.
-            f = lambda y: _total(terms, y, aux, weights)[0]  # noqa: E731
-            loss, grad = optax.value_and_grad_from_state(f)(x, state=state)
-            updates, new_state = opt.update(grad, state, x, value=loss, grad=grad, value_fn=f)
-            new_x = optax.apply_updates(x, updates)
-            values = {k: jnp.float32(jnp.nan) for k in weights}
-        else:
-            (loss, values), grad = value_and_grad(x, aux, weights)
-            updates, new_state = opt.update(grad, state, x)
-            new_x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
+        (loss, values), grad = value_and_grad(x, aux, weights)
+        updates, new_state = opt.update(grad, state, x)
+        new_x = jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0)
         ok = jnp.isfinite(loss) & (loss <= limit) & ~diverged
         better = ok & (loss < best_loss)
         best_x = jnp.where(better, x, best_x)
@@ -169,8 +159,9 @@ def _to_floats(total, values) -> dict[str, float]:
 
 def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float], *,
             iterations: int, optimizer: str, lr: float, chunk: int = 20, tol: float = 0.0,
-            dispatch: str | None = None) -> Iterator[Descent]:
-    """Minimises sum_k weights[k] * terms(x, aux)[k] from x0, yielding after every chunk.
+            dispatch: str | None = None, bounded: bool = True) -> Iterator[Descent]:
+    """Minimises sum_k weights[k] * terms(x, aux)[k] over images x in [0, 1] from x0 (clipped),
+    yielding after every chunk. With `bounded` False, L-BFGS's image is not kept in [0, 1].
 
     Stops after `iterations` steps; earlier when the loss falls by less than `tol` (relative, per
     step) between two checks at least TOL_SPAN steps apart; or when it diverges (non-finite, or
@@ -180,6 +171,9 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     only the total until the end.
     """
     start = time.perf_counter()
+    x0 = jnp.asarray(x0, jnp.float32)
+    if bounded or optimizer != "lbfgs":
+        x0 = jnp.clip(x0, 0.0, 1.0)
     weights = {k: jnp.float32(v) for k, v in weights.items()}
     evaluate = evaluator(terms)
     total0, values0 = evaluate(x0, aux, weights)
@@ -194,7 +188,7 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     # Only L-BFGS bakes its rate into the compiled code; the others keep it in their state.
     run, init = chunk_runner(terms, optimizer, float(lr) if optimizer == "lbfgs" else 1.0, int(chunk),
                              dispatch or default_dispatch(),
-                             lbfgs_memory(x0.size) if optimizer == "lbfgs" else LBFGS_MEMORY)
+                             lbfgs_memory(x0.size) if optimizer == "lbfgs" else LBFGS_MEMORY, bool(bounded))
     state = init(x0)
     if optimizer != "lbfgs":
         state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)

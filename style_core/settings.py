@@ -14,6 +14,7 @@ from .losses import LOSS_KINDS, NORMALIZATIONS
 
 OPTIMIZERS = ("lbfgs", "adam", "adagrad", "rmsprop", "sgd")
 INITS = ("content", "style", "noise")
+BOUNDS = ("box", "none")   # L-BFGS keeps the image in [0, 1] while optimising, or not
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 # Learning rates that take a content-initialised image to a stylised one in a few hundred steps on
 # pixel values in [0, 1]; L-BFGS uses a line search, its rate scales only its very first step.
@@ -109,6 +110,8 @@ class ImageSettings:
                                          # None: auto_scales(size), again whenever the size changes
     coarse_iterations: int | None = None  # steps at each coarser scale; None: COARSE_FRACTION of iterations
     tol: float = 0.0                     # stop a scale when the loss falls by less than this per step
+    bounds: str = "box"                  # L-BFGS: "box" keeps the image in [0, 1] (L-BFGS-B);
+                                         # "none" clips it only when saved (first-order: always box)
     chunk: int = 20                      # steps compiled into one call
     preview_every: int = 50
     weights: str | None = None           # a path, "random", or None for the hub/cache
@@ -124,6 +127,7 @@ class ImageSettings:
             raise StyleError("--pooling avg applies to VGG backbones only")
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("init", self.init, INITS)
+        check_choice("bounds", self.bounds, BOUNDS)
         check_choice("loss kind", self.loss, LOSS_KINDS)
         check_choice("normalisation", self.normalization, NORMALIZATIONS)
         check_choice("preserve-color mode", self.preserve_color, PRESERVE_COLOR)
