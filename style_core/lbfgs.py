@@ -56,24 +56,25 @@ class HostLBFGS:
 
     def __init__(self, value_and_grad: Callable, lr: float = 1.0, memory_size: int = 50,
                  bounded: bool = True):
-        self.value_and_grad = jax.jit(value_and_grad)   # (x, aux, weights) -> ((f, terms), g)
         self.lr = lr
         self.bounded = bounded
         self.base = optax.scale_by_lbfgs(memory_size=memory_size)
-        self.precondition = jax.jit(self.base.update)
-        self.dot = jax.jit(lambda a, b: jnp.vdot(a, b))
         self.abs_sum = jax.jit(lambda a: jnp.sum(jnp.abs(a)))
         box = (0.0, 1.0) if bounded else (-np.inf, np.inf)   # unbounded: the classic scripts' way
-        self.trial = jax.jit(functools.partial(_trial, box=box))
+        # One compiled call per trial (projection, forward and backward pass, both slopes) and one per
+        # direction: on small images each extra dispatch costs as much as a convolution.
+        self.probe = jax.jit(functools.partial(_probe, value_and_grad, box=box))
+        self.direction = jax.jit(functools.partial(_direction, self.base.update, box=box))
         self.held = jax.jit(functools.partial(_held, box=box))
-        self.along = jax.jit(functools.partial(_along, box=box))
 
     def init(self, x) -> HostLBFGSState:
         return HostLBFGSState(self.base.init(x))
 
-    def _evaluate(self, x, aux, weights):
-        (f, terms), g = self.value_and_grad(x, aux, weights)
-        return float(f), terms, g
+    def _evaluate(self, x, t, d, g, aux, weights):
+        """Loss, terms and gradient at x(t) = clip(x + t d), with g.s and g_t.s for s = x(t) - x."""
+        x_t, f_t, terms_t, g_t, gs, gs_t = self.probe(x, t, d, g, aux, weights)
+        f_t, gs, gs_t = (float(v) for v in jax.device_get((f_t, gs, gs_t)))
+        return x_t, f_t, terms_t, g_t, gs, gs_t
 
     def step(self, carry, aux, weights, limit):
         x, state, best_x, best_loss, diverged = carry
@@ -83,15 +84,15 @@ class HostLBFGS:
         if state.stalled:  # costs no evaluation; `descend` stops as converged
             return carry, (jnp.float32(state.value), state.terms)
         if state.value is None:
-            x = jnp.clip(x, 0.0, 1.0) if self.bounded else x
-            state.value, state.terms, state.grad = self._evaluate(x, aux, weights)
+            zero = jnp.zeros_like(x)
+            x, state.value, state.terms, state.grad, _, _ = self._evaluate(x, jnp.float32(0), zero, zero,
+                                                                           aux, weights)
         f, g = state.value, state.grad
         if not (np.isfinite(f) and f <= float(limit)):
             return (x, state, best_x, best_loss, jnp.bool_(True)), (jnp.float32(f), state.terms)
         if f < float(best_loss):
             best_x, best_loss = x, jnp.float32(f)
-        direction, memory = self.precondition(g, state.memory, x)
-        d, slope = self.held(x, g, -direction)
+        d, slope, memory = self.direction(g, state.memory, x)
         if not float(slope) < 0:  # not a descent direction: forget the memory, go downhill
             memory = self.base.init(x)
             d, slope = self.held(x, g, -g)
@@ -102,9 +103,7 @@ class HostLBFGS:
         t = self.lr * min(1.0, 1.0 / max(float(self.abs_sum(d)), 1e-12)) if state.first else 1.0
         lo, hi, accepted, valid_pair, f_t = 0.0, np.inf, None, False, f
         for _ in range(MAX_EVALUATIONS if slope < 0 else 0):  # slope 0: every pixel held, a minimum
-            x_t = self.trial(x, jnp.float32(t), d)
-            f_t, terms_t, g_t = self._evaluate(x_t, aux, weights)
-            gs, gs_t = (float(v) for v in self.along(x, jnp.float32(t), d, g, g_t))  # g.s, g_t.s
+            x_t, f_t, terms_t, g_t, gs, gs_t = self._evaluate(x, jnp.float32(t), d, g, aux, weights)
             if not np.isfinite(f_t) or not gs < 0 or f_t > f + C1 * gs:
                 hi = t
             elif gs_t < C2 * gs:
@@ -137,8 +136,16 @@ class HostLBFGS:
         return (new_x, state, best_x, best_loss, jnp.bool_(False)), out
 
 
-def _trial(x, t, d, box):
-    return jnp.clip(x + t * d, *box)
+def _probe(value_and_grad, x, t, d, g, aux, weights, box):
+    x_t = jnp.clip(x + t * d, *box)
+    (f_t, terms_t), g_t = value_and_grad(x_t, aux, weights)
+    return (x_t, f_t, terms_t, g_t, *_along(x, t, d, g, g_t, box))
+
+
+def _direction(update, g, memory, x, box):
+    """The held quasi-Newton direction, its slope, and the memory with the last step's pair."""
+    direction, memory = update(g, memory, x)
+    return (*_held(x, g, -direction, box), memory)
 
 
 def _held(x, g, d, box):
@@ -155,5 +162,5 @@ def _along(x, t, d, g, g_t, box):
     lose it)."""
     free = x + t * d
     hit = (free < box[0]) | (free > box[1])
-    unit = jnp.where(hit, (jnp.clip(free, *box) - x) / t, d)   # s / t
+    unit = jnp.where(hit, (jnp.clip(free, *box) - x) / jnp.where(hit, t, 1.0), d)   # s / t
     return t * jnp.vdot(g, unit), t * jnp.vdot(g_t, unit)

@@ -267,7 +267,7 @@ def _counting_host_lbfgs(loss):
     class Counting(HostLBFGS):
         evaluations = 0
 
-        def _evaluate(self, *args):
+        def _evaluate(self, *args):  # every forward and backward pass goes through here
             self.evaluations += 1
             return super()._evaluate(*args)
 
