@@ -57,7 +57,6 @@ class HostLBFGS:
     def __init__(self, value_and_grad: Callable, lr: float = 1.0, memory_size: int = 50,
                  bounded: bool = True):
         self.lr = lr
-        self.bounded = bounded
         self.base = optax.scale_by_lbfgs(memory_size=memory_size)
         self.abs_sum = jax.jit(lambda a: jnp.sum(jnp.abs(a)))
         box = (0.0, 1.0) if bounded else (-np.inf, np.inf)   # unbounded: the classic scripts' way

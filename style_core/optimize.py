@@ -1,9 +1,10 @@
 """The optimisation loop shared by every mode.
 
 A mode describes its problem as a pure `terms(x, aux) -> {name: scalar}` plus a weight per term; the
-loop minimises `sum_k weight_k * terms_k` over the image x. Steps run in compiled chunks
-(`lax.scan` under `jit`): the host sees the image only between chunks, to report progress, draw a
-preview, check the stopping rule, or stop when the caller stops iterating.
+loop minimises `sum_k weight_k * terms_k` over the image x in [0, 1]. Steps run in chunks (one
+`lax.scan` under `jit` on a GPU, compiled steps dispatched without waiting on a CPU, L-BFGS's
+host-driven line search on both): the host sees the image only between chunks, to report progress,
+draw a preview, check the stopping rule, or stop when the caller stops iterating.
 
 Weights, learning rates and targets are arguments of the compiled function, not constants in it, so a
 weight sweep or a new image of the same size reuses the compiled code.
@@ -171,9 +172,8 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     only the total until the end.
     """
     start = time.perf_counter()
-    x0 = jnp.asarray(x0, jnp.float32)
-    if bounded or optimizer != "lbfgs":
-        x0 = jnp.clip(x0, 0.0, 1.0)
+    bounded = bool(bounded) or optimizer != "lbfgs"   # first-order methods always project
+    x0 = jnp.clip(x0, 0.0, 1.0) if bounded else jnp.asarray(x0, jnp.float32)
     weights = {k: jnp.float32(v) for k, v in weights.items()}
     evaluate = evaluator(terms)
     total0, values0 = evaluate(x0, aux, weights)
@@ -188,7 +188,7 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     # Only L-BFGS bakes its rate into the compiled code; the others keep it in their state.
     run, init = chunk_runner(terms, optimizer, float(lr) if optimizer == "lbfgs" else 1.0, int(chunk),
                              dispatch or default_dispatch(),
-                             lbfgs_memory(x0.size) if optimizer == "lbfgs" else LBFGS_MEMORY, bool(bounded))
+                             lbfgs_memory(x0.size) if optimizer == "lbfgs" else LBFGS_MEMORY, bounded)
     state = init(x0)
     if optimizer != "lbfgs":
         state.hyperparams["learning_rate"] = jnp.asarray(lr, jnp.float32)

@@ -177,6 +177,11 @@ class ImageSettings:
                              f"{need}: use a size of at least {need * 2 ** (self.scales - 1)} px")
 
     @property
+    def bounded(self) -> bool:
+        """Whether L-BFGS keeps the image in [0, 1] while optimising (first-order methods always do)."""
+        return self.bounds == "box"
+
+    @property
     def scale_iterations(self) -> tuple[int, ...]:
         """Steps at each scale, coarse to fine."""
         coarse = (math.ceil(COARSE_FRACTION * self.iterations) if self.coarse_iterations is None

@@ -238,7 +238,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
         next_preview = settings.preview_every
         for report in descend(jnp.asarray(x0), terms, aux, term_weights, iterations=steps[index - 1],
                               optimizer=settings.optimizer, lr=settings.lr, chunk=settings.chunk,
-                              tol=settings.tol, bounded=settings.bounds == "box"):
+                              tol=settings.tol, bounded=settings.bounded):
             if not initial_losses:
                 initial_losses = dict(report.initial_losses)
             step = done_steps + report.step
