@@ -12,6 +12,9 @@ import numpy as np
 # Ruder et al. (2016), eq. (6)-(7): forward-backward consistency and motion boundaries.
 CONSISTENCY = (0.01, 0.5)
 BOUNDARY = (0.01, 0.002)
+# How `warp` interpolates (OpenCV's names). Bilinear blurs a texture moved by a fraction of a pixel:
+# a stylised frame warped that way started the next frame with 5-7x its style loss (bench/LOG.md 13).
+INTERPOLATION = {"linear": "INTER_LINEAR", "cubic": "INTER_CUBIC", "lanczos": "INTER_LANCZOS4"}
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -33,11 +36,13 @@ def _sample_points(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs + flow[..., 0], ys + flow[..., 1]
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """image sampled at p + flow(p) (bilinear; outside the frame, the nearest edge pixel)."""
+def warp(image: np.ndarray, flow: np.ndarray, interpolation: str = "linear") -> np.ndarray:
+    """image sampled at p + flow(p) (outside the frame, the nearest edge pixel); `interpolation` one
+    of INTERPOLATION: bilinear by default, as E_warp and flow fields want; "cubic" or "lanczos" keep
+    a texture's fine detail (and may overshoot its range a little)."""
     import cv2
     map_x, map_y = _sample_points(flow)
-    return cv2.remap(np.asarray(image, np.float32), map_x, map_y, cv2.INTER_LINEAR,
+    return cv2.remap(np.asarray(image, np.float32), map_x, map_y, getattr(cv2, INTERPOLATION[interpolation]),
                      borderMode=cv2.BORDER_REPLICATE)
 
 

@@ -1,7 +1,7 @@
 """Video mode: frame-by-frame transfer with a temporal loss along optical flow (Ruder et al. 2016).
 
 For frame t > 0 of a chunk, the previous stylised frame is warped into frame t with the flow of the
-*input* frames (DIS, `flow.py`), and
+*input* frames (DIS, `flow.py`; Lanczos, which keeps its texture sharp), and
 
     L_temporal = mean(c * (x_t - w(x_{t-1}))^2)
 
@@ -53,6 +53,9 @@ MAX_VIDEO_SIZE = 2048           # longest side of a stylised frame
 # chunk borders from 1.0x to 2x the other frames (bench/LOG.md 12).
 VIDEO_DEFAULTS = dict(size=256, iterations=300, optimizer="lbfgs", tol=1e-3, chunk=5, scales=1, bounds="none")
 DEFAULT_TEMPORAL_WEIGHT = 1e4
+# How a stylised frame is warped into the next (its start and temporal target): bilinear blurred its
+# texture, and later frames spent their steps sharpening it again (bench/LOG.md 13).
+FRAME_WARP = "lanczos"
 
 
 def video_image_settings(**changes) -> ImageSettings:
@@ -231,7 +234,7 @@ def _anchor(settings: VideoSettings, content: np.ndarray, other_content: np.ndar
     if backward is None:
         backward = optical_flow(content, other_content)
         mask = occlusion_mask(backward, optical_flow(other_content, content))
-    return warp(seen, backward), mask
+    return warp(seen, backward, FRAME_WARP), mask
 
 
 def _flows(frames: Iterator[np.ndarray], temporal: str):
