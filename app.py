@@ -35,7 +35,7 @@ from style_core.losses import LOSS_KINDS
 from style_core.matting import DEFAULT_EPSILON
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
     photo_metrics, stylize_photo
-from style_core.settings import INITS, OPTIMIZERS, PRESERVE_COLOR
+from style_core.settings import BOUNDS, INITS, OPTIMIZERS, PRESERVE_COLOR
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, stylize_video, \
     video_image_settings
 from style_core.video import fingerprint as video_fingerprint
@@ -142,7 +142,7 @@ def untrained_note(weights) -> str:
 
 def image_settings(size, iterations, style_strength, preserve_color, blend, backbone, style_layers,
                    content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight,
-                   scales, seed) -> ImageSettings:
+                   scales, seed, bounds="box") -> ImageSettings:
     try:
         blend_weights = tuple(float(b) for b in str(blend or "").replace(",", " ").split()) or None
     except ValueError:
@@ -155,7 +155,7 @@ def image_settings(size, iterations, style_strength, preserve_color, blend, back
         style_layers=style_layers or "paper", content_layers=content_layers or (), optimizer=optimizer,
         lr=float(lr) if lr else None, loss=loss, normalization=normalize, init=init,
         content_weight=float(content_weight), tv_weight=float(tv_weight), scales=int(scales),
-        seed=int(seed), preview_every=5)
+        seed=int(seed), bounds=bounds, preview_every=5)
 
 
 def _paths(files) -> list[str]:
@@ -186,11 +186,11 @@ def require_numbers(**values) -> None:
 @user_errors
 def run_image(content, styles, size, iterations, style_strength, preserve_color, blend, backbone,
               style_layers, content_layers, optimizer, lr, loss, normalize, init, content_weight,
-              tv_weight, scales, seed, progress=gr.Progress()):
+              tv_weight, scales, seed, bounds, progress=gr.Progress()):
     """Stylises the content image; streams previews, then the PNG, comparison and loss curve."""
     settings = image_settings(size, iterations, style_strength, preserve_color, blend, backbone,
                               style_layers, content_layers, optimizer, lr, loss, normalize, init,
-                              content_weight, tv_weight, scales, seed)
+                              content_weight, tv_weight, scales, seed, bounds)
     content_image, style_images = load_inputs(content, styles)
     weights = get_weights(settings.backbone, progress)
     run_dir = new_run_dir()
@@ -223,7 +223,7 @@ def run_image(content, styles, size, iterations, style_strength, preserve_color,
 EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=5, preserve_color="none", blend="",
                         backbone="vgg19", style_layers="paper", content_layers="", optimizer="lbfgs", lr=None,
                         loss="mse", normalize="paper", init="content", content_weight=1.0, tv_weight=0.0,
-                        scales=1, seed=0)
+                        scales=1, seed=0, bounds="box")
 
 
 def run_example(content, styles):
@@ -260,13 +260,16 @@ def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
                     tv_weight = gr.Number(value=0.0, label="TV weight")
                     scales = gr.Slider(1, 4, value=2, step=1, label="Scales (coarse to fine; each half the size of the next)")
                     seed = gr.Number(value=0, precision=0, label="Seed")
+                    bounds = gr.Radio(list(BOUNDS), value="box", label="Pixels while optimising (box: kept "
+                                      "in [0, 1]; none: free, clipped when saved, as the classic scripts)")
             run, stop = run_and_stop("")
         with gr.Column():
             preview, download, info = result_panel("", "Result", "Download PNG (settings embedded)", 420)
             compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=420)
             curve = gr.Plot(label="Loss")
     inputs = [content, styles, size, iterations, strength, preserve, blend, backbone, style_layers,
-              content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight, scales, seed]
+              content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight, scales, seed,
+              bounds]
     event = run.click(run_image, inputs, [preview, download, compare, curve, info], api_name="stylize",
                       concurrency_id="optimise", concurrency_limit=1)
     stop.click(None, None, None, cancels=[event], api_name="stop_stylize")

@@ -3,6 +3,7 @@ gradio_client for the API, headless Chromium (Playwright, system browser) for th
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import threading
@@ -51,7 +52,7 @@ def server(weight_files, tmp_path_factory):
 def image_args(content=CONTENT, styles=(STYLE,), size=64, iterations=20, **kw):
     values = dict(style_strength=5, preserve_color="none", blend="", backbone="vgg19", style_layers="paper",
                   content_layers="", optimizer="adam", lr=None, loss="mse", normalize="paper", init="content",
-                  content_weight=1.0, tv_weight=0.0, scales=1, seed=0)
+                  content_weight=1.0, tv_weight=0.0, scales=1, seed=0, bounds="box")
     values.update(kw)
     return [handle_file(content), [handle_file(s) for s in styles], size, iterations, *values.values()]
 
@@ -70,8 +71,10 @@ def test_image_endpoint_streams_previews_and_returns_the_png(server):
 def test_untrained_weights_are_labelled_on_the_result(server, monkeypatch):
     monkeypatch.setitem(app._weights, "vgg16", load_weights("vgg16", "random"))
     client = Client(server, verbose=False)
-    *_, png, _, _, info = client.predict(*image_args(backbone="vgg16", iterations=2), api_name="/stylize")
+    *_, png, _, _, info = client.predict(*image_args(backbone="vgg16", iterations=2, bounds="none"),
+                                         api_name="/stylize")
     assert "UNTRAINED" in info and "UNTRAINED" in Image.open(png).text["Warning"]
+    assert json.loads(Image.open(png).text["style_core"])["settings"]["bounds"] == "none"
 
 
 def test_stop_ends_a_long_job_and_frees_the_queue(server):
