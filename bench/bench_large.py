@@ -77,6 +77,11 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
         for e in stylize(content, [style], one, weights):
             pass
         out["one_pass"] = measure(e.result.image)
+        # the same edge and tile in both: how much of each figure the tiling adds
+        out["seam_ratio_edges_over_one_pass_max"] = round(max(
+            a / b for a, b in zip(out["seam_ratio_edges"], out["one_pass"]["seam_ratio_edges"])), 3)
+        out["style_loss_tiles_over_one_pass"] = [
+            round(a / b, 2) for a, b in zip(out["style_loss_tiles"], out["one_pass"]["style_loss_tiles"])]
     return out
 
 
@@ -114,7 +119,9 @@ class TileMeasure:
                 "seam_ratio_edges_max": round(max(ratios), 3),
                 "style_loss_max_over_min": round(max(styles) / min(styles), 3),
                 "style_loss_p90_over_p10": round(float(np.percentile(styles, 90) / np.percentile(styles, 10)),
-                                                 3)}
+                                                 3),
+                "seam_ratio_edges": [round(r, 3) for r in ratios],
+                "style_loss_tiles": [float(f"{v:.4g}") for v in styles]}
 
 
 def main() -> None:
@@ -158,7 +165,11 @@ def main() -> None:
                         f"max {q['seam_ratio_edges_max']}  per-tile style loss max/min "
                         f"{q['style_loss_max_over_min']} (p90/p10 {q['style_loss_p90_over_p10']})"
                         for what, q in (("large mode", r), ("image mode, one pass", r.get("one_pass")))
-                        if q and "seam_ratio_pooled" in q), flush=True)
+                        if q and "seam_ratio_pooled" in q)
+              + (f"\n  against the one pass at the same edge / tile: seams max "
+                 f"{r['seam_ratio_edges_over_one_pass_max']}, style loss "
+                 f"{min(r['style_loss_tiles_over_one_pass'])}..{max(r['style_loss_tiles_over_one_pass'])}x"
+                 if "one_pass" in r else ""), flush=True)
         device = rows[0]["device"].replace(" ", "-").lower()
         path = path.with_name(f"large-{'cpu' if 'cpu' in device else device}.json")
         # Runs of other sizes from earlier invocations stay; a rerun of the same job replaces its row.
