@@ -50,7 +50,7 @@ TEMPORAL = ("warp", "plain")
 MAX_VIDEO_FRAMES = 10_000       # frames one job may stylise
 MAX_VIDEO_SIZE = 2048           # longest side of a stylised frame
 # bounds "none": L-BFGS kept in [0, 1] (image mode's default) raised E_warp 1.6x and the jump at
-# chunk borders from 1.0x to 2x the other frames (bench/LOG.md 12).
+# chunk borders from 1.0x to 2x the other frames (bench/LOG.md 12; 1.1x to 2.5x with LOG 13's warp).
 VIDEO_DEFAULTS = dict(size=256, iterations=300, optimizer="lbfgs", tol=1e-3, chunk=5, scales=1, bounds="none")
 DEFAULT_TEMPORAL_WEIGHT = 1e4
 # How a stylised frame is warped into the next (its start and temporal target): bilinear blurred its
