@@ -250,7 +250,7 @@ def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
                     content_layers = gr.Textbox(value="", label="Content layers (empty = relu4_2)")
                 with gr.Row():
                     optimizer = gr.Dropdown(list(OPTIMIZERS), value="lbfgs", label="Optimizer")
-                    lr = gr.Number(value=None, label="Learning rate (empty = the optimizer's default)")
+                    lr = gr.Number(value=None, label="Learning rate (0 or empty = the optimizer's default)")
                     loss = gr.Dropdown(list(LOSS_KINDS), value="mse",
                                        label="Loss kind (huber = smooth_l1 at delta 1)")
                     normalize = gr.Radio(["paper", "relative"], value="paper", label="Normalisation")
