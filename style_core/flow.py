@@ -13,7 +13,7 @@ import numpy as np
 CONSISTENCY = (0.01, 0.5)
 BOUNDARY = (0.01, 0.002)
 # How `warp` interpolates (OpenCV's names). Bilinear blurs a texture moved by a fraction of a pixel:
-# a stylised frame warped that way started the next frame with 5-7x its style loss (bench/LOG.md 13).
+# a stylised frame warped that way started the next frame with up to 6.8x its style loss (bench/LOG.md 13).
 INTERPOLATION = {"linear": "INTER_LINEAR", "cubic": "INTER_CUBIC", "lanczos": "INTER_LANCZOS4"}
 
 
