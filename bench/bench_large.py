@@ -5,9 +5,10 @@
 
 Each size runs in a fresh process, which reports its own peak resident set size (ru_maxrss), so the
 sizes do not inherit each other's memory. The quality run stylises a smaller output for real
-(L-BFGS, enough steps for the style loss to settle) and measures the seam statistic at every tile
-edge and the spread of the per-tile style losses, on large mode's canvas and, as the reference, on
-image mode's result in one pass at the same size, cut into the same tiles. Untrained weights
+(L-BFGS) and measures the seam statistic at every tile edge (and on lines through the tiles'
+middles, where no edge is) and the spread of the per-tile style losses, on large mode's canvas and,
+as references, on image mode's result in one pass at the same size and on the style image itself,
+cut into the same tiles. Untrained weights
 (`random`) unless --weights: time and memory do not depend on the weights' values; the quality
 figures are indicative.
 Writes bench/results/large-<device>.json, keeping the rows of earlier invocations for other jobs.
@@ -32,6 +33,7 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
             weights_source: str, quality: bool) -> dict:
     """One large-mode job in this process; returns its figures (memory read before any analysis)."""
     import jax
+    import numpy as np
 
     from style_core.images import load_image
     from style_core.large import LargeSettings, canvas_bytes, stylize_large
@@ -67,7 +69,7 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
            "canvas_gib": round(canvas_bytes(result.image.shape[:2]) / 2**30, 3),
            "device": jax.devices()[0].device_kind, "weights": weights.source}
     if quality:
-        measure = TileMeasure(content, style, settings, weights, result.image.shape[:2], result.layout)
+        measure = TileMeasure(content, style, settings, weights, result.layout)
         out.update(measure(result.image))
         out["optimizer_style_loss_max_over_min"] = round(max(t["style"] for t in result.tile_losses)
                                                          / min(t["style"] for t in result.tile_losses), 3)
@@ -77,6 +79,15 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
         for e in stylize(content, [style], one, weights):
             pass
         out["one_pass"] = measure(e.result.image)
+        # The floor of the per-tile style figure: the style image itself as the output, cut into the
+        # same tiles (a window of a texture is not the whole texture).
+        from style_core.images import resize
+        from style_core.large import tile_style_losses
+        itself = tile_style_losses(resize(style, *result.image.shape[:2]), content, [style], settings, weights,
+                                   result.layout)
+        out["style_image"] = {"style_loss_max_over_min": round(max(itself) / min(itself), 3),
+                              "style_loss_p90_over_p10": round(float(np.percentile(itself, 90)
+                                                                     / np.percentile(itself, 10)), 3)}
         # the same edge and tile in both: how much of each figure the tiling adds
         out["seam_ratio_edges_over_one_pass_max"] = round(max(
             a / b for a, b in zip(out["seam_ratio_edges"], out["one_pass"]["seam_ratio_edges"])), 3)
@@ -86,37 +97,30 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
 
 
 class TileMeasure:
-    """Seam ratios at every tile edge, and each tile's style loss measured on an image of the output's
-    shape itself (the blended canvas, not the tile before blending) against the full-scale style
-    targets. The targets and each tile's content features are computed once, for every image measured."""
+    """Seam ratios at every tile edge (and, as their reference, on lines through the tiles' middles),
+    and each tile's style loss measured on an image of the output's shape itself (the blended
+    canvas, not the tile before blending) against the full-scale style targets."""
 
-    def __init__(self, content, style, settings, weights, shape, layout):
-        from style_core.images import resize, resize_longest
-        from style_core.large import tiled_grams
-        from style_core.optimize import evaluator
-        from style_core.transfer import image_terms, make_aux
-
-        s = settings.image
-        grams = tiled_grams(s, weights.variables, resize_longest(style, max(shape)), settings.tile)
-        full = resize(content, *shape)
-        self.layout = layout
-        self.auxes = [make_aux(s, weights.variables, full[t.slices], grams=grams) for t in layout]
-        self.evaluate = evaluator(image_terms(s.backbone, s.pooling, s.content_layers, s.style_layers,
-                                              s.loss, s.huber_delta))
+    def __init__(self, content, style, settings, weights, layout):
+        self.content, self.style, self.settings, self.weights, self.layout = content, style, settings, weights, layout
 
     def __call__(self, image) -> dict:
-        import jax.numpy as jnp
         import numpy as np
 
-        from style_core.tiling import seam_ratio, seam_ratios
+        from style_core.large import tile_style_losses
+        from style_core.tiling import midlines, seam_ratio, seam_ratios
 
-        unit = {"content": jnp.float32(1), "style": jnp.float32(1), "tv": jnp.float32(0)}
-        styles = [float(self.evaluate(jnp.asarray(image[t.slices]), aux, unit)[1]["style"])
-                  for t, aux in zip(self.layout, self.auxes)]
+        styles = tile_style_losses(image, self.content, [self.style], self.settings, self.weights, self.layout)
         ratios = seam_ratios(image, self.layout)
+        # the same statistic on lines through the tiles' middles, where no boundary lies
+        mids = midlines(image.shape[:2], self.layout)
+        mid_ratios = seam_ratios(image, mids)
         return {"seam_ratio_pooled": round(seam_ratio(image, self.layout), 3),
                 "seam_ratio_edges_median": round(float(np.median(ratios)), 3),
                 "seam_ratio_edges_max": round(max(ratios), 3),
+                "midline_ratio_pooled": round(seam_ratio(image, mids), 3),
+                "midline_ratio_median": round(float(np.median(mid_ratios)), 3),
+                "midline_ratio_max": round(max(mid_ratios), 3),
                 "style_loss_max_over_min": round(max(styles) / min(styles), 3),
                 "style_loss_p90_over_p10": round(float(np.percentile(styles, 90) / np.percentile(styles, 10)),
                                                  3),
@@ -162,14 +166,18 @@ def main() -> None:
               f"steps {r['iterations']}+{r['tile_iterations']}/tile {r['optimizer']:5s}  wall {r['wall_s']:8.1f} s  "
               f"{r['s_per_tile']:.2f} s/tile  peak RSS {r['peak_rss_gib']:.2f} GiB (canvas {r['canvas_gib']:.2f})"
               + "".join(f"\n  {what}: seams pooled {q['seam_ratio_pooled']} median {q['seam_ratio_edges_median']} "
-                        f"max {q['seam_ratio_edges_max']}  per-tile style loss max/min "
+                        f"max {q['seam_ratio_edges_max']} (midlines: pooled {q['midline_ratio_pooled']} "
+                        f"median {q['midline_ratio_median']} max {q['midline_ratio_max']})  per-tile style loss max/min "
                         f"{q['style_loss_max_over_min']} (p90/p10 {q['style_loss_p90_over_p10']})"
                         for what, q in (("large mode", r), ("image mode, one pass", r.get("one_pass")))
                         if q and "seam_ratio_pooled" in q)
               + (f"\n  against the one pass at the same edge / tile: seams max "
                  f"{r['seam_ratio_edges_over_one_pass_max']}, style loss "
                  f"{min(r['style_loss_tiles_over_one_pass'])}..{max(r['style_loss_tiles_over_one_pass'])}x"
-                 if "one_pass" in r else ""), flush=True)
+                 if "one_pass" in r else "")
+              + (f"\n  the style image itself as the output, same tiles: per-tile style loss max/min "
+                 f"{r['style_image']['style_loss_max_over_min']} (p90/p10 {r['style_image']['style_loss_p90_over_p10']})"
+                 if "style_image" in r else ""), flush=True)
         device = rows[0]["device"].replace(" ", "-").lower()
         path = path.with_name(f"large-{'cpu' if 'cpu' in device else device}.json")
         # Runs of other sizes from earlier invocations stay; a rerun of the same job replaces its row.

@@ -265,6 +265,38 @@ def output_shape(content_shape: tuple[int, int], settings: LargeSettings) -> tup
     return fit_longest_side(content_shape, settings.size)
 
 
+def output_grams(prepared: Sequence[np.ndarray], settings: LargeSettings, weights: Weights,
+                 shape: tuple[int, int]) -> dict[str, jax.Array]:
+    """The blended style Grams of the (prepared) style images at the scale of a `shape` output."""
+    image_settings, need = settings.image, min_input_side(settings.image.backbone, settings.image.layers)
+    grams = []
+    for style in prepared:
+        s = resize_longest(style, max(1, round(image_settings.style_scale * max(shape))))
+        if min(s.shape[:2]) < need:
+            raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
+                             f"{image_settings.backbone} needs at least {need} px: raise --style-scale")
+        grams.append(tiled_grams(image_settings, weights.variables, s, settings.tile))
+    return {name: blend_grams([g[name] for g in grams], image_settings.style_blend)
+            for name in image_settings.style_layers}
+
+
+def tile_style_losses(image: np.ndarray, content: np.ndarray, styles: Sequence[np.ndarray],
+                      settings: LargeSettings, weights: Weights, layout: Sequence[Tile]) -> list[float]:
+    """The style loss of each tile of `image` (an output, e.g. the blended canvas), against the
+    style targets large mode uses for an output of its shape: how evenly the style took."""
+    s = settings.image
+    _, prepared = prepare_inputs(content, styles, s)
+    grams = output_grams(prepared, settings, weights, image.shape[:2])
+    full = resize(content, *image.shape[:2])
+    evaluate = evaluator(image_terms(s.backbone, s.pooling, s.content_layers, s.style_layers, s.loss,
+                                     s.huber_delta))
+    unit = {"content": jnp.float32(0), "style": jnp.float32(1), "tv": jnp.float32(0)}
+    seen = color.luminance if s.preserve_color == "luminance" else (lambda x: x)  # what the network saw
+    return [float(evaluate(jnp.asarray(seen(image[t.slices])),
+                           make_aux(s, weights.variables, seen(full[t.slices]), grams=grams), unit)[1]["style"])
+            for t in layout]
+
+
 def check_memory(shape: tuple[int, int]) -> None:
     """Refuses a canvas that would not fit in this machine's memory."""
     need = canvas_bytes(shape)
@@ -306,15 +338,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     luminance_mode = image_settings.preserve_color == "luminance"
     _, prepared = prepare_inputs(content, styles, image_settings)
     yield event(stage="style targets", tiles_done=0, step=0, steps=0, losses={}, seconds=seconds(), eta=None)
-    styles_full = [resize_longest(s, max(1, round(image_settings.style_scale * max(shape)))) for s in prepared]
-    for s in styles_full:
-        if min(s.shape[:2]) < need:
-            raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
-                             f"{image_settings.backbone} needs at least {need} px: raise --style-scale")
-    grams = [tiled_grams(image_settings, weights.variables, s, settings.tile) for s in styles_full]
-    grams = {name: blend_grams([g[name] for g in grams], image_settings.style_blend)
-             for name in image_settings.style_layers}
-    del styles_full
+    grams = output_grams(prepared, settings, weights, shape)
 
     # 2. the global pass
     base, base_losses = None, {}

@@ -141,6 +141,18 @@ def seam_ratios(image: np.ndarray, layout: list[Tile], window: int = 16) -> list
     return [edge / max(near, 1e-12) for edge, near in _seam_pairs(image, layout, window)]
 
 
+def midlines(shape: tuple[int, int], layout: list[Tile]) -> list[Tile]:
+    """`layout` moved by half a tile down and right (cut at the image's edge): its edges are lines
+    through the middle of the tiles, where no tile boundary lies. `seam_ratios` measured on them is
+    the statistic's own spread on the same image, the reference for the real edges' figures."""
+    height, width = shape
+    out = []
+    for t in layout:
+        y, x = min(t.y + t.height // 2, height - 1), min(t.x + t.width // 2, width - 1)
+        out.append(Tile(t.index, y, x, min(t.height, height - y), min(t.width, width - x)))
+    return out
+
+
 def seam_ratio(image: np.ndarray, layout: list[Tile], window: int = 16) -> float:
     """`seam_ratios` pooled over all edges: the mean edge statistic over the mean nearby one."""
     pairs = list(_seam_pairs(image, layout, window))

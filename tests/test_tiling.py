@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from style_core.errors import StyleError
-from style_core.tiling import blend, blend_weights, tiles
+from style_core.tiling import blend, blend_weights, midlines, seam_ratios, tiles
 
 
 @pytest.mark.parametrize("shape,tile,overlap", [((100, 130), 48, 8), ((64, 64), 64, 16), ((37, 200), 32, 5),
@@ -57,6 +57,26 @@ def test_feathering_hides_a_constant_offset_between_tiles():
     assert steps.max() < 0.25 and np.count_nonzero(steps > 1e-6) >= 7  # a ramp across the 8 px overlap
     with pytest.raises(ValueError, match="1 tile images for 2 tiles"):
         blend(shape, layout, [np.zeros((32, 64, 1), np.float32)])
+
+
+def test_midlines_run_through_the_tiles_and_see_no_seam_where_edges_do():
+    shape = (100, 130)
+    layout = tiles(shape, 48, 8)
+    mids = midlines(shape, layout)
+    assert [(m.y, m.x) for m in mids] == [(t.y + 24, t.x + 24) for t in layout]
+    assert all(m.y + m.height <= 100 and m.x + m.width <= 130 for m in mids)
+    # tiles (here side by side) of one noise texture, each offset by its own constant: a step at
+    # every edge, none inside
+    shape = (96, 144)
+    layout = tiles(shape, 48, 0)
+    mids = midlines(shape, layout)
+    rng = np.random.default_rng(0)
+    noise = rng.random((*shape, 3)).astype(np.float32)
+    stepped = noise.copy()
+    for t in layout:
+        stepped[t.slices] = noise[t.slices] + 0.5 * ((t.index % 3 + t.index // 3) % 2)  # a checkerboard
+    edges, middles = seam_ratios(stepped, layout), seam_ratios(stepped, mids)
+    assert len(edges) == 14 and min(edges) > 1.5 and max(abs(np.array(middles) - 1)) < 0.15
 
 
 def test_bad_tile_settings():
