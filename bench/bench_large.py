@@ -92,7 +92,7 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
         out["seam_ratio_edges_over_one_pass_max"] = round(max(
             a / b for a, b in zip(out["seam_ratio_edges"], out["one_pass"]["seam_ratio_edges"])), 3)
         out["style_loss_tiles_over_one_pass"] = [
-            round(a / b, 2) for a, b in zip(out["style_loss_tiles"], out["one_pass"]["style_loss_tiles"])]
+            float(f"{a / b:.3g}") for a, b in zip(out["style_loss_tiles"], out["one_pass"]["style_loss_tiles"])]
     return out
 
 
@@ -167,8 +167,9 @@ def main() -> None:
               f"{r['s_per_tile']:.2f} s/tile  peak RSS {r['peak_rss_gib']:.2f} GiB (canvas {r['canvas_gib']:.2f})"
               + "".join(f"\n  {what}: seams pooled {q['seam_ratio_pooled']} median {q['seam_ratio_edges_median']} "
                         f"max {q['seam_ratio_edges_max']} (midlines: pooled {q['midline_ratio_pooled']} "
-                        f"median {q['midline_ratio_median']} max {q['midline_ratio_max']})  per-tile style loss max/min "
-                        f"{q['style_loss_max_over_min']} (p90/p10 {q['style_loss_p90_over_p10']})"
+                        f"median {q['midline_ratio_median']} max {q['midline_ratio_max']})  "
+                        f"per-tile style loss max/min {q['style_loss_max_over_min']} "
+                        f"(p90/p10 {q['style_loss_p90_over_p10']})"
                         for what, q in (("large mode", r), ("image mode, one pass", r.get("one_pass")))
                         if q and "seam_ratio_pooled" in q)
               + (f"\n  against the one pass at the same edge / tile: seams max "
@@ -176,7 +177,8 @@ def main() -> None:
                  f"{min(r['style_loss_tiles_over_one_pass'])}..{max(r['style_loss_tiles_over_one_pass'])}x"
                  if "one_pass" in r else "")
               + (f"\n  the style image itself as the output, same tiles: per-tile style loss max/min "
-                 f"{r['style_image']['style_loss_max_over_min']} (p90/p10 {r['style_image']['style_loss_p90_over_p10']})"
+                 f"{r['style_image']['style_loss_max_over_min']} "
+                 f"(p90/p10 {r['style_image']['style_loss_p90_over_p10']})"
                  if "style_image" in r else ""), flush=True)
         device = rows[0]["device"].replace(" ", "-").lower()
         path = path.with_name(f"large-{'cpu' if 'cpu' in device else device}.json")
