@@ -142,7 +142,7 @@ def untrained_note(weights) -> str:
 
 def image_settings(size, iterations, style_strength, preserve_color, blend, backbone, style_layers,
                    content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight,
-                   scales, seed, bounds="box") -> ImageSettings:
+                   scales, seed, bounds) -> ImageSettings:
     try:
         blend_weights = tuple(float(b) for b in str(blend or "").replace(",", " ").split()) or None
     except ValueError:

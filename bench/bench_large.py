@@ -17,6 +17,7 @@ Writes bench/results/large-<device>.json, keeping the rows of earlier invocation
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import resource
@@ -33,10 +34,9 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
             weights_source: str, quality: bool) -> dict:
     """One large-mode job in this process; returns its figures (memory read before any analysis)."""
     import jax
-    import numpy as np
 
-    from style_core.images import load_image
-    from style_core.large import LargeSettings, canvas_bytes, stylize_large
+    from style_core.images import load_image, resize
+    from style_core.large import LargeSettings, canvas_bytes, stylize_large, tile_style_losses
     from style_core.settings import ImageSettings
     from style_core.transfer import stylize
     from style_core.weights import load_weights
@@ -69,7 +69,8 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
            "canvas_gib": round(canvas_bytes(result.image.shape[:2]) / 2**30, 3),
            "device": jax.devices()[0].device_kind, "weights": weights.source}
     if quality:
-        measure = TileMeasure(content, style, settings, weights, result.layout)
+        measure = functools.partial(tile_figures, content=content, style=style, settings=settings,
+                                    weights=weights, layout=result.layout)
         out.update(measure(result.image))
         out["optimizer_style_loss_max_over_min"] = round(max(t["style"] for t in result.tile_losses)
                                                          / min(t["style"] for t in result.tile_losses), 3)
@@ -81,13 +82,8 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
         out["one_pass"] = measure(e.result.image)
         # The floor of the per-tile style figure: the style image itself as the output, cut into the
         # same tiles (a window of a texture is not the whole texture).
-        from style_core.images import resize
-        from style_core.large import tile_style_losses
-        itself = tile_style_losses(resize(style, *result.image.shape[:2]), content, [style], settings, weights,
-                                   result.layout)
-        out["style_image"] = {"style_loss_max_over_min": round(max(itself) / min(itself), 3),
-                              "style_loss_p90_over_p10": round(float(np.percentile(itself, 90)
-                                                                     / np.percentile(itself, 10)), 3)}
+        out["style_image"] = spread(tile_style_losses(resize(style, *result.image.shape[:2]), content, [style],
+                                                      settings, weights, result.layout))
         # the same edge and tile in both: how much of each figure the tiling adds
         out["seam_ratio_edges_over_one_pass_max"] = round(max(
             a / b for a, b in zip(out["seam_ratio_edges"], out["one_pass"]["seam_ratio_edges"])), 3)
@@ -96,36 +92,38 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
     return out
 
 
-class TileMeasure:
+def spread(styles: list[float]) -> dict:
+    """How far apart per-tile style losses are: best against worst, and the 90th against the 10th
+    percentile."""
+    import numpy as np
+
+    return {"style_loss_max_over_min": round(max(styles) / min(styles), 3),
+            "style_loss_p90_over_p10": round(float(np.percentile(styles, 90) / np.percentile(styles, 10)), 3)}
+
+
+def tile_figures(image, content, style, settings, weights, layout) -> dict:
     """Seam ratios at every tile edge (and, as their reference, on lines through the tiles' middles),
     and each tile's style loss measured on an image of the output's shape itself (the blended
     canvas, not the tile before blending) against the full-scale style targets."""
+    import numpy as np
 
-    def __init__(self, content, style, settings, weights, layout):
-        self.content, self.style, self.settings, self.weights, self.layout = content, style, settings, weights, layout
+    from style_core.large import tile_style_losses
+    from style_core.tiling import midlines, seam_ratio, seam_ratios
 
-    def __call__(self, image) -> dict:
-        import numpy as np
-
-        from style_core.large import tile_style_losses
-        from style_core.tiling import midlines, seam_ratio, seam_ratios
-
-        styles = tile_style_losses(image, self.content, [self.style], self.settings, self.weights, self.layout)
-        ratios = seam_ratios(image, self.layout)
-        # the same statistic on lines through the tiles' middles, where no boundary lies
-        mids = midlines(image.shape[:2], self.layout)
-        mid_ratios = seam_ratios(image, mids)
-        return {"seam_ratio_pooled": round(seam_ratio(image, self.layout), 3),
-                "seam_ratio_edges_median": round(float(np.median(ratios)), 3),
-                "seam_ratio_edges_max": round(max(ratios), 3),
-                "midline_ratio_pooled": round(seam_ratio(image, mids), 3),
-                "midline_ratio_median": round(float(np.median(mid_ratios)), 3),
-                "midline_ratio_max": round(max(mid_ratios), 3),
-                "style_loss_max_over_min": round(max(styles) / min(styles), 3),
-                "style_loss_p90_over_p10": round(float(np.percentile(styles, 90) / np.percentile(styles, 10)),
-                                                 3),
-                "seam_ratio_edges": [round(r, 3) for r in ratios],
-                "style_loss_tiles": [float(f"{v:.4g}") for v in styles]}
+    styles = tile_style_losses(image, content, [style], settings, weights, layout)
+    ratios = seam_ratios(image, layout)
+    # the same statistic on lines through the tiles' middles, where no boundary lies
+    mids = midlines(image.shape[:2], layout)
+    mid_ratios = seam_ratios(image, mids)
+    return {"seam_ratio_pooled": round(seam_ratio(image, layout), 3),
+            "seam_ratio_edges_median": round(float(np.median(ratios)), 3),
+            "seam_ratio_edges_max": round(max(ratios), 3),
+            "midline_ratio_pooled": round(seam_ratio(image, mids), 3),
+            "midline_ratio_median": round(float(np.median(mid_ratios)), 3),
+            "midline_ratio_max": round(max(mid_ratios), 3),
+            **spread(styles),
+            "seam_ratio_edges": [round(r, 3) for r in ratios],
+            "style_loss_tiles": [float(f"{v:.4g}") for v in styles]}
 
 
 def main() -> None:
