@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
 .PHONY: setup run example test bench assets clean
 
@@ -14,6 +15,11 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	touch $(STAMP)
 
+# torch, for the PyTorch peer in bench/ only (the app and the tests never import it)
+$(BENCH_STAMP): requirements-bench.txt $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
 run: setup
 	$(PY) app.py
 
@@ -24,8 +30,9 @@ example: setup
 test: setup
 	$(PY) -m pytest -q
 
-bench: setup
+bench: setup $(BENCH_STAMP)
 	$(PY) bench/bench.py
+	$(PY) bench/bench_peer.py
 
 assets: setup
 	$(PY) assets/make_examples.py
