@@ -186,6 +186,20 @@ def _damage_frame(run: Run) -> None:
     frame.write_bytes(frame.read_bytes()[:60])
 
 
+def _drop_into_stopped_job(run: Run) -> None:
+    _interrupt_after(run, __import__("style_core.large").large.Job, "save_tile", 1)
+    assert run.cli(*run.large())[0] == 2
+    run.monkeypatch.undo()
+    (run.tmp / "out.png.job" / "notes.txt").write_text("mine")
+
+
+def _says(*texts: str):
+    def check(run: Run, err: str) -> None:
+        for text in texts:
+            assert text in err, err
+    return check
+
+
 def _other_job(run: Run) -> None:
     _finished_job(run, run.large("--seed", 1, "--init", "noise"))
 
@@ -346,6 +360,10 @@ CASES: dict[str, Case] = {
                                                 setup=lambda r: ((r.tmp / "jd").mkdir(),
                                                                  (r.tmp / "jd" / "notes.txt").write_text("mine")),
                                                 check=_foreign_file_survives),
+    "a file dropped into a stopped job survives its removal": Case(
+        lambda r: r.large("--resume"), setup=_drop_into_stopped_job,
+        check=lambda r, e: (_says("keeps files the job did not make")(r, e),
+                            (r.tmp / "out.png.job" / "notes.txt").read_text() == "mine" or pytest.fail(e))),
     "large resume of another job": Case(lambda r: r.large("--resume"), "with other inputs or settings",
                                         setup=_other_job),
     "large rerun without --resume": Case(lambda r: r.large(), "pass --resume", setup=lambda r: _finished_job(r, r.large())),
@@ -424,3 +442,43 @@ def _check(case: Case, run: Run, before: dict, output_before: bool, inputs: dict
         case.check(run, err)
     for path, data in inputs.items():
         assert path.read_bytes() == data, f"input {path} changed"
+
+
+# --- the pieces behind the table ----------------------------------------------------------------------
+
+def test_removing_a_job_removes_only_its_own_files(tmp_path):
+    """Issue 21.1: a finished job's folder goes, but a file the job did not make stays (and with it
+    the folder); a folder without a job manifest is not touched at all."""
+    from style_core.jobs import open_folder, remove_folder
+    job = open_folder(tmp_path / "job", "key", False, "tiles", files=("base.npz", "tiles/*.npz"))
+    for name in ("base.npz", "tiles/00000.npz", "tiles/.00001.npz.abc.part"):
+        (job / name).write_bytes(b"x")
+    (job / "notes.txt").write_text("mine")
+    (job / "tiles" / "mine.txt").write_text("mine too")
+    assert not remove_folder(job)
+    assert sorted(str(p.relative_to(job)) for p in job.rglob("*")) == ["notes.txt", "tiles", "tiles/mine.txt"]
+    (tmp_path / "keep.txt").write_text("mine")
+    again = open_folder(tmp_path / "job2", "key", False, "tiles", files=("tiles/*.npz", "../*", "/etc/*"))
+    (again / "tiles" / "00000.npz").write_bytes(b"x")
+    assert remove_folder(again) and not again.exists()
+    assert (job / "notes.txt").exists() and (tmp_path / "keep.txt").exists()  # "../*" is ignored
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "base.npz").write_bytes(b"x")
+    assert not remove_folder(plain) and (plain / "base.npz").exists()
+
+
+def test_a_run_that_climbs_keeps_its_best_image_and_says_diverged():
+    """Issue 21.6 at its root: Adam at lr 1e30 throws every pixel to 0 or 1, far above where it
+    started but below the explosion limit; the start (the best boundary) is the result."""
+    import jax.numpy as jnp
+
+    from style_core.optimize import descend
+    x0 = jnp.full((4, 4, 3), 0.52)
+    reports = list(descend(x0, lambda x, aux: {"f": jnp.mean((x - 0.5) ** 2)}, None, {"f": 1.0},
+                           iterations=6, optimizer="adam", lr=1e30, chunk=2, dispatch="async"))
+    last = reports[-1]
+    assert last.history[-1] > 100 * last.history[0]                  # it did climb
+    assert last.stop_reason.startswith("diverged: the loss rose") and "smaller learning rate" in last.stop_reason
+    np.testing.assert_array_equal(np.asarray(last.x), np.asarray(x0))
+    assert last.losses["total"] == pytest.approx(4e-4, rel=1e-5)
