@@ -233,6 +233,9 @@ def _modes(expected: int, *names: str):
 def _gif(run: Run, err: str) -> None:
     from style_core.videoio import probe
     assert probe(run.out).frames == 3 and "wrote" not in err  # --quiet
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert _mode(run.out) == 0o666 & ~mask  # issue 21.10 for videos too
 
 
 def _video_resume_is_exact(run: Run, err: str) -> None:
