@@ -263,3 +263,5 @@ def _keep_best(report: Descent, best: tuple, aux, weights, evaluate) -> None:
     if final > DIVERGE_RISE * loss and final > start:
         report.stop_reason = (f"diverged: the loss rose to {final:.3g} ({final / start:.3g}x its start); kept "
                               f"the best image (step {step}, loss {loss:.3g}): try a smaller learning rate")
+    else:
+        report.stop_reason += f" (kept step {step}'s image, loss {loss:.4g}; the last was {final:.4g})"
