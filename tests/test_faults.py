@@ -29,6 +29,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from style_core import large as large_mode
+from style_core import video as video_mode
 from style_core.__main__ import main
 from style_core.images import read_png_text
 from tests.test_cli import CONTENT, FAST, STYLE
@@ -199,7 +201,7 @@ def _damage_frame(run: Run) -> None:
 
 
 def _drop_into_stopped_job(run: Run) -> None:
-    _interrupt_after(run, __import__("style_core.large").large.Job, "save_tile", 1)
+    _interrupt_after(run, large_mode.Job, "save_tile", 1)
     assert run.cli(*run.large())[0] == 2
     run.monkeypatch.undo()
     (run.tmp / "out.png.job" / "notes.txt").write_text("mine")
@@ -252,7 +254,6 @@ def _gif(run: Run, err: str) -> None:
 
 def _video_resume_is_exact(run: Run, err: str) -> None:
     """Issue 21.5: frames after a stop are the same, bit for bit, as an uninterrupted run's."""
-    from style_core import video
     run.monkeypatch.undo()
     code, err = run.rerun("--resume", "--keep-job")
     assert code == 0, err
@@ -264,7 +265,6 @@ def _video_resume_is_exact(run: Run, err: str) -> None:
     assert names == sorted(p.name for p in resumed.glob("*.png")) and len(names) == 3
     for name in names:
         assert (resumed / name).read_bytes() == (straight / name).read_bytes(), name
-    assert video  # imported for its Job, which the setup interrupted
 
 
 def _foreign_file_survives(run: Run, err: str) -> None:
@@ -321,7 +321,7 @@ CASES: dict[str, Case] = {
     # issue 21.5: a stopped and resumed video is the uninterrupted one, bit for bit
     "21.5 video stopped after frame 2, resumed": Case(
         lambda r: r.video("--keep-job"), "interrupted; the finished frames are kept",
-        setup=lambda r: _interrupt_after(r, __import__("style_core.video").video.Job, "save", 2),
+        setup=lambda r: _interrupt_after(r, video_mode.Job, "save", 2),
         check=_video_resume_is_exact),
     # issue 21.6: a diverging run kept its worst image and said "finished"
     "21.6 adam at lr 1e30 diverges": Case(lambda r: r.image(*ADAM, "--lr", "1e30", "--iterations", 12, "--report",
@@ -384,7 +384,7 @@ CASES: dict[str, Case] = {
     "large rerun without --resume": Case(lambda r: r.large(), "pass --resume", setup=lambda r: _finished_job(r, r.large())),
     "large stopped after two tiles, resumed": Case(
         lambda r: r.large(), "interrupted; the finished tiles are kept",
-        setup=lambda r: _interrupt_after(r, __import__("style_core.large").large.Job, "save_tile", 2),
+        setup=lambda r: _interrupt_after(r, large_mode.Job, "save_tile", 2),
         check=_resumes),
     "video clip is text": Case(lambda r: r.video(clip=_file(r, "v.mp4", b"not a video" * 50)), "not a video"),
     "video clip is an empty file": Case(lambda r: r.video(clip=_file(r, "v.mp4", b"")), "not a video"),
