@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import shutil
 import sys
 from pathlib import Path
 
 from .errors import StyleError
-from .files import atomic_path
+from .files import check_writable, user_file
 from .large import LARGE_MAX_SIZE
 from .settings import BOUNDS, DEFAULT_LR, DEFAULT_STYLE_WEIGHT, INITS, OPTIMIZERS, PRESERVE_COLOR
 
@@ -219,16 +218,14 @@ def settings_from_args(args: argparse.Namespace, make=None):
 
 
 def write_report(path: Path, report: dict) -> None:
-    with atomic_path(path) as tmp:
+    with user_file(path) as tmp:
         Path(tmp).write_text(json.dumps(report, indent=2, default=str))
 
 
 def _report_path(args: argparse.Namespace, inputs: tuple) -> Path | None:
     if not args.report:
         return None
-    report_path = Path(args.report)
-    if not report_path.parent.is_dir():
-        raise StyleError(f"{report_path}: the folder {report_path.parent} does not exist")
+    report_path = check_writable(args.report)
     if any(report_path.resolve() == Path(p).resolve() for p in (*inputs, args.output)):
         raise StyleError(f"{report_path}: the report would overwrite an input or the output")
     return report_path
@@ -256,6 +253,27 @@ def _weights(args: argparse.Namespace, backbone: str, source: str | None):
     return weights
 
 
+def _job_folder(args: argparse.Namespace, output: Path, report_path: Path | None) -> Path:
+    """--job (OUTPUT.job by default), refused if it is or would hold a file the job did not make."""
+    from .jobs import check_folder
+    job = Path(args.job) if args.job else output.with_name(output.name + ".job")
+    keep = [args.content, *args.styles, output, *([report_path] if report_path else [])]
+    if args.weights and args.weights != "random":
+        keep.append(args.weights)
+    return check_folder(job, keep)
+
+
+def _end_job(args: argparse.Namespace, job: Path, result) -> None:
+    """Removes the finished job's own files (unless --keep-job) and says which damaged pieces of a
+    resumed job were made again."""
+    from .jobs import remove_folder
+    if result.remade:
+        print(f"note: damaged job files were made again: {', '.join(result.remade)}", file=sys.stderr)
+    if not args.keep_job and not remove_folder(job):
+        print(f"note: {job} keeps files the job did not make; only the job's own were removed",
+              file=sys.stderr)
+
+
 @contextlib.contextmanager
 def _resumable(job: Path, what: str):
     """Around a job's events: the progress bars put in the yielded list are closed at the end, and
@@ -269,6 +287,11 @@ def _resumable(job: Path, what: str):
     finally:
         for bar in bars:
             bar.close()
+
+
+def _warn_diverged(stop_reason: str) -> None:
+    if stop_reason.startswith("diverged"):
+        print(f"warning: {stop_reason}", file=sys.stderr)
 
 
 def _write(args, output: Path, report_path: Path | None, image, report: dict, weights) -> None:
@@ -305,8 +328,7 @@ def run_image(args: argparse.Namespace) -> int:
                                  loss=f"{event.losses.get('total', float('nan')):.4g}", refresh=False)
             result = event.result
     _write(args, output, report_path, result.image, result.report(), weights)
-    if result.stop_reason.startswith("diverged"):
-        print(f"warning: {result.stop_reason}", file=sys.stderr)
+    _warn_diverged(result.stop_reason)
     if not args.quiet:
         final = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
         print(f"wrote {output} ({result.iterations} steps, {result.seconds:.1f} s; {final})",
@@ -327,7 +349,7 @@ def run_large(args: argparse.Namespace) -> int:
     inputs = (args.content, *args.styles)
     output = check_output_path(args.output, inputs)
     report_path = _report_path(args, inputs)
-    job = Path(args.job) if args.job else output.with_name(output.name + ".job")
+    job = _job_folder(args, output, report_path)
     content = load_image(args.content)
     styles = [load_image(s) for s in args.styles]
     weights = _weights(args, settings.image.backbone, settings.image.weights)
@@ -346,10 +368,8 @@ def run_large(args: argparse.Namespace) -> int:
                 print(f"{event.stage}...", file=sys.stderr)
             result = event.result
     _write(args, output, report_path, result.image, result.report(), weights)
-    if not args.keep_job:
-        shutil.rmtree(job, ignore_errors=True)
-    if result.stop_reason.startswith("diverged"):
-        print(f"warning: a tile {result.stop_reason}", file=sys.stderr)
+    _end_job(args, job, result)
+    _warn_diverged(result.stop_reason)
     if not args.quiet:
         resumed = f", {result.tiles_resumed} resumed" if result.tiles_resumed else ""
         print(f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {len(result.layout)} "
@@ -380,9 +400,7 @@ def run_photo(args: argparse.Namespace) -> int:
             progress.set_postfix(loss=f"{event.losses.get('total', float('nan')):.4g}", refresh=False)
             result = event.result
     _write(args, output, report_path, result.image, result.report(), weights)
-    last = result.stages[-1]
-    if last.stop_reason.startswith("diverged"):
-        print(f"warning: {last.stop_reason}", file=sys.stderr)
+    _warn_diverged(result.stages[-1].stop_reason)
     if not args.quiet:
         m = result.metrics
         print(f"wrote {output} ({sum(s.iterations for s in result.stages)} steps, {result.seconds:.1f} s; "
@@ -404,7 +422,7 @@ def run_video(args: argparse.Namespace) -> int:
     inputs = (args.content, *args.styles)
     output = check_output_path(args.output, inputs, formats=(".mp4", ".gif"))
     report_path = _report_path(args, inputs)
-    job = Path(args.job) if args.job else output.with_name(output.name + ".job")
+    job = _job_folder(args, output, report_path)
     info = probe(args.content)
     frames_to_do(info, settings)  # a bad clip is refused before anything loads
     if info.variable_rate and not args.quiet:
@@ -427,8 +445,8 @@ def run_video(args: argparse.Namespace) -> int:
     report = result.report()
     if report_path:
         write_report(report_path, {**report, "content": str(args.content), "styles": list(map(str, args.styles))})
-    if not args.keep_job:
-        shutil.rmtree(job, ignore_errors=True)
+    _end_job(args, job, result)
+    _warn_diverged(result.stop_reason)
     if not args.quiet:
         resumed = f", {result.frames_resumed} resumed" if result.frames_resumed else ""
         print(f"wrote {output} ({result.frames} frames at {float(result.fps):g} fps{resumed}, "

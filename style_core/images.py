@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import StyleError
-from .files import atomic_path
+from .files import check_writable, user_file
 
 MAX_PIXELS = 64_000_000  # 8000 x 8000; larger inputs are refused before they are decoded
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
@@ -115,12 +115,7 @@ def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, 
     path = Path(path)
     if path.suffix.lower() not in formats:
         raise StyleError(f"{path}: output must end in one of {', '.join(formats)}")
-    if not path.parent.is_dir():
-        raise StyleError(f"{path}: the folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK):
-        raise StyleError(f"{path}: the folder {path.parent} is not writable")
-    if path.is_dir():
-        raise StyleError(f"{path}: is a folder")
+    check_writable(path)
     for given in inputs:
         if Path(given).exists() and path.exists() and os.path.samefile(path, given):
             raise StyleError(f"{path}: the output would overwrite the input {given}")
@@ -145,7 +140,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray,
         options["pnginfo"] = info
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = 95
-    with atomic_path(path) as tmp:
+    with user_file(path) as tmp:
         pil.save(tmp, format=fmt, **options)
     return path
 

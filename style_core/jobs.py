@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -37,9 +38,24 @@ def fingerprint(images: Sequence[np.ndarray], settings: dict, weights_source: st
     return h.hexdigest()
 
 
+def check_folder(folder: str | os.PathLike, keep: Sequence[str | os.PathLike]) -> Path:
+    """Refuses a job folder that is, or holds, one of the files in `keep` (the inputs, the output,
+    the report): the folder is removed when the job is done, and must hold only what the job made."""
+    folder = Path(folder)
+    where = folder.resolve()
+    for path in keep:
+        resolved = Path(path).resolve()
+        if resolved == where or where in resolved.parents:
+            raise StyleError(f"the job folder {folder} would hold {path}, and a job folder is removed "
+                             f"when the job is done: choose a job folder of its own")
+    return folder
+
+
 def open_folder(folder: str | os.PathLike, key: str, resume: bool, subfolder: str,
-                description: dict | None = None) -> Path:
-    """Opens (resume) or starts the job folder for the job `key`, with its `subfolder` of results.
+                description: dict | None = None, files: Sequence[str] = ()) -> Path:
+    """Opens (resume) or starts the job folder for the job `key`, with its `subfolder` of results;
+    `files` are glob patterns (relative to the folder) of every file the job writes besides
+    job.json, which `remove_folder` removes.
 
     Refuses, in one line each: a damaged manifest, an earlier job without `resume`, another job's
     folder, a file or a non-empty folder that holds no job, a folder that cannot be written.
@@ -64,7 +80,48 @@ def open_folder(folder: str | os.PathLike, key: str, resume: bool, subfolder: st
     try:
         (folder / subfolder).mkdir(parents=True, exist_ok=True)
         with atomic_path(manifest) as tmp:
-            Path(tmp).write_text(json.dumps({"fingerprint": key, **(description or {})}, indent=2, default=str))
+            Path(tmp).write_text(json.dumps({"fingerprint": key, "files": list(files), **(description or {})},
+                                            indent=2, default=str))
     except OSError as e:
         raise StyleError(f"cannot write the job folder {folder}: {e.strerror or e}") from None
     return folder
+
+
+def remove_folder(folder: str | os.PathLike) -> bool:
+    """Removes a finished job's own files (job.json and what its "files" patterns match, with any
+    temporary file an interrupted write left), then its folders if that emptied them. Anything
+    else stays, and with it the folder. Returns whether the folder is gone."""
+    folder = Path(folder)
+    try:
+        patterns = [str(p) for p in json.loads((folder / "job.json").read_text()).get("files", [])]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return not folder.exists()  # no job here (or a damaged one): nothing of it is removed
+    patterns = [p for p in patterns if not Path(p).is_absolute() and ".." not in Path(p).parts]
+    places = {folder, *(folder / Path(pattern).parent for pattern in patterns)}
+    own = [p for pattern in patterns for p in folder.glob(pattern)]
+    own += [p for where in places for p in where.glob(".*.part")]
+    for path in own:
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+    (folder / "job.json").unlink(missing_ok=True)
+    for path in sorted(places, key=lambda p: len(p.parts), reverse=True):
+        try:
+            path.rmdir()
+        except OSError:
+            pass  # not empty: it holds something the job did not make
+    return not folder.exists()
+
+
+class JobFolder:
+    """An open job folder (`open_folder`'s arguments) that notes the damaged pieces it finds on
+    resume (`remade`, relative to the folder), which the job then makes again."""
+
+    def __init__(self, folder: str | os.PathLike, key: str, resume: bool, subfolder: str,
+                 description: dict | None = None, files: Sequence[str] = ()):
+        self.folder = open_folder(folder, key, resume, subfolder, description, files)
+        self.remade: list[str] = []
+        self._lock = threading.Lock()   # pieces may be saved and loaded from several threads
+
+    def damaged(self, path: Path) -> None:
+        with self._lock:
+            self.remade.append(str(Path(path).relative_to(self.folder)))

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -35,7 +36,6 @@ from . import color, jobs
 from .backbones import layer_table, min_input_side
 from .errors import StyleError
 from .files import atomic_path
-from .jobs import open_folder
 from .images import fit_longest_side, resize, resize_longest
 from .losses import blend_grams, gram_matrix, layer_norms, penalty
 from .optimize import descend, evaluator
@@ -111,6 +111,7 @@ class LargeResult:
     tiles_resumed: int                     # tiles read back from the job folder, not optimised
     seconds: float
     stop_reason: str
+    remade: tuple[str, ...] = ()           # damaged job files (relative to the job folder) made again
 
     def report(self) -> dict:
         return {"mode": "large", "settings": self.settings.to_dict(), "backbone": self.settings.image.backbone,
@@ -119,7 +120,7 @@ class LargeResult:
                 "tile_shape": [self.layout[0].height, self.layout[0].width],
                 "tiles_resumed": self.tiles_resumed, "base_losses": self.base_losses,
                 "tile_losses": self.tile_losses, "seconds": round(self.seconds, 3),
-                "stop_reason": self.stop_reason}
+                "stop_reason": self.stop_reason, "remade": list(self.remade)}
 
 
 @dataclass(frozen=True)
@@ -214,14 +215,15 @@ def _shard(tree, mesh: Mesh):
 
 # --- the job folder ------------------------------------------------------------------------------------
 
-class Job:
+class Job(jobs.JobFolder):
     """A folder holding one job: job.json (what it is), base.npz (the global pass), tiles/N.npz.
 
-    Files are written atomically, so a crash never leaves a half-written tile behind.
+    Files are written atomically, so a crash never leaves a half-written tile behind; a damaged one
+    (a truncated copy, a foreign file) is noted in `remade` and made again.
     """
 
     def __init__(self, folder: str | os.PathLike, fingerprint: str, description: dict, resume: bool):
-        self.folder = open_folder(folder, fingerprint, resume, "tiles", description)
+        super().__init__(folder, fingerprint, resume, "tiles", description, files=("base.npz", "tiles/*.npz"))
         self.tiles = self.folder / "tiles"
 
     def _save(self, path: Path, array: np.ndarray, losses: dict) -> None:
@@ -236,9 +238,13 @@ class Job:
             return None
         try:
             with np.load(path) as f:
-                return f["image"], json.loads(str(f["losses"]))
-        except (OSError, ValueError, KeyError):
-            return None  # unreadable: made again
+                image, losses = f["image"], json.loads(str(f["losses"]))
+            if image.ndim != 3 or image.shape[2] != 3 or not isinstance(losses, dict):
+                raise ValueError("not a job piece")
+            return image, losses
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            self.damaged(path)  # truncated or foreign: made again
+            return None
 
     def save_base(self, image, losses):
         self._save(self.folder / "base.npz", image, losses)
@@ -347,7 +353,8 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         if stored is None:
             for e in stylize(content, styles, image_settings, weights):
                 if e.done:
-                    base, base_losses = e.result.image, dict(e.result.final_losses)
+                    base = e.result.image
+                    base_losses = {**e.result.final_losses, "stop_reason": e.result.stop_reason}
                 else:
                     yield event(stage="global pass", tiles_done=0, step=e.step, steps=e.total,
                                 losses=e.losses, seconds=seconds(), eta=None, preview=e.preview)
@@ -358,7 +365,9 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         if len(layout) == 1 and base.shape[:2] == shape:
             # the output fits in one pass: the global pass is the result
             result = LargeResult(base, settings, weights.source, weights.trained, list(layout),
-                                 [base_losses], base_losses, 0, seconds(), "finished in one pass")
+                                 [base_losses], base_losses, 0, seconds(),
+                                 _stop_reason([base_losses]) or "finished in one pass",
+                                 tuple(folder.remade) if folder else ())
             yield event(stage="done", tiles_done=1, step=0, steps=0, losses=base_losses,
                         seconds=result.seconds, eta=0.0, preview=_preview(base), result=result)
             return
@@ -402,6 +411,8 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
             tile_losses[t.index] = stored[1]
             resumed += 1
         else:
+            if stored is not None:
+                folder.damaged(folder.tiles / f"{t.index:05d}.npz")
             todo.append(t)
     done = resumed
     if resumed:
@@ -471,13 +482,19 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     # 4. the canvas: the weights sum to 1 everywhere, so it is complete
     original = coverage = None  # freed before the result is handed over
     np.clip(canvas, 0.0, 1.0, out=canvas)
-    reasons = {str(l.get("stop_reason", "finished")) for l in tile_losses}
-    diverged = sorted(r for r in reasons if r.startswith("diverged"))
     result = LargeResult(canvas, settings, weights.source, weights.trained, list(layout), tile_losses,
-                         base_losses, resumed, seconds(), diverged[0] if diverged else "finished")
+                         base_losses, resumed, seconds(), _stop_reason([base_losses, *tile_losses]) or "finished",
+                         tuple(folder.remade) if folder else ())
     yield event(stage="done", tiles_done=len(layout), step=settings.tile_iterations,
                 steps=settings.tile_iterations, losses=tile_losses[-1], seconds=result.seconds, eta=0.0,
                 preview=_preview(canvas), result=result)
+
+
+def _stop_reason(losses: Sequence[dict]) -> str | None:
+    """The first divergence among the passes' losses (their "stop_reason"), None if none diverged."""
+    diverged = sorted(str(l.get("stop_reason")) for l in losses
+                      if str(l.get("stop_reason", "")).startswith("diverged"))
+    return diverged[0] if diverged else None
 
 
 def _tile_init(settings: ImageSettings, content: np.ndarray, styles: Sequence[np.ndarray], t: Tile) -> np.ndarray:

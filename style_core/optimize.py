@@ -31,6 +31,11 @@ Terms = Callable[[jax.Array, Any], Mapping[str, jax.Array]]
 TARGET_CHUNK_SECONDS = 1.0
 # A loss this many times its starting value means the run has blown up.
 EXPLODE_FACTOR = 1e3
+# A run that ends above its start and this much above the lowest loss it saw at a chunk boundary has
+# diverged (its best image is kept whenever it ends above that at all): Adam at lr 1e30 ended at 93x
+# its start, below EXPLODE_FACTOR, having thrown every pixel to 0 or 1. A few Adam steps at a coarse
+# scale overshoot too (0.12 -> 0.26 from 0.55), still far below the start: not a divergence.
+DIVERGE_RISE = 1.1
 # The tolerance rule compares losses at least this many steps apart: one L-BFGS step from a fresh
 # start (a short gradient step) says little about how far there is to go.
 TOL_SPAN = 5
@@ -198,11 +203,15 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     # `history[k]` is the loss before step k + 1; the stopping rule compares two of them, `seen`
     # steps apart, once they are at least TOL_SPAN apart.
     step, calls, n_active, last_total, last_seen = 0, 0, 1, total0, 0
+    best = (total0, 0, x0)  # (loss, step, image): the lowest loss seen at a chunk boundary
     while step < iterations:
         n = min(n_active, iterations - step)
         t0 = time.perf_counter()
+        boundary = (step, carry[0])
         carry, (totals, values) = run(carry, aux, weights, limit, jnp.int32(n))
         totals = np.asarray(totals)[:n]
+        if n and np.isfinite(totals[0]) and totals[0] < best[0]:  # totals[0]: the loss at the boundary
+            best = (float(totals[0]), *boundary)
         calls += 1
         if calls >= 2:  # the first call includes compilation
             per_step = (time.perf_counter() - t0) / n
@@ -233,8 +242,26 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
         if step >= iterations or converged:
             break
         yield report
-    report.losses = _to_floats(*evaluate(carry[0], aux, weights))
+    report.x, report.losses = carry[0], _to_floats(*evaluate(carry[0], aux, weights))
     report.finished = True
     report.stop_reason = "converged" if step < iterations else "finished"
+    _keep_best(report, best, aux, weights, evaluate)
     report.seconds = time.perf_counter() - start
     yield report
+
+
+def _keep_best(report: Descent, best: tuple, aux, weights, evaluate) -> None:
+    """Where the run ended above the lowest loss it saw at a chunk boundary, the image of that
+    boundary becomes the result; far above it (DIVERGE_RISE) and above its start, the run is said
+    to have diverged."""
+    loss, step, x = best
+    final = report.losses["total"]
+    if not final > loss:
+        return
+    report.x, report.losses = x, _to_floats(*evaluate(x, aux, weights))
+    start = report.initial_losses["total"]
+    if final > DIVERGE_RISE * loss and final > start:
+        report.stop_reason = (f"diverged: the loss rose to {final:.3g} ({final / start:.3g}x its start); kept "
+                              f"the best image (step {step}, loss {loss:.3g}): try a smaller learning rate")
+    else:
+        report.stop_reason += f" (kept step {step}'s image, loss {loss:.4g}; the last was {final:.4g})"

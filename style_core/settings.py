@@ -23,6 +23,8 @@ DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "adagrad": 0.05, "rmsprop": 0.005, "sg
 # makes every layer term start near 1, so its weights are of order one.
 DEFAULT_STYLE_WEIGHT = {"paper": 1e5, "relative": 10.0}
 MAX_SIZE = 8192
+# JAX's PRNG keys hold 32 bits of seed (without x64); a larger seed would overflow or repeat a smaller one.
+MAX_SEED = 2 ** 32 - 1
 # Coarse-to-fine by default from this size up: a pass at half the size first, whose result starts
 # the full-size pass (bench/LOG.md 7: the full-size loss then falls to a plain run's in far fewer
 # full-size steps).
@@ -70,11 +72,14 @@ def check_number(name: str, value, minimum: float = 0.0, strict: bool = False) -
     return value
 
 
-def check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+def check_int(name: str, value, minimum: int, maximum: int | None = None) -> int:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value)) or value != int(value)):
         raise StyleError(f"{name} must be a whole number, not {value!r}")
     if int(value) < minimum:
         raise StyleError(f"{name} must be at least {minimum}, not {int(value)}")
+    if maximum is not None and int(value) > maximum:
+        raise StyleError(f"{name} must be at most {maximum}, not {int(value)}")
     return int(value)
 
 
@@ -136,7 +141,7 @@ class ImageSettings:
             raise StyleError(f"size {self.size} is over the image-mode limit of {MAX_SIZE} px "
                              f"(large mode tiles bigger outputs)")
         set_("iterations", check_int("iterations", self.iterations, 0))
-        set_("seed", check_int("seed", self.seed, 0))
+        set_("seed", check_int("seed", self.seed, 0, MAX_SEED))
         if self.scales is None:
             set_("scales", auto_scales(self.size))
             set_("scales_auto", True)

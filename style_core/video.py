@@ -36,10 +36,9 @@ import numpy as np
 
 from . import color, jobs
 from .errors import StyleError
-from .files import atomic_path
+from .files import user_file
 from .flow import occlusion_mask, optical_flow, warp, warping_error
 from .images import load_image, resize, save_image
-from .jobs import open_folder
 from .losses import temporal_loss
 from .settings import ImageSettings, check_choice, check_int, check_number
 from .transfer import ExtraTerm, stylize
@@ -159,6 +158,8 @@ class VideoResult:
     settings: VideoSettings
     weights_source: str
     trained_weights: bool
+    stop_reason: str = "finished"           # or the first frame's divergence ("diverged ...")
+    remade: tuple[str, ...] = ()            # damaged job files (relative to the job folder) made again
 
     @property
     def mean_later_iterations(self) -> float:
@@ -175,7 +176,8 @@ class VideoResult:
                 "warping_error": self.warping_error, "border_warping_error": self.border_warping_error,
                 "inner_warping_error": self.inner_warping_error,
                 "frames_resumed": self.frames_resumed, "seconds": round(self.seconds, 3),
-                "weights_source": self.weights_source, "trained_weights": self.trained_weights}
+                "weights_source": self.weights_source, "trained_weights": self.trained_weights,
+                "stop_reason": self.stop_reason, "remade": list(self.remade)}
 
 
 def _temporal(x, data):
@@ -198,29 +200,47 @@ def fingerprint(info: VideoInfo, styles: Sequence[np.ndarray], settings: VideoSe
     return jobs.fingerprint(styles, settings.to_dict(), weights.source, files=(info.path,))
 
 
-class Job:
-    """The job folder: job.json (fingerprint), frames/CCC-TTTTTT.png (chunk, frame), iterations.json."""
+class Job(jobs.JobFolder):
+    """The job folder: job.json (fingerprint), frames/CCC-TTTTTT.png (chunk, frame), iterations.json.
+    A damaged frame is noted in `remade` and made again; damaged step counts are started afresh."""
 
     def __init__(self, folder: Path, key: str, resume: bool):
-        self.folder = open_folder(folder, key, resume, "frames", {"mode": "video"})
-        self._lock = threading.Lock()
+        super().__init__(folder, key, resume, "frames", {"mode": "video"},
+                         files=("iterations.json", "frames/*.png"))
         self.steps_path = self.folder / "iterations.json"
-        self.steps = json.loads(self.steps_path.read_text()) if self.steps_path.exists() else {}
+        self.steps = {}
+        if self.steps_path.exists():
+            try:
+                steps = json.loads(self.steps_path.read_text())
+                if not isinstance(steps, dict) or not all(isinstance(v, int) for v in steps.values()):
+                    raise ValueError("not a table of steps")
+                self.steps = steps
+            except (OSError, ValueError):  # the finished frames' step counts are lost, not the frames
+                self.damaged(self.steps_path)
 
     def frame_path(self, chunk: int, index: int) -> Path:
         return self.folder / "frames" / f"{chunk:03d}-{index:06d}.png"
 
-    def done(self, chunk: int, index: int) -> bool:
-        return self.frame_path(chunk, index).exists()
+    def load(self, chunk: int, index: int) -> np.ndarray | None:
+        """A finished frame, exactly as the output will show it; None if it is not done yet or is
+        damaged (which is noted, and the frame made again)."""
+        path = self.frame_path(chunk, index)
+        if not path.exists():
+            return None
+        try:
+            return load_image(path)
+        except StyleError:
+            self.damaged(path)
+            return None
 
-    def save(self, chunk: int, index: int, image: np.ndarray, steps: int) -> None:
+    def save(self, chunk: int, index: int, image: np.ndarray, steps: int) -> np.ndarray:
+        """Keeps a finished frame; returns it as saved (8-bit), which is what a resumed job reads
+        back, so that the frames after it are the same whether or not the job was stopped."""
         save_image(self.frame_path(chunk, index), image)
         with self._lock:  # chunks on several devices save from several threads
             self.steps[f"{chunk}-{index}"] = steps
-            with atomic_path(self.steps_path) as tmp:
+            with user_file(self.steps_path) as tmp:
                 Path(tmp).write_text(json.dumps(self.steps))
-
-    def load(self, chunk: int, index: int) -> np.ndarray:
         return load_image(self.frame_path(chunk, index))
 
 
@@ -290,16 +310,20 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
     grams = {device: {} for device in devices}  # style targets, once per size and device
     later = image.replace(iterations=settings.frame_iterations)
     clock = {"finished": 0, "resumed": 0, "computed": 0}
+    diverged: list[tuple[int, str]] = []  # (frame, stop reason) of the frames whose loss rose
 
     lock = threading.Lock()
 
     def frame(ci, index, content, anchors, budget, grams):
         """Stylises one frame against its anchors (or loads it from the job); yields progress and
         returns the stylised frame. `grams`: the style targets of the device it runs on."""
-        if folder.done(ci, index):
+        output_frame = folder.load(ci, index)
+        if output_frame is not None and output_frame.shape != content.shape:
+            folder.damaged(folder.frame_path(ci, index))  # another size: not this job's frame
+            output_frame = None
+        if output_frame is not None:
             with lock:
                 clock["resumed"] += 1
-            output_frame = folder.load(ci, index)
         else:
             t0 = time.perf_counter()
             extras = [_term(name, settings.temporal_weight, target, mask) for name, target, mask in anchors]
@@ -312,10 +336,11 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
                 if event.result is None:
                     yield VideoProgress("frames", clock["finished"], count, ci + 1, len(parts), event.step,
                                         event.losses, time.perf_counter() - start_time)
-            output_frame = event.result.image
-            folder.save(ci, index, output_frame, event.result.iterations)
+            output_frame = folder.save(ci, index, event.result.image, event.result.iterations)
             with lock:
                 clock["computed"] += 1
+                if event.result.stop_reason.startswith("diverged"):
+                    diverged.append((index, event.result.stop_reason))
                 clock.setdefault("since", t0)
         with lock:
             clock["finished"] += 1
@@ -386,9 +411,13 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
             previous, shape = (content, picture), picture.shape[:2]
     error, border, inner = _warping_errors(per_pair, parts)
     steps = [folder.steps.get(f"{ci}-{i}", 0) for ci, p in enumerate(parts) for i in p]
+    reason = "finished"
+    if diverged:
+        index, why = min(diverged)
+        reason = f"{why} (frame {index}, {len(diverged)} frame{'s' * (len(diverged) > 1)} in all)"
     result = VideoResult(Path(output), total, info.fps, shape, steps, first_steps, error, border, inner,
                          clock["resumed"], time.perf_counter() - start_time, settings, weights.source,
-                         weights.trained)
+                         weights.trained, reason, tuple(folder.remade))
     yield VideoProgress("done", count, count, len(parts), len(parts), 0, {}, result.seconds, result=result)
 
 

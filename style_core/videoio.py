@@ -163,6 +163,8 @@ class VideoWriter:
         self._tmp = self._atomic.__enter__()
         self._container = None
         self._stream = None
+        self._source = None        # the file the audio is copied from (mp4 with audio_from only)
+        self._audio = None
         self.frames = 0
 
     def _open(self, shape: tuple[int, int]) -> None:
@@ -177,13 +179,22 @@ class VideoWriter:
         else:
             self._stream.pix_fmt = "yuv420p"
             self._stream.options = {"crf": str(self.crf), "preset": "medium"}
-        self._audio = None
         if fmt == "mp4" and self.audio_from is not None:
             self._source = av.open(str(self.audio_from))
             if self._source.streams.audio:
                 self._audio = self._container.add_stream_from_template(self._source.streams.audio[0])
 
     def write(self, frame: np.ndarray) -> None:
+        try:
+            self._write(frame)
+        except OSError as e:  # a full disk, a vanished folder: one line, the partial file dropped
+            self.abort(e)
+            raise self._failed(e) from None
+
+    def _failed(self, error: OSError) -> StyleError:
+        return StyleError(f"cannot write {self.path}: {error.strerror or error}; nothing was written there")
+
+    def _write(self, frame: np.ndarray) -> None:
         import av
         shape = even_shape(frame.shape[:2]) if self.path.suffix.lower() == ".mp4" else frame.shape[:2]
         if self._container is None:
@@ -231,23 +242,31 @@ class VideoWriter:
             if self._audio is not None:
                 self._copy_audio()
             self._container.close()
-            if self.audio_from is not None:
+            if self._source is not None:
                 self._source.close()
         except BaseException as e:
             self.abort(e)
+            if isinstance(e, OSError):
+                raise self._failed(e) from None
             raise
-        self._atomic.__exit__(None, None, None)
+        try:
+            self._atomic.__exit__(None, None, None)
+        except OSError as e:
+            raise self._failed(e) from None
         return self.path
 
     def abort(self, error: BaseException | None = None) -> None:
         """Drops the partial file; nothing appears under the final name."""
-        for thing in (self._container, getattr(self, "_source", None)):
+        if self._tmp is None:
+            return  # closed or aborted already
+        for thing in (self._container, self._source):
             try:
                 if thing is not None:
                     thing.close()
             except Exception:  # noqa: BLE001 (closing a half-written container may fail too)
                 pass
         error = error or StyleError("aborted")
+        self._tmp = None
         self._atomic.__exit__(type(error), error, None)
 
     def __enter__(self) -> "VideoWriter":

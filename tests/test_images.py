@@ -126,7 +126,7 @@ def test_failed_save_leaves_nothing_behind_and_keeps_the_old_file(tmp_path, monk
     def explode(*args, **kwargs):
         raise OSError("disk full")
     monkeypatch.setattr(Image.Image, "save", explode)
-    with pytest.raises(OSError):
+    with pytest.raises(StyleError, match="cannot write .*out.png: disk full; nothing was written there"):
         save_image(target, np.zeros((4, 4, 3), np.float32))
     assert target.read_bytes() == b"the user's earlier result"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]

@@ -26,7 +26,7 @@ def images():
 
 
 def photo(content, style, weights, **kw):
-    image_kw = {k: kw.pop(k) for k in list(kw) if k in FAST or k in ("scales", "preserve_color")}
+    image_kw = {k: kw.pop(k) for k in list(kw) if k in FAST or k in ("scales", "preserve_color", "optimizer")}
     settings = PhotoSettings(photo_image_settings(**{**FAST, **image_kw}), **kw)
     events = list(stylize_photo(content, [style], settings, weights))
     return events, events[-1].result
@@ -41,9 +41,12 @@ def test_photo_weight_zero_is_exactly_image_mode(images, vgg19_weights):
 
 
 def test_photo_result_is_more_photo_like_than_image_mode(images, vgg19_weights):
+    """With L-BFGS: on these random weights Adam's first step (+-lr on every pixel) raises the matting
+    term 20x, and 20 steps do not bring the loss back below its start, so the best image seen, the
+    content, would (rightly) be the result."""
     content, style = images
-    _, plain = photo(content, style, vgg19_weights, photo_weight=0)
-    events, real = photo(content, style, vgg19_weights)
+    _, plain = photo(content, style, vgg19_weights, photo_weight=0, optimizer="lbfgs")
+    events, real = photo(content, style, vgg19_weights, optimizer="lbfgs")
     assert real.metrics["affine_residual"] < 0.1 * plain.metrics["affine_residual"]
     assert real.metrics["edge_ssim"] > plain.metrics["edge_ssim"] + 0.1
     # and it is not the content returned unchanged: the style loss fell, the colours moved

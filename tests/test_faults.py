@@ -1,0 +1,504 @@
+"""Fault injection: the command line as a hostile user (or a full disk, a kill, a damaged job) meets it.
+
+Every case runs through the real CLI entry (`style_core.__main__.main`, in-process, so that compiled
+code is shared between cases) and is checked the same way (`test_fault`):
+
+- no traceback, ever; a failing case exits 2 with exactly one line `error: ...` (its last line);
+- the inputs are byte-identical afterwards, and every file that was there before is unchanged;
+- nothing appears under the output's name (nor a temporary file anywhere) unless the run finished;
+- a case's own `check` asserts the rest (a job still resumable, a note said, a mode bit).
+
+Cases marked "issue 21.N" are the defects of issue 21, each failing before its fix. Sizes are tiny
+and shared (32 px images, 40 px tiles, 24x32 frames) so that the module compiles each shape once.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import stat
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from style_core import large as large_mode
+from style_core import video as video_mode
+from style_core.__main__ import main
+from style_core.images import read_png_text
+from tests.test_cli import CONTENT, FAST, STYLE
+
+# test_cli's settings where it has them (L-BFGS for image and video, Adam for large mode), so that a
+# full run compiles each shape once for both modules
+STEPS = ["--iterations", 2]
+ADAM = ["--optimizer", "adam", *STEPS]
+TILES = ["--size", 64, "--tile", 40, "--overlap", 8, "--base-size", 32, "--tile-iterations", 2]
+FRAMES = ["--frame-iterations", 2, "--max-frames", 3]
+
+
+@dataclass
+class Run:
+    """One case's world: a temporary folder, the weights file, the clip, the output it writes."""
+    tmp: Path
+    weights: Path
+    clip: Path
+    monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture
+    jobs: Path                               # finished jobs, kept for the module's other cases
+    out: Path = None
+    argv: list = field(default_factory=list)
+
+    def cli(self, *argv) -> tuple[int, str]:
+        code = main([str(a) for a in argv])
+        return code, self.capsys.readouterr().err
+
+    def image(self, *extra, out="out.png"):
+        self.out = self.tmp / out
+        return ["image", CONTENT, STYLE, "-o", self.out, *FAST, *STEPS, "--weights", self.weights, "--quiet",
+                *extra]
+
+    def large(self, *extra, out="out.png"):
+        self.out = self.tmp / out
+        return ["large", CONTENT, STYLE, "-o", self.out, *FAST[2:], *ADAM, *TILES, "--weights", self.weights,
+                "--quiet", *extra]
+
+    def video(self, *extra, out="out.mp4", clip=None):
+        self.out = self.tmp / out
+        return ["video", clip or self.clip, STYLE, "-o", self.out, *FAST, *STEPS, *FRAMES, "--weights",
+                self.weights, "--quiet", *extra]
+
+    def rerun(self, *extra) -> tuple[int, str]:
+        return self.cli(*self.argv, *extra)
+
+
+@dataclass
+class Case:
+    argv: Callable[[Run], list]              # the command line
+    error: str | None = None                 # text of the one error line; None: the run finishes
+    setup: Callable[[Run], None] | None = None
+    check: Callable[[Run, str], None] | None = None
+
+
+# --- helpers that make bad things ---------------------------------------------------------------------
+
+def _file(run: Run, name: str, data: bytes) -> Path:
+    path = run.tmp / name
+    path.write_bytes(data)
+    return path
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels (and holds none)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+
+
+def _full_disk(run: Run, when: Callable[[str], bool]) -> None:
+    """Image files whose (temporary) name `when` accepts hit a full disk half-way through."""
+    real = Image.Image.save
+
+    def save(self, fp, *args, **kwargs):
+        if when(str(fp)):
+            Path(fp).write_bytes(b"\x89PNG half")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, fp, *args, **kwargs)
+    run.monkeypatch.setattr(Image.Image, "save", save)
+
+
+def _interrupt_after(run: Run, cls, method: str, calls: int) -> None:
+    """Ctrl-C (as a kill would, between two atomic writes) right after the `calls`-th `method`."""
+    real, count = getattr(cls, method), []
+
+    def wrapped(self, *args, **kwargs):
+        value = real(self, *args, **kwargs)
+        count.append(1)
+        if len(count) == calls:
+            raise KeyboardInterrupt
+        return value
+    run.monkeypatch.setattr(cls, method, wrapped)
+
+
+def _finished_job(run: Run, argv: list) -> Path:
+    """The job folder `argv` leaves when run with --keep-job to the end (run once per module, then
+    copied: a job does not depend on where its output goes)."""
+    job = Path(str(run.out) + ".job")
+    kept = run.jobs / "-".join(str(a) for a in argv[argv.index("--weights") + 2:] + [argv[0]])
+    if not kept.exists():
+        code, err = run.cli(*argv, "--keep-job")
+        assert code == 0, err
+        run.out.unlink()
+        shutil.copytree(job, kept)
+    else:
+        shutil.copytree(kept, job)
+    return job
+
+
+def _umask(run: Run, mask: int) -> None:
+    os.umask(mask)  # test_fault puts the old one back
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# --- what a case checks beyond the common rules -------------------------------------------------------
+
+def _resumes(run: Run, err: str) -> None:
+    """The job folder kept what was finished: once the fault is gone, --resume completes it."""
+    run.monkeypatch.undo()
+    code, err = run.rerun("--resume")
+    assert code == 0 and run.out.exists(), err
+
+
+def _remade(*names: str):
+    def check(run: Run, err: str) -> None:
+        assert run.out.exists() and "note: damaged job files were made again" in err, err
+        for name in names:
+            assert name in err, err
+    return check
+
+
+def _damage_tile(run: Run) -> None:
+    job = _finished_job(run, run.large())
+    tile = job / "tiles" / "00001.npz"
+    tile.write_bytes(tile.read_bytes()[:100])  # truncated, as a full disk or a copy cut short leaves it
+
+
+def _foreign_tile(run: Run) -> None:
+    job = _finished_job(run, run.large())
+    with open(job / "tiles" / "00002.npz", "wb") as f:
+        np.savez(f, image=np.zeros((5, 5, 3), np.float32), losses="{}")
+
+
+def _damage_base(run: Run) -> None:
+    job = _finished_job(run, run.large())
+    (job / "base.npz").write_bytes(b"PK\x03\x04 not a zip")
+
+
+def _damage_manifest(run: Run) -> None:
+    job = _finished_job(run, run.large())
+    (job / "job.json").write_text("{ half a manifest")
+
+
+def _damage_iterations(run: Run) -> None:
+    job = _finished_job(run, run.video())
+    (job / "iterations.json").write_text('{"0-0": 2, "0-')
+
+
+def _damage_frame(run: Run) -> None:
+    job = _finished_job(run, run.video())
+    frame = job / "frames" / "000-000001.png"
+    frame.write_bytes(frame.read_bytes()[:60])
+
+
+def _drop_into_stopped_job(run: Run) -> None:
+    _interrupt_after(run, large_mode.Job, "save_tile", 1)
+    assert run.cli(*run.large())[0] == 2
+    run.monkeypatch.undo()
+    (run.tmp / "out.png.job" / "notes.txt").write_text("mine")
+
+
+def _says(*texts: str):
+    def check(run: Run, err: str) -> None:
+        for text in texts:
+            assert text in err, err
+    return check
+
+
+def _other_job(run: Run) -> None:
+    _finished_job(run, run.large("--seed", 1, "--init", "noise"))
+
+
+def _job_is_output_folder(mode: str):
+    def argv(run: Run) -> list:
+        (run.tmp / "jd").mkdir(exist_ok=True)
+        return getattr(run, mode)("--job", run.tmp / "jd", out="jd/out." + ("mp4" if mode == "video" else "png"))
+    return argv
+
+
+def _output_intact(run: Run, err: str) -> None:
+    assert not run.out.exists() and (run.tmp / "jd").is_dir()
+
+
+def _diverged(run: Run, err: str) -> None:
+    report = json.loads((run.tmp / "r.json").read_text())
+    assert report["stop_reason"].startswith("diverged") and "warning: diverged" in err
+    meta = json.loads(read_png_text(run.out)["style_core"])
+    assert meta["stop_reason"].startswith("diverged")
+    assert meta["final_losses"]["total"] <= meta["initial_losses"]["total"]  # the best, not the last
+
+
+def _modes(expected: int, *names: str):
+    def check(run: Run, err: str) -> None:
+        for name in names:
+            assert _mode(run.tmp / name) == expected, (name, oct(_mode(run.tmp / name)))
+    return check
+
+
+def _gif(run: Run, err: str) -> None:
+    from style_core.videoio import probe
+    assert probe(run.out).frames == 3 and "wrote" not in err  # --quiet
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert _mode(run.out) == 0o666 & ~mask  # issue 21.10 for videos too
+
+
+def _video_resume_is_exact(run: Run, err: str) -> None:
+    """Issue 21.5: frames after a stop are the same, bit for bit, as an uninterrupted run's."""
+    run.monkeypatch.undo()
+    code, err = run.rerun("--resume", "--keep-job")
+    assert code == 0, err
+    resumed = Path(str(run.out) + ".job") / "frames"
+    argv = run.video("--keep-job", out="straight.mp4")
+    assert run.cli(*argv)[0] == 0
+    straight = run.tmp / "straight.mp4.job" / "frames"
+    names = sorted(p.name for p in straight.glob("*.png"))
+    assert names == sorted(p.name for p in resumed.glob("*.png")) and len(names) == 3
+    for name in names:
+        assert (resumed / name).read_bytes() == (straight / name).read_bytes(), name
+
+
+def _foreign_file_survives(run: Run, err: str) -> None:
+    assert (run.tmp / "jd" / "notes.txt").read_text() == "mine"
+
+
+# --- the table ---------------------------------------------------------------------------------------
+
+CASES: dict[str, Case] = {
+    # issue 21.1: a job folder that holds the output (the output was written, then deleted, exit 0)
+    "21.1 large --job is the output's folder": Case(_job_is_output_folder("large"), "would hold",
+                                                    check=_output_intact),
+    "21.1 video --job is the output's folder": Case(_job_is_output_folder("video"), "would hold",
+                                                    check=_output_intact),
+    "21.1 --job is the output file itself": Case(lambda r: r.large("--job", r.tmp / "out.png"), "would hold"),
+    "21.1 --job holds the report": Case(lambda r: r.large("--job", r.tmp / "jd", "--report", r.tmp / "jd" / "r.json"),
+                                        "would hold", setup=lambda r: (r.tmp / "jd").mkdir()),
+    "21.1 --job is the root folder": Case(lambda r: r.large("--job", "/"), "would hold"),
+    # issue 21.2: every GIF of video mode crashed after all frames were done
+    "21.2 video writes a GIF": Case(lambda r: r.video(out="out.gif"), check=_gif),
+    # issue 21.3: tracebacks instead of one line
+    "21.3 --report is a folder": Case(lambda r: r.image("--report", r.tmp), "is a folder"),
+    "21.3 --report in an unwritable place": Case(lambda r: r.image("--report", "/proc/style_core_report.json"),
+                                                 "is not writable"),
+    # (a pipe, not /dev/null: before the fix, root's run replaced the device with a plain file)
+    "21.3 --report is a pipe": Case(lambda r: r.image("--report", r.tmp / "fifo.json"), "not a regular file",
+                                    setup=lambda r: os.mkfifo(r.tmp / "fifo.json")),
+    "21.3 --seed past 64 bits": Case(lambda r: r.image("--init", "noise", "--seed", "99999999999999999999"),
+                                     "seed must be at most 4294967295"),
+    "21.3 full disk writing the output": Case(lambda r: r.image(), "No space left on device",
+                                              setup=lambda r: _full_disk(r, lambda p: ".out.png." in p)),
+    "21.3 full disk writing large mode's output": Case(
+        lambda r: r.large(), "No space left on device", setup=lambda r: _full_disk(r, lambda p: ".out.png." in p),
+        check=_resumes),
+    "21.3 full disk writing a video frame": Case(
+        lambda r: r.video(), "No space left on device",
+        setup=lambda r: _full_disk(r, lambda p: "000-000001.png" in p), check=_resumes),
+    "21.3 full disk writing the video": Case(
+        lambda r: r.video(), "No space left on device", check=_resumes,
+        setup=lambda r: r.monkeypatch.setattr("style_core.videoio.even_shape", _no_space)),
+    "21.3 full disk writing a tile": Case(
+        lambda r: r.large(), "No space left on device", check=_resumes,
+        setup=lambda r: r.monkeypatch.setattr(np, "savez", _no_space)),
+    # issue 21.4: damaged job files crashed the resume
+    "21.4 truncated tile": Case(lambda r: r.large("--resume"), setup=_damage_tile, check=_remade("tiles/00001.npz")),
+    "21.4 tile of another shape": Case(lambda r: r.large("--resume"), setup=_foreign_tile,
+                                       check=_remade("tiles/00002.npz")),
+    "21.4 damaged global pass": Case(lambda r: r.large("--resume"), setup=_damage_base, check=_remade("base.npz")),
+    "21.4 damaged iterations.json": Case(lambda r: r.video("--resume"), setup=_damage_iterations,
+                                         check=_remade("iterations.json")),
+    "21.4 truncated video frame": Case(lambda r: r.video("--resume"), setup=_damage_frame,
+                                       check=_remade("frames/000-000001.png")),
+    "21.4 damaged job manifest": Case(lambda r: r.large("--resume"), "job.json is damaged", setup=_damage_manifest),
+    # issue 21.5: a stopped and resumed video is the uninterrupted one, bit for bit
+    "21.5 video stopped after frame 2, resumed": Case(
+        lambda r: r.video("--keep-job"), "interrupted; the finished frames are kept",
+        setup=lambda r: _interrupt_after(r, video_mode.Job, "save", 2),
+        check=_video_resume_is_exact),
+    # issue 21.6: a diverging run kept its worst image and said "finished"
+    "21.6 adam at lr 1e30 diverges": Case(lambda r: r.image(*ADAM, "--lr", "1e30", "--iterations", 12, "--report",
+                                                            r.tmp / "r.json"), check=_diverged),
+    # issue 21.10: outputs were 0600 whatever the umask
+    "21.10 umask 022": Case(lambda r: r.image("--report", r.tmp / "r.json"), setup=lambda r: _umask(r, 0o022),
+                            check=_modes(0o644, "out.png", "r.json")),
+    "21.10 umask 007": Case(lambda r: r.image("--report", r.tmp / "r.json"), setup=lambda r: _umask(r, 0o007),
+                            check=_modes(0o660, "out.png", "r.json")),
+    "21.10 a replaced output keeps its mode": Case(
+        lambda r: r.image(), setup=lambda r: (_umask(r, 0o077), _file(r, "out.png", b"old").chmod(0o664)),
+        check=_modes(0o664, "out.png")),
+    # --- what a hostile user tries next ---
+    "content is a folder": Case(lambda r: ["image", r.tmp, STYLE, "-o", r.tmp / "o.png"], "is a folder"),
+    "content is empty": Case(lambda r: ["image", _file(r, "e.png", b""), STYLE, "-o", r.tmp / "o.png"],
+                             "not an image"),
+    "content is over the pixel limit": Case(
+        lambda r: ["image", _file(r, "big.png", _bomb_png(10000, 9000)), STYLE, "-o", r.tmp / "o.png"],
+        "over the limit of 64 megapixels"),
+    "content is a decompression bomb": Case(
+        lambda r: ["image", CONTENT, _file(r, "bomb.png", _bomb_png(30000, 30000)), "-o", r.tmp / "o.png"],
+        "decompression bomb"),
+    "style is missing": Case(lambda r: ["image", CONTENT, r.tmp / "none.png", "-o", r.tmp / "o.png"],
+                             "no such file"),
+    "output is a symlink to the style": Case(
+        lambda r: ["image", CONTENT, STYLE, "-o", r.tmp / "link.png"], "overwrite the input",
+        setup=lambda r: (r.tmp / "link.png").symlink_to(STYLE)),
+    "output is a folder": Case(lambda r: ["image", CONTENT, STYLE, "-o", r.tmp / "d.png"], "is a folder",
+                               setup=lambda r: (r.tmp / "d.png").mkdir()),
+    "output is a pipe": Case(lambda r: ["image", CONTENT, STYLE, "-o", r.tmp / "p.png"], "not a regular file",
+                             setup=lambda r: os.mkfifo(r.tmp / "p.png")),
+    "output has no image suffix": Case(lambda r: ["image", CONTENT, STYLE, "-o", r.tmp / "o.txt"],
+                                       "output must end in"),
+    "report is the content": Case(lambda r: r.image("--report", CONTENT), "overwrite an input"),
+    "report is the output": Case(lambda r: r.image("--report", r.tmp / "out.png"), "overwrite an input or the output"),
+    "infinite learning rate": Case(lambda r: r.image("--lr", "inf"), "learning rate must be a finite number"),
+    "negative iterations": Case(lambda r: r.image("--iterations", -1), "iterations must be at least 0"),
+    "negative seed": Case(lambda r: r.image("--seed", -1), "seed must be at least 0"),
+    "nan tolerance": Case(lambda r: r.image("--tol", "nan"), "tol must be a finite number"),
+    "all-zero style blend": Case(lambda r: r.image("--style-blend", "0"), "must not all be zero"),
+    "negative layer weight": Case(lambda r: r.image("--content-layers", "relu2_2:-1"), "must be a finite number >= 0"),
+    "unknown loss": Case(lambda r: r.image("--loss", "cubic"), "unknown loss kind"),
+    "zero style scale": Case(lambda r: r.image("--style-scale", 0), "style scale must be a finite number > 0"),
+    "too many scales": Case(lambda r: r.image("--scales", 9), "coarsest of 9 scales"),
+    "avg pooling on a resnet": Case(lambda r: r.image("--backbone", "resnet18", "--pooling", "avg"), "VGG backbones only"),
+    "weights file is garbage": Case(lambda r: r.image("--weights", _file(r, "w.safetensors", b"garbage" * 10)),
+                                    "w.safetensors"),
+    "large tile too small": Case(lambda r: r.large("--tile", 3, "--overlap", 1), "smaller than vgg19"),
+    "large job folder is a file": Case(lambda r: r.large("--job", _file(r, "job", b"x")), "not an empty folder"),
+    "large job folder holds other things": Case(lambda r: r.large("--job", r.tmp / "jd"), "not an empty folder",
+                                                setup=lambda r: ((r.tmp / "jd").mkdir(),
+                                                                 (r.tmp / "jd" / "notes.txt").write_text("mine")),
+                                                check=_foreign_file_survives),
+    "a file dropped into a stopped job survives its removal": Case(
+        lambda r: r.large("--resume"), setup=_drop_into_stopped_job,
+        check=lambda r, e: (_says("keeps files the job did not make")(r, e),
+                            (r.tmp / "out.png.job" / "notes.txt").read_text() == "mine" or pytest.fail(e))),
+    "large resume of another job": Case(lambda r: r.large("--resume"), "with other inputs or settings",
+                                        setup=_other_job),
+    "large rerun without --resume": Case(lambda r: r.large(), "pass --resume", setup=lambda r: _finished_job(r, r.large())),
+    "large stopped after two tiles, resumed": Case(
+        lambda r: r.large(), "interrupted; the finished tiles are kept",
+        setup=lambda r: _interrupt_after(r, large_mode.Job, "save_tile", 2),
+        check=_resumes),
+    "video clip is text": Case(lambda r: r.video(clip=_file(r, "v.mp4", b"not a video" * 50)), "not a video"),
+    "video clip is an empty file": Case(lambda r: r.video(clip=_file(r, "v.mp4", b"")), "not a video"),
+    "video clip is truncated": Case(lambda r: r.video(clip=_file(r, "v.mp4", r.clip.read_bytes()[:300])), "v.mp4"),
+    "video output is .avi": Case(lambda r: r.video(out="o.avi"), ".mp4, .gif"),
+    "video starts past the end": Case(lambda r: r.video("--start", 99), "past the clip's end"),
+    "video negative start": Case(lambda r: r.video("--start", -1), "start must be a finite number >= 0"),
+    "video zero duration": Case(lambda r: r.video("--duration", 0), "duration must be a finite number > 0"),
+    "video long-term 1": Case(lambda r: r.video("--long-term", 1), "at least 2"),
+    "video frame too big": Case(lambda r: r.video("--size", 5000), "over video mode's limit"),
+    "video output is the clip": Case(lambda r: ["video", r.clip, STYLE, "-o", r.clip], "overwrite the input"),
+}
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _snapshot(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file() and not p.is_symlink()}
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    from tests.synthetic import pan, write_clip
+    path = tmp_path_factory.mktemp("clip") / "pan.mp4"
+    write_clip(path, pan(24, 32, 5, 1), audio=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_jobs(tmp_path_factory):
+    return tmp_path_factory.mktemp("finished_jobs")
+
+
+def test_the_table_covers_the_issue_and_more():
+    assert len(CASES) >= 40
+    assert {name.split()[0] for name in CASES if name.startswith("21.")} == {
+        "21.1", "21.2", "21.3", "21.4", "21.5", "21.6", "21.10"}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_fault(name, tmp_path, monkeypatch, capsys, weight_files, clip, finished_jobs):
+    case = CASES[name]
+    run = Run(tmp_path, weight_files("vgg19"), clip, monkeypatch, capsys, finished_jobs)
+    inputs = {p: p.read_bytes() for p in (CONTENT, STYLE, clip)}
+    mask = os.umask(0o022)
+    os.umask(mask)
+    try:
+        run.argv = case.argv(run)
+        if case.setup:
+            case.setup(run)
+        if run.out is None and "-o" in run.argv:
+            run.out = Path(str(run.argv[run.argv.index("-o") + 1]))
+        _check(case, run, _snapshot(tmp_path), run.out is not None and os.path.lexists(run.out), inputs)
+    finally:
+        os.umask(mask)
+
+
+def _check(case: Case, run: Run, before: dict, output_before: bool, inputs: dict) -> None:
+    code, err = run.cli(*run.argv)
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    if case.error is None:
+        assert code == 0 and not errors, err
+    else:
+        assert code == 2 and len(errors) == 1 and lines[-1] == errors[0], err
+        assert case.error in errors[0], err
+        assert all(p.exists() and p.read_bytes() == data for p, data in before.items()), "a file changed"
+        if run.out is not None and not output_before:
+            assert not os.path.lexists(run.out), "an output appeared"
+    assert not list(run.tmp.rglob("*.part")), "a temporary file was left behind"
+    if case.check:
+        case.check(run, err)
+    for path, data in inputs.items():
+        assert path.read_bytes() == data, f"input {path} changed"
+
+
+# --- the pieces behind the table ----------------------------------------------------------------------
+
+def test_removing_a_job_removes_only_its_own_files(tmp_path):
+    """Issue 21.1: a finished job's folder goes, but a file the job did not make stays (and with it
+    the folder); a folder without a job manifest is not touched at all."""
+    from style_core.jobs import open_folder, remove_folder
+    job = open_folder(tmp_path / "job", "key", False, "tiles", files=("base.npz", "tiles/*.npz"))
+    for name in ("base.npz", "tiles/00000.npz", "tiles/.00001.npz.abc.part"):
+        (job / name).write_bytes(b"x")
+    (job / "notes.txt").write_text("mine")
+    (job / "tiles" / "mine.txt").write_text("mine too")
+    assert not remove_folder(job)
+    assert sorted(str(p.relative_to(job)) for p in job.rglob("*")) == ["notes.txt", "tiles", "tiles/mine.txt"]
+    (tmp_path / "keep.txt").write_text("mine")
+    again = open_folder(tmp_path / "job2", "key", False, "tiles", files=("tiles/*.npz", "../*", "/etc/*"))
+    (again / "tiles" / "00000.npz").write_bytes(b"x")
+    assert remove_folder(again) and not again.exists()
+    assert (job / "notes.txt").exists() and (tmp_path / "keep.txt").exists()  # "../*" is ignored
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "base.npz").write_bytes(b"x")
+    assert not remove_folder(plain) and (plain / "base.npz").exists()
+
+
+def test_a_run_that_climbs_keeps_its_best_image_and_says_diverged():
+    """Issue 21.6 at its root: Adam at lr 1e30 throws every pixel to 0 or 1, far above where it
+    started but below the explosion limit; the start (the best boundary) is the result."""
+    import jax.numpy as jnp
+
+    from style_core.optimize import descend
+    x0 = jnp.full((4, 4, 3), 0.52)
+    reports = list(descend(x0, lambda x, aux: {"f": jnp.mean((x - 0.5) ** 2)}, None, {"f": 1.0},
+                           iterations=6, optimizer="adam", lr=1e30, chunk=2, dispatch="async"))
+    last = reports[-1]
+    assert last.history[-1] > 100 * last.history[0]                  # it did climb
+    assert last.stop_reason.startswith("diverged: the loss rose") and "smaller learning rate" in last.stop_reason
+    np.testing.assert_array_equal(np.asarray(last.x), np.asarray(x0))
+    assert last.losses["total"] == pytest.approx(4e-4, rel=1e-5)
