@@ -187,9 +187,9 @@ def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterat
                    help="coarse-to-fine passes, each twice the size of the last (2 from 256 px up, else 1)")
     p.add_argument("--coarse-iterations", type=int, default=None,
                    help="steps at each coarser scale (a quarter of --iterations)")
-    p.add_argument("--tol", type=float, default=0.0,
+    p.add_argument("--tol", type=float, default=None,
                    help="stop a scale once the loss falls by less than this fraction per step, "
-                        "measured over at least 5 steps (%(default)g; 0: off)")
+                        "measured over at least 5 steps (lbfgs 1e-4, the others 0; 0: run every step)")
     p.add_argument("--bounds", choices=BOUNDS, default="box",
                    help="L-BFGS: 'box' keeps the image in [0, 1] while optimising, as L-BFGS-B does; "
                         "'none' lets it leave and clips it when saved, as the classic scripts do (%(default)s)")

@@ -32,6 +32,10 @@ AUTO_SCALES_FROM = 256
 # Steps at each coarser scale, as a fraction of `iterations` (the full-size pass's), when not given:
 # the coarse passes only have to bring the full-size pass a good start (bench/LOG.md 9).
 COARSE_FRACTION = 0.25
+# Stop a scale once the loss falls by less than this fraction per step (over at least TOL_SPAN steps):
+# L-BFGS's loss only goes down, and at 256 px its last 50 of 300 steps took the loss down by less
+# than 0.6% (bench/LOG.md 16). First-order methods' losses wobble, so they run their count unless told.
+DEFAULT_TOL = {"lbfgs": 1e-4, "adam": 0.0, "adagrad": 0.0, "rmsprop": 0.0, "sgd": 0.0}
 
 
 def auto_scales(size: int) -> int:
@@ -114,7 +118,8 @@ class ImageSettings:
     scales: int | None = None            # coarse-to-fine passes, each twice the size of the last;
                                          # None: auto_scales(size), again whenever the size changes
     coarse_iterations: int | None = None  # steps at each coarser scale; None: COARSE_FRACTION of iterations
-    tol: float = 0.0                     # stop a scale when the loss falls by less than this per step
+    tol: float | None = None             # stop a scale when the loss falls by less than this per step;
+                                         # None: DEFAULT_TOL[optimizer]
     bounds: str = "box"                  # L-BFGS: "box" keeps the image in [0, 1] (L-BFGS-B);
                                          # "none" clips it only when saved (first-order: always box)
     chunk: int = 20                      # steps compiled into one call
@@ -123,6 +128,7 @@ class ImageSettings:
     content_layer_weights: tuple[float, ...] = field(default=(), repr=False)
     style_layer_weights: tuple[float, ...] = field(default=(), repr=False)
     scales_auto: bool = field(default=False, repr=False, compare=False)
+    tol_auto: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -142,14 +148,17 @@ class ImageSettings:
                              f"(large mode tiles bigger outputs)")
         set_("iterations", check_int("iterations", self.iterations, 0))
         set_("seed", check_int("seed", self.seed, 0, MAX_SEED))
+        set_("scales_auto", self.scales is None)   # a copy with a given value is no longer automatic
         if self.scales is None:
             set_("scales", auto_scales(self.size))
-            set_("scales_auto", True)
         set_("scales", check_int("scales", self.scales, 1))
         if self.coarse_iterations is not None:
             set_("coarse_iterations", check_int("coarse iterations", self.coarse_iterations, 0))
         set_("chunk", check_int("chunk", self.chunk, 1))
         set_("preview_every", check_int("preview_every", self.preview_every, 1))
+        set_("tol_auto", self.tol is None)         # again whenever the optimizer changes
+        if self.tol is None:
+            set_("tol", DEFAULT_TOL[self.optimizer])
         for name in ("content_weight", "tv_weight", "tol"):
             set_(name, check_number(name.replace("_", " "), getattr(self, name)))
         set_("style_weight", DEFAULT_STYLE_WEIGHT[self.normalization] if self.style_weight is None
@@ -212,11 +221,13 @@ class ImageSettings:
             changes.setdefault("style_layers", self.style_layers if "backbone" not in changes else "paper")
         if self.scales_auto and "scales" not in changes:
             changes["scales"] = None
+        if self.tol_auto and "tol" not in changes:
+            changes["tol"] = None
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["content_layers"] = dict(zip(self.content_layers, self.content_layer_weights))
         d["style_layers"] = dict(zip(self.style_layers, self.style_layer_weights))
-        del d["content_layer_weights"], d["style_layer_weights"], d["scales_auto"]
+        del d["content_layer_weights"], d["style_layer_weights"], d["scales_auto"], d["tol_auto"]
         return d

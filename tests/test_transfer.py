@@ -13,7 +13,8 @@ from style_core.optimize import chunk_runner, descend
 from style_core.settings import ImageSettings
 from style_core.transfer import stylize
 
-SMALL = dict(size=32, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", chunk=10)
+# tol 0: a fixed number of steps, as these tests count them (the default stop rule has its own test)
+SMALL = dict(size=32, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", chunk=10, tol=0.0)
 
 
 def run(content, styles, weights, **kw):
@@ -126,6 +127,18 @@ def test_steps_per_scale():
     assert ImageSettings(size=512).to_dict()["coarse_iterations"] is None
     with pytest.raises(StyleError, match="coarse iterations"):
         ImageSettings(coarse_iterations=-1)
+
+
+def test_lbfgs_stops_by_default_when_the_loss_no_longer_falls_and_a_chosen_tolerance_stays():
+    from style_core.settings import DEFAULT_TOL
+    from style_core.video import video_image_settings
+    assert ImageSettings().tol == DEFAULT_TOL["lbfgs"] > 0
+    assert ImageSettings(optimizer="adam").tol == 0 and ImageSettings().replace(optimizer="sgd").tol == 0
+    assert ImageSettings(optimizer="adam").replace(optimizer="lbfgs").tol == DEFAULT_TOL["lbfgs"]
+    assert ImageSettings(tol=0).replace(size=128).tol == 0                 # a chosen value stays
+    assert ImageSettings(tol=0).replace(optimizer="adam").replace(optimizer="lbfgs").tol == 0
+    assert ImageSettings(size=512, scales=3).replace(size=128, iterations=5).scales == 3
+    assert "tol_auto" not in ImageSettings().to_dict() and video_image_settings().tol == 1e-3
 
 
 def test_scales_default_to_two_from_256_px_and_follow_the_size():
