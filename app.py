@@ -588,20 +588,17 @@ EXAMPLES = [("content.png", "style.png"), ("content.png", "style2.png")]
 _example_results: dict = {}
 
 
-def example_thumbnails() -> list[tuple[str, str]]:
-    """Content and style side by side, one picture per example."""
+def example_thumbnails() -> list[tuple[np.ndarray, str]]:
+    """Content and style side by side, one picture per example (arrays: Gradio stores and serves them)."""
     from PIL import Image
-    folder = RUNS / "examples"
-    folder.mkdir(parents=True, exist_ok=True)
     thumbs = []
-    for k, (content, style) in enumerate(EXAMPLES):
+    for content, style in EXAMPLES:
         pictures = [Image.open(ASSETS / name).convert("RGB") for name in (content, style)]
         pictures = [p.resize((round(p.width * 96 / p.height), 96), Image.LANCZOS) for p in pictures]
         sheet = Image.new("RGB", (sum(p.width for p in pictures) + 6, 96), "white")
         sheet.paste(pictures[0], (0, 0))
         sheet.paste(pictures[1], (pictures[0].width + 6, 0))
-        sheet.save(folder / f"example-{k}.png")
-        thumbs.append((str(folder / f"example-{k}.png"), f"{content} + {style}"))
+        thumbs.append((np.asarray(sheet), f"{content} + {style}"))
     return thumbs
 
 
@@ -620,13 +617,17 @@ def run_example(evt: gr.SelectData, request: gr.Request = None):
     for outputs in run_image(*controls, request=request):
         yield (*(gr.skip(),) * len(controls), *outputs)
     if outputs is not None and 'data-state="done"' in str(outputs[-1]):
-        _example_results[key] = outputs
+        # kept outside the session's folder, which goes when its page closes
+        kept = RUNS / "examples" / f"example-{evt.index}-{len(_example_results)}.png"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(outputs[1], kept)
+        _example_results[key] = (outputs[0], str(kept), *outputs[2:])
 
 
 def image_tab(d: dict, page_banner) -> None:
     examples = gr.Gallery(example_thumbnails(), label=f"Examples: click one to run it ({EXAMPLE_SETTINGS['size']} px, "
                           f"{EXAMPLE_SETTINGS['iterations']} iterations; a second click shows the kept result)",
-                          columns=4, height=150, allow_preview=False, elem_id="examples", object_fit="contain")
+                          columns=6, height=120, allow_preview=False, elem_id="examples", object_fit="contain")
     with gr.Row():
         with gr.Column():
             content = ImageUpload(label="Content image", type="filepath", sources=["upload", "clipboard"],
@@ -635,9 +636,10 @@ def image_tab(d: dict, page_banner) -> None:
                              type="filepath", elem_id="styles", height=120)
             with gr.Row():
                 size = checked(gr.Slider(32, 2048, value=d["size"], step=16, label="Size (px)",
-                                         info="longest side of the result"))
+                                         info="longest side of the result", elem_id="size"))
                 iterations = checked(gr.Slider(0, 1000, value=d["iterations"], step=10, label="Iterations",
-                                               info="at full size; a coarser scale adds a quarter"))
+                                               info="at full size; a coarser scale adds a quarter",
+                                               elem_id="iterations"))
             with gr.Row():
                 style_strength = strength(5, "Style strength", "0 = none … 10 = style only; style weight = "
                                           "10^strength (5 = 1e5)")
@@ -743,12 +745,16 @@ def run_large(content, styles, size, tile, overlap, iterations, tile_iterations,
             if event.done:
                 break
             line, fraction = large_line(event, pace, since)
+            picture = gr.skip()
             if event.preview is not None:
                 canvas = event.preview
-                shown = draw_grid(event.preview, event.shape, event.layout, event.tiles_done) \
+                picture = shown = draw_grid(event.preview, event.shape, event.layout, event.tiles_done) \
                     if event.stage == "tiles" else to_uint8(event.preview)
-            yield (gr.skip() if event.preview is None else shown), gr.skip(), \
-                status(line + resumed + untrained_note(weights), fraction)
+            elif event.stage == "tiles" and canvas is not None and not since.get("grid"):
+                # the global pass is what the tiles start from: show it with the grid until one is done
+                picture = shown = draw_grid(canvas, event.shape, event.layout, event.tiles_done)
+            since["grid"] = since.get("grid") or event.stage == "tiles"
+            yield picture, gr.skip(), status(line + resumed + untrained_note(weights), fraction)
             if stop.is_set():
                 events.close()
                 png = str(save_image(new_run_dir(request) / "canvas-so-far.png", canvas, {
@@ -1124,7 +1130,7 @@ def explore_tab(d: dict, page_banner) -> None:
     run, stop = run_and_stop("explore_", "Run study")
     progress = status_box("explore_")
     grid = gr.Gallery(label="Results", columns=5, height="auto", format="png", elem_id="explore_grid",
-                      object_fit="contain")
+                      object_fit="contain", preview=False)
     curves = gr.Plot(label="Loss curves")
     wire(run, stop, run_explore, [study, content, style, size, iterations], [grid, curves, progress],
          "explore", "explore", page_banner)
@@ -1145,6 +1151,7 @@ CSS = """
              border: 1px solid #d9a400; font-weight: 600; }
 .fit img { object-fit: contain !important; width: 100% !important; height: 100% !important; }
 #explore_grid img { image-rendering: pixelated; }
+#explore_grid .thumbnail-item { max-width: 220px; max-height: 220px; }
 """
 
 
