@@ -83,8 +83,8 @@ def device_defaults(backend: str | None = None) -> dict:
     """Sizes and iteration counts that finish in about a minute (Image) and a few minutes (the other
     tabs) on the device: a 2-core CPU gets small ones, a GPU the classic 512 px ones."""
     if (backend or jax.default_backend()) == "cpu":
-        return dict(size=256, iterations=100, large_size=768, tile=256, overlap=32, large_iterations=60,
-                    tile_iterations=40, base_size=256, photo_size=256, photo_iterations=150, video_size=128,
+        return dict(size=192, iterations=100, large_size=512, tile=256, overlap=32, large_iterations=60,
+                    tile_iterations=40, base_size=256, photo_size=192, photo_iterations=150, video_size=128,
                     video_frames=12, video_iterations=100, explore_size=96, explore_iterations=40)
     return dict(size=512, iterations=200, large_size=2048, tile=512, overlap=64, large_iterations=200,
                 tile_iterations=100, base_size=512, photo_size=512, photo_iterations=PHOTO_DEFAULTS["iterations"],
@@ -219,7 +219,10 @@ def checked(component):
     def preprocess(payload):
         if payload is not None and (isinstance(payload, bool) or not isinstance(payload, (int, float))):
             raise gr.Error(f"{component.label}: {str(payload)[:40]!r} is not a number", print_exception=False)
-        return original(payload)
+        try:
+            return original(payload)
+        except gr.Error as e:  # Gradio's own bounds check: the message without a logged traceback
+            raise gr.Error(f"{component.label}: {e.message}", print_exception=False) from None
     component.preprocess = preprocess
     return component
 

@@ -122,13 +122,14 @@ def test_stop_ends_a_long_job_keeps_its_picture_and_frees_the_queue(server):
     (lambda tmp: image_args()[:1] + ["hello"] + image_args()[2:], "expected a list of uploaded files: Input should be a valid list (got 'hello')"),
     (lambda tmp: image_args(seed=1e30, init="noise"), "greater than maximum value 4294967295"),
 ])
-def test_bad_input_comes_back_as_a_readable_error(server, tmp_path, make_args, message):
+def test_bad_input_comes_back_as_a_readable_error(server, tmp_path, make_args, message, capfd):
     text_file = tmp_path / "notes.png"
     text_file.write_text("not a picture")
     client = Client(server, verbose=False)
     with pytest.raises(Exception) as e:
         client.predict(*make_args(text_file), api_name="/stylize")
     assert message in str(e.value)
+    assert "Traceback" not in capfd.readouterr().err  # the server logs no traceback either
 
 
 def test_two_clients_at_once_each_get_their_own_result(server):
