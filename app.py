@@ -37,10 +37,11 @@ def _private_temp_dir() -> Path:
         path = tempfile.mkdtemp(prefix="style_studio-")  # mode 0700
         os.environ["GRADIO_TEMP_DIR"] = path
         atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return Path(os.environ["GRADIO_TEMP_DIR"])
+        return Path(path), True
+    return Path(os.environ["GRADIO_TEMP_DIR"]), False
 
 
-TEMP = _private_temp_dir()
+TEMP, TEMP_IS_OURS = _private_temp_dir()
 
 import gradio as gr  # noqa: E402
 import jax  # noqa: E402
@@ -103,6 +104,8 @@ def get_weights(backbone: str, report=None):
     with _weights_lock:
         if backbone not in _weights:
             _weights[backbone] = load_weights(backbone, WEIGHTS_SOURCE, report)
+            if not _weights[backbone].trained:
+                log.warning(UNTRAINED_TEXT.format(backbones=backbone))
         return _weights[backbone]
 
 
@@ -324,11 +327,33 @@ def _size_and_age(path: Path, now: float) -> tuple[int, float]:
     return sum(p.stat().st_size for p in files), now - newest
 
 
+KEEP: set[str] = set()  # files the page itself shows (the examples' thumbnails): never pruned
+
+
+def gradio_copies() -> list[Path]:
+    """Gradio's uploads and served copies (one hashed folder each) in our own temp folder. Gradio's
+    delete_cache misses the copies of streamed outputs, so we prune them with our runs; in a folder
+    named by GRADIO_TEMP_DIR, which other programs may share, they are left to Gradio."""
+    if not TEMP_IS_OURS or not TEMP.is_dir():
+        return []
+    return [entry for entry in TEMP.iterdir() if entry != RUNS and str(entry) not in KEEP
+            and not (entry.is_dir() and any(str(f) in KEEP for f in entry.iterdir()))]
+
+
 def prune_runs(now: float | None = None) -> None:
-    """Keeps the runs folder within its bounds: run folders older than RUN_MAX_AGE, stopped jobs older
-    than JOB_MAX_AGE, then the oldest until RUNS_BUDGET bytes are left."""
+    """Keeps the app's files within their bounds: run folders and Gradio's copies older than
+    RUN_MAX_AGE, stopped jobs older than JOB_MAX_AGE, then the oldest until RUNS_BUDGET bytes are left."""
     now = time.time() if now is None else now
     entries = []
+    for entry in gradio_copies():
+        try:
+            size, age = _size_and_age(entry, now)
+        except OSError:
+            continue
+        if age > RUN_MAX_AGE:
+            remove(entry)
+        else:
+            entries.append((age, size, entry))
     for parent, max_age in [(RUNS / "sessions", RUN_MAX_AGE), (RUNS / "large-jobs", JOB_MAX_AGE),
                             (RUNS / "video-jobs", JOB_MAX_AGE)]:
         if not parent.is_dir():
@@ -349,8 +374,16 @@ def prune_runs(now: float | None = None) -> None:
     for age, size, entry in sorted(entries, reverse=True):
         if total <= RUNS_BUDGET:
             break
-        shutil.rmtree(entry, ignore_errors=True)
+        remove(entry)
         total -= size
+
+
+def remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 def end_session(request: gr.Request) -> None:
@@ -691,6 +724,9 @@ def draw_grid(preview: np.ndarray, shape: tuple[int, int], layout, done: int) ->
     """The canvas preview with the tile grid drawn over it; the tile being painted next in orange."""
     from PIL import Image, ImageDraw
     image = Image.fromarray(to_uint8(preview)).convert("RGBA")
+    fit = min(512, max(shape)) / max(image.size)  # a small global pass: grid lines at display scale
+    if fit > 1:
+        image = image.resize((round(image.width * fit), round(image.height * fit)), Image.BILINEAR)
     overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     sy, sx = image.size[1] / shape[0], image.size[0] / shape[1]
@@ -1199,6 +1235,8 @@ def build(defaults: dict | None = None) -> gr.Blocks:
         demo.load(banner, None, page_banner, show_progress="hidden")
         demo.unload(end_session)
     guard_inputs(demo)
+    for block in demo.blocks.values():
+        KEEP.update(str(f) for f in getattr(block, "keep_in_cache", ()))
     demo.queue(default_concurrency_limit=1, max_size=32)
     return demo
 
@@ -1235,9 +1273,9 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     WEIGHTS_SOURCE = args.weights
     log.info("JAX backend %s, devices %s; temporary files in %s", jax.default_backend(), jax.devices(), TEMP)
-    if str(args.weights) == "random":
-        _weights["vgg19"] = load_weights("vgg19", "random")
-        log.warning(UNTRAINED_TEXT.format(backbones="--weights random, every backbone"))
+    if str(args.weights or os.environ.get("STYLE_CORE_WEIGHTS")) == "random":
+        _weights["vgg19"] = load_weights("vgg19", "random")  # the banner shows from the first page load
+        log.warning(UNTRAINED_TEXT.format(backbones="every backbone: --weights random or STYLE_CORE_WEIGHTS"))
     if args.warmup:
         threading.Thread(target=warm_up, args=(device_defaults()["size"],), daemon=True).start()
     launch(build(), args.host, args.port, args.share)

@@ -83,6 +83,17 @@ def test_image_endpoint_streams_previews_and_returns_the_png(server):
     assert len(compare) == 2 and curve
 
 
+def test_the_summary_counts_every_scale_and_says_why():
+    """300 iterations at two scales are 375 steps: the summary says where the 75 come from."""
+    from style_core import ImageSettings
+    settings = ImageSettings(size=64, iterations=300, scales=2)
+    history = [{"step": 75, "scale": 1}, {"step": 375, "scale": 2}]
+    result = type("Result", (), dict(settings=settings, history=history, iterations=375, seconds=26.0))()
+    assert app.steps_summary(result, (48, 64)) == (
+        "**375 steps in 26.0 s** (75 at 32x24 px + 300 at 64x48 px; a coarser scale takes a quarter of "
+        "the iterations)")
+
+
 def test_untrained_weights_are_labelled_on_the_result(server, monkeypatch):
     monkeypatch.setitem(app._weights, "vgg16", load_weights("vgg16", "random"))
     client = Client(server, verbose=False)
@@ -205,6 +216,7 @@ def test_photo_endpoint_streams_and_compares_three_ways(server):
     job = client.submit(*args, api_name="/photo")
     preview, png, gallery, info = job.result(timeout=300)
     assert len(job.outputs()) >= 2  # previews streamed before the result
+    assert job.outputs()[0][1:3] == (None, [])  # a new run first clears the last run's download and gallery
     assert Image.open(png).size == (64, 48) and "style_core" in Image.open(png).text
     captions = [item["caption"] for item in gallery]
     assert captions[0] == "content" and captions[1].startswith("plain stylisation · affine residual")
@@ -236,6 +248,7 @@ def test_video_endpoint_streams_frames_and_returns_the_clip(server, clip):
     job = client.submit(*video_args(clip), api_name="/video")
     preview, video, info = job.result(timeout=300)
     frames = [out[0] for out in job.outputs() if isinstance(out[0], str)]
+    assert job.outputs()[0][1] is None  # the last run's video is cleared at the start
     assert len(frames) >= 4  # every finished frame was shown
     path = video["video"] if isinstance(video, dict) else video
     assert (probe(path).frames, probe(path).has_audio) == (4, True)
@@ -268,8 +281,13 @@ def test_the_shared_gradio_folder_is_not_served_and_ours_is_private(server):
 
 
 def test_the_runs_folder_keeps_within_its_age_and_byte_bounds(tmp_path, monkeypatch):
-    monkeypatch.setattr(app, "RUNS", tmp_path)
+    """Run folders and Gradio's copies older than the bound go, stopped jobs live longer, the oldest
+    go past the byte budget, a closed session's folder goes, and the page's own thumbnails stay."""
+    monkeypatch.setattr(app, "TEMP", tmp_path)
+    monkeypatch.setattr(app, "TEMP_IS_OURS", True)
+    monkeypatch.setattr(app, "RUNS", tmp_path / "runs")
     monkeypatch.setattr(app, "RUNS_BUDGET", 2500)
+    monkeypatch.setattr(app, "KEEP", {str(tmp_path / "f00d" / "image.webp")})
     now = time.time()
 
     def made(path: Path, age: float, size: int = 1000) -> Path:
@@ -278,15 +296,20 @@ def test_the_runs_folder_keeps_within_its_age_and_byte_bounds(tmp_path, monkeypa
         os.utime(path / "result.png", (now - age, now - age))
         return path
 
-    old_run = made(tmp_path / "sessions" / "a" / "run-old", app.RUN_MAX_AGE + 10)
-    runs = [made(tmp_path / "sessions" / "b" / f"run-{k}", 100 * (3 - k)) for k in range(3)]
-    job = made(tmp_path / "large-jobs" / "abc", app.RUN_MAX_AGE + 10)  # a stopped job lives longer
+    runs = tmp_path / "runs"
+    old_run = made(runs / "sessions" / "a" / "run-old", app.RUN_MAX_AGE + 10)
+    old_copy = made(tmp_path / "beef", app.RUN_MAX_AGE + 10)  # Gradio's copy of a served result
+    thumbnail = tmp_path / "f00d" / "image.webp"
+    made(thumbnail.parent, app.RUN_MAX_AGE + 10, 10).joinpath("result.png").rename(thumbnail)
+    recent = [made(runs / "sessions" / "b" / f"run-{k}", 100 * (3 - k)) for k in range(3)]
+    job = made(runs / "large-jobs" / "abc", app.RUN_MAX_AGE + 10)  # a stopped job lives longer
     app.prune_runs(now)
-    assert not old_run.exists() and not (tmp_path / "sessions" / "a").exists()
+    assert not old_run.exists() and not (runs / "sessions" / "a").exists() and not old_copy.exists()
+    assert thumbnail.exists()
     # 4000 bytes left against a 2500 budget: the two oldest go (the job is older than any run)
-    assert [r.exists() for r in runs] == [False, True, True] and not job.exists()
+    assert [r.exists() for r in recent] == [False, True, True] and not job.exists()
     app.end_session(type("Request", (), {"session_hash": "b"})())
-    assert not (tmp_path / "sessions" / "b").exists()
+    assert not (runs / "sessions" / "b").exists()
 
 
 # --- the page in a real browser --------------------------------------------------------------------
