@@ -22,6 +22,8 @@ import math
 import os
 import re
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 import time
@@ -1270,6 +1272,7 @@ def main() -> None:
     parser.add_argument("--warmup", action="store_true", default=bool(os.environ.get("SPACE_ID")),
                         help="compile the default size at start-up (on by default on a Hugging Face Space)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit cleanly: atexit removes our temp folder
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     WEIGHTS_SOURCE = args.weights
     log.info("JAX backend %s, devices %s; temporary files in %s", jax.default_backend(), jax.devices(), TEMP)
