@@ -551,6 +551,7 @@ def test_browser_first_run_offline_says_what_to_do_in_seconds(server, page, monk
         assert seconds < 10 and "--" not in text and "STYLE_CORE_WEIGHTS" not in text, text
         assert "cannot be reached" in text
         page.locator("#weights_panel").get_by_text("Weights", exact=True).click()
-        assert page.locator("#use_untrained").is_visible() and page.locator("#weights_file").is_visible()
+        page.locator("#use_untrained").wait_for(state="visible", timeout=5_000)
+        assert page.locator("#weights_file").is_visible()
     finally:
         app._weights["vgg19"] = kept
