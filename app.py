@@ -665,7 +665,7 @@ def run_example(evt: gr.SelectData, request: gr.Request = None):
 def image_tab(d: dict, page_banner) -> None:
     examples = gr.Gallery(example_thumbnails(), label=f"Examples: click one to run it ({EXAMPLE_SETTINGS['size']} px, "
                           f"{EXAMPLE_SETTINGS['iterations']} iterations; a second click shows the kept result)",
-                          columns=6, height=120, allow_preview=False, elem_id="examples", object_fit="contain")
+                          columns=6, height=140, allow_preview=False, elem_id="examples", object_fit="contain")
     with gr.Row():
         with gr.Column():
             content = ImageUpload(label="Content image", type="filepath", sources=["upload", "clipboard"],
@@ -1193,6 +1193,8 @@ CSS = """
 .fit img { object-fit: contain !important; width: 100% !important; height: 100% !important; }
 #explore_grid img { image-rendering: pixelated; }
 #explore_grid .thumbnail-item { max-width: 220px; max-height: 220px; }
+#examples .grid-container { grid-template-columns: repeat(auto-fill, 240px) !important; }
+#examples .thumbnail-item { width: 240px !important; height: 100px !important; aspect-ratio: auto !important; }
 """
 
 
