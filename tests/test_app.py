@@ -514,6 +514,7 @@ def test_browser_explore_tab_stop_keeps_the_cells(server, page):
 
 def test_browser_example_shows_its_settings_and_progress_then_is_kept(server, page):
     examples = page.locator("#examples .thumbnail-item")
+    examples.first.wait_for(timeout=10_000)
     assert examples.count() == 2 and examples.first.is_visible()  # above the fold on a laptop
     assert examples.first.bounding_box()["y"] < 860
     examples.nth(1).click()
