@@ -1128,7 +1128,7 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
             sources.add(loaded[backbone].source if not loaded[backbone].trained else "")
         warning = "".join(f"\n⚠ {s}." for s in sources if s)
         pace, index, count = Pace(), 0, len(STUDIES[study].cells(base))
-        events = run_study(study, content_image, style_image, base, loaded.__getitem__, steps=True)
+        events = run_study(study, content_image, style_image, base, loaded.__getitem__, progress=True)
         for cell in events:
             if isinstance(cell, Progress):
                 per_minute = pace.rate(index, 60)

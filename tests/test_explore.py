@@ -52,11 +52,11 @@ def test_unknown_study():
 
 
 def test_a_study_reports_within_a_cell_and_stops_when_closed(vgg19_weights, rng_images):
-    """With steps=True the first event comes after one compiled chunk of the first cell, not after the
+    """With progress=True the first event comes after one compiled chunk of the first cell, not after the
     whole cell, so closing the generator there stops the study within a chunk."""
     content, style = rng_images
     events = run_study("loss", content, style, study_settings(size=48, iterations=400),
-                       lambda backbone: vgg19_weights, steps=True)
+                       lambda backbone: vgg19_weights, progress=True)
     first = next(events)
     assert isinstance(first, Progress) and 0 < first.step < 400
     events.close()
