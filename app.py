@@ -3,49 +3,97 @@
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--weights PATH|random]
 
 UI only: each tab turns its controls into the library's settings, iterates one library generator and
-shows what it yields. A password is set with STYLE_STUDIO_PASSWORD (user STYLE_STUDIO_USER, default
-"studio"). All optimisations share one queue (`concurrency_id="optimise"`), one at a time per device.
+shows what it yields: the picture in place, and the run's progress in a status line of its own (never
+an overlay on the picture). Stop asks the running job to end after its current compiled chunk; the job
+then says so and keeps its last picture. A password is set with STYLE_STUDIO_PASSWORD (user
+STYLE_STUDIO_USER, default "studio"). All optimisations share one queue (`concurrency_id="optimise"`),
+one at a time per device.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import functools
-import hashlib
+import html
 import logging
 import math
 import os
+import re
 import shutil
+import signal
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import gradio as gr
-import jax
-import numpy as np
-from matplotlib.figure import Figure
 
-from style_core import ImageSettings, StyleError, load_image, load_weights, save_image, stylize
-from style_core.backbones import BACKBONES
-from style_core.explore import STUDIES, run_study, study_settings
-from style_core.images import to_uint8
-from style_core.large import LARGE_MAX_SIZE, LargeSettings, fingerprint, stylize_large
-from style_core.losses import LOSS_KINDS
-from style_core.matting import DEFAULT_EPSILON
+def _private_temp_dir() -> Path:
+    """Gradio's uploads and served copies, and our runs: a folder of this process's own (0700, removed
+    at exit) unless GRADIO_TEMP_DIR names one. Gradio's default, /tmp/gradio, is shared by every
+    program on the machine, and Gradio serves what is in it. Set before gradio is imported: some of
+    its modules read the variable on import."""
+    if not os.environ.get("GRADIO_TEMP_DIR"):
+        path = tempfile.mkdtemp(prefix="style_studio-")  # mode 0700
+        os.environ["GRADIO_TEMP_DIR"] = path
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        return Path(path), True
+    return Path(os.environ["GRADIO_TEMP_DIR"]), False
+
+
+TEMP, TEMP_IS_OURS = _private_temp_dir()
+
+import gradio as gr  # noqa: E402
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from style_core import ImageSettings, StyleError, load_image, load_weights, save_image, stylize  # noqa: E402
+from style_core.backbones import BACKBONES  # noqa: E402
+from style_core.explore import STUDIES, run_study, study_settings  # noqa: E402
+from style_core.images import to_uint8  # noqa: E402
+from style_core.large import LARGE_MAX_SIZE, LargeSettings, fingerprint, stylize_large  # noqa: E402
+from style_core.losses import LOSS_KINDS  # noqa: E402
+from style_core.matting import DEFAULT_EPSILON  # noqa: E402
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
-    photo_metrics, stylize_photo
-from style_core.settings import BOUNDS, INITS, OPTIMIZERS, PRESERVE_COLOR
+    photo_metrics, stylize_photo  # noqa: E402
+from style_core.settings import BOUNDS, INITS, OPTIMIZERS, PRESERVE_COLOR  # noqa: E402
+from style_core.transfer import Progress  # noqa: E402
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, stylize_video, \
-    video_image_settings
-from style_core.video import fingerprint as video_fingerprint
-from style_core.videoio import probe
+    video_image_settings  # noqa: E402
+from style_core.video import fingerprint as video_fingerprint  # noqa: E402
+from style_core.videoio import probe  # noqa: E402
+from style_core.weights import FILENAME, WeightsUnavailable, hub_repo  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
-RUNS = Path(tempfile.gettempdir()) / "style_studio_runs"
+RUNS = TEMP / "runs"
 MAX_UPLOAD = "25mb"
+# Disk budget: a session's files go when its page closes; anything older than an hour (stopped jobs
+# kept for resuming: a day) goes on the next run; and the runs folder never holds more than RUNS_BUDGET
+# bytes (oldest first). Gradio's copies of uploads and results go after the same hour (delete_cache).
+RUN_MAX_AGE = 3600
+JOB_MAX_AGE = 86400
+RUNS_BUDGET = 2 << 30
 log = logging.getLogger("style_studio")
+
+# --- defaults: from the device the page runs on -----------------------------------------------------
+
+
+def device_defaults(backend: str | None = None) -> dict:
+    """Sizes and iteration counts that finish in about a minute (Image) and a few minutes (the other
+    tabs) on the device: a 2-core CPU gets small ones, a GPU the classic 512 px ones."""
+    if (backend or jax.default_backend()) == "cpu":
+        return dict(size=192, iterations=100, large_size=512, tile=256, overlap=32, large_iterations=60,
+                    tile_iterations=40, base_size=256, photo_size=192, photo_iterations=150, video_size=128,
+                    video_frames=12, video_iterations=100, explore_size=96, explore_iterations=40)
+    return dict(size=512, iterations=200, large_size=2048, tile=512, overlap=64, large_iterations=200,
+                tile_iterations=100, base_size=512, photo_size=512, photo_iterations=PHOTO_DEFAULTS["iterations"],
+                video_size=VIDEO_DEFAULTS["size"], video_frames=48, video_iterations=VIDEO_DEFAULTS["iterations"],
+                explore_size=128, explore_iterations=60)
+
 
 # --- weights: loaded on first use, once per backbone -------------------------------------------------
 
@@ -54,27 +102,174 @@ _weights: dict = {}
 _weights_lock = threading.Lock()
 
 
-def get_weights(backbone: str, progress: gr.Progress | None = None):
+def get_weights(backbone: str, report=None):
     with _weights_lock:
         if backbone not in _weights:
-            def report(what: str, done: int, total: int) -> None:
-                if progress is not None:
-                    progress((done, total or None), desc=f"{what} (first run only)", unit="bytes")
-            if progress is not None:
-                progress(0, desc=f"loading {backbone} weights")
             _weights[backbone] = load_weights(backbone, WEIGHTS_SOURCE, report)
+            if not _weights[backbone].trained:
+                log.warning(UNTRAINED_TEXT.format(backbones=backbone))
         return _weights[backbone]
 
 
+def _megabytes(n: float) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def weights_loading(backbone: str):
+    """Loads the weights in a thread and yields a status line every half second (bytes and speed while
+    downloading); returns the weights. The first run's download is visible, not a frozen bar."""
+    if backbone in _weights:
+        return _weights[backbone]
+    seen = {"what": "", "done": 0, "total": 0}
+    outcome: dict = {}
+
+    def report(what: str, done: int, total: int) -> None:
+        seen.update(what=what, done=done, total=total)
+
+    def work() -> None:
+        try:
+            outcome["weights"] = get_weights(backbone, report)
+        except BaseException as e:  # handed to the run's thread
+            outcome["error"] = e
+
+    started = time.perf_counter()
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.5)
+        elapsed = time.perf_counter() - started
+        if not thread.is_alive():
+            break
+        if seen["total"]:
+            speed = seen["done"] / max(elapsed, 1e-6)
+            left = (seen["total"] - seen["done"]) / speed if speed else None
+            yield (f"{seen['what'].replace('downloading', 'Downloading')} (first run only): "
+                   f"{_megabytes(seen['done'])} of {_megabytes(seen['total'])} · {_megabytes(speed)}/s"
+                   + (f" · {clock(left)} left" if left is not None else ""), seen["done"] / seen["total"])
+        else:
+            yield f"Looking for the {backbone} network's ImageNet weights (first run only) · {clock(elapsed)}", None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["weights"]
+
+
+def untrained_in_use() -> list[str]:
+    return sorted(b for b, w in _weights.items() if not w.trained)
+
+
+UNTRAINED_TEXT = ("⚠ Untrained weights in use ({backbones}): the network has random values, not ImageNet "
+                  "training. Results carry the style images' colour and texture statistics, not a trained "
+                  "network's style.")
+
+
+def banner():
+    backbones = untrained_in_use()
+    text = UNTRAINED_TEXT.format(backbones=", ".join(backbones)) if backbones else ""
+    return gr.update(value=f'<div class="untrained">{html.escape(text)}</div>' if text else "",
+                     visible=bool(text))
+
+
+def no_weights_message(e: WeightsUnavailable) -> str:
+    """What a browser user can do when there are no weights: no command-line flags in it."""
+    return (f"The {e.backbone} network's ImageNet weights are not on this server and could not be "
+            f"downloaded: {e.reason}. Open “Weights” at the top of the page to upload a {FILENAME} "
+            f"({hub_repo(e.backbone)}) or to try untrained weights.")
+
+
+def use_weights_file(path, backbone):
+    """The Weights panel: a model.safetensors uploaded in the page."""
+    if not path:
+        raise gr.Error("drop a model.safetensors file first", print_exception=False)
+    try:
+        weights = load_weights(backbone, path)
+    except StyleError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+    with _weights_lock:
+        _weights[backbone] = weights
+    return banner(), f"Using the uploaded weights for {backbone}."
+
+
+def use_untrained_weights():
+    """The Weights panel: untrained (random) weights for every backbone, with the banner on."""
+    global WEIGHTS_SOURCE
+    with _weights_lock:
+        WEIGHTS_SOURCE = "random"
+        _weights.clear()
+    _weights["vgg19"] = load_weights("vgg19", "random")
+    log.warning(UNTRAINED_TEXT.format(backbones="chosen in the page, every backbone"))
+    return banner(), "Untrained weights chosen for every backbone: see the banner."
+
+
+# --- errors and values from the page or the API -------------------------------------------------------
+
+
 def user_errors(fn):
-    """A StyleError (bad input, nonsense setting, no weights) reaches the user as gr.Error."""
+    """A StyleError (bad input, nonsense setting, no weights) reaches the user as a one-line gr.Error."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             yield from fn(*args, **kwargs)
+        except WeightsUnavailable as e:
+            raise gr.Error(no_weights_message(e), print_exception=False) from None
         except StyleError as e:
             raise gr.Error(str(e), print_exception=False) from None
     return wrapper
+
+
+def checked(component):
+    """A number control whose API value is not a number ("abc", a list) gets a one-line gr.Error
+    naming the control, instead of a traceback from Gradio's bounds check."""
+    original = component.preprocess
+
+    def preprocess(payload):
+        if payload is not None and (isinstance(payload, bool) or not isinstance(payload, (int, float))):
+            raise gr.Error(f"{component.label}: {str(payload)[:40]!r} is not a number", print_exception=False)
+        try:
+            return original(payload)
+        except gr.Error as e:  # Gradio's own bounds check: the message without a logged traceback
+            raise gr.Error(f"{component.label}: {e.message}", print_exception=False) from None
+    component.preprocess = preprocess
+    return component
+
+
+def number(value, name: str, integer: bool = False, low: float | None = None, high: float | None = None):
+    """A finite number (an int where `integer`) within [low, high], or a StyleError naming it."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise StyleError(f"{name} must be a number, not {str(value)[:40]!r}") from None
+    if not math.isfinite(x):
+        raise StyleError(f"{name} must be a finite number")
+    if (low is not None and x < low) or (high is not None and x > high):
+        raise StyleError(f"{name} must be between {low:g} and {high:g}, not {x:g}")
+    if integer:
+        if x != int(x):
+            raise StyleError(f"{name} must be a whole number, not {x:g}")
+        return int(x)
+    return x
+
+
+def choice(value, name: str, options) -> str:
+    if value not in options:
+        raise StyleError(f"{name} must be one of {', '.join(map(str, options))}, not {str(value)[:40]!r}")
+    return value
+
+
+def guard_inputs(demo: gr.Blocks) -> None:
+    """An API value of the wrong shape (a string where a list of files goes) fails Gradio's own
+    validation before any of our code runs, as a traceback and an empty error: make it one line."""
+    from pydantic import ValidationError
+    original = demo.preprocess_data
+
+    async def preprocess_data(block_fn, inputs, state, explicit_call=False):
+        try:
+            return await original(block_fn, inputs, state, explicit_call)
+        except ValidationError as e:
+            first = e.errors()[0] if e.errors() else {}
+            what = {"ListFiles": "a list of uploaded files", "FileData": "an uploaded file"}.get(e.title, e.title)
+            raise gr.Error(f"expected {what}: {first.get('msg', 'invalid value')} "
+                           f"(got {str(first.get('input'))[:40]!r})", print_exception=False) from None
+    demo.preprocess_data = preprocess_data
 
 
 def ImageUpload(**kwargs) -> gr.Image:  # noqa: N802 (reads like the component it makes)
@@ -87,30 +282,199 @@ def ImageUpload(**kwargs) -> gr.Image:  # noqa: N802 (reads like the component i
     return component
 
 
-def content_and_styles(prefix: str = "", noun: str = "") -> tuple[gr.Image, gr.File]:
-    """The content drop zone and the style files, as every tab takes them (`noun`: "photo")."""
-    content = ImageUpload(label=f"Content {noun}".strip(), type="filepath", sources=["upload", "clipboard"],
-                          elem_id=f"{prefix}content")
-    styles = gr.File(label=f"Style {noun or 'image'}s (one or more)", file_count="multiple",
-                     file_types=["image"], type="filepath", elem_id=f"{prefix}styles")
-    return content, styles
+def _paths(files) -> list[str]:
+    """Paths of the style files, whatever shape the API sent them in (a bad one is a StyleError)."""
+    if not files:
+        return []
+    files = files if isinstance(files, (list, tuple)) else [files]
+    paths = []
+    for f in files:
+        path = f if isinstance(f, str) else getattr(f, "path", None) or getattr(f, "name", None) or (
+            f.get("path") if isinstance(f, dict) else None)
+        if not isinstance(path, str) or not Path(path).is_file():
+            raise StyleError(f"style images must be uploaded image files, not {str(f)[:40]!r}")
+        paths.append(path)
+    return paths
 
 
-def run_and_stop(prefix: str = "") -> tuple[gr.Button, gr.Button]:
-    with gr.Row():
-        return (gr.Button("Run", variant="primary", elem_id=f"{prefix}run"),
-                gr.Button("Stop", variant="stop", elem_id=f"{prefix}stop"))
+def load_inputs(content, styles, what: str = "content image", load=load_image):
+    """The content (an image, or what `load` makes of the file: a video's probe) and the style
+    images, through style_core's loaders (clear errors)."""
+    if not content:
+        raise StyleError(f"drop a {what} first")
+    style_paths = _paths(styles)
+    if not style_paths:
+        raise StyleError("add at least one style image")
+    return load(content), [load_image(p) for p in style_paths]
 
 
-def result_panel(prefix: str, label: str, download_label: str, height: int):
-    """The streamed result, its download and the run's summary."""
-    return (gr.Image(label=label, format="png", interactive=False, elem_id=f"{prefix}result", height=height),
-            gr.File(label=download_label), gr.Markdown())
+# --- runs: their folders, Stop, and the status line -------------------------------------------------
 
 
-def new_run_dir() -> Path:
-    RUNS.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="run-", dir=RUNS))
+def session_of(request: gr.Request | None) -> str:
+    key = getattr(request, "session_hash", None) or "local"
+    return re.sub(r"[^A-Za-z0-9_-]", "_", key)[:64]
+
+
+def new_run_dir(request: gr.Request | None = None) -> Path:
+    prune_runs()
+    folder = RUNS / "sessions" / session_of(request)
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="run-", dir=folder))
+
+
+def _size_and_age(path: Path, now: float) -> tuple[int, float]:
+    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+    newest = max((p.stat().st_mtime for p in files), default=path.stat().st_mtime)
+    return sum(p.stat().st_size for p in files), now - newest
+
+
+KEEP: set[str] = set()  # files the page itself shows (the examples' thumbnails): never pruned
+
+
+def gradio_copies() -> list[Path]:
+    """Gradio's uploads and served copies (one hashed folder each) in our own temp folder. Gradio's
+    delete_cache misses the copies of streamed outputs, so we prune them with our runs; in a folder
+    named by GRADIO_TEMP_DIR, which other programs may share, they are left to Gradio."""
+    if not TEMP_IS_OURS or not TEMP.is_dir():
+        return []
+    return [entry for entry in TEMP.iterdir() if entry != RUNS and str(entry) not in KEEP
+            and not (entry.is_dir() and any(str(f) in KEEP for f in entry.iterdir()))]
+
+
+def prune_runs(now: float | None = None) -> None:
+    """Keeps the app's files within their bounds: run folders and Gradio's copies older than
+    RUN_MAX_AGE, stopped jobs older than JOB_MAX_AGE, then the oldest until RUNS_BUDGET bytes are left."""
+    now = time.time() if now is None else now
+    entries = []
+    for entry in gradio_copies():
+        try:
+            size, age = _size_and_age(entry, now)
+        except OSError:
+            continue
+        if age > RUN_MAX_AGE:
+            remove(entry)
+        else:
+            entries.append((age, size, entry))
+    for parent, max_age in [(RUNS / "sessions", RUN_MAX_AGE), (RUNS / "large-jobs", JOB_MAX_AGE),
+                            (RUNS / "video-jobs", JOB_MAX_AGE)]:
+        if not parent.is_dir():
+            continue
+        for entry in (parent.glob("*/run-*") if parent.name == "sessions" else parent.iterdir()):
+            try:
+                size, age = _size_and_age(entry, now)
+            except OSError:
+                continue
+            if age > max_age:
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entries.append((age, size, entry))
+        for empty in (parent.iterdir() if parent.name == "sessions" else ()):
+            with contextlib.suppress(OSError):
+                empty.rmdir()  # only an empty session folder
+    total = sum(size for _, size, _ in entries)
+    for age, size, entry in sorted(entries, reverse=True):
+        if total <= RUNS_BUDGET:
+            break
+        remove(entry)
+        total -= size
+
+
+def remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def end_session(request: gr.Request) -> None:
+    """A closed page: its runs' files go with it (stopped jobs stay for another session to resume)."""
+    shutil.rmtree(RUNS / "sessions" / session_of(request), ignore_errors=True)
+
+
+_running: dict[tuple[str, str], threading.Event] = {}
+_running_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def stop_flag(request: gr.Request | None, tab: str):
+    """The flag that this session's Stop button of `tab` sets while the run lasts."""
+    key, flag = (session_of(request), tab), threading.Event()
+    with _running_lock:
+        _running[key] = flag
+    try:
+        yield flag
+    finally:
+        with _running_lock:
+            if _running.get(key) is flag:
+                del _running[key]
+
+
+def request_stop(tab: str, request: gr.Request) -> None:
+    """Stop: the running job ends after its current compiled chunk and says so (not a cancel: a
+    cancelled event shows error badges over every output and drops the last picture's download)."""
+    with _running_lock:
+        flag = _running.get((session_of(request), tab))
+    if flag is not None:
+        flag.set()
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    seconds = max(0, round(seconds))
+    return f"{seconds} s" if seconds < 90 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def status(text: str, fraction: float | None = None, state: str = "running") -> str:
+    """The tab's one progress display: a bar (while running) and a line of text. `**bold**` is kept."""
+    body = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text)).replace("\n", "<br>")
+    bar = ""
+    if state == "running":
+        width = "100%" if fraction is None else f"{100 * min(max(fraction, 0.0), 1.0):.1f}%"
+        bar = (f'<div class="bar{" busy" if fraction is None else ""}"><div style="width:{width}"></div></div>')
+    return f'<div class="run-status {state}" data-state="{state}">{bar}<div class="line">{body}</div></div>'
+
+
+class Pace:
+    """Rate and time left from the app's own clock, over everything this run did (every pass). The
+    rate is measured from the first report on, so that compiling does not count as slow steps."""
+
+    def __init__(self):
+        self.started = time.perf_counter()
+        self.base: tuple[float, float] | None = None
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def rate(self, done: float, per: float = 1.0) -> float | None:
+        """`done` per `per` seconds (60: per minute)."""
+        now = time.perf_counter()
+        if self.base is None:
+            self.base = (now, done)
+            return None
+        t0, d0 = self.base
+        return (done - d0) / (now - t0) * per if done > d0 and now > t0 else None
+
+    def left(self, done: float, total: float) -> float | None:
+        rate = self.rate(done)
+        return (total - done) / rate if rate else None
+
+
+def untrained_note(weights) -> str:
+    return "" if weights.trained else f"\n⚠ {weights.source}."
+
+
+def relay(events, wrap):
+    """Yields wrap(e) for each status event of a sub-generator and returns what it returns."""
+    while True:
+        try:
+            event = next(events)
+        except StopIteration as done:
+            return done.value
+        yield wrap(*event)
 
 
 def loss_figure(curves: dict[str, tuple[list[int], list[float]]]) -> Figure:
@@ -133,9 +497,35 @@ def loss_figure(curves: dict[str, tuple[list[int], list[float]]]) -> Figure:
     return figure
 
 
+def result_image(prefix: str, label: str, height: int) -> gr.Image:
+    """The streamed picture: scaled to its pane (the PNG keeps its real size), updated in place."""
+    return gr.Image(label=label, format="png", interactive=False, elem_id=f"{prefix}result", height=height,
+                    elem_classes=["fit"], buttons=["download", "fullscreen"])
 
-def untrained_note(weights) -> str:
-    return "" if weights.trained else f"\n\n**⚠ {weights.source}.**"
+
+def status_box(prefix: str) -> gr.HTML:
+    return gr.HTML(status("Ready.", state="idle"), elem_id=f"{prefix}status")
+
+
+def run_and_stop(prefix: str = "", label: str = "Run") -> tuple[gr.Button, gr.Button]:
+    with gr.Row():
+        return (gr.Button(label, variant="primary", elem_id=f"{prefix}run"),
+                gr.Button("Stop", variant="stop", elem_id=f"{prefix}stop"))
+
+
+def wire(run, stop, fn, inputs, outputs, api_name: str, tab: str, page_banner) -> None:
+    """Run streams into `outputs` with no progress overlay (the status line is the progress); Stop
+    sets the run's flag without queueing behind it."""
+    event = run.click(fn, inputs, outputs, api_name=api_name, concurrency_id="optimise", concurrency_limit=1,
+                      show_progress="hidden")
+    event.then(banner, None, page_banner, show_progress="hidden", queue=False)
+    def stop_this(request: gr.Request) -> None:
+        request_stop(tab, request)
+    stop.click(stop_this, None, None, api_name=f"stop_{api_name}", queue=False, show_progress="hidden")
+
+
+def strength(value: float, label: str, what: str, low: float = 0, high: float = 10, **kwargs) -> gr.Slider:
+    return checked(gr.Slider(low, high, value=value, step=0.1, label=label, info=what, **kwargs))
 
 
 # --- Image tab -----------------------------------------------------------------------------------------
@@ -147,100 +537,150 @@ def image_settings(size, iterations, style_strength, preserve_color, blend, back
         blend_weights = tuple(float(b) for b in str(blend or "").replace(",", " ").split()) or None
     except ValueError:
         raise StyleError(f"style blend weights must be numbers separated by commas, not {blend!r}") from None
-    require_numbers(size=size, iterations=iterations, scales=scales, seed=seed, style_strength=style_strength,
-                    content_weight=content_weight, TV_weight=tv_weight)
     return ImageSettings(
-        size=int(size), iterations=int(iterations), style_weight=10.0 ** float(style_strength),
+        size=number(size, "size", True), iterations=number(iterations, "iterations", True),
+        style_weight=10.0 ** number(style_strength, "style strength", low=-10, high=20),
         preserve_color=preserve_color, style_blend=blend_weights, backbone=backbone,
         style_layers=style_layers or "paper", content_layers=content_layers or (), optimizer=optimizer,
-        lr=float(lr) if lr else None, loss=loss, normalization=normalize, init=init,
-        content_weight=float(content_weight), tv_weight=float(tv_weight), scales=int(scales),
-        seed=int(seed), bounds=bounds, preview_every=5)
+        lr=(number(lr, "learning rate") or None) if lr not in (None, "") else None, loss=loss,
+        normalization=normalize, init=init, content_weight=number(content_weight, "content weight"),
+        tv_weight=number(tv_weight, "TV weight"), scales=number(scales, "scales", True),
+        seed=number(seed, "seed", True, 0, 2 ** 32 - 1), bounds=bounds, preview_every=5)
 
 
-def _paths(files) -> list[str]:
-    if not files:
-        return []
-    files = files if isinstance(files, (list, tuple)) else [files]
-    return [f if isinstance(f, str) else getattr(f, "name", None) or f["path"] for f in files]
+def steps_summary(result, shape: tuple[int, int]) -> str:
+    """'375 steps: 75 at 128x96 px + 300 at 256x192 px' (every pass counted, the coarser ones named)."""
+    from style_core.transfer import scale_shapes
+    shapes = scale_shapes(shape, result.settings)
+    last, per_scale = 0, []
+    for k, (h, w) in enumerate(shapes, 1):
+        end = max((e["step"] for e in result.history if e["scale"] == k), default=last)
+        per_scale.append(f"{end - last} at {w}x{h} px")
+        last = end
+    split = f" ({' + '.join(per_scale)}; a coarser scale takes a quarter of the iterations)" \
+        if len(shapes) > 1 else ""
+    return f"**{result.iterations} steps in {result.seconds:.1f} s**{split}"
 
 
-def load_inputs(content, styles, what: str = "content image", load=load_image):
-    """The content (an image, or what `load` makes of the file: a video's probe) and the style
-    images, through style_core's loaders (clear errors)."""
-    if not content:
-        raise StyleError(f"drop a {what} first")
-    style_paths = _paths(styles)
-    if not style_paths:
-        raise StyleError("add at least one style image")
-    return load(content), [load_image(p) for p in style_paths]
-
-
-def require_numbers(**values) -> None:
-    """An emptied number box arrives as None: say which one."""
-    for name, value in values.items():
-        if value is None or (isinstance(value, float) and not math.isfinite(value)):
-            raise StyleError(f"{name.replace('_', ' ')} must be a number")
+def step_line(event: Progress, pace: Pace, label: str = "Step", done: int | None = None,
+              total: int | None = None) -> str:
+    done, total = event.step if done is None else done, event.total if total is None else total
+    rate, left = pace.rate(done), pace.left(done, total)
+    h, w = event.shape
+    scale = f" (scale {event.scale} of {event.scales}, {w}x{h} px)" if event.scales > 1 else f" ({w}x{h} px)"
+    loss = event.losses.get("total")
+    return (f"{label} {done} of {total}{scale}" + (f" · loss {loss:.4g}" if loss is not None else "")
+            + (f" · {rate:.1f} steps/s" if rate else "") + (f" · {clock(left)} left" if left is not None else ""))
 
 
 @user_errors
 def run_image(content, styles, size, iterations, style_strength, preserve_color, blend, backbone,
               style_layers, content_layers, optimizer, lr, loss, normalize, init, content_weight,
-              tv_weight, scales, seed, bounds, progress=gr.Progress()):
-    """Stylises the content image; streams previews, then the PNG, comparison and loss curve."""
+              tv_weight, scales, seed, bounds, request: gr.Request = None):
+    """Stylises the content image; streams the picture in place, then the PNG, comparison and loss
+    curve. Outputs: picture, PNG, before/after, loss curve, status."""
     settings = image_settings(size, iterations, style_strength, preserve_color, blend, backbone,
                               style_layers, content_layers, optimizer, lr, loss, normalize, init,
                               content_weight, tv_weight, scales, seed, bounds)
     content_image, style_images = load_inputs(content, styles)
-    weights = get_weights(settings.backbone, progress)
-    run_dir = new_run_dir()
-    started = time.perf_counter()
-    for event in stylize(content_image, style_images, settings, weights):
-        elapsed = time.perf_counter() - started
-        left = elapsed / max(event.step, 1) * (event.total - event.step)
-        progress((event.step, event.total), unit="steps",
-                 desc=f"loss {event.losses.get('total', float('nan')):.4g} · {left:.0f} s left")
-        if event.preview is None:
-            continue
-        name = "result.png" if event.done else f"step-{event.step:05d}.png"
-        meta = event.result.report() if event.done else {"settings": settings.to_dict(), "step": event.step,
-                                                         "losses": event.losses}
-        text = {"style_core": meta, **({} if weights.trained else {"Warning": weights.source})}
-        png = save_image(run_dir / name, event.preview, text)
-        preview = to_uint8(event.preview)
-        if not event.done:
-            yield preview, str(png), gr.skip(), gr.skip(), f"step {event.step} of {event.total}" + \
-                untrained_note(weights)
-            continue
+    skip = (gr.skip(),) * 4
+    with stop_flag(request, "image") as stop:
+        yield None, None, None, None, status("Starting…")  # no stale download, comparison or curve
+        weights = yield from relay(weights_loading(settings.backbone), lambda t, f: (*skip, status(t, f)))
+        pace, shown = Pace(), None
+        run_dir = new_run_dir(request)
+        events = stylize(content_image, style_images, settings, weights)
+        for event in events:
+            if event.done:
+                break
+            if event.preview is not None:
+                shown = (event.preview, event.step)
+            yield (gr.skip() if event.preview is None else to_uint8(event.preview), *skip[1:],
+                   status(step_line(event, pace) + untrained_note(weights), event.step / max(event.total, 1)))
+            if stop.is_set():
+                events.close()
+                text = {"style_core": {"settings": settings.to_dict(), "stopped_at_step": event.step},
+                        **({} if weights.trained else {"Warning": weights.source})}
+                png = str(save_image(run_dir / "stopped.png", shown[0], text)) if shown else None
+                kept = f" The picture and its PNG are from step {shown[1]}." if shown else ""
+                yield (to_uint8(shown[0]) if shown else None), png, None, None, status(
+                    f"**Stopped after {event.step} of {event.total} steps** ({clock(pace.seconds)}).{kept}"
+                    + untrained_note(weights), state="stopped")
+                return
         result = event.result
+        text = {"style_core": result.report(), **({} if weights.trained else {"Warning": weights.source})}
+        png = save_image(run_dir / "result.png", result.image, text)
         final = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
-        info = (f"**{result.iterations} steps in {result.seconds:.1f} s** ({result.stop_reason}) · {final} · "
+        info = (f"{steps_summary(result, content_image.shape[:2])} · {result.stop_reason} · {final} · "
                 f"weights: {weights.source} · device: {jax.default_backend()}" + untrained_note(weights))
-        before = to_uint8(np.asarray(content_image))
-        yield preview, str(png), (before, preview), loss_figure({"total": result.loss_curve()}), info
+        picture = to_uint8(result.image)
+        yield (picture, str(png), (to_uint8(np.asarray(content_image)), picture),
+               loss_figure({"total": result.loss_curve()}), status(info, state="done"))
 
 
 EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=5, preserve_color="none", blend="",
                         backbone="vgg19", style_layers="paper", content_layers="", optimizer="lbfgs", lr=None,
                         loss="mse", normalize="paper", init="content", content_weight=1.0, tv_weight=0.0,
                         scales=1, seed=0, bounds="box")
+EXAMPLES = [("content.png", "style.png"), ("content.png", "style2.png")]
+_example_results: dict = {}
 
 
-def run_example(content, styles):
-    """An example's result (EXAMPLE_SETTINGS: 256 px, 100 iterations), computed on its first click, then
-    cached."""
-    yield from run_image(content, styles, *EXAMPLE_SETTINGS.values(), progress=gr.Progress())
+def example_thumbnails() -> list[tuple[np.ndarray, str]]:
+    """Content and style side by side, one picture per example (arrays: Gradio stores and serves them)."""
+    from PIL import Image
+    thumbs = []
+    for content, style in EXAMPLES:
+        pictures = [Image.open(ASSETS / name).convert("RGB") for name in (content, style)]
+        pictures = [p.resize((round(p.width * 96 / p.height), 96), Image.LANCZOS) for p in pictures]
+        sheet = Image.new("RGB", (sum(p.width for p in pictures) + 6, 96), "white")
+        sheet.paste(pictures[0], (0, 0))
+        sheet.paste(pictures[1], (pictures[0].width + 6, 0))
+        thumbs.append((np.asarray(sheet), f"{content} + {style}"))
+    return thumbs
 
 
-def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
+def run_example(evt: gr.SelectData, request: gr.Request = None):
+    """A click on an example: its inputs and settings go into the controls (what runs is what the page
+    shows), then it runs like Run, or comes from the result kept from an earlier click."""
+    content, style = (str(ASSETS / name) for name in EXAMPLES[evt.index])
+    controls = (content, [style], *EXAMPLE_SETTINGS.values())
+    weights = _weights.get("vgg19")
+    key = (evt.index, WEIGHTS_SOURCE, weights.source if weights else None, tuple(EXAMPLE_SETTINGS.values()))
+    if key in _example_results:
+        yield *controls, *_example_results[key]
+        return
+    yield *controls, gr.skip(), gr.skip(), gr.skip(), gr.skip(), status("Starting the example…")
+    outputs = None
+    for outputs in run_image(*controls, request=request):
+        yield (*(gr.skip(),) * len(controls), *outputs)
+    if outputs is not None and 'data-state="done"' in str(outputs[-1]):
+        # kept outside the session's folder, which goes when its page closes
+        kept = RUNS / "examples" / f"example-{evt.index}-{len(_example_results)}.png"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(outputs[1], kept)
+        _example_results[key] = (outputs[0], str(kept), *outputs[2:])
+
+
+def image_tab(d: dict, page_banner) -> None:
+    examples = gr.Gallery(example_thumbnails(), label=f"Examples: click one to run it ({EXAMPLE_SETTINGS['size']} px, "
+                          f"{EXAMPLE_SETTINGS['iterations']} iterations; a second click shows the kept result)",
+                          columns=6, height=140, allow_preview=False, elem_id="examples", object_fit="contain")
     with gr.Row():
         with gr.Column():
-            content, styles = content_and_styles()
+            content = ImageUpload(label="Content image", type="filepath", sources=["upload", "clipboard"],
+                                  elem_id="content", height=220)
+            styles = gr.File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
+                             type="filepath", elem_id="styles", height=120)
             with gr.Row():
-                size = gr.Slider(32, 2048, value=default_size, step=16, label="Size (longest side, px)")
-                iterations = gr.Slider(0, 1000, value=default_iterations, step=10, label="Iterations (full size; each coarser scale a quarter)")
+                size = checked(gr.Slider(32, 2048, value=d["size"], step=16, label="Size (px)",
+                                         info="longest side of the result", elem_id="size"))
+                iterations = checked(gr.Slider(0, 1000, value=d["iterations"], step=10, label="Iterations",
+                                               info="at full size; a coarser scale adds a quarter",
+                                               elem_id="iterations"))
             with gr.Row():
-                strength = gr.Slider(0, 8, value=5, step=0.5, label="Style strength (log10 of the style weight)")
+                style_strength = strength(5, "Style strength", "0 = none … 10 = style only; style weight = "
+                                          "10^strength (5 = 1e5)")
                 preserve = gr.Radio(list(PRESERVE_COLOR), value="none", label="Preserve colour")
             with gr.Accordion("Advanced", open=False):
                 blend = gr.Textbox(label="Style blend weights (e.g. 0.7, 0.3; empty = equal)")
@@ -250,34 +690,34 @@ def image_tab(default_size: int = 512, default_iterations: int = 200) -> None:
                     content_layers = gr.Textbox(value="", label="Content layers (empty = relu4_2)")
                 with gr.Row():
                     optimizer = gr.Dropdown(list(OPTIMIZERS), value="lbfgs", label="Optimizer")
-                    lr = gr.Number(value=None, label="Learning rate (0 or empty = the optimizer's default)")
+                    lr = checked(gr.Number(value=None, label="Learning rate",
+                                           info="0 or empty = the optimizer's default"))
                     loss = gr.Dropdown(list(LOSS_KINDS), value="mse",
                                        label="Loss kind (huber = smooth_l1 at delta 1)")
                     normalize = gr.Radio(["paper", "relative"], value="paper", label="Normalisation")
                 with gr.Row():
                     init = gr.Radio(list(INITS), value="content", label="Start from")
-                    content_weight = gr.Number(value=1.0, label="Content weight")
-                    tv_weight = gr.Number(value=0.0, label="TV weight")
-                    scales = gr.Slider(1, 4, value=2, step=1, label="Scales (coarse to fine; each half the size of the next)")
-                    seed = gr.Number(value=0, precision=0, label="Seed")
+                    content_weight = checked(gr.Number(value=1.0, label="Content weight"))
+                    tv_weight = checked(gr.Number(value=0.0, label="Smoothness (TV weight; 0 = off)"))
+                    scales = checked(gr.Slider(1, 4, value=2 if d["size"] >= 256 else 1, step=1, label="Scales",
+                                               info="coarse to fine; each half the size of the next"))
+                    seed = checked(gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=2 ** 32 - 1))
                     bounds = gr.Radio(list(BOUNDS), value="box", label="Pixels while optimising (box: kept "
                                       "in [0, 1]; none: free, clipped when saved, as the classic scripts)")
             run, stop = run_and_stop("")
         with gr.Column():
-            preview, download, info = result_panel("", "Result", "Download PNG (settings embedded)", 420)
+            progress = status_box("")
+            preview = result_image("", "Result", 420)
+            download = gr.File(label="Download PNG (settings embedded)", elem_id="download")
             compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=420)
             curve = gr.Plot(label="Loss")
-    inputs = [content, styles, size, iterations, strength, preserve, blend, backbone, style_layers,
+    inputs = [content, styles, size, iterations, style_strength, preserve, blend, backbone, style_layers,
               content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight, scales, seed,
               bounds]
-    event = run.click(run_image, inputs, [preview, download, compare, curve, info], api_name="stylize",
-                      concurrency_id="optimise", concurrency_limit=1)
-    stop.click(None, None, None, cancels=[event], api_name="stop_stylize")
-    gr.Examples([[str(ASSETS / "content.png"), [str(ASSETS / "style.png")]],
-                 [str(ASSETS / "content.png"), [str(ASSETS / "style2.png")]]],
-                inputs=[content, styles], outputs=[preview, download, compare, curve, info], fn=run_example,
-                cache_examples=True, cache_mode="lazy", label=f"Examples ({EXAMPLE_SETTINGS['size']} px, "
-                f"{EXAMPLE_SETTINGS['iterations']} iterations; computed on first click, then cached)")
+    outputs = [preview, download, compare, curve, progress]
+    wire(run, stop, run_image, inputs, outputs, "stylize", "image", page_banner)
+    examples.select(run_example, None, inputs + outputs, concurrency_id="optimise", concurrency_limit=1,
+                    show_progress="hidden", api_name=False).then(banner, None, page_banner, queue=False)
 
 
 # --- Large image tab -----------------------------------------------------------------------------------
@@ -286,6 +726,9 @@ def draw_grid(preview: np.ndarray, shape: tuple[int, int], layout, done: int) ->
     """The canvas preview with the tile grid drawn over it; the tile being painted next in orange."""
     from PIL import Image, ImageDraw
     image = Image.fromarray(to_uint8(preview)).convert("RGBA")
+    fit = min(512, max(shape)) / max(image.size)  # a small global pass: grid lines at display scale
+    if fit > 1:
+        image = image.resize((round(image.width * fit), round(image.height * fit)), Image.BILINEAR)
     overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     sy, sx = image.size[1] / shape[0], image.size[0] / shape[1]
@@ -297,78 +740,119 @@ def draw_grid(preview: np.ndarray, shape: tuple[int, int], layout, done: int) ->
     return np.asarray(Image.alpha_composite(image, overlay).convert("RGB"))
 
 
+def large_line(event, pace: Pace, since: dict) -> tuple[str, float | None]:
+    if event.stage == "style targets":
+        return "Measuring the style at the output's scale…", None
+    if event.stage == "global pass":
+        rate = pace.rate(event.step)
+        return (f"Global pass: step {event.step} of {event.steps}" + (f" · {rate:.1f} steps/s" if rate else ""),
+                event.step / max(event.steps, 1) * 0.1)
+    done, total = event.tiles_done, event.tiles_total
+    since.setdefault("tiles", (pace.seconds, done))
+    t0, d0 = since["tiles"]
+    per_minute = (done - d0) / max(pace.seconds - t0, 1e-6) * 60 if done > d0 else None
+    left = event.eta if event.eta is not None else (
+        (total - done) / per_minute * 60 if per_minute else None)
+    loss = event.losses.get("total")
+    return (f"Tile {min(done + 1, total)} of {total}: step {event.step} of {event.steps}"
+            + (f" · loss {loss:.4g}" if loss is not None else "")
+            + (f" · {per_minute:.1f} tiles/min" if per_minute else "")
+            + (f" · {clock(left)} left" if left is not None else ""),
+            0.1 + 0.9 * (done + event.step / max(event.steps, 1)) / max(total, 1))
+
+
 @user_errors
 def run_large(content, styles, size, tile, overlap, iterations, tile_iterations, style_strength,
-              preserve_color, optimizer, base_size, progress=gr.Progress()):
-    """Paints a large canvas tile by tile; streams the canvas with its tile grid. A stopped job is
-    kept: running the same inputs and settings again continues it."""
-    require_numbers(size=size, tile=tile, overlap=overlap, base_size=base_size, iterations=iterations,
-                    tile_iterations=tile_iterations, style_strength=style_strength)
-    image = ImageSettings(iterations=int(iterations), style_weight=10.0 ** float(style_strength),
+              preserve_color, optimizer, base_size, request: gr.Request = None):
+    """Paints a large canvas tile by tile; streams the canvas with its tile grid. A stopped job keeps
+    its finished tiles: running the same inputs and settings again continues it. Outputs: canvas,
+    PNG, status."""
+    image = ImageSettings(iterations=number(iterations, "global pass iterations", True),
+                          style_weight=10.0 ** number(style_strength, "style strength", low=-10, high=20),
                           preserve_color=preserve_color, optimizer=optimizer, preview_every=10)
-    settings = LargeSettings(image, size=int(size), tile=int(tile), overlap=int(overlap),
-                             base_size=int(base_size), tile_iterations=int(tile_iterations))
+    settings = LargeSettings(image, size=number(size, "output size", True), tile=number(tile, "tile", True),
+                             overlap=number(overlap, "overlap", True),
+                             base_size=number(base_size, "global pass size", True),
+                             tile_iterations=number(tile_iterations, "iterations per tile", True))
     content_image, style_images = load_inputs(content, styles)
-    weights = get_weights(image.backbone, progress)
-    job = RUNS / "large-jobs" / fingerprint(content_image, style_images, settings, weights)[:20]
-    resumed = job.exists()
-    for event in stylize_large(content_image, style_images, settings, weights, job=job, resume=True):
-        eta = f" · {event.eta:.0f} s left" if event.eta is not None else ""
-        if event.stage == "tiles":
-            progress((event.tiles_done, event.tiles_total), unit="tiles",
-                     desc=f"tile {min(event.tiles_done + 1, event.tiles_total)} of {event.tiles_total}, "
-                          f"step {event.step}/{event.steps}{eta}")
-        else:
-            progress((event.step, event.steps or None), unit="steps", desc=event.stage)
-        if event.preview is None:
-            continue
-        h, w = event.shape
-        status = (f"{event.stage}: {event.tiles_done} of {event.tiles_total} tiles · {w}x{h} px"
-                  f"{eta}" + (" · continuing a stopped job" if resumed else "") + untrained_note(weights))
-        if not event.done:
-            shown = draw_grid(event.preview, event.shape, event.layout, event.tiles_done) \
-                if event.stage == "tiles" else to_uint8(event.preview)
-            yield shown, gr.skip(), status
-            continue
+    with stop_flag(request, "large") as stop:
+        yield None, None, status("Starting…")
+        weights = yield from relay(weights_loading(image.backbone), lambda t, f: (gr.skip(), gr.skip(), status(t, f)))
+        job = RUNS / "large-jobs" / fingerprint(content_image, style_images, settings, weights)[:20]
+        resumed = " · continuing a stopped job" if job.exists() else ""
+        pace, since, canvas, shown = Pace(), {}, None, None
+        events = stylize_large(content_image, style_images, settings, weights, job=job, resume=True)
+        for event in events:
+            if event.done:
+                break
+            line, fraction = large_line(event, pace, since)
+            picture = gr.skip()
+            if event.preview is not None:
+                canvas = event.preview
+                picture = shown = draw_grid(event.preview, event.shape, event.layout, event.tiles_done) \
+                    if event.stage == "tiles" else to_uint8(event.preview)
+            elif event.stage == "tiles" and canvas is not None and not since.get("grid"):
+                # the global pass is what the tiles start from: show it with the grid until one is done
+                picture = shown = draw_grid(canvas, event.shape, event.layout, event.tiles_done)
+            since["grid"] = since.get("grid") or event.stage == "tiles"
+            yield picture, gr.skip(), status(line + resumed + untrained_note(weights), fraction)
+            if stop.is_set():
+                events.close()
+                png = str(save_image(new_run_dir(request) / "canvas-so-far.png", canvas, {
+                    "Warning": "a stopped job's canvas at preview size"})) if canvas is not None else None
+                yield shown, png, status(
+                    f"**Stopped after {event.tiles_done} of {event.tiles_total} tiles** ({clock(pace.seconds)})."
+                    " The tile in progress is discarded; the finished tiles are kept, and Run with the same "
+                    "inputs and settings continues from them. The PNG is the canvas so far, at preview size."
+                    + untrained_note(weights), state="stopped")
+                return
         result = event.result
+        h, w = event.shape
         text = {"style_core": result.report(), **({} if weights.trained else {"Warning": weights.source})}
-        png = save_image(new_run_dir() / "large.png", result.image, text)
+        png = save_image(new_run_dir(request) / "large.png", result.image, text)
         shutil.rmtree(job, ignore_errors=True)
-        info = (f"**{w}x{h} px, {len(result.layout)} tiles in {result.seconds:.1f} s**"
+        info = (f"**{w}x{h} px, {len(result.layout)} tiles in {pace.seconds:.1f} s**"
                 f" ({result.tiles_resumed} from the stopped job) · weights: {weights.source} · device: "
                 f"{jax.default_backend()} × {jax.device_count()}" + untrained_note(weights))
-        yield to_uint8(event.preview), str(png), info
+        yield to_uint8(event.preview), str(png), status(info, state="done")
 
 
-def large_tab() -> None:
+def large_tab(d: dict, page_banner) -> None:
     gr.Markdown("Print-size outputs, painted tile by tile: the style is measured at the output's scale, "
                 "a global pass sets the composition, and the tiles are blended without seams. Stop keeps "
-                "the finished tiles; running the same inputs and settings again continues the job.")
+                "the finished tiles (the one in progress is discarded); running the same inputs and "
+                "settings again continues the job.")
     with gr.Row():
         with gr.Column():
-            content, styles = content_and_styles("large_")
+            content = ImageUpload(label="Content image", type="filepath", sources=["upload", "clipboard"],
+                                  elem_id="large_content", height=220)
+            styles = gr.File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
+                             type="filepath", elem_id="large_styles", height=120)
+            size = checked(gr.Slider(256, LARGE_MAX_SIZE, value=d["large_size"], step=64, label="Output size (px)",
+                                     info=f"longest side, up to {LARGE_MAX_SIZE}"))
             with gr.Row():
-                size = gr.Slider(256, LARGE_MAX_SIZE, value=2048, step=64, label="Output size (longest side, px)")
-                tile = gr.Slider(64, 1024, value=512, step=32, label="Tile (px)")
-                overlap = gr.Slider(0, 256, value=64, step=8, label="Overlap (px)")
+                tile = checked(gr.Slider(64, 1024, value=d["tile"], step=32, label="Tile (px)"))
+                overlap = checked(gr.Slider(0, 256, value=d["overlap"], step=8, label="Overlap (px)"))
             with gr.Row():
-                iterations = gr.Slider(0, 1000, value=200, step=10, label="Global pass iterations")
-                tile_iterations = gr.Slider(0, 1000, value=100, step=10, label="Iterations per tile")
+                iterations = checked(gr.Slider(0, 1000, value=d["large_iterations"], step=10,
+                                               label="Global pass iterations"))
+                tile_iterations = checked(gr.Slider(0, 1000, value=d["tile_iterations"], step=10,
+                                                    label="Iterations per tile"))
             with gr.Row():
-                strength = gr.Slider(0, 8, value=5, step=0.5, label="Style strength (log10 of the style weight)")
+                style_strength = strength(5, "Style strength", "style weight = 10^strength (5 = 1e5)")
                 preserve = gr.Radio(list(PRESERVE_COLOR), value="none", label="Preserve colour")
             with gr.Accordion("Advanced", open=False):
                 optimizer = gr.Dropdown(list(OPTIMIZERS), value="lbfgs", label="Optimizer")
-                base_size = gr.Slider(0, 2048, value=512, step=32,
-                                      label="Global pass size (px; 0 = none, tiles start from the content)")
+                base_size = checked(gr.Slider(0, 2048, value=d["base_size"], step=32, label="Global pass size (px)",
+                                              info="0 = none: tiles start from the content"))
             run, stop = run_and_stop("large_")
         with gr.Column():
-            preview, download, info = result_panel("large_", "Canvas", "Download the full-size PNG", 480)
-    inputs = [content, styles, size, tile, overlap, iterations, tile_iterations, strength, preserve,
+            progress = status_box("large_")
+            preview = result_image("large_", "Canvas", 480)
+            download = gr.File(label="Download the full-size PNG", elem_id="large_download")
+    inputs = [content, styles, size, tile, overlap, iterations, tile_iterations, style_strength, preserve,
               optimizer, base_size]
-    event = run.click(run_large, inputs, [preview, download, info], api_name="large",
-                      concurrency_id="optimise", concurrency_limit=1)
-    stop.click(None, None, None, cancels=[event], api_name="stop_large")
+    wire(run, stop, run_large, inputs, [preview, download, progress], "large", "large", page_banner)
 
 
 # --- Photorealistic tab ------------------------------------------------------------------------------
@@ -377,60 +861,93 @@ def _metrics_caption(label: str, metrics: dict) -> str:
     return f"{label} · affine residual {metrics['affine_residual']:.4f} · edge SSIM {metrics['edge_ssim']:.3f}"
 
 
+def from_strength(value, name: str) -> float:
+    """A strength slider's weight: 10^value, and 0 for 0 (off)."""
+    value = number(value, name, low=0, high=20)
+    return 0.0 if value == 0 else 10.0 ** value
+
+
+PHOTO_STRENGTH = round(math.log10(DEFAULT_PHOTO_WEIGHT), 2)
+SMOOTHNESS = round(math.log10(PHOTO_DEFAULTS["tv_weight"]), 2)
+TEMPORAL_STRENGTH = round(math.log10(DEFAULT_TEMPORAL_WEIGHT), 2)
+
+
 @user_errors
-def run_photo(content, styles, size, iterations, style_strength, photo_weight, tv_weight, preserve_color,
-              two_stage, refine_iterations, smooth, compare, optimizer, epsilon, progress=gr.Progress()):
-    """Photorealistic transfer; streams previews like the Image tab, then (on request) content, plain
-    stylisation and photorealistic result side by side, with their photo-likeness figures."""
-    require_numbers(size=size, iterations=iterations, style_strength=style_strength,
-                    photorealism_weight=photo_weight, TV_weight=tv_weight, refine_iterations=refine_iterations,
-                    epsilon=epsilon)
-    image = photo_image_settings(size=int(size), iterations=int(iterations), optimizer=optimizer,
-                                 style_weight=10.0 ** float(style_strength), tv_weight=float(tv_weight),
+def run_photo(content, styles, size, iterations, style_strength, photorealism, smoothness, preserve_color,
+              two_stage, refine_iterations, smooth, compare, optimizer, epsilon, request: gr.Request = None):
+    """Photorealistic transfer; streams the picture like the Image tab, then (on request) content, plain
+    stylisation and photorealistic result side by side, with their photo-likeness figures. Outputs:
+    picture, PNG, side by side, status."""
+    image = photo_image_settings(size=number(size, "size", True), iterations=number(iterations, "iterations", True),
+                                 optimizer=optimizer,
+                                 style_weight=10.0 ** number(style_strength, "style strength", low=-10, high=20),
+                                 tv_weight=from_strength(smoothness, "smoothness"),
                                  preserve_color=preserve_color, preview_every=5)
-    settings = PhotoSettings(image, photo_weight=float(photo_weight), epsilon=float(epsilon),
-                             two_stage=bool(two_stage), refine_iterations=int(refine_iterations),
+    settings = PhotoSettings(image, photo_weight=from_strength(photorealism, "photorealism"),
+                             epsilon=number(epsilon, "matting epsilon"), two_stage=bool(two_stage),
+                             refine_iterations=number(refine_iterations, "refinement iterations", True),
                              smooth=bool(smooth))
     content_image, style_images = load_inputs(content, styles)
-    weights = get_weights(image.backbone, progress)
-    plain = None
-    # The plain stylisation for the comparison: a two-stage run's first stage is exactly that.
-    runs = [("plain stylisation", stylize(content_image, style_images, image, weights))] \
-        if compare and not settings.two_stage and settings.photo_weight > 0 else []
-    runs.append(("photorealistic", stylize_photo(content_image, style_images, settings, weights)))
-    for index, (label, events) in enumerate(runs, 1):
-        for event in events:
-            progress((event.step, event.total), unit="steps",
-                     desc=f"{label} ({index} of {len(runs)}) · loss {event.losses.get('total', float('nan')):.4g}")
-            if event.preview is None:
-                continue
-            if not event.done:
-                yield to_uint8(event.preview), gr.skip(), gr.skip(), \
-                    f"{label}: step {event.step} of {event.total}" + untrained_note(weights)
-            elif label == "plain stylisation":
+    skip = (gr.skip(),) * 3
+    with stop_flag(request, "photo") as stop:
+        yield None, None, [], status("Starting…")  # no stale download or gallery
+        weights = yield from relay(weights_loading(image.backbone), lambda t, f: (*skip, status(t, f)))
+        # The plain stylisation for the comparison: a two-stage run's first stage is exactly that.
+        plain_run = compare and not settings.two_stage and settings.photo_weight > 0
+        runs = [("plain stylisation", stylize(content_image, style_images, image, weights))] if plain_run else []
+        runs.append(("photorealistic", stylize_photo(content_image, style_images, settings, weights)))
+        planned = {"plain stylisation": sum(image.scale_iterations),
+                   "photorealistic": sum(image.scale_iterations) * (2 if settings.two_stage else 1)}
+        pace, offset, plain, shown, event = Pace(), 0, None, None, None
+        for index, (label, events) in enumerate(runs, 1):
+            for event in events:
+                if event.done:
+                    break
+                planned[label] = event.total
+                total = offset + sum(planned[name] for name, _ in runs[index - 1:])
+                if event.preview is not None:
+                    shown = event.preview
+                line = step_line(event, pace, f"{label.capitalize()} ({index} of {len(runs)}): step",
+                                 offset + event.step, total)
+                yield (gr.skip() if event.preview is None else to_uint8(event.preview), gr.skip(), gr.skip(),
+                       status(line + untrained_note(weights), (offset + event.step) / max(total, 1)))
+                if stop.is_set():
+                    events.close()
+                    png = str(save_image(new_run_dir(request) / "stopped.png", shown, {
+                        "Warning": "a stopped run's last picture"})) if shown is not None else None
+                    yield (None if shown is None else to_uint8(shown)), png, [], status(
+                        f"**Stopped after {offset + event.step} of {total} steps** ({clock(pace.seconds)}). "
+                        "The picture and its PNG are the last ones shown." + untrained_note(weights),
+                        state="stopped")
+                    return
+            if label == "plain stylisation":
                 plain = event.result.image
-    result = event.result
-    plain = plain if plain is not None else (result.plain.image if compare and result.plain else None)
-    text = {"style_core": result.report(), **({} if weights.trained else {"Warning": weights.source})}
-    png = save_image(new_run_dir() / "photo.png", result.image, text)
-    gallery = []
-    if compare:
-        shown = resize_to(content_image, result.image.shape[:2])
-        gallery.append((to_uint8(shown), "content"))
-        if plain is not None:
-            gallery.append((to_uint8(plain), _metrics_caption("plain stylisation",
-                                                              photo_metrics(content_image, plain))))
-    if settings.smooth:
-        gallery.append((to_uint8(result.raw), _metrics_caption(
-            "photorealistic, before smoothing", photo_metrics(content_image, result.raw))))
-    gallery.append((to_uint8(result.image), _metrics_caption(
-        "photorealistic" + (", smoothed" if settings.smooth else ""), result.metrics)))
-    final = ", ".join(f"{k} {v:.4g}" for k, v in result.stages[-1].final_losses.items())
-    info = (f"**{sum(s.iterations for s in result.stages)} steps in {result.seconds:.1f} s** · {final} · "
-            f"affine residual {result.metrics['affine_residual']:.4f} (0 = locally an affine map of the "
-            f"content's colours) · edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {weights.source}"
-            + untrained_note(weights))
-    yield to_uint8(result.image), str(png), gallery, info
+            offset += event.result.iterations if label == "plain stylisation" else 0
+        result = event.result
+        plain = plain if plain is not None else (result.plain.image if compare and result.plain else None)
+        text = {"style_core": result.report(), **({} if weights.trained else {"Warning": weights.source})}
+        png = save_image(new_run_dir(request) / "photo.png", result.image, text)
+        gallery = []
+        if compare:
+            gallery.append((to_uint8(resize_to(content_image, result.image.shape[:2])), "content"))
+            if plain is not None:
+                gallery.append((to_uint8(plain), _metrics_caption("plain stylisation",
+                                                                  photo_metrics(content_image, plain))))
+        if settings.smooth:
+            gallery.append((to_uint8(result.raw), _metrics_caption(
+                "photorealistic, before smoothing", photo_metrics(content_image, result.raw))))
+        gallery.append((to_uint8(result.image), _metrics_caption(
+            "photorealistic" + (", smoothed" if settings.smooth else ""), result.metrics)))
+        final = ", ".join(f"{k} {v:.4g}" for k, v in result.stages[-1].final_losses.items())
+        names = ["first stage", "refinement"] if len(result.stages) == 2 else ["photorealistic"]
+        passes = ([f"{offset} plain stylisation"] if plain_run else []) + [
+            f"{s.iterations} {name}" for s, name in zip(result.stages, names)]
+        steps = offset + sum(s.iterations for s in result.stages)
+        split = f" ({' + '.join(passes)})" if len(passes) > 1 else ""
+        info = (f"**{steps} steps in {pace.seconds:.1f} s**{split} · {final} · affine residual "
+                f"{result.metrics['affine_residual']:.4f} (0 = locally an affine map of the content's colours) · "
+                f"edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {weights.source}" + untrained_note(weights))
+        yield to_uint8(result.image), str(png), gallery, status(info, state="done")
 
 
 def resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -438,206 +955,297 @@ def resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return resize(image, *shape) if image.shape[:2] != tuple(shape) else image
 
 
-def photo_tab() -> None:
+def photo_tab(d: dict, page_banner) -> None:
     gr.Markdown("The style's colours and light on the content's structure, without painterly distortion: "
                 "the matting Laplacian of the content (Levin et al.) keeps the output locally an affine "
-                "function of the content's colours (Luan et al.). Defaults are the research deck's.")
+                "function of the content's colours (Luan et al.). Strengths default to the research deck's.")
     with gr.Row():
         with gr.Column():
-            content, styles = content_and_styles("photo_", "photo")
+            content = ImageUpload(label="Content photo", type="filepath", sources=["upload", "clipboard"],
+                                  elem_id="photo_content", height=220)
+            styles = gr.File(label="Style photos (one or more)", file_count="multiple", file_types=["image"],
+                             type="filepath", elem_id="photo_styles", height=120)
             with gr.Row():
-                size = gr.Slider(32, 2048, value=384, step=16, label="Size (longest side, px)")
-                iterations = gr.Slider(0, 2000, value=PHOTO_DEFAULTS["iterations"], step=10,
-                                       label="Iterations")
+                size = checked(gr.Slider(32, 2048, value=d["photo_size"], step=16, label="Size (px)",
+                                         info="longest side of the result"))
+                iterations = checked(gr.Slider(0, 2000, value=d["photo_iterations"], step=10, label="Iterations"))
             with gr.Row():
-                strength = gr.Slider(0, 8, value=6, step=0.5, label="Style strength (log10 of the style weight)")
-                photo_weight = gr.Number(value=DEFAULT_PHOTO_WEIGHT,
-                                         label="Photorealism weight (per pixel; 0 = plain image mode)")
-                tv_weight = gr.Number(value=PHOTO_DEFAULTS["tv_weight"], label="TV weight")
+                style_strength = strength(6, "Style strength", "style weight = 10^strength (6 = 1e6, the deck's)")
+                photorealism = strength(PHOTO_STRENGTH, "Photorealism", f"0 = off (plain image mode); matting "
+                                        f"weight per pixel = 10^value ({PHOTO_STRENGTH} = "
+                                        f"{DEFAULT_PHOTO_WEIGHT:.3g}, the deck's)")
+                smoothness = strength(SMOOTHNESS, "Smoothness", f"0 = off; TV weight = 10^value ({SMOOTHNESS} = "
+                                      f"{PHOTO_DEFAULTS['tv_weight']:.4g}, the deck's)")
             with gr.Row():
                 compare = gr.Checkbox(value=False, label="Compare: content, plain stylisation, photorealistic")
                 smooth = gr.Checkbox(value=False, label="Smooth with a guided filter (shown side by side)")
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
                     two_stage = gr.Checkbox(value=False, label="Two stages: stylise, then refine (Luan et al.)")
-                    refine_iterations = gr.Slider(0, 2000, value=PHOTO_DEFAULTS["iterations"], step=10,
-                                                  label="Refinement iterations (second stage)")
+                    refine_iterations = checked(gr.Slider(0, 2000, value=d["photo_iterations"], step=10,
+                                                          label="Refinement iterations (second stage)"))
                 with gr.Row():
                     preserve = gr.Radio(list(PRESERVE_COLOR), value="none", label="Preserve colour")
                     optimizer = gr.Dropdown(list(OPTIMIZERS), value=PHOTO_DEFAULTS["optimizer"], label="Optimizer")
-                    epsilon = gr.Number(value=DEFAULT_EPSILON, label="Matting epsilon")
+                    epsilon = checked(gr.Number(value=DEFAULT_EPSILON, label="Matting epsilon"))
             run, stop = run_and_stop("photo_")
         with gr.Column():
-            preview, download, info = result_panel("photo_", "Result", "Download PNG (settings embedded)", 420)
+            progress = status_box("photo_")
+            preview = result_image("photo_", "Result", 420)
+            download = gr.File(label="Download PNG (settings embedded)", elem_id="photo_download")
             gallery = gr.Gallery(label="Side by side", columns=4, height="auto", format="png")
-    inputs = [content, styles, size, iterations, strength, photo_weight, tv_weight, preserve, two_stage,
+    inputs = [content, styles, size, iterations, style_strength, photorealism, smoothness, preserve, two_stage,
               refine_iterations, smooth, compare, optimizer, epsilon]
-    event = run.click(run_photo, inputs, [preview, download, gallery, info], api_name="photo",
-                      concurrency_id="optimise", concurrency_limit=1)
-    stop.click(None, None, None, cancels=[event], api_name="stop_photo")
+    wire(run, stop, run_photo, inputs, [preview, download, gallery, progress], "photo", "photo", page_banner)
 
 
 # --- Video tab ----------------------------------------------------------------------------------------
 
 @user_errors
 def run_video(clip, styles, size, max_frames, start, iterations, frame_iterations, style_strength,
-              temporal_weight, temporal, chunk, chunk_overlap, progress=gr.Progress()):
+              temporal_strength, temporal, chunk, chunk_overlap, request: gr.Request = None):
     """Stylises a clip frame by frame; streams each finished frame, then the playable video. A stopped
-    job keeps its frames: running the same inputs and settings again continues it."""
-    require_numbers(size=size, max_frames=max_frames, start=start, iterations=iterations,
-                    frame_iterations=frame_iterations, style_strength=style_strength,
-                    temporal_weight=temporal_weight, chunk=chunk, chunk_overlap=chunk_overlap)
-    image = video_image_settings(size=int(size), iterations=int(iterations),
-                                 style_weight=10.0 ** float(style_strength), preview_every=10)
-    settings = VideoSettings(image, temporal_weight=float(temporal_weight), temporal=temporal,
-                             frame_iterations=int(frame_iterations), start=float(start),
-                             max_frames=int(max_frames), chunk=int(chunk), chunk_overlap=int(chunk_overlap))
+    job keeps its frames: running the same inputs and settings again continues it. Outputs: frame,
+    video, status."""
+    image = video_image_settings(size=number(size, "frame size", True),
+                                 iterations=number(iterations, "first frame iterations", True),
+                                 style_weight=10.0 ** number(style_strength, "style strength", low=-10, high=20),
+                                 preview_every=10)
+    settings = VideoSettings(image, temporal_weight=from_strength(temporal_strength, "temporal consistency"),
+                             temporal=temporal, frame_iterations=number(frame_iterations, "later frames' iterations", True),
+                             start=number(start, "start"), max_frames=number(max_frames, "frames", True),
+                             chunk=number(chunk, "chunk", True), chunk_overlap=number(chunk_overlap, "chunk overlap", True))
     info, style_images = load_inputs(clip, styles, "video", probe)
-    weights = get_weights(image.backbone, progress)
-    job = RUNS / "video-jobs" / video_fingerprint(info, style_images, settings, weights)[:20]
-    resumed = job.exists()
-    output = new_run_dir() / "stylised.mp4"
-    for event in stylize_video(clip, style_images, settings, weights, output, job=job, resume=True):
-        rate = f" · {event.frames_per_minute:.1f} frames/min" if event.frames_per_minute else ""
-        eta = f" · {event.eta:.0f} s left" if event.eta is not None else ""
-        progress((event.frame, event.frames), unit="frames",
-                 desc=f"{event.stage}: frame {min(event.frame + 1, event.frames)} of {event.frames}"
-                      f"{rate}{eta}")
-        if event.preview is not None:
-            yield to_uint8(event.preview), gr.skip(), \
-                f"frame {event.frame} of {event.frames}{rate}{eta}" + \
-                (" · continuing a stopped job" if resumed else "") + untrained_note(weights)
-        if event.done:
-            result = event.result
-            shutil.rmtree(job, ignore_errors=True)
-            border = (f" (chunk overlaps {result.border_warping_error:.3g}, elsewhere "
-                      f"{result.inner_warping_error:.3g})" if result.border_warping_error is not None else "")
-            kept = f" ({result.frames_resumed} from the stopped job)" if result.frames_resumed else ""
-            info_text = (f"**{result.frames} frames at {float(result.fps):g} fps in {result.seconds:.1f} s**"
-                         f"{kept} · first frame "
-                         f"{result.first_iterations[0]} steps, later frames {result.mean_later_iterations:.1f} "
-                         f"on average · warping error E_warp {result.warping_error:.3g}{border} · weights: "
-                         f"{weights.source}" + untrained_note(weights))
-            yield gr.skip(), str(result.path), info_text
+    with stop_flag(request, "video") as stop:
+        yield None, None, status("Starting…")  # no stale video
+        weights = yield from relay(weights_loading(image.backbone), lambda t, f: (gr.skip(), gr.skip(), status(t, f)))
+        job = RUNS / "video-jobs" / video_fingerprint(info, style_images, settings, weights)[:20]
+        resumed = " · continuing a stopped job" if job.exists() else ""
+        output = new_run_dir(request) / "stylised.mp4"
+        pace, first, last = Pace(), None, None
+        events = stylize_video(clip, style_images, settings, weights, output, job=job, resume=True)
+        for event in events:
+            if event.done:
+                break
+            if first is None:
+                first = event.frame  # frames kept from a stopped job do not count towards the rate
+            done = event.frame - first
+            per_minute = event.frames_per_minute or pace.rate(done, 60)
+            left = event.eta if event.eta is not None else (
+                (event.frames - event.frame) / per_minute * 60 if per_minute else None)
+            if event.stage == "assembling":
+                line = f"Writing the video ({event.frames} frames)…"
+            else:
+                line = (f"Frame {min(event.frame + 1, event.frames)} of {event.frames}: step {event.step}"
+                        + (f" · {per_minute:.1f} frames/min" if per_minute else "")
+                        + (f" · {clock(left)} left" if left is not None else ""))
+            if event.preview is not None:
+                last = to_uint8(event.preview)
+            yield (gr.skip() if event.preview is None else last, gr.skip(),
+                   status(line + resumed + untrained_note(weights), event.frame / max(event.frames, 1)))
+            if stop.is_set():
+                events.close()
+                yield last, None, status(
+                    f"**Stopped after {event.frame} of {event.frames} frames** ({clock(pace.seconds)}). The "
+                    "finished frames are kept, and Run with the same inputs and settings continues from them; "
+                    "the picture is the last finished frame (its download button is in its corner)."
+                    + untrained_note(weights), state="stopped")
+                return
+        result = event.result
+        shutil.rmtree(job, ignore_errors=True)
+        border = (f" (chunk overlaps {result.border_warping_error:.3g}, elsewhere "
+                  f"{result.inner_warping_error:.3g})" if result.border_warping_error is not None else "")
+        kept = f" ({result.frames_resumed} from the stopped job)" if result.frames_resumed else ""
+        computed = result.frames - result.frames_resumed
+        text = (f"**{result.frames} frames at {float(result.fps):g} fps in {pace.seconds:.1f} s**{kept} · "
+                f"{computed / max(pace.seconds, 1e-6) * 60:.1f} frames/min · first frame "
+                f"{result.first_iterations[0]} steps, later frames {result.mean_later_iterations:.1f} "
+                f"on average · warping error E_warp {result.warping_error:.3g}{border} · weights: "
+                f"{weights.source}" + untrained_note(weights))
+        yield last, str(result.path), status(text, state="done")
 
 
-def video_tab(default_size: int = VIDEO_DEFAULTS["size"], default_iterations: int = VIDEO_DEFAULTS["iterations"],
-              ) -> None:
+def video_tab(d: dict, page_banner) -> None:
     gr.Markdown("A clip painted frame by frame without flicker: each frame is kept consistent with the "
                 "previous one, warped along the clip's optical flow. Stop keeps the finished frames; "
                 "running the same inputs and settings again continues the job.")
     with gr.Row():
         with gr.Column():
-            clip = gr.Video(label="Video", sources=["upload"], format=None, elem_id="video_input")
-            styles = gr.File(label="Style images (one or more)", file_count="multiple",
-                             file_types=["image"], type="filepath", elem_id="video_styles")
+            clip = gr.Video(label="Video", sources=["upload"], format=None, elem_id="video_input", height=220)
+            styles = gr.File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
+                             type="filepath", elem_id="video_styles", height=120)
             with gr.Row():
-                size = gr.Slider(32, 1024, value=default_size, step=16, label="Frame size (longest side, px)")
-                max_frames = gr.Slider(1, 600, value=48, step=1, label="At most this many frames")
-                start = gr.Number(value=0.0, label="Start (seconds)")
+                size = checked(gr.Slider(32, 1024, value=d["video_size"], step=16, label="Frame size (px)",
+                                         info="longest side"))
+                max_frames = checked(gr.Slider(1, 600, value=d["video_frames"], step=1, label="Frames",
+                                               info="at most this many, from the start"))
+                start = checked(gr.Number(value=0.0, label="Start (s)"))
             with gr.Row():
-                strength = gr.Slider(0, 8, value=5, step=0.5, label="Style strength (log10 of the style weight)")
-                temporal_weight = gr.Number(value=DEFAULT_TEMPORAL_WEIGHT,
-                                            label="Temporal weight (0 = every frame on its own)")
+                style_strength = strength(5, "Style strength", "style weight = 10^strength (5 = 1e5)")
+                temporal_strength = strength(TEMPORAL_STRENGTH, "Temporal consistency",
+                                             f"0 = off (every frame on its own); temporal weight = 10^value "
+                                             f"({TEMPORAL_STRENGTH:g} = {DEFAULT_TEMPORAL_WEIGHT:g})")
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
-                    iterations = gr.Slider(0, 1000, value=default_iterations, step=10,
-                                           label="First frame iterations")
-                    frame_iterations = gr.Slider(0, 1000, value=default_iterations, step=10,
-                                                 label="Later frames: at most (they stop early)")
+                    iterations = checked(gr.Slider(0, 1000, value=d["video_iterations"], step=10,
+                                                   label="First frame iterations"))
+                    frame_iterations = checked(gr.Slider(0, 1000, value=d["video_iterations"], step=10,
+                                                         label="Later frames: at most (they stop early)"))
                 with gr.Row():
                     temporal = gr.Radio(["warp", "plain"], value="warp",
                                         label="Temporal loss (warp: along optical flow; plain: the deck's)")
-                    chunk = gr.Number(value=0, precision=0, label="Chunk (frames; 0 = one chunk)")
-                    chunk_overlap = gr.Number(value=0, precision=0, label="Chunk overlap (frames)")
+                    chunk = checked(gr.Number(value=0, precision=0, label="Chunk (frames; 0 = one chunk)"))
+                    chunk_overlap = checked(gr.Number(value=0, precision=0, label="Chunk overlap (frames)"))
             run, stop = run_and_stop("video_")
         with gr.Column():
+            progress = status_box("video_")
             preview = gr.Image(label="Current frame", format="png", interactive=False, elem_id="video_frame",
-                               height=320)
+                               height=320, elem_classes=["fit"], buttons=["download", "fullscreen"])
             result = gr.Video(label="Stylised video", interactive=False, elem_id="video_result")
-            info = gr.Markdown()
-    inputs = [clip, styles, size, max_frames, start, iterations, frame_iterations, strength, temporal_weight,
-              temporal, chunk, chunk_overlap]
-    event = run.click(run_video, inputs, [preview, result, info], api_name="video",
-                      concurrency_id="optimise", concurrency_limit=1)
-    stop.click(None, None, None, cancels=[event], api_name="stop_video")
+    inputs = [clip, styles, size, max_frames, start, iterations, frame_iterations, style_strength,
+              temporal_strength, temporal, chunk, chunk_overlap]
+    wire(run, stop, run_video, inputs, [preview, result, progress], "video", "video", page_banner)
 
 
 # --- Explore tab ---------------------------------------------------------------------------------------
 
 @user_errors
-def run_explore(study, content, style, size, iterations, progress=gr.Progress()):
-    """Runs one research-deck study; the grid and the loss curves grow cell by cell."""
+def run_explore(study, content, style, size, iterations, request: gr.Request = None):
+    """Runs one research-deck study; the grid and the loss curves grow cell by cell. Outputs: grid,
+    curves, status."""
     if study not in STUDIES:
-        raise StyleError(f"unknown study {study!r}")
+        raise StyleError(f"unknown study {str(study)[:40]!r}; choose one of {', '.join(STUDIES)}")
     content_image = load_image(content or ASSETS / "content.png")
     style_image = load_image(style or ASSETS / "style.png")
-    base = study_settings(size=int(size), iterations=int(iterations))
-    gallery, curves = [], {}
-    sources = set()
+    base = study_settings(size=number(size, "size", True), iterations=number(iterations, "iterations", True))
+    gallery, curves, sources = [], {}, set()
+    with stop_flag(request, "explore") as stop:
+        yield [], None, status("Starting…")
+        loaded = {}
+        for backbone in dict.fromkeys(s.backbone for _, s in STUDIES[study].cells(base)):
+            loaded[backbone] = yield from relay(weights_loading(backbone),
+                                                lambda t, f: (gr.skip(), gr.skip(), status(t, f)))
+            sources.add(loaded[backbone].source if not loaded[backbone].trained else "")
+        warning = "".join(f"\n⚠ {s}." for s in sources if s)
+        pace, index, count = Pace(), 0, len(STUDIES[study].cells(base))
+        events = run_study(study, content_image, style_image, base, loaded.__getitem__, progress=True)
+        for cell in events:
+            if isinstance(cell, Progress):
+                per_minute = pace.rate(index, 60)
+                left = pace.left(index + cell.step / max(cell.total, 1), count)
+                line = (f"Cell {index + 1} of {count}: step {cell.step} of {cell.total}"
+                        + (f" · {per_minute:.1f} cells/min" if per_minute else "")
+                        + (f" · {clock(left)} left" if left is not None else ""))
+                yield gr.skip(), gr.skip(), status(line + warning, (index + cell.step / max(cell.total, 1)) / count)
+            else:
+                index = cell.index + 1
+                h, w = cell.image.shape[:2]
+                caption = f"{cell.label} · {w}x{h} px" + (f" · loss {cell.losses[-1]:.3g}" if cell.losses else "")
+                gallery.append((to_uint8(cell.image), caption))
+                curves[cell.label] = (cell.steps, cell.losses)
+                yield (gallery, loss_figure(curves), status(f"{index} of {count} cells · "
+                                                            f"{STUDIES[study].what}{warning}", index / count))
+            if stop.is_set():
+                events.close()
+                yield gallery, loss_figure(curves), status(f"**Stopped after {index} of {count} cells** "
+                                                   f"({clock(pace.seconds)}); the finished cells are shown."
+                                                   + warning, state="stopped")
+                return
+        yield gallery, loss_figure(curves), status(f"**{count} cells in {pace.seconds:.1f} s** · {STUDIES[study].what}"
+                                           + warning, state="done")
 
-    def weights_for(backbone):
-        weights = get_weights(backbone, progress)
-        sources.add(weights.source if not weights.trained else "")
-        return weights
 
-    for cell in run_study(study, content_image, style_image, base, weights_for):
-        progress((cell.index + 1, cell.count), unit="cells", desc=f"done: {cell.label}")
-        caption = f"{cell.label} · loss {cell.losses[-1]:.3g}" if cell.losses else cell.label
-        gallery.append((to_uint8(cell.image), caption))
-        curves[cell.label] = (cell.steps, cell.losses)
-        warning = "".join(f"\n\n**⚠ {s}.**" for s in sources if s)
-        yield (gallery, loss_figure(curves),
-               f"{cell.index + 1} of {cell.count} cells · {STUDIES[study].what}{warning}")
-
-
-def explore_tab() -> None:
+def explore_tab(d: dict, page_banner) -> None:
     gr.Markdown("The studies of the research deck this studio grew from. Each runs small by default so "
-                "that a CPU finishes it in minutes; raise size and iterations for finer results.")
+                "that a CPU finishes it in minutes; raise size and iterations for finer results. Cells are "
+                "shown enlarged without smoothing; their real size is in each caption.")
     with gr.Row():
         study = gr.Dropdown([(s.title, s.name) for s in STUDIES.values()], value="content_weight",
                             label="Study")
-        size = gr.Slider(32, 512, value=128, step=16, label="Size (px)")
-        iterations = gr.Slider(10, 1000, value=60, step=10, label="Iterations per cell")
+        size = checked(gr.Slider(32, 512, value=d["explore_size"], step=16, label="Size (px)"))
+        iterations = checked(gr.Slider(10, 1000, value=d["explore_iterations"], step=10,
+                                       label="Iterations per cell"))
     with gr.Row():
         content = ImageUpload(label="Content (default: the bundled example)", type="filepath", height=160)
         style = ImageUpload(label="Style (default: the bundled example)", type="filepath", height=160)
-    with gr.Row():
-        run = gr.Button("Run study", variant="primary")
-        stop = gr.Button("Stop", variant="stop")
-    info = gr.Markdown()
-    grid = gr.Gallery(label="Results", columns=5, height="auto", format="png")
+    run, stop = run_and_stop("explore_", "Run study")
+    progress = status_box("explore_")
+    grid = gr.Gallery(label="Results", columns=5, height="auto", format="png", elem_id="explore_grid",
+                      object_fit="contain", preview=False)
     curves = gr.Plot(label="Loss curves")
-    event = run.click(run_explore, [study, content, style, size, iterations], [grid, curves, info],
-                      api_name="explore", concurrency_id="optimise", concurrency_limit=1)
-    stop.click(None, None, None, cancels=[event], api_name="stop_explore")
+    wire(run, stop, run_explore, [study, content, style, size, iterations], [grid, curves, progress],
+         "explore", "explore", page_banner)
 
 
 # --- the page ------------------------------------------------------------------------------------------
 
-def build(default_size: int = 512, default_iterations: int = 200) -> gr.Blocks:
-    # Cached example results depend on the weights: keep one cache per source, in the app's temp area.
-    source = str(WEIGHTS_SOURCE or os.environ.get("STYLE_CORE_WEIGHTS") or "hub")
-    tag = hashlib.sha256(source.encode()).hexdigest()[:12]
-    os.environ["GRADIO_EXAMPLES_CACHE"] = str(RUNS / f"cached_examples-{tag}")
-    with gr.Blocks(title="Style transfer studio") as demo:
+CSS = """
+.run-status { padding: 6px 10px; border-radius: 6px; background: var(--block-background-fill);
+              border: 1px solid var(--border-color-primary); min-height: 2.2em; }
+.run-status .bar { height: 8px; border-radius: 4px; background: var(--neutral-200); overflow: hidden;
+                   margin-bottom: 4px; }
+.run-status .bar > div { height: 100%; background: var(--color-accent); transition: width 0.3s; }
+.run-status .bar.busy > div { opacity: 0.35; }
+.run-status.stopped { border-color: #d9a400; background: #fff8db; color: #5c4600; }
+.run-status.done { border-color: #3a9a4a; }
+.untrained { padding: 8px 12px; border-radius: 6px; background: #ffe9a8; color: #4d3800;
+             border: 1px solid #d9a400; font-weight: 600; }
+.fit img { object-fit: contain !important; width: 100% !important; height: 100% !important; }
+#explore_grid img { image-rendering: pixelated; }
+#explore_grid .thumbnail-item { max-width: 220px; max-height: 220px; }
+#examples .grid-container { grid-template-columns: repeat(auto-fill, 240px) !important; }
+#examples .thumbnail-item { width: 240px !important; height: 100px !important; aspect-ratio: auto !important; }
+"""
+
+
+def weights_panel(page_banner) -> None:
+    """Where a browser user gets weights when the server has none: a file, or untrained ones."""
+    with gr.Accordion("Weights", open=False, elem_id="weights_panel"):
+        gr.Markdown(f"The studio needs a network trained on ImageNet ({hub_repo('vgg19')}, about 80 MB of "
+                    "it, downloaded on the first run and kept). Where the server cannot download it, upload "
+                    f"the {FILENAME} here, or try untrained weights: the network then has random values, "
+                    "and results carry the style's colour and texture statistics, not a trained "
+                    "network's style.")
+        with gr.Row():
+            upload = gr.File(label=FILENAME, file_types=[".safetensors"], type="filepath", elem_id="weights_file")
+            backbone = gr.Dropdown(list(BACKBONES), value="vgg19", label="For the backbone")
+        with gr.Row():
+            use_file = gr.Button("Use this file", elem_id="use_weights_file")
+            untrained = gr.Button("Try untrained weights (not style transfer)", variant="secondary",
+                                  elem_id="use_untrained")
+        note = gr.Markdown()
+    use_file.click(use_weights_file, [upload, backbone], [page_banner, note], api_name=False)
+    untrained.click(use_untrained_weights, None, [page_banner, note], api_name=False)
+
+
+def build(defaults: dict | None = None) -> gr.Blocks:
+    d = {**device_defaults(), **(defaults or {})}
+    with gr.Blocks(title="Style transfer studio", delete_cache=(RUN_MAX_AGE // 4, RUN_MAX_AGE)) as demo:
         gr.Markdown("# Style transfer studio\nNeural style transfer (Gatys et al.) in JAX. Drop a content "
-                    "image and one or more style images, press Run, and watch the painting appear.")
+                    "image and one or more style images, press Run, and watch the painting appear. "
+                    f"Defaults suit this server's device ({jax.default_backend().upper()}).")
+        page_banner = gr.HTML("", visible=False, elem_id="untrained_banner")
+        weights_panel(page_banner)
         with gr.Tab("Image"):
-            image_tab(default_size, default_iterations)
+            image_tab(d, page_banner)
         with gr.Tab("Large image"):
-            large_tab()
+            large_tab(d, page_banner)
         with gr.Tab("Photorealistic"):
-            photo_tab()
+            photo_tab(d, page_banner)
         with gr.Tab("Video"):
-            video_tab(min(default_size, VIDEO_DEFAULTS["size"]), min(default_iterations, VIDEO_DEFAULTS["iterations"]))
+            video_tab(d, page_banner)
         with gr.Tab("Explore"):
-            explore_tab()
+            explore_tab(d, page_banner)
+        demo.load(banner, None, page_banner, show_progress="hidden")
+        demo.unload(end_session)
+    guard_inputs(demo)
+    for block in demo.blocks.values():
+        KEEP.update(str(f) for f in getattr(block, "keep_in_cache", ()))
     demo.queue(default_concurrency_limit=1, max_size=32)
     return demo
 
 
-def warm_up(size: int = 512) -> None:
+def warm_up(size: int) -> None:
     """Loads the default weights and compiles the default size once, so the first user waits less."""
     try:
         weights = get_weights("vgg19")
@@ -653,7 +1261,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
     user, password = os.environ.get("STYLE_STUDIO_USER", "studio"), os.environ.get("STYLE_STUDIO_PASSWORD")
     return demo.launch(server_name=host, server_port=port, share=share,
                        auth=(user, password) if password else None, max_file_size=MAX_UPLOAD,
-                       allowed_paths=[str(ASSETS)], **kwargs)
+                       allowed_paths=[str(ASSETS)], css=CSS, **kwargs)
 
 
 def main() -> None:
@@ -666,11 +1274,15 @@ def main() -> None:
     parser.add_argument("--warmup", action="store_true", default=bool(os.environ.get("SPACE_ID")),
                         help="compile the default size at start-up (on by default on a Hugging Face Space)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit cleanly: atexit removes our temp folder
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     WEIGHTS_SOURCE = args.weights
-    log.info("JAX backend %s, devices %s", jax.default_backend(), jax.devices())
+    log.info("JAX backend %s, devices %s; temporary files in %s", jax.default_backend(), jax.devices(), TEMP)
+    if str(args.weights or os.environ.get("STYLE_CORE_WEIGHTS")) == "random":
+        _weights["vgg19"] = load_weights("vgg19", "random")  # the banner shows from the first page load
+        log.warning(UNTRAINED_TEXT.format(backbones="every backbone: --weights random or STYLE_CORE_WEIGHTS"))
     if args.warmup:
-        threading.Thread(target=warm_up, daemon=True).start()
+        threading.Thread(target=warm_up, args=(device_defaults()["size"],), daemon=True).start()
     launch(build(), args.host, args.port, args.share)
 
 

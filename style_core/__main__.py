@@ -174,8 +174,9 @@ def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterat
                         "delta = beta = 1 (mse)")
     p.add_argument("--huber-delta", type=float, default=1.0, help="delta of huber / beta of smooth_l1 (1)")
     p.add_argument("--normalize", default="paper",
-                   help="'paper': DESIGN.md's formulas; 'relative': each layer divided by its target's "
-                        "size, so weights mean the same on every backbone (paper)")
+                   help="'paper': the formulas of README's 'The losses' (Gatys et al.), the default; "
+                        "'relative': each layer's term divided by mean(rho(target)), so a weight means the "
+                        "same on every backbone, layer and image size (paper)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise init (0)")
     p.add_argument("--preserve-color", choices=PRESERVE_COLOR, default="none",
                    help="keep the content's colours: luminance-only transfer or style recolouring (none)")
@@ -184,7 +185,8 @@ def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterat
     p.add_argument("--style-scale", type=float, default=1.0,
                    help="style image's longest side relative to the output's (1)")
     p.add_argument("--scales", type=int, default=None,
-                   help="coarse-to-fine passes, each twice the size of the last (2 from 256 px up, else 1)")
+                   help="coarse-to-fine passes, each twice the size of the last (image and large mode: 2 "
+                        "from 256 px up, else 1; photo and video mode: 1)")
     p.add_argument("--coarse-iterations", type=int, default=None,
                    help="steps at each coarser scale (a quarter of --iterations)")
     p.add_argument("--tol", type=float, default=None,

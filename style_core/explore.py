@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import StyleError
 from .settings import ImageSettings
-from .transfer import stylize
+from .transfer import Progress, stylize
 from .weights import Weights
 
 
@@ -101,10 +101,12 @@ class Cell:
 
 
 def run_study(name: str, content: np.ndarray, style: np.ndarray, base: ImageSettings,
-              weights_for: Callable[[str], Weights]) -> Iterator[Cell]:
+              weights_for: Callable[[str], Weights], *, progress: bool = False) -> Iterator[Cell | Progress]:
     """Runs every cell of study `name`, yielding each as soon as it is done.
 
-    `weights_for(backbone)` supplies the weights (the backbone study needs five).
+    `weights_for(backbone)` supplies the weights (the backbone study needs five). With `progress`, each
+    cell's own progress events (one per compiled chunk) come before it, so that a front end can report
+    within a cell and stop the study between two chunks by closing the generator.
     """
     if name not in STUDIES:
         raise StyleError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
@@ -113,5 +115,7 @@ def run_study(name: str, content: np.ndarray, style: np.ndarray, base: ImageSett
         result = None
         for event in stylize(content, [style], settings, weights_for(settings.backbone)):
             result = event.result
+            if progress and result is None:
+                yield event
         steps, losses = result.loss_curve()
         yield Cell(index, len(cells), label, result.image, losses, steps, result.stop_reason, result.seconds)

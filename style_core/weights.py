@@ -37,7 +37,11 @@ KNOWN_SHA256 = {
     "vgg19": "11aea017b543ff59233749d8f1cf544cda749378f5790d2fedab841fb86b7669",
     "vgg16": "57b026918159a6bf9faf8405c3a551903768e7138989d9c6224a14227203fad8",
 }
-UNTRAINED_LABEL = "random (UNTRAINED: results are not style transfer)"
+UNTRAINED_LABEL = ("random (UNTRAINED network: results carry the style's colour and texture statistics, "
+                   "not a trained network's style)")
+# Seconds to wait for a TCP connection to the hub before calling it unreachable: without this check an
+# offline machine spends about 24 s in huggingface_hub's retries before the first error.
+HUB_CONNECT_TIMEOUT = 3.0
 _DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": None, "F64": np.float64, "I64": np.int64}
 
 Progress = Callable[[str, int, int], None]  # (what, done, total) in bytes
@@ -330,6 +334,30 @@ def _progress_tqdm(progress: Progress | None):
     return Bar
 
 
+class WeightsUnavailable(StyleError):
+    """No weights from any source; `reason` says why without naming command-line flags (for the app)."""
+
+    def __init__(self, message: str, backbone: str, reason: str):
+        super().__init__(message)
+        self.backbone, self.reason = backbone, reason
+
+
+def hub_reachable(timeout: float = HUB_CONNECT_TIMEOUT) -> bool:
+    """Whether a TCP connection to the hub ($HF_ENDPOINT, default huggingface.co) opens within
+    `timeout` seconds. Behind a proxy ($HTTPS_PROXY) the proxy decides, so this says yes."""
+    import socket
+    from urllib.parse import urlsplit
+    if os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy"):
+        return True
+    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -388,10 +416,11 @@ def load_weights(backbone: str, source: str | os.PathLike | None = None,
     if cached is not None:
         return Weights(backbone, cached, f"hub:{hub_repo(backbone)} (cached)", True)
     offline = _offline()
+    unreachable = not offline and not hub_reachable()
     errors = []
     # A copy already in the Hugging Face cache (e.g. a Space's preload_from_hub) costs no download.
     attempts = [lambda b, p: fetch_full(b, p, offline=True)]
-    if not offline:
+    if not offline and not unreachable:
         attempts += ([fetch_ranged] if backbone in VGG_BLOCKS else []) + [fetch_full]
     for attempt in attempts:
         try:
@@ -410,9 +439,13 @@ def load_weights(backbone: str, source: str | os.PathLike | None = None,
             pass  # a read-only cache folder costs a re-download next time, nothing more
         return Weights(backbone, variables, f"hub:{hub_repo(backbone)}", True)
     why = "HF_HUB_OFFLINE is set and the Hugging Face cache has no copy" if offline else (
-        errors[-1] if errors else "unknown")
-    raise StyleError(
+        "the hub cannot be reached: no network connection" if unreachable else errors[-1] if errors
+        else "unknown")
+    reason = ("this machine is set to work offline" if offline else
+              "the Hugging Face Hub cannot be reached from this machine" if unreachable else
+              f"the download failed ({why})")
+    raise WeightsUnavailable(
         f"no ImageNet weights for {backbone}: could not get {hub_repo(backbone)}/{FILENAME} ({why}). "
         f"Provide them with --weights PATH or STYLE_CORE_WEIGHTS=PATH (a {FILENAME} in torchvision "
         f"layout), or run once with network access to fill {cache_dir()}; --weights random runs with "
-        f"untrained weights for testing only")
+        f"untrained weights for testing only", backbone, reason)

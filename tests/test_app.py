@@ -4,8 +4,10 @@ gradio_client for the API, headless Chromium (Playwright, system browser) for th
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,6 +27,11 @@ CONTENT, STYLE = str(ROOT / "assets" / "content.png"), str(ROOT / "assets" / "st
 ARTIFACTS = ROOT / "test-artifacts"
 
 
+BROWSER_DEFAULTS = dict(size=64, iterations=1000, large_size=256, tile=128, overlap=16, large_iterations=30,
+                        tile_iterations=1000, base_size=64, photo_size=64, photo_iterations=2000, video_size=64,
+                        video_frames=12, video_iterations=300, explore_size=32, explore_iterations=60)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -37,16 +44,24 @@ def server(weight_files, tmp_path_factory):
     own temporary folder (runs and cached examples)."""
     app._weights["vgg19"] = load_weights("vgg19", weight_files("vgg19"))
     runs, app.RUNS = app.RUNS, tmp_path_factory.mktemp("runs")
-    # The cached example at 64 px instead of 256 (the same 100 steps): a minute less of CI.
-    example_size, app.EXAMPLE_SETTINGS["size"] = app.EXAMPLE_SETTINGS["size"], 64
-    demo = app.build(default_size=64, default_iterations=20)
+    heartbeat = os.environ.get("GRADIO_HEARTBEAT_INTERVAL")
+    os.environ["GRADIO_HEARTBEAT_INTERVAL"] = "1"  # a closed page's session ends within seconds
+    # The example at 64 px and 40 steps instead of 256 px and 100: a minute less of CI.
+    example = dict(app.EXAMPLE_SETTINGS)
+    app.EXAMPLE_SETTINGS.update(size=64, iterations=40)
+    # Defaults for the browser tests: tiny sizes, and runs long enough to watch and stop.
+    demo = app.build(BROWSER_DEFAULTS)
     port = free_port()
     app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
     app._weights.clear()
     app.RUNS = runs
-    app.EXAMPLE_SETTINGS["size"] = example_size
+    app.EXAMPLE_SETTINGS.update(example)
+    if heartbeat is None:
+        os.environ.pop("GRADIO_HEARTBEAT_INTERVAL", None)
+    else:
+        os.environ["GRADIO_HEARTBEAT_INTERVAL"] = heartbeat
 
 
 def image_args(content=CONTENT, styles=(STYLE,), size=64, iterations=20, **kw):
@@ -68,6 +83,17 @@ def test_image_endpoint_streams_previews_and_returns_the_png(server):
     assert len(compare) == 2 and curve
 
 
+def test_the_summary_counts_every_scale_and_says_why():
+    """300 iterations at two scales are 375 steps: the summary says where the 75 come from."""
+    from style_core import ImageSettings
+    settings = ImageSettings(size=64, iterations=300, scales=2)
+    history = [{"step": 75, "scale": 1}, {"step": 375, "scale": 2}]
+    result = type("Result", (), dict(settings=settings, history=history, iterations=375, seconds=26.0))()
+    assert app.steps_summary(result, (48, 64)) == (
+        "**375 steps in 26.0 s** (75 at 32x24 px + 300 at 64x48 px; a coarser scale takes a quarter of "
+        "the iterations)")
+
+
 def test_untrained_weights_are_labelled_on_the_result(server, monkeypatch):
     monkeypatch.setitem(app._weights, "vgg16", load_weights("vgg16", "random"))
     client = Client(server, verbose=False)
@@ -77,18 +103,17 @@ def test_untrained_weights_are_labelled_on_the_result(server, monkeypatch):
     assert json.loads(Image.open(png).text["style_core"])["settings"]["bounds"] == "none"
 
 
-def test_stop_ends_a_long_job_and_frees_the_queue(server):
+def test_stop_ends_a_long_job_keeps_its_picture_and_frees_the_queue(server):
     client = Client(server, verbose=False)
     job = client.submit(*image_args(size=96, iterations=1000), api_name="/stylize")
     deadline = time.time() + 120
-    while not job.outputs() and time.time() < deadline:
+    while not any(isinstance(out[0], str) for out in job.outputs()) and time.time() < deadline:
         time.sleep(0.2)
-    assert job.outputs(), "no preview arrived"
-    job.cancel()
-    t = time.time()
-    while not job.done() and time.time() - t < 30:
-        time.sleep(0.2)
-    assert job.done()
+    assert any(isinstance(out[0], str) for out in job.outputs()), "no preview arrived"
+    client.predict(api_name="/stop_stylize")  # the Stop button: same session, not a cancel
+    preview, png, _, _, info = job.result(timeout=30)
+    assert "Stopped after" in info and 'data-state="stopped"' in info
+    assert Image.open(png).size == Image.open(preview).size == (96, 72)
     # The queue runs one optimisation at a time: a short job finishing quickly proves the long one stopped.
     start = time.time()
     client.predict(*image_args(size=48, iterations=2), api_name="/stylize")
@@ -102,14 +127,20 @@ def test_stop_ends_a_long_job_and_frees_the_queue(server):
     (lambda tmp: image_args(blend="a,b"), "style blend weights must be numbers"),
     (lambda tmp: image_args(style_layers="relu9_9"), "unknown layer 'relu9_9'"),
     (lambda tmp: image_args(content_weight=-1), "content weight must be a finite number >= 0"),
+    # values no page sends, from the API: one readable line, no traceback (issue 21, 7)
+    (lambda tmp: image_args(size="abc"), "Size (px): 'abc' is not a number"),
+    (lambda tmp: image_args(lr="abc"), "Learning rate: 'abc' is not a number"),
+    (lambda tmp: image_args()[:1] + ["hello"] + image_args()[2:], "expected a list of uploaded files: Input should be a valid list (got 'hello')"),
+    (lambda tmp: image_args(seed=1e30, init="noise"), "greater than maximum value 4294967295"),
 ])
-def test_bad_input_comes_back_as_a_readable_error(server, tmp_path, make_args, message):
+def test_bad_input_comes_back_as_a_readable_error(server, tmp_path, make_args, message, capfd):
     text_file = tmp_path / "notes.png"
     text_file.write_text("not a picture")
     client = Client(server, verbose=False)
     with pytest.raises(Exception) as e:
         client.predict(*make_args(text_file), api_name="/stylize")
     assert message in str(e.value)
+    assert "Traceback" not in capfd.readouterr().err  # the server logs no traceback either
 
 
 def test_two_clients_at_once_each_get_their_own_result(server):
@@ -133,51 +164,20 @@ def test_explore_study_grid_grows_cell_by_cell(server):
     job = client.submit("loss", None, None, 32, 10, api_name="/explore")
     grid, curves, info = job.result(timeout=300)
     assert [cell["caption"].split(" ·")[0] for cell in grid] == ["huber", "l1", "mse", "smooth_l1"]
-    assert len(job.outputs()) >= 4 and "4 of 4 cells" in info
-    assert Image.open(grid[0]["image"]).size == (32, 24)
-
-
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture
-def page(server):
-    """A headless Chromium page on the studio (system browser, no download)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    browser_path = _chromium()
-    if not browser_path:
-        pytest.skip("no Chromium on this machine (.ci/run installs it with apt-get install chromium)")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=browser_path, args=flags)
-        yield browser.new_page(viewport={"width": 1400, "height": 1100})
-        browser.close()
-
-
-def test_browser_upload_run_and_see_the_result(server, page):
-    """Headless Chromium: upload two images, click Run, wait for the result, keep a screenshot."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.goto(server)
-    page.locator("#content input[type=file]").set_input_files(CONTENT)
-    page.locator("#styles input[type=file]").set_input_files(STYLE)
-    page.wait_for_timeout(1500)  # let the uploads finish
-    page.locator("#run").click()
-    page.locator("#result img").wait_for(state="visible", timeout=180_000)
-    page.get_by_text("finished").first.wait_for(timeout=180_000)
-    page.screenshot(path=str(ARTIFACTS / "studio-image-tab.png"), full_page=True)
-    src = page.locator("#result img").get_attribute("src")
-    assert src and (ARTIFACTS / "studio-image-tab.png").stat().st_size > 10_000
+    assert len(job.outputs()) >= 4 and "4 cells in" in info
+    assert Image.open(grid[0]["image"]).size == (32, 24) and "32x24 px" in grid[0]["caption"]
 
 
 def test_without_weights_the_app_runs_and_run_explains_what_is_missing(server):
-    """No weights for vgg16 anywhere (offline, empty caches): a clear error on Run, not a crash."""
+    """No weights for vgg16 anywhere (offline, empty caches): a clear error on Run, for a browser user
+    (no command-line flags), not a crash."""
     app._weights.pop("vgg16", None)
     client = Client(server, verbose=False)
     with pytest.raises(Exception) as e:
         client.predict(*image_args(backbone="vgg16", iterations=2), api_name="/stylize")
-    assert "no ImageNet weights for vgg16" in str(e.value) and "--weights PATH" in str(e.value)
+    message = str(e.value)
+    assert "vgg16 network's ImageNet weights" in message and "upload a model.safetensors" in message
+    assert "--" not in message and "STYLE_CORE_WEIGHTS" not in message
     preview, *_ = client.predict(*image_args(iterations=2), api_name="/stylize")  # still serving
     assert Image.open(preview).size == (64, 48)
 
@@ -193,23 +193,12 @@ def test_files_outside_the_app_folders_are_not_served(server):
         assert r.status == 200
 
 
-def test_browser_example_is_computed_once_then_cached(server, page):
-    page.goto(server)
-    page.get_by_text("style2.png").first.click()
-    page.get_by_text("100 steps").first.wait_for(timeout=400_000)
-    page.reload()
-    start = time.time()
-    page.get_by_text("style2.png").first.click()
-    page.get_by_text("100 steps").first.wait_for(timeout=30_000)
-    assert time.time() - start < 10  # from the cache, not another optimisation
-
-
 def test_large_endpoint_streams_the_canvas_with_its_grid(server):
     client = Client(server, verbose=False)
     args = [handle_file(CONTENT), [handle_file(STYLE)], 256, 128, 16, 4, 3, 5, "none", "adam", 64]
     job = client.submit(*args, api_name="/large")
     preview, png, info = job.result(timeout=300)
-    shown = [out[0] for out in job.outputs()[:-1] if out[0]]
+    shown = [out[0] for out in job.outputs()[:-1] if isinstance(out[0], str)]
     assert len(shown) >= 6  # the canvas after every tile
     grid = np.asarray(Image.open(shown[-2]))
     assert (np.abs(grid.astype(int) - [255, 140, 0]).sum(axis=2) < 30).any()  # the current tile, outlined
@@ -222,16 +211,18 @@ def test_large_endpoint_streams_the_canvas_with_its_grid(server):
 
 def test_photo_endpoint_streams_and_compares_three_ways(server):
     client = Client(server, verbose=False)
-    args = [handle_file(CONTENT), [handle_file(STYLE)], 64, 40, 6, 2.6e7, 100.0, "none", False, 10,
+    args = [handle_file(CONTENT), [handle_file(STYLE)], 64, 40, 6, 7.41, 2.0, "none", False, 10,
             True, True, "adam", 1e-7]
     job = client.submit(*args, api_name="/photo")
     preview, png, gallery, info = job.result(timeout=300)
     assert len(job.outputs()) >= 2  # previews streamed before the result
+    assert job.outputs()[0][1:3] == (None, [])  # a new run first clears the last run's download and gallery
     assert Image.open(png).size == (64, 48) and "style_core" in Image.open(png).text
     captions = [item["caption"] for item in gallery]
     assert captions[0] == "content" and captions[1].startswith("plain stylisation · affine residual")
     assert captions[2].startswith("photorealistic, before smoothing") and "smoothed" in captions[3]
-    assert "**40 steps" in info and "affine residual" in info and "edge SSIM" in info
+    assert "<b>80 steps in" in info and "40 plain stylisation + 40 photorealistic" in info
+    assert "affine residual" in info and "edge SSIM" in info
     with pytest.raises(Exception, match="matting epsilon must be a finite number > 0"):
         client.predict(*args[:-1], 0.0, api_name="/photo")
 
@@ -246,7 +237,7 @@ def clip(tmp_path_factory):
 
 def video_args(clip, **kw):
     values = dict(size=64, max_frames=4, start=0.0, iterations=20, frame_iterations=10, style_strength=5,
-                  temporal_weight=1e4, temporal="warp", chunk=0, chunk_overlap=0)
+                  temporal_strength=4.0, temporal="warp", chunk=0, chunk_overlap=0)
     values.update(kw)
     return [handle_file(clip), [handle_file(STYLE)], *values.values()]
 
@@ -256,7 +247,8 @@ def test_video_endpoint_streams_frames_and_returns_the_clip(server, clip):
     client = Client(server, verbose=False)
     job = client.submit(*video_args(clip), api_name="/video")
     preview, video, info = job.result(timeout=300)
-    frames = [out[0] for out in job.outputs() if out[0]]
+    frames = [out[0] for out in job.outputs() if isinstance(out[0], str)]
+    assert job.outputs()[0][1] is None  # the last run's video is cleared at the start
     assert len(frames) >= 4  # every finished frame was shown
     path = video["video"] if isinstance(video, dict) else video
     assert (probe(path).frames, probe(path).has_audio) == (4, True)
@@ -266,22 +258,301 @@ def test_video_endpoint_streams_frames_and_returns_the_clip(server, clip):
         client.predict(*video_args(clip, chunk=2, chunk_overlap=2), api_name="/video")
 
 
-def test_browser_plays_the_stylised_mp4(server, page, clip):
-    """Headless Chromium: upload a clip and a style in the Video tab, run, and play the result."""
+
+
+# --- the app's files: private temp folder, bounded runs folder (issue 21, 8 and 9) ---------------------
+
+def test_the_shared_gradio_folder_is_not_served_and_ours_is_private(server):
+    """Gradio's default temp folder, /tmp/gradio, is shared by every program on the machine: a file
+    another program puts there must not be served. Ours is per process and 0700."""
+    import urllib.error
+    import urllib.request
+    import uuid
+    planted = Path(tempfile.gettempdir()) / "gradio" / uuid.uuid4().hex / "secret.txt"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_text("not yours")
+    try:
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{server}gradio_api/file={planted}", timeout=10)
+        assert e.value.code in (403, 404)
+    finally:
+        shutil.rmtree(planted.parent, ignore_errors=True)
+    assert os.environ["GRADIO_TEMP_DIR"] == str(app.TEMP) and app.TEMP.stat().st_mode & 0o777 == 0o700
+
+
+def test_the_runs_folder_keeps_within_its_age_and_byte_bounds(tmp_path, monkeypatch):
+    """Run folders and Gradio's copies older than the bound go, stopped jobs live longer, the oldest
+    go past the byte budget, a closed session's folder goes, and the page's own thumbnails stay."""
+    monkeypatch.setattr(app, "TEMP", tmp_path)
+    monkeypatch.setattr(app, "TEMP_IS_OURS", True)
+    monkeypatch.setattr(app, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(app, "RUNS_BUDGET", 2500)
+    monkeypatch.setattr(app, "KEEP", {str(tmp_path / "f00d" / "image.webp")})
+    now = time.time()
+
+    def made(path: Path, age: float, size: int = 1000) -> Path:
+        path.mkdir(parents=True)
+        (path / "result.png").write_bytes(b"x" * size)
+        os.utime(path / "result.png", (now - age, now - age))
+        return path
+
+    runs = tmp_path / "runs"
+    old_run = made(runs / "sessions" / "a" / "run-old", app.RUN_MAX_AGE + 10)
+    old_copy = made(tmp_path / "beef", app.RUN_MAX_AGE + 10)  # Gradio's copy of a served result
+    thumbnail = tmp_path / "f00d" / "image.webp"
+    made(thumbnail.parent, app.RUN_MAX_AGE + 10, 10).joinpath("result.png").rename(thumbnail)
+    recent = [made(runs / "sessions" / "b" / f"run-{k}", 100 * (3 - k)) for k in range(3)]
+    job = made(runs / "large-jobs" / "abc", app.RUN_MAX_AGE + 10)  # a stopped job lives longer
+    app.prune_runs(now)
+    assert not old_run.exists() and not (runs / "sessions" / "a").exists() and not old_copy.exists()
+    assert thumbnail.exists()
+    # 4000 bytes left against a 2500 budget: the two oldest go (the job is older than any run)
+    assert [r.exists() for r in recent] == [False, True, True] and not job.exists()
+    app.end_session(type("Request", (), {"session_hash": "b"})())
+    assert not (runs / "sessions" / "b").exists()
+
+
+# --- the page in a real browser --------------------------------------------------------------------
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    """Headless Chromium (system browser, no download), one for the module."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    browser_path = _chromium()
+    if not browser_path:
+        pytest.skip("no Chromium on this machine (.ci/run installs it with apt-get install chromium)")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=browser_path, args=flags)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A laptop-sized page on the studio."""
+    page = browser.new_page(viewport={"width": 1366, "height": 860})
     page.goto(server)
+    page.locator("#run").wait_for()
+    yield page
+    page.close()
+
+
+DOCS = ROOT / "docs"
+FIGURES: dict = {}  # the browser tests' measurements, printed at the end of the module
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _report_figures():
+    yield
+    if FIGURES:
+        print("\nbrowser figures:", json.dumps(FIGURES, indent=1))
+
+
+def screenshot(page, name: str) -> Path:
+    """A PNG of the page as a user sees it, in docs/ (256 colours: small enough to keep in git)."""
+    DOCS.mkdir(exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    raw = page.screenshot(full_page=True)
+    import io
+    path = DOCS / f"{name}.png"
+    Image.open(io.BytesIO(raw)).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    return path
+
+
+# Samples, every 100 ms, which element is topmost at the centre of the picture `selector`, once it
+# shows a picture: the picture itself, or something drawn over it (a progress overlay).
+SAMPLE_TOPMOST = """async ([selector, ms]) => {
+    const out = {samples: 0, top: 0, other: []};
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+        const img = document.querySelector(selector);
+        if (img && img.complete && img.naturalWidth > 0) {
+            const r = img.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            out.samples++;
+            if (hit === img) out.top++;
+            else if (out.other.length < 5) out.other.push(hit ? hit.outerHTML.slice(0, 120) : "nothing");
+        }
+        await new Promise(done => setTimeout(done, 100));
+    }
+    return out;
+}"""
+
+# Visible elements in an error state: Gradio's status tracker and toasts, or a bare "Error" badge.
+VISIBLE_ERRORS = """() => [...document.querySelectorAll('.error, [class*="error"], span, div')].filter(e =>
+    e.offsetParent !== null && (e.classList.contains('error') || e.textContent.trim() === 'Error'))
+    .map(e => e.outerHTML.slice(0, 100))"""
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process, which runs the server (the browser is another process)."""
+    with open("/proc/self/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def seconds_to_idle(since: float, limit: float = 15, window: float = 0.5) -> float:
+    """Seconds from `since` to the end of the first `window` in which the server used under 10% of
+    one core."""
+    while time.time() - since < limit:
+        c0 = cpu_seconds()
+        time.sleep(window)
+        if cpu_seconds() - c0 < 0.1 * window:
+            return time.time() - since
+    return float("inf")
+
+
+def watch_then_stop(page, prefix: str, picture: str, name: str, watch_s: float, download: str | None):
+    """The run has started: wait for its first picture, sample what is on top of it for `watch_s`
+    seconds (a mid-run screenshot on the way), press Stop, and check what the user sees after."""
+    image = page.locator(f"#{picture} img").first
+    image.wait_for(state="visible", timeout=180_000)
+    image.scroll_into_view_if_needed()
+    half = page.evaluate(SAMPLE_TOPMOST, [f"#{picture} img", int(watch_s * 500)])
+    screenshot(page, f"studio-{name}-running")
+    rest = page.evaluate(SAMPLE_TOPMOST, [f"#{picture} img", int(watch_s * 500)])
+    samples, top = half["samples"] + rest["samples"], half["top"] + rest["top"]
+    assert page.locator(f"#{prefix}status [data-state=running]").count() == 1, "the run ended before Stop"
+    page.locator(f"#{prefix}stop").click()
+    clicked = time.time()
+    idle = seconds_to_idle(clicked)
+    page.locator(f"#{prefix}status [data-state=stopped]").wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    errors = page.evaluate(VISIBLE_ERRORS)
+    FIGURES[name] = dict(samples=samples, topmost=top, share=round(top / max(samples, 1), 4),
+                         idle_after_stop_s=round(idle, 2), watched_s=watch_s, other=(half["other"] + rest["other"])[:3])
+    assert samples >= 5 * watch_s and top / samples >= 0.98, FIGURES[name]
+    assert idle <= 5, FIGURES[name]
+    assert not errors, errors
+    assert "Stopped after" in page.locator(f"#{prefix}status").inner_text()
+    assert image.is_visible() and image.evaluate("img => img.naturalWidth") > 0
+    if download:
+        page.locator(f"#{download} a").first.wait_for(state="visible", timeout=10_000)
+    return image
+
+
+def upload(page, prefix: str, content: str, style: str = STYLE, content_box: str | None = None) -> None:
+    page.locator(f"#{content_box or prefix + 'content'} input[type=file]").set_input_files(content)
+    page.locator(f"#{prefix}styles input[type=file]").set_input_files(style)
+    page.wait_for_timeout(1000)  # let the uploads finish
+
+
+def test_browser_image_tab_streams_in_place_and_stop_keeps_the_picture(server, page):
+    """A run of over 20 s: the picture is topmost at its centre in >= 98% of samples (no progress
+    overlay), the status line moves, Stop says stopped and leaves the picture and its PNG, the server
+    falls idle; the result is scaled up to its pane; closing the page removes its run files."""
+    screenshot(page, "studio-image-idle")
+    sessions = set((app.RUNS / "sessions").glob("*")) if (app.RUNS / "sessions").exists() else set()
+    upload(page, "", CONTENT)
+    page.locator("#run").click()
+    started = time.time()
+    image = watch_then_stop(page, "", "result", "image", 20, "download")
+    assert time.time() - started >= 20
+    shutil.copy(DOCS / "studio-image-running.png", DOCS / "studio.png")
+    screenshot(page, "studio-image-stopped")
+    width = image.evaluate("img => [img.naturalWidth, img.getBoundingClientRect().width]")
+    assert width[0] == 64 and width[1] > 3 * 64  # shown at the pane's size, the PNG at its own
+    mine = set((app.RUNS / "sessions").glob("*")) - sessions
+    assert len(mine) == 1
+    page.close()
+    deadline = time.time() + 15
+    while any(m.exists() for m in mine) and time.time() < deadline:
+        time.sleep(0.25)
+    assert not any(m.exists() for m in mine), "a closed page's run files are still there"
+
+
+def test_browser_large_tab_canvas_stays_visible_and_stop_ends_mid_tile(server, page):
+    page.get_by_role("tab", name="Large image").click()
+    screenshot(page, "studio-large-idle")
+    upload(page, "large_", CONTENT)
+    page.locator("#large_run").click()
+    page.get_by_text("Tile 1 of").first.wait_for(timeout=120_000)
+    watch_then_stop(page, "large_", "large_result", "large", 6, "large_download")
+    assert "The tile in progress is discarded" in page.locator("#large_status").inner_text()
+
+
+def test_browser_photo_tab_stop(server, page):
+    page.get_by_role("tab", name="Photorealistic").click()
+    screenshot(page, "studio-photo-idle")
+    upload(page, "photo_", CONTENT)
+    page.locator("#photo_run").click()
+    watch_then_stop(page, "photo_", "photo_result", "photo", 3, "photo_download")
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    from tests.synthetic import pan, write_clip
+    path = tmp_path_factory.mktemp("clip") / "long.mp4"
+    write_clip(path, pan(48, 64, 12, 2), audio=False)
+    return str(path)
+
+
+def test_browser_video_tab_frame_stays_visible_and_stop_keeps_the_frames(server, page, long_clip):
     page.get_by_role("tab", name="Video").click()
-    page.locator("#video_input input[type=file]").set_input_files(clip)
-    page.locator("#video_styles input[type=file]").set_input_files(STYLE)
-    page.wait_for_timeout(1500)
+    screenshot(page, "studio-video-idle")
+    upload(page, "video_", long_clip, content_box="video_input")
     page.locator("#video_run").click()
-    player = page.locator("#video_result video")
-    player.wait_for(state="attached", timeout=240_000)
-    page.get_by_text("frames at 12 fps").first.wait_for(timeout=240_000)
-    playing = player.evaluate("""v => new Promise(done => {
-        v.muted = true;
-        const check = () => done({width: v.videoWidth, time: v.currentTime, error: v.error && v.error.code});
-        v.play().then(() => setTimeout(check, 300)).catch(e => done({error: String(e)}));
-    })""")
-    page.screenshot(path=str(ARTIFACTS / "studio-video-tab.png"), full_page=True)
-    assert playing.get("error") is None, playing
-    assert playing["width"] == 64 and playing["time"] > 0
+    watch_then_stop(page, "video_", "video_frame", "video", 4, None)
+    assert "finished frames are kept" in page.locator("#video_status").inner_text()
+
+
+def test_browser_explore_tab_stop_keeps_the_cells(server, page):
+    page.get_by_role("tab", name="Explore").click()
+    screenshot(page, "studio-explore-idle")
+    page.locator("#explore_run").click()
+    watch_then_stop(page, "explore_", "explore_grid", "explore", 2, None)
+    screenshot(page, "explore")
+    caption = page.locator("#explore_grid").inner_text()
+    assert "32x24 px" in caption
+
+
+def test_browser_example_shows_its_settings_and_progress_then_is_kept(server, page):
+    examples = page.locator("#examples .thumbnail-item")
+    examples.first.wait_for(timeout=10_000)
+    assert examples.count() == 2 and examples.first.is_visible()  # above the fold on a laptop
+    assert examples.first.bounding_box()["y"] < 860
+    examples.nth(1).click()
+    page.locator("#status [data-state=running]").wait_for(timeout=10_000)  # progress from the first click
+    page.locator("#status [data-state=done]").wait_for(timeout=300_000)
+    assert f"{app.EXAMPLE_SETTINGS['iterations']} steps" in page.locator("#status").inner_text()
+    assert page.locator("#size input[type=number]").input_value() == str(app.EXAMPLE_SETTINGS["size"])
+    assert page.locator("#iterations input[type=number]").input_value() == str(app.EXAMPLE_SETTINGS["iterations"])
+    page.reload()
+    start = time.time()
+    page.locator("#examples .thumbnail-item").nth(1).click()
+    page.locator("#status [data-state=done]").wait_for(timeout=30_000)
+    assert time.time() - start < 10  # kept from the first click, not another optimisation
+
+
+def test_browser_first_run_offline_says_what_to_do_in_seconds(server, page, monkeypatch):
+    """No weights anywhere and no network (the hub's address is a closed port): a message for a
+    browser user within 10 s, without command-line flags, and the Weights panel offers a file or
+    untrained weights."""
+    kept = app._weights.pop("vgg19")
+    with __import__("socket").socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed}")
+    try:
+        upload(page, "", CONTENT)
+        page.locator("#run").click()
+        start = time.time()
+        message = page.get_by_text("could not be downloaded").first
+        message.wait_for(timeout=15_000)
+        seconds = time.time() - start
+        text = message.inner_text()
+        FIGURES["offline_message_s"] = round(seconds, 2)
+        assert seconds < 10 and "--" not in text and "STYLE_CORE_WEIGHTS" not in text, text
+        assert "cannot be reached" in text
+        page.locator("#weights_panel").get_by_text("Weights", exact=True).click()
+        page.locator("#use_untrained").wait_for(state="visible", timeout=5_000)
+        assert page.locator("#weights_file").is_visible()
+    finally:
+        app._weights["vgg19"] = kept

@@ -9,6 +9,7 @@ import pytest
 
 from style_core.errors import StyleError
 from style_core.explore import STUDIES, run_study, study_settings
+from style_core.transfer import Progress
 from style_core.weights import load_weights
 
 EXPECTED = {
@@ -48,3 +49,15 @@ def test_the_studies_keep_the_decks_settings():
 def test_unknown_study():
     with pytest.raises(StyleError, match="unknown study 'colours'; choose one of content_layers"):
         list(run_study("colours", None, None, study_settings(), None))
+
+
+def test_a_study_reports_within_a_cell_and_stops_when_closed(vgg19_weights, rng_images):
+    """With progress=True the first event comes after one compiled chunk of the first cell, not after the
+    whole cell, so closing the generator there stops the study within a chunk."""
+    content, style = rng_images
+    events = run_study("loss", content, style, study_settings(size=48, iterations=400),
+                       lambda backbone: vgg19_weights, progress=True)
+    first = next(events)
+    assert isinstance(first, Progress) and 0 < first.step < 400
+    events.close()
+    assert next(events, None) is None

@@ -4,6 +4,7 @@ replaced by the local file; cache, checksums, offline mode and the error when no
 from __future__ import annotations
 
 import io
+import time
 
 import jax.numpy as jnp
 import numpy as np
@@ -139,6 +140,23 @@ def test_offline_without_cache_explains_every_way_to_get_weights(monkeypatch):
     assert "STYLE_CORE_WEIGHTS" in message and "HF_HUB_OFFLINE" in message and "\n" not in message
 
 
+def test_an_unreachable_hub_is_detected_in_seconds(monkeypatch):
+    """HF_ENDPOINT on a closed loopback port: no retries, one error that says the hub is unreachable
+    (huggingface_hub alone spends about 24 s retrying before it fails)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: connections are refused
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    start = time.perf_counter()
+    with pytest.raises(W.WeightsUnavailable) as e:
+        W.load_weights("vgg19")
+    assert time.perf_counter() - start < 5
+    assert "cannot be reached" in e.value.reason and "--" not in e.value.reason
+    assert "--weights PATH" in str(e.value)  # the CLI's message keeps the ways to provide them
+
+
 def _fake_hub(monkeypatch, path, listed_sha, in_hf_cache=False):
     """Replaces the network: the hub's file is `path`, its listing names `listed_sha`; the Hugging
     Face cache holds a copy only when `in_hf_cache`."""
@@ -168,6 +186,7 @@ def _fake_hub(monkeypatch, path, listed_sha, in_hf_cache=False):
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(W, "hub_reachable", lambda: True)
     return calls
 
 
