@@ -347,13 +347,13 @@ def compare(size: int, weighting: str, work: Path, weights_file: str, args) -> d
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'size':>5}{'weighting':>10}{'target':>10}{'ours s':>8}{'steps':>6}{'evals':>6}{'st/ct':>7}"
+    head = (f"{'size':>5}{'weighting':>10}{'target':>10}{'ours s':>8}{'steps':>6}{'evals':>7}{'st/ct':>7}"
             f"{'peer s':>8}{'evals':>6}{'ours/peer':>10}{'peer loss':>10}{'adam o/p':>9}{'eval o/p':>9}")
     lines = [head]
     for r in rows:
         o, p = r["ours"], r.get("peer")
         cells = (f"{r['size']:>5}{r['weighting']:>10}{r['target']:>10.4g}{o['seconds']:>8.1f}{o['steps']:>6}"
-                 f"{o['evaluations']:>6}{o['score']['weighted_style'] / max(o['score']['content'], 1e-30):>7.2f}")
+                 f"{o['evaluations']:>7.0f}{o['score']['weighted_style'] / max(o['score']['content'], 1e-30):>7.2f}")
         if p:
             ratio = f"{r['time_ratio']:.2f}" if r["time_ratio"] else f"<{r['time_ratio_at_most']:.2f}"
             cells += (f"{p['seconds']:>8.1f}{p['evaluations']:>6}{ratio:>10}{p['score']['total']:>10.4g}"
