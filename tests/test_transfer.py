@@ -26,7 +26,9 @@ def test_every_optimizer_lowers_the_loss(optimizer, rng_images, vgg19_weights):
     content, style = rng_images
     lr = {"sgd": 1e-2}.get(optimizer)
     _, result = run(content, [style], vgg19_weights, optimizer=optimizer, lr=lr, iterations=15)
-    assert result.stop_reason == "finished" and result.iterations == 15
+    # all 15 steps run; Adam at its default rate overshoots after step 10 here (0.31 -> 0.69), and the
+    # image of its best step is kept, which the reason says
+    assert result.stop_reason.split(" (kept step ")[0] == "finished" and result.iterations == 15
     assert result.final_losses["total"] < 0.9 * result.initial_losses["total"]
     assert result.image.shape == (27, 32, 3) and 0 <= result.image.min() and result.image.max() <= 1
 
@@ -95,7 +97,8 @@ def test_divergence_in_image_mode_is_reported(rng_images, vgg19_weights):
 def test_early_stop_on_relative_tolerance(rng_images, vgg19_weights):
     content, style = rng_images
     _, result = run(content, [style], vgg19_weights, optimizer="adam", iterations=400, tol=0.05)
-    assert result.stop_reason == "converged" and result.iterations < 400
+    # (Adam's loss had risen from its best when the rule stopped it; that step's image is kept and said)
+    assert result.stop_reason.split(" (kept step ")[0] == "converged" and result.iterations < 400
     # the stopping rule compares losses some steps apart: the first one-step chunk alone is no evidence
     _, result = run(content, [style], vgg19_weights, optimizer="lbfgs", iterations=30, tol=1e-3)
     assert result.iterations > 1
