@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import tempfile
+import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .errors import StyleError
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_umask() -> int:
+    with _UMASK_LOCK:  # set and restored: no other thread may create a file in between
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return mask
+
+
 def _umask() -> int:
     """The process's umask, read without changing it where the system tells it (Linux), else set and
-    restored at once."""
+    restored once, under a lock, and remembered (another thread would otherwise race with it)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -22,9 +35,7 @@ def _umask() -> int:
                     return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    return _cached_umask()
 
 
 @contextlib.contextmanager
@@ -43,7 +54,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
             mode = stat.S_IMODE(os.stat(path).st_mode)
         except OSError:
             mode = 0o666 & ~_umask()
-        os.fchmod(fd, mode)
+        with contextlib.suppress(OSError):  # best effort: some filesystems refuse chmod
+            os.fchmod(fd, mode)
         os.close(fd)
         fd = None
         yield tmp
@@ -56,15 +68,23 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def user_file(path: str | os.PathLike) -> Iterator[str]:
-    """`atomic_path` for a file the user asked for (an output, a report, a job's piece): a failure to
-    write it (a full disk, a folder that is not writable) is one line, and nothing is left under its
-    name."""
+def user_file(path: str | os.PathLike, folders: Sequence[str | os.PathLike] = (),
+              what: str | None = None) -> Iterator[str]:
+    """`atomic_path` for a file the user asked for (an output, a report, a job's piece), after making
+    `folders` (with their parents): a failure to write it (a full disk, a folder that is not writable)
+    is one line, naming `what` (default: the file), and nothing is left under its name."""
     try:
+        for folder in folders:
+            Path(folder).mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             yield tmp
     except OSError as e:
-        raise StyleError(f"cannot write {path}: {e.strerror or e}; nothing was written there") from None
+        raise cannot_write(what or path, e) from None
+
+
+def cannot_write(what: str | os.PathLike, error: OSError) -> StyleError:
+    """The one line for a file (or `what` else) that could not be written."""
+    return StyleError(f"cannot write {what}: {error.strerror or error}; nothing was written there")
 
 
 def check_writable(path: str | os.PathLike) -> Path:

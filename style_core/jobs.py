@@ -3,9 +3,11 @@ for one, so that a stopped job continues and a folder is never mixed up with ano
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -13,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import StyleError
-from .files import atomic_path
+from .files import user_file
 
 # Image settings that change how a run is shown or where weights come from, not its pixels.
 RUN_ONLY = ("chunk", "preview_every", "weights")
@@ -52,20 +54,23 @@ def check_folder(folder: str | os.PathLike, keep: Sequence[str | os.PathLike]) -
 
 
 def open_folder(folder: str | os.PathLike, key: str, resume: bool, subfolder: str,
-                description: dict | None = None, files: Sequence[str] = ()) -> Path:
-    """Opens (resume) or starts the job folder for the job `key`, with its `subfolder` of results;
-    `files` are glob patterns (relative to the folder) of every file the job writes besides
-    job.json, which `remove_folder` removes.
+                description: dict | None = None) -> Path:
+    """Opens (resume) or starts the job folder for the job `key`, with its `subfolder` of results.
+    job.json notes whether the job made the folder (`remove_folder` removes only a folder it made).
 
-    Refuses, in one line each: a damaged manifest, an earlier job without `resume`, another job's
-    folder, a file or a non-empty folder that holds no job, a folder that cannot be written.
+    Refuses, in one line each: a symbolic link (a finished job's files are removed, never through a
+    link), a damaged manifest, an earlier job without `resume`, another job's folder, a file or a
+    non-empty folder that holds no job, a folder that cannot be written.
     """
     folder = Path(folder)
+    if folder.is_symlink():
+        raise StyleError(f"the job folder {folder} is a symbolic link: name the folder it points to, or "
+                         f"another one")
     manifest = folder / "job.json"
     if manifest.exists():
         try:
             found = json.loads(manifest.read_text()).get("fingerprint")
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             raise StyleError(f"{manifest} is damaged: remove the job folder {folder} or choose another") from None
         if not resume:
             raise StyleError(f"the job folder {folder} holds an earlier job: pass --resume to continue it, "
@@ -77,39 +82,42 @@ def open_folder(folder: str | os.PathLike, key: str, resume: bool, subfolder: st
         return folder
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise StyleError(f"{folder} is not an empty folder and holds no job: choose another job folder")
-    try:
-        (folder / subfolder).mkdir(parents=True, exist_ok=True)
-        with atomic_path(manifest) as tmp:
-            Path(tmp).write_text(json.dumps({"fingerprint": key, "files": list(files), **(description or {})},
-                                            indent=2, default=str))
-    except OSError as e:
-        raise StyleError(f"cannot write the job folder {folder}: {e.strerror or e}") from None
+    created = not folder.exists()
+    with user_file(manifest, folders=[folder / subfolder], what=f"the job folder {folder}") as tmp:
+        Path(tmp).write_text(json.dumps({"fingerprint": key, "created": created, **(description or {})},
+                                        indent=2, default=str))
     return folder
 
 
-def remove_folder(folder: str | os.PathLike) -> bool:
-    """Removes a finished job's own files (job.json and what its "files" patterns match, with any
-    temporary file an interrupted write left), then its folders if that emptied them. Anything
-    else stays, and with it the folder. Returns whether the folder is gone."""
+def remove_folder(folder: str | os.PathLike, files: Sequence[tuple[str, str]]) -> bool:
+    """Removes a finished job's own files: job.json and, for each (subfolder, pattern) in `files`
+    (the job's naming scheme, from the code), the files in that subfolder whose whole name matches
+    the regular expression, with any temporary file an interrupted write of them left. Then its
+    subfolders if that emptied them, and the folder itself if the job made it. Nothing is followed
+    through a symbolic link. Returns whether nothing the job did not make is left.
+    """
     folder = Path(folder)
     try:
-        patterns = [str(p) for p in json.loads((folder / "job.json").read_text()).get("files", [])]
-    except (OSError, ValueError, AttributeError, TypeError):
+        created = json.loads((folder / "job.json").read_text()).get("created") is True
+    except (OSError, ValueError, AttributeError):
         return not folder.exists()  # no job here (or a damaged one): nothing of it is removed
-    patterns = [p for p in patterns if not Path(p).is_absolute() and ".." not in Path(p).parts]
-    places = {folder, *(folder / Path(pattern).parent for pattern in patterns)}
-    own = [p for pattern in patterns for p in folder.glob(pattern)]
-    own += [p for where in places for p in where.glob(".*.part")]
-    for path in own:
-        if path.is_file() and not path.is_symlink():
-            path.unlink(missing_ok=True)
-    (folder / "job.json").unlink(missing_ok=True)
-    for path in sorted(places, key=lambda p: len(p.parts), reverse=True):
-        try:
-            path.rmdir()
-        except OSError:
-            pass  # not empty: it holds something the job did not make
-    return not folder.exists()
+    if folder.is_symlink():
+        return False
+    names: dict[Path, list[str]] = {folder: [re.escape("job.json")]}
+    for sub, pattern in files:
+        names.setdefault(folder / sub if sub else folder, []).append(pattern)
+    for where, patterns in names.items():
+        if where.is_symlink() or not where.is_dir():
+            continue
+        own = re.compile("|".join(f"(?:{p})|\\.(?:{p})\\.[a-z0-9_]+\\.part" for p in patterns))
+        for path in where.iterdir():
+            if own.fullmatch(path.name) and not path.is_symlink() and path.is_file():
+                path.unlink(missing_ok=True)
+    for where in sorted(names, key=lambda p: len(p.parts), reverse=True):
+        if where != folder or created:
+            with contextlib.suppress(OSError):
+                where.rmdir()  # fails where something the job did not make is left
+    return not folder.exists() or not any(folder.iterdir())
 
 
 class JobFolder:
@@ -117,8 +125,8 @@ class JobFolder:
     resume (`remade`, relative to the folder), which the job then makes again."""
 
     def __init__(self, folder: str | os.PathLike, key: str, resume: bool, subfolder: str,
-                 description: dict | None = None, files: Sequence[str] = ()):
-        self.folder = open_folder(folder, key, resume, subfolder, description, files)
+                 description: dict | None = None):
+        self.folder = open_folder(folder, key, resume, subfolder, description)
         self.remade: list[str] = []
         self._lock = threading.Lock()   # pieces may be saved and loaded from several threads
 

@@ -35,14 +35,14 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import color, jobs
 from .backbones import layer_table, min_input_side
 from .errors import StyleError
-from .files import atomic_path
+from .files import user_file
 from .images import fit_longest_side, resize, resize_longest
 from .losses import blend_grams, gram_matrix, layer_norms, penalty
 from .optimize import descend, evaluator
 from .settings import ImageSettings, check_int
 from .tiling import Feather, Tile, tiles
 from .transfer import (_finish, _target_fn, content_features_of, image_terms, initial_image, make_aux,
-                       prepare_inputs, stylize)
+                       prepare_inputs, scale_shapes, stylize)
 from .weights import Weights
 
 LARGE_MAX_SIZE = 16384
@@ -222,25 +222,26 @@ class Job(jobs.JobFolder):
     (a truncated copy, a foreign file) is noted in `remade` and made again.
     """
 
+    # the job's own files (subfolder, name), which `jobs.remove_folder` removes when it is done
+    FILES = (("", r"base\.npz"), ("tiles", r"\d{5}\.npz"))
+
     def __init__(self, folder: str | os.PathLike, fingerprint: str, description: dict, resume: bool):
-        super().__init__(folder, fingerprint, resume, "tiles", description, files=("base.npz", "tiles/*.npz"))
+        super().__init__(folder, fingerprint, resume, "tiles", description)
         self.tiles = self.folder / "tiles"
 
     def _save(self, path: Path, array: np.ndarray, losses: dict) -> None:
-        try:
-            with atomic_path(path) as tmp, open(tmp, "wb") as f:
-                np.savez(f, image=np.asarray(array, np.float32), losses=json.dumps(losses))
-        except OSError as e:
-            raise StyleError(f"cannot write to the job folder {self.folder}: {e.strerror or e}") from None
+        with user_file(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, image=np.asarray(array, np.float32), losses=json.dumps(losses))
 
-    def _load(self, path: Path) -> tuple[np.ndarray, dict] | None:
+    def _load(self, path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, dict] | None:
+        """The stored image, of `shape`, and its losses; None where there is none or it is damaged."""
         if not path.exists():
             return None
         try:
             with np.load(path) as f:
                 image, losses = f["image"], json.loads(str(f["losses"]))
-            if image.ndim != 3 or image.shape[2] != 3 or not isinstance(losses, dict):
-                raise ValueError("not a job piece")
+            if image.shape != (*shape, 3) or image.dtype != np.float32 or not isinstance(losses, dict):
+                raise ValueError("not this job's piece")
             return image, losses
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             self.damaged(path)  # truncated or foreign: made again
@@ -249,14 +250,14 @@ class Job(jobs.JobFolder):
     def save_base(self, image, losses):
         self._save(self.folder / "base.npz", image, losses)
 
-    def load_base(self):
-        return self._load(self.folder / "base.npz")
+    def load_base(self, shape: tuple[int, int]):
+        return self._load(self.folder / "base.npz", shape)
 
     def save_tile(self, index: int, image, losses):
         self._save(self.tiles / f"{index:05d}.npz", image, losses)
 
-    def load_tile(self, index: int):
-        return self._load(self.tiles / f"{index:05d}.npz")
+    def load_tile(self, t: Tile):
+        return self._load(self.tiles / f"{t.index:05d}.npz", (t.height, t.width))
 
 
 def fingerprint(content: np.ndarray, styles: Sequence[np.ndarray], settings: LargeSettings,
@@ -349,7 +350,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     # 2. the global pass
     base, base_losses = None, {}
     if settings.base_size:
-        stored = folder.load_base() if folder else None
+        stored = folder.load_base(scale_shapes(content.shape[:2], image_settings)[-1]) if folder else None
         if stored is None:
             for e in stylize(content, styles, image_settings, weights):
                 if e.done:
@@ -366,7 +367,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
             # the output fits in one pass: the global pass is the result
             result = LargeResult(base, settings, weights.source, weights.trained, list(layout),
                                  [base_losses], base_losses, 0, seconds(),
-                                 _stop_reason([base_losses]) or "finished in one pass",
+                                 _stop_reason(base_losses) or "finished in one pass",
                                  tuple(folder.remade) if folder else ())
             yield event(stage="done", tiles_done=1, step=0, steps=0, losses=base_losses,
                         seconds=result.seconds, eta=0.0, preview=_preview(base), result=result)
@@ -405,14 +406,12 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
 
     todo = []
     for t in layout:
-        stored = folder.load_tile(t.index) if folder else None
-        if stored is not None and stored[0].shape == (t.height, t.width, 3):
+        stored = folder.load_tile(t) if folder else None
+        if stored is not None:
             place(t, stored[0])
             tile_losses[t.index] = stored[1]
             resumed += 1
         else:
-            if stored is not None:
-                folder.damaged(folder.tiles / f"{t.index:05d}.npz")
             todo.append(t)
     done = resumed
     if resumed:
@@ -483,23 +482,28 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     original = coverage = None  # freed before the result is handed over
     np.clip(canvas, 0.0, 1.0, out=canvas)
     result = LargeResult(canvas, settings, weights.source, weights.trained, list(layout), tile_losses,
-                         base_losses, resumed, seconds(), _stop_reason([base_losses, *tile_losses]) or "finished",
+                         base_losses, resumed, seconds(), _stop_reason(base_losses, tile_losses) or "finished",
                          tuple(folder.remade) if folder else ())
     yield event(stage="done", tiles_done=len(layout), step=settings.tile_iterations,
                 steps=settings.tile_iterations, losses=tile_losses[-1], seconds=result.seconds, eta=0.0,
                 preview=_preview(canvas), result=result)
 
 
-def _stop_reason(losses: Sequence[dict]) -> str | None:
-    """The first divergence among the passes' losses (their "stop_reason"), None if none diverged."""
-    diverged = sorted(str(l.get("stop_reason")) for l in losses
-                      if str(l.get("stop_reason", "")).startswith("diverged"))
-    return diverged[0] if diverged else None
+def _stop_reason(base_losses: dict, tile_losses: Sequence[dict] = ()) -> str | None:
+    """The first divergence, in order (the global pass, then the tiles), by its losses'
+    "stop_reason", naming the pass; None if none diverged."""
+    passes = [("the global pass", base_losses)] + [(f"tile {k}", l) for k, l in enumerate(tile_losses)]
+    for name, losses in passes:
+        why = str(losses.get("stop_reason", ""))
+        if why.startswith("diverged"):
+            return f"{why} (in {name})"
+    return None
 
 
 def _tile_init(settings: ImageSettings, content: np.ndarray, styles: Sequence[np.ndarray], t: Tile) -> np.ndarray:
-    """Without a global pass, each tile starts as image mode would (noise seeded per tile)."""
-    return initial_image(settings.replace(seed=settings.seed + t.index), content, styles)
+    """Without a global pass, each tile starts as image mode would (noise seeded per tile, the seed
+    wrapping round at 2**32, the range of seeds)."""
+    return initial_image(settings.replace(seed=(settings.seed + t.index) % 2 ** 32), content, styles)
 
 
 def _eta(spent: float, done: int, left: int) -> float | None:

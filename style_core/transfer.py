@@ -215,6 +215,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
     history: list[dict] = []
     initial_losses: dict[str, float] = {}
     done_steps, x, reason, final_losses = 0, None, "finished", {}
+    diverged = ""   # the first scale's divergence, reported whatever the later scales did
     for index, shape in enumerate(shapes, 1):
         if min(shape) < need:
             raise StyleError(f"the image is {shape[1]}x{shape[0]} px at scale {index}, but "
@@ -247,6 +248,8 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
             if report.finished:
                 x = np.clip(np.asarray(report.x), 0.0, 1.0)
                 final_losses, reason = dict(report.losses), report.stop_reason
+                if reason.startswith("diverged") and not diverged:
+                    diverged = f"{reason} (scale {index} of {len(shapes)})" if len(shapes) > 1 else reason
                 done_steps = step
                 break
             preview = None
@@ -255,8 +258,8 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
                 preview = _finish(np.asarray(report.x), original, settings)
             yield Progress(step, total, index, len(shapes), shape, dict(report.losses),
                            time.perf_counter() - start, preview)
-        if reason.startswith("diverged"):
-            break
+        # A diverged scale hands on its best image: the next scales still make the requested size.
+    reason = diverged or reason
     image = _finish(x, original, settings)
     result = StyleResult(image, settings, weights.source, weights.trained, initial_losses, final_losses,
                          history, done_steps, time.perf_counter() - start, reason)

@@ -201,22 +201,45 @@ def fingerprint(info: VideoInfo, styles: Sequence[np.ndarray], settings: VideoSe
 
 
 class Job(jobs.JobFolder):
-    """The job folder: job.json (fingerprint), frames/CCC-TTTTTT.png (chunk, frame), iterations.json.
-    A damaged frame is noted in `remade` and made again; damaged step counts are started afresh."""
+    """The job folder: job.json (fingerprint), frames/CCC-TTTTTT.png (chunk, frame), iterations.json
+    ({"C-T": {"steps": n, "stop_reason": why}}; files from before stop reasons were kept hold
+    {"C-T": n}, read as "finished"). A damaged frame is noted in `remade` and made again; damaged
+    step counts are noted and started afresh at once."""
+
+    # the job's own files (subfolder, name), which `jobs.remove_folder` removes when it is done
+    FILES = (("", r"iterations\.json"), ("frames", r"\d{3}-\d{6}\.png"))
 
     def __init__(self, folder: Path, key: str, resume: bool):
-        super().__init__(folder, key, resume, "frames", {"mode": "video"},
-                         files=("iterations.json", "frames/*.png"))
+        super().__init__(folder, key, resume, "frames", {"mode": "video"})
         self.steps_path = self.folder / "iterations.json"
-        self.steps = {}
+        self.steps: dict[str, int] = {}
+        self.reasons: dict[str, str] = {}
         if self.steps_path.exists():
             try:
-                steps = json.loads(self.steps_path.read_text())
-                if not isinstance(steps, dict) or not all(isinstance(v, int) for v in steps.values()):
-                    raise ValueError("not a table of steps")
-                self.steps = steps
+                self._read_steps(json.loads(self.steps_path.read_text()))
             except (OSError, ValueError):  # the finished frames' step counts are lost, not the frames
+                self.steps, self.reasons = {}, {}
                 self.damaged(self.steps_path)
+                self._write_steps()
+
+    def _read_steps(self, table) -> None:
+        if not isinstance(table, dict):
+            raise ValueError("not a table of steps")
+        for name, entry in table.items():
+            entry = {"steps": entry} if isinstance(entry, int) else entry
+            if not (isinstance(entry, dict) and isinstance(entry.get("steps"), int)
+                    and isinstance(entry.get("stop_reason", ""), str)):
+                raise ValueError("not a table of steps")
+            self.steps[name] = entry["steps"]
+            self.reasons[name] = entry.get("stop_reason", "finished")
+
+    def _write_steps(self) -> None:
+        table = {k: {"steps": n, "stop_reason": self.reasons.get(k, "finished")} for k, n in self.steps.items()}
+        with user_file(self.steps_path) as tmp:
+            Path(tmp).write_text(json.dumps(table))
+
+    def stop_reason(self, chunk: int, index: int) -> str:
+        return self.reasons.get(f"{chunk}-{index}", "finished")
 
     def frame_path(self, chunk: int, index: int) -> Path:
         return self.folder / "frames" / f"{chunk:03d}-{index:06d}.png"
@@ -233,14 +256,16 @@ class Job(jobs.JobFolder):
             self.damaged(path)
             return None
 
-    def save(self, chunk: int, index: int, image: np.ndarray, steps: int) -> np.ndarray:
-        """Keeps a finished frame; returns it as saved (8-bit), which is what a resumed job reads
-        back, so that the frames after it are the same whether or not the job was stopped."""
+    def save(self, chunk: int, index: int, image: np.ndarray, steps: int,
+             stop_reason: str = "finished") -> np.ndarray:
+        """Keeps a finished frame, its steps and its stop reason; returns it as saved (8-bit), which
+        is what a resumed job reads back, so that the frames after it are the same whether or not
+        the job was stopped."""
         save_image(self.frame_path(chunk, index), image)
         with self._lock:  # chunks on several devices save from several threads
             self.steps[f"{chunk}-{index}"] = steps
-            with user_file(self.steps_path) as tmp:
-                Path(tmp).write_text(json.dumps(self.steps))
+            self.reasons[f"{chunk}-{index}"] = stop_reason
+            self._write_steps()
         return load_image(self.frame_path(chunk, index))
 
 
@@ -324,6 +349,8 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
         if output_frame is not None:
             with lock:
                 clock["resumed"] += 1
+                if folder.stop_reason(ci, index).startswith("diverged"):
+                    diverged.append((index, folder.stop_reason(ci, index)))
         else:
             t0 = time.perf_counter()
             extras = [_term(name, settings.temporal_weight, target, mask) for name, target, mask in anchors]
@@ -336,7 +363,8 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
                 if event.result is None:
                     yield VideoProgress("frames", clock["finished"], count, ci + 1, len(parts), event.step,
                                         event.losses, time.perf_counter() - start_time)
-            output_frame = folder.save(ci, index, event.result.image, event.result.iterations)
+            output_frame = folder.save(ci, index, event.result.image, event.result.iterations,
+                                       event.result.stop_reason)
             with lock:
                 clock["computed"] += 1
                 if event.result.stop_reason.startswith("diverged"):

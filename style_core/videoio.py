@@ -18,7 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import StyleError
-from .files import atomic_path
+from .files import atomic_path, cannot_write
 from .images import resize
 
 MAX_FRAMES = 100_000
@@ -161,6 +161,7 @@ class VideoWriter:
         self.audio_from, self.start, self.duration, self.crf = audio_from, start, duration, crf
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
+        self._closed = False
         self._container = None
         self._stream = None
         self._source = None        # the file the audio is copied from (mp4 with audio_from only)
@@ -192,7 +193,7 @@ class VideoWriter:
             raise self._failed(e) from None
 
     def _failed(self, error: OSError) -> StyleError:
-        return StyleError(f"cannot write {self.path}: {error.strerror or error}; nothing was written there")
+        return cannot_write(self.path, error)
 
     def _write(self, frame: np.ndarray) -> None:
         import av
@@ -232,7 +233,11 @@ class VideoWriter:
             self._container.mux(packet)
 
     def close(self) -> Path:
-        """Finishes the file and moves it into place; returns its path."""
+        """Finishes the file and moves it into place; returns its path. Closing again does nothing."""
+        if self._tmp is None:
+            if self._closed:
+                return self.path
+            raise StyleError(f"{self.path} was aborted; nothing was written there")
         if self._container is None:
             self.abort()
             raise StyleError("no frames were written")
@@ -253,6 +258,9 @@ class VideoWriter:
             self._atomic.__exit__(None, None, None)
         except OSError as e:
             raise self._failed(e) from None
+        finally:
+            self._tmp = None   # a second close, or an abort, does nothing
+        self._closed = True
         return self.path
 
     def abort(self, error: BaseException | None = None) -> None:

@@ -275,3 +275,25 @@ def test_video_bad_input_is_one_line(make, extra, message, clip, tmp_path, capsy
 def test_video_output_must_be_mp4_or_gif(clip, tmp_path, capsys):
     code, _, err = cli(capsys, "video", clip, STYLE, "-o", tmp_path / "o.png", "--weights", "random")
     assert code == 2 and ".mp4, .gif" in err
+
+
+def test_photo_warns_when_any_stage_diverged(tmp_path, capsys, weight_files, monkeypatch):
+    """Review B10: two-stage photo mode warned only when its last stage diverged."""
+    import dataclasses
+
+    from style_core import photo
+    real = photo.stylize_photo
+
+    def first_stage_diverges(*args, **kwargs):
+        for event in real(*args, **kwargs):
+            if event.result is not None:
+                stages = event.result.stages
+                bad = dataclasses.replace(stages[0], stop_reason="diverged: the loss rose to nan")
+                event = dataclasses.replace(event, result=dataclasses.replace(event.result,
+                                                                             stages=(bad, *stages[1:])))
+            yield event
+    monkeypatch.setattr(photo, "stylize_photo", first_stage_diverges)
+    code, _, err = cli(capsys, "photo", CONTENT, STYLE, "-o", tmp_path / "o.png", *FAST, "--iterations", 2,
+                       "--two-stage", "--refine-iterations", 2, "--weights", weight_files("vgg19"), "--quiet")
+    assert code == 0, err
+    assert "warning: diverged: the loss rose to nan (stage 1 of 2)" in err

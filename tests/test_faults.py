@@ -54,6 +54,7 @@ class Run:
     jobs: Path                               # finished jobs, kept for the module's other cases
     out: Path = None
     argv: list = field(default_factory=list)
+    finished: Path = None                    # the uninterrupted job that the case copied, if any
 
     def cli(self, *argv) -> tuple[int, str]:
         code = main([str(a) for a in argv])
@@ -114,6 +115,28 @@ def _full_disk(run: Run, when: Callable[[str], bool]) -> None:
     run.monkeypatch.setattr(Image.Image, "save", save)
 
 
+def _full_disk_closing_video(run: Run) -> None:
+    """The container's close (which writes the mp4's index, the last of the file) hits a full disk."""
+    from style_core.videoio import VideoWriter
+    real = VideoWriter._open
+
+    class Full:
+        def __init__(self, container):
+            self._container = container
+
+        def __getattr__(self, name):
+            return getattr(self._container, name)
+
+        def close(self):
+            self._container.close()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def open_(self, shape):
+        real(self, shape)
+        self._container = Full(self._container)
+    run.monkeypatch.setattr(VideoWriter, "_open", open_)
+
+
 def _interrupt_after(run: Run, cls, method: str, calls: int) -> None:
     """Ctrl-C (as a kill would, between two atomic writes) right after the `calls`-th `method`."""
     real, count = getattr(cls, method), []
@@ -139,6 +162,7 @@ def _finished_job(run: Run, argv: list) -> Path:
         shutil.copytree(job, kept)
     else:
         shutil.copytree(kept, job)
+    run.finished = kept
     return job
 
 
@@ -160,10 +184,21 @@ def _resumes(run: Run, err: str) -> None:
 
 
 def _remade(*names: str):
+    """The damaged pieces were noted and made again (the case runs with --keep-job): each loads,
+    and a tile or a frame equals the uninterrupted job's copy."""
     def check(run: Run, err: str) -> None:
         assert run.out.exists() and "note: damaged job files were made again" in err, err
+        job = Path(str(run.out) + ".job")
         for name in names:
             assert name in err, err
+            mine, theirs = job / name, run.finished / name
+            if name.endswith(".npz"):
+                with np.load(mine) as a, np.load(theirs) as b:
+                    np.testing.assert_array_equal(a["image"], b["image"])
+            elif name.endswith(".png"):
+                assert mine.read_bytes() == theirs.read_bytes(), name
+            else:
+                assert isinstance(json.loads(mine.read_text()), dict)
     return check
 
 
@@ -182,6 +217,27 @@ def _foreign_tile(run: Run) -> None:
 def _damage_base(run: Run) -> None:
     job = _finished_job(run, run.large())
     (job / "base.npz").write_bytes(b"PK\x03\x04 not a zip")
+
+
+def _foreign_base(run: Run) -> None:
+    """Issue 21 review B8: a well-formed base.npz of another size was used as the global pass."""
+    job = _finished_job(run, run.large())
+    with open(job / "base.npz", "wb") as f:
+        np.savez(f, image=np.zeros((5, 5, 3), np.float32), losses="{}")
+
+
+def _old_manifest(run: Run) -> None:
+    """A job folder from before job.json named the job's files (nor whether the job made the folder)."""
+    job = _finished_job(run, getattr(run, run.argv[0])())
+    manifest = json.loads((job / "job.json").read_text())
+    manifest.pop("files", None), manifest.pop("created", None)
+    (job / "job.json").write_text(json.dumps(manifest))
+
+
+def _old_job_is_removed(run: Run, err: str) -> None:
+    job = Path(str(run.out) + ".job")
+    assert "note:" not in err, err
+    assert not job.exists() or not any(job.iterdir()), sorted(job.rglob("*"))
 
 
 def _damage_manifest(run: Run) -> None:
@@ -205,6 +261,13 @@ def _drop_into_stopped_job(run: Run) -> None:
     assert run.cli(*run.large())[0] == 2
     run.monkeypatch.undo()
     (run.tmp / "out.png.job" / "notes.txt").write_text("mine")
+
+
+def _dropped_file_survives(run: Run, err: str) -> None:
+    job = run.tmp / "out.png.job"
+    assert "keeps files the job did not make" in err, err
+    assert (job / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in job.iterdir()) == ["notes.txt"]   # the job's own files are gone
 
 
 def _says(*texts: str):
@@ -304,19 +367,35 @@ CASES: dict[str, Case] = {
         setup=lambda r: _full_disk(r, lambda p: "000-000001.png" in p), check=_resumes),
     "21.3 full disk writing the video": Case(
         lambda r: r.video(), "No space left on device", check=_resumes,
-        setup=lambda r: r.monkeypatch.setattr("style_core.videoio.even_shape", _no_space)),
+        setup=_full_disk_closing_video),
     "21.3 full disk writing a tile": Case(
         lambda r: r.large(), "No space left on device", check=_resumes,
         setup=lambda r: r.monkeypatch.setattr(np, "savez", _no_space)),
     # issue 21.4: damaged job files crashed the resume
-    "21.4 truncated tile": Case(lambda r: r.large("--resume"), setup=_damage_tile, check=_remade("tiles/00001.npz")),
-    "21.4 tile of another shape": Case(lambda r: r.large("--resume"), setup=_foreign_tile,
+    "21.4 truncated tile": Case(lambda r: r.large("--resume", "--keep-job"), setup=_damage_tile, check=_remade("tiles/00001.npz")),
+    "21.4 tile of another shape": Case(lambda r: r.large("--resume", "--keep-job"), setup=_foreign_tile,
                                        check=_remade("tiles/00002.npz")),
-    "21.4 damaged global pass": Case(lambda r: r.large("--resume"), setup=_damage_base, check=_remade("base.npz")),
-    "21.4 damaged iterations.json": Case(lambda r: r.video("--resume"), setup=_damage_iterations,
+    "21.4 damaged global pass": Case(lambda r: r.large("--resume", "--keep-job"), setup=_damage_base, check=_remade("base.npz")),
+    "21.4 damaged iterations.json": Case(lambda r: r.video("--resume", "--keep-job"), setup=_damage_iterations,
                                          check=_remade("iterations.json")),
-    "21.4 truncated video frame": Case(lambda r: r.video("--resume"), setup=_damage_frame,
+    "21.4 truncated video frame": Case(lambda r: r.video("--resume", "--keep-job"), setup=_damage_frame,
                                        check=_remade("frames/000-000001.png")),
+    "21.4 global pass of another size": Case(lambda r: r.large("--resume", "--keep-job"), setup=_foreign_base,
+                                             check=_remade("base.npz")),
+    # review of issue 21: a job.json from before it named the job's files
+    "job.json without its files is removed when done (large)": Case(
+        lambda r: r.large("--resume"), setup=_old_manifest, check=_old_job_is_removed),
+    "job.json without its files is removed when done (video)": Case(
+        lambda r: r.video("--resume"), setup=_old_manifest, check=_old_job_is_removed),
+    "--job is a symbolic link": Case(lambda r: r.large("--job", r.tmp / "link"), "is a symbolic link",
+                                     setup=lambda r: ((r.tmp / "real").mkdir(), (r.tmp / "link").symlink_to("real"))),
+    "--job is an empty folder of the user's: it stays": Case(
+        lambda r: r.large("--job", r.tmp / "jd"), setup=lambda r: (r.tmp / "jd").mkdir(),
+        check=lambda r, e: (r.tmp / "jd").is_dir() or pytest.fail(e)),
+    "seed 4294967295 without a global pass": Case(
+        lambda r: r.large("--seed", 4294967295, "--init", "noise", "--base-size", 0)),
+    "seed 4294967296": Case(lambda r: r.large("--seed", 4294967296, "--init", "noise", "--base-size", 0),
+                            "seed must be at most 4294967295"),
     "21.4 damaged job manifest": Case(lambda r: r.large("--resume"), "job.json is damaged", setup=_damage_manifest),
     # issue 21.5: a stopped and resumed video is the uninterrupted one, bit for bit
     "21.5 video stopped after frame 2, resumed": Case(
@@ -377,8 +456,7 @@ CASES: dict[str, Case] = {
                                                 check=_foreign_file_survives),
     "a file dropped into a stopped job survives its removal": Case(
         lambda r: r.large("--resume"), setup=_drop_into_stopped_job,
-        check=lambda r, e: (_says("keeps files the job did not make")(r, e),
-                            (r.tmp / "out.png.job" / "notes.txt").read_text() == "mine" or pytest.fail(e))),
+        check=_dropped_file_survives),
     "large resume of another job": Case(lambda r: r.large("--resume"), "with other inputs or settings",
                                         setup=_other_job),
     "large rerun without --resume": Case(lambda r: r.large(), "pass --resume", setup=lambda r: _finished_job(r, r.large())),
@@ -470,22 +548,114 @@ def test_removing_a_job_removes_only_its_own_files(tmp_path):
     """Issue 21.1: a finished job's folder goes, but a file the job did not make stays (and with it
     the folder); a folder without a job manifest is not touched at all."""
     from style_core.jobs import open_folder, remove_folder
-    job = open_folder(tmp_path / "job", "key", False, "tiles", files=("base.npz", "tiles/*.npz"))
+    files = large_mode.Job.FILES
+    job = open_folder(tmp_path / "job", "key", False, "tiles")
     for name in ("base.npz", "tiles/00000.npz", "tiles/.00001.npz.abc.part"):
         (job / name).write_bytes(b"x")
     (job / "notes.txt").write_text("mine")
     (job / "tiles" / "mine.txt").write_text("mine too")
-    assert not remove_folder(job)
+    assert not remove_folder(job, files)
     assert sorted(str(p.relative_to(job)) for p in job.rglob("*")) == ["notes.txt", "tiles", "tiles/mine.txt"]
     (tmp_path / "keep.txt").write_text("mine")
-    again = open_folder(tmp_path / "job2", "key", False, "tiles", files=("tiles/*.npz", "../*", "/etc/*"))
+    again = open_folder(tmp_path / "job2", "key", False, "tiles")
     (again / "tiles" / "00000.npz").write_bytes(b"x")
-    assert remove_folder(again) and not again.exists()
-    assert (job / "notes.txt").exists() and (tmp_path / "keep.txt").exists()  # "../*" is ignored
+    assert remove_folder(again, files) and not again.exists()
+    assert (job / "notes.txt").exists() and (tmp_path / "keep.txt").exists()
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "base.npz").write_bytes(b"x")
-    assert not remove_folder(plain) and (plain / "base.npz").exists()
+    assert not remove_folder(plain, files) and (plain / "base.npz").exists()
+
+
+def test_removing_a_job_deletes_only_its_own_names_and_never_through_a_link(tmp_path):
+    """Review of issue 21, B5: a user's own .npz or .png in tiles/ or frames/ stays; a tiles/ that is
+    a link to another folder is not emptied; a folder the user made for the job stays."""
+    from style_core.jobs import open_folder, remove_folder
+    job = open_folder(tmp_path / "job", "key", False, "tiles")
+    for name in ("tiles/00000.npz", "tiles/mine.npz", "tiles/123456.npz", "base.npz", "old_base.npz"):
+        (job / name).write_bytes(b"x")
+    assert not remove_folder(job, large_mode.Job.FILES)
+    assert sorted(str(p.relative_to(job)) for p in job.rglob("*")) == [
+        "old_base.npz", "tiles", "tiles/123456.npz", "tiles/mine.npz"]
+
+    frames = open_folder(tmp_path / "video", "key", False, "frames")
+    (frames / "frames" / "000-000001.png").write_bytes(b"x")
+    (frames / "frames" / "holiday.png").write_bytes(b"x")
+    assert not remove_folder(frames, video_mode.Job.FILES)
+    assert [p.name for p in (frames / "frames").iterdir()] == ["holiday.png"]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "00000.npz").write_bytes(b"precious")
+    linked = open_folder(tmp_path / "linked", "key", False, "tiles")
+    (linked / "tiles").rmdir()
+    (linked / "tiles").symlink_to(elsewhere)
+    assert not remove_folder(linked, large_mode.Job.FILES)
+    assert (elsewhere / "00000.npz").read_bytes() == b"precious" and (linked / "tiles").is_symlink()
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    open_folder(mine, "key", False, "tiles")
+    assert remove_folder(mine, large_mode.Job.FILES) and mine.is_dir() and not any(mine.iterdir())
+
+
+def test_a_write_where_chmod_is_refused_still_succeeds(tmp_path, monkeypatch):
+    """Review B7: some filesystems (a FUSE or SMB mount) refuse chmod; permissions are best effort."""
+    from style_core import files
+
+    def refuse(*args):
+        raise PermissionError(errno.EPERM, os.strerror(errno.EPERM))
+    monkeypatch.setattr(os, "fchmod", refuse)
+    with files.user_file(tmp_path / "a.txt") as tmp:
+        Path(tmp).write_text("done")
+    assert (tmp_path / "a.txt").read_text() == "done"
+
+
+def test_the_umask_is_set_and_restored_once_where_proc_cannot_tell(monkeypatch):
+    """Review B7: os.umask sets the process's mask; another thread creating a file in between would
+    get 022. Where /proc cannot be read it is read once (under a lock) and remembered."""
+    from style_core import files
+
+    def no_proc(*args, **kwargs):
+        raise OSError(errno.ENOENT, "no /proc here")
+    calls = []
+    real = os.umask
+    monkeypatch.setattr(files, "open", no_proc, raising=False)
+    monkeypatch.setattr(os, "umask", lambda m: calls.append(m) or real(m))
+    mask = real(0o027)
+    real(mask)
+    files._cached_umask.cache_clear()
+    try:
+        assert [files._umask() for _ in range(3)] == [mask] * 3
+    finally:
+        files._cached_umask.cache_clear()
+    assert len(calls) == 2
+
+
+def test_video_job_keeps_stop_reasons_and_rewrites_damaged_steps_at_once(tmp_path):
+    """Review B8: iterations.json holds each frame's steps and stop reason (old files, steps only,
+    read as "finished"); a damaged one is rewritten as soon as it is found, not when a frame is made."""
+    job = video_mode.Job(tmp_path / "job", "key", False)
+    job.save(0, 0, np.zeros((4, 4, 3), np.float32), 7, "diverged: the loss rose to nan")
+    again = video_mode.Job(tmp_path / "job", "key", True)
+    assert again.steps == {"0-0": 7} and again.stop_reason(0, 0).startswith("diverged")
+    (tmp_path / "job" / "iterations.json").write_text('{"0-0": 3, "0-1": 4}')
+    old = video_mode.Job(tmp_path / "job", "key", True)
+    assert old.steps == {"0-0": 3, "0-1": 4} and old.stop_reason(0, 1) == "finished" and not old.remade
+    (tmp_path / "job" / "iterations.json").write_text('{"0-0": 2, "0-')
+    damaged = video_mode.Job(tmp_path / "job", "key", True)
+    assert damaged.remade == ["iterations.json"]
+    assert json.loads((tmp_path / "job" / "iterations.json").read_text()) == {}
+
+
+def test_large_mode_names_the_first_pass_that_diverged():
+    """Review B10: the global pass, then the tiles in order (not the alphabetically first reason)."""
+    reason = large_mode._stop_reason({"stop_reason": "finished"}, [
+        {"stop_reason": "finished"}, {"stop_reason": "diverged: the loss rose to 9"},
+        {"stop_reason": "diverged: the loss rose to 1"}])
+    assert reason == "diverged: the loss rose to 9 (in tile 1)"
+    assert large_mode._stop_reason({"stop_reason": "diverged: x"}, [{}]) == "diverged: x (in the global pass)"
+    assert large_mode._stop_reason({}, [{"stop_reason": "finished"}]) is None
 
 
 def test_a_run_that_climbs_keeps_its_best_image_and_says_diverged():

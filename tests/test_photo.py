@@ -57,6 +57,17 @@ def test_photo_result_is_more_photo_like_than_image_mode(images, vgg19_weights):
     assert steps == sorted(steps) and steps[-1] == 20 and events[-1].total == 20
 
 
+def test_a_default_run_that_cannot_beat_the_content_keeps_it_without_calling_it_diverged(images, vgg19_weights):
+    """The case above with the default Adam: its loss ends at about twice its start (the content), which
+    is kept, and said so; a run that starts from a good image and ends a little above it has not
+    diverged (it was reported as "diverged" before)."""
+    content, style = images
+    _, result = photo(content, style, vgg19_weights)
+    reason = result.stages[0].stop_reason
+    assert reason.startswith("finished (kept step 0's image") and "diverged" not in reason
+    np.testing.assert_array_equal(result.image, np.clip(content, 0, 1))
+
+
 def test_two_stages_refine_the_plain_stylisation(images, vgg19_weights):
     content, style = images
     events, result = photo(content, style, vgg19_weights, two_stage=True, refine_iterations=10, scales=2,

@@ -74,6 +74,22 @@ def test_writes_h264_with_the_input_rate_and_audio_and_even_sides(panning, tmp_p
     assert probe(gif).frames >= 11 and probe(gif).width == 64
 
 
+def test_closing_a_video_twice_is_harmless(tmp_path):
+    """Review B9: `with VideoWriter(...) as w: ...; w.close()` closes twice; an aborted one stays aborted."""
+    out = tmp_path / "twice.mp4"
+    writer = VideoWriter(out, 12)
+    for frame in pan(24, 32, 3, 1):
+        writer.write(frame)
+    assert writer.close() == out and writer.close() == out
+    assert probe(out).frames == 3 and [p.name for p in tmp_path.iterdir()] == ["twice.mp4"]
+    aborted = VideoWriter(tmp_path / "aborted.mp4", 12)
+    aborted.write(pan(24, 32, 1, 1)[0])
+    aborted.abort()
+    with pytest.raises(StyleError, match="aborted"):
+        aborted.close()
+    assert not (tmp_path / "aborted.mp4").exists()
+
+
 def test_variable_frame_rate_is_resampled_to_its_average(tmp_path):
     path = tmp_path / "vfr.mp4"
     frames = pan(32, 48, 20, 1)
