@@ -88,11 +88,12 @@ def device_defaults(backend: str | None = None) -> dict:
     if (backend or jax.default_backend()) == "cpu":
         return dict(size=192, iterations=100, large_size=512, tile=256, overlap=32, large_iterations=60,
                     tile_iterations=40, base_size=256, photo_size=192, photo_iterations=150, video_size=128,
-                    video_frames=12, video_iterations=100, explore_size=96, explore_iterations=40)
+                    video_frames=12, video_iterations=100, explore_size=96, explore_iterations=40,
+                    until_done=True)
     return dict(size=512, iterations=200, large_size=2048, tile=512, overlap=64, large_iterations=200,
                 tile_iterations=100, base_size=512, photo_size=512, photo_iterations=PHOTO_DEFAULTS["iterations"],
                 video_size=VIDEO_DEFAULTS["size"], video_frames=48, video_iterations=VIDEO_DEFAULTS["iterations"],
-                explore_size=128, explore_iterations=60)
+                explore_size=128, explore_iterations=60, until_done=True)
 
 
 # --- weights: loaded on first use, once per backbone -------------------------------------------------
@@ -532,7 +533,7 @@ def strength(value: float, label: str, what: str, low: float = 0, high: float = 
 
 def image_settings(size, iterations, style_strength, preserve_color, blend, backbone, style_layers,
                    content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight,
-                   scales, seed, bounds) -> ImageSettings:
+                   scales, seed, bounds, until_done=True) -> ImageSettings:
     try:
         blend_weights = tuple(float(b) for b in str(blend or "").replace(",", " ").split()) or None
     except ValueError:
@@ -545,7 +546,19 @@ def image_settings(size, iterations, style_strength, preserve_color, blend, back
         lr=(number(lr, "learning rate") or None) if lr not in (None, "") else None, loss=loss,
         normalization=normalize, init=init, content_weight=number(content_weight, "content weight"),
         tv_weight=number(tv_weight, "TV weight"), scales=number(scales, "scales", True),
-        seed=number(seed, "seed", True, 0, 2 ** 32 - 1), bounds=bounds, preview_every=5)
+        seed=number(seed, "seed", True, 0, 2 ** 32 - 1), bounds=bounds, preview_every=5,
+        tol=stop_rule(until_done))
+
+
+def stop_rule(until_done) -> float | None:
+    """The tolerance of "Stop when done": the optimizer's default (L-BFGS ends once the loss no longer
+    falls), or 0, every iteration."""
+    return None if until_done in (True, None) else 0.0
+
+
+def until_done_box(value: bool) -> gr.Checkbox:
+    return gr.Checkbox(value=value, label="Stop when done",
+                       info="L-BFGS ends once the loss falls by less than 0.01% per step; off: every iteration")
 
 
 def steps_summary(result, shape: tuple[int, int]) -> str:
@@ -576,12 +589,12 @@ def step_line(event: Progress, pace: Pace, label: str = "Step", done: int | None
 @user_errors
 def run_image(content, styles, size, iterations, style_strength, preserve_color, blend, backbone,
               style_layers, content_layers, optimizer, lr, loss, normalize, init, content_weight,
-              tv_weight, scales, seed, bounds, request: gr.Request = None):
+              tv_weight, scales, seed, bounds, until_done=True, request: gr.Request = None):
     """Stylises the content image; streams the picture in place, then the PNG, comparison and loss
     curve. Outputs: picture, PNG, before/after, loss curve, status."""
     settings = image_settings(size, iterations, style_strength, preserve_color, blend, backbone,
                               style_layers, content_layers, optimizer, lr, loss, normalize, init,
-                              content_weight, tv_weight, scales, seed, bounds)
+                              content_weight, tv_weight, scales, seed, bounds, until_done)
     content_image, style_images = load_inputs(content, styles)
     skip = (gr.skip(),) * 4
     with stop_flag(request, "image") as stop:
@@ -621,7 +634,7 @@ def run_image(content, styles, size, iterations, style_strength, preserve_color,
 EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=5, preserve_color="none", blend="",
                         backbone="vgg19", style_layers="paper", content_layers="", optimizer="lbfgs", lr=None,
                         loss="mse", normalize="paper", init="content", content_weight=1.0, tv_weight=0.0,
-                        scales=1, seed=0, bounds="box")
+                        scales=1, seed=0, bounds="box", until_done=True)
 EXAMPLES = [("content.png", "style.png"), ("content.png", "style2.png")]
 _example_results: dict = {}
 
@@ -704,6 +717,7 @@ def image_tab(d: dict, page_banner) -> None:
                     seed = checked(gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=2 ** 32 - 1))
                     bounds = gr.Radio(list(BOUNDS), value="box", label="Pixels while optimising (box: kept "
                                       "in [0, 1]; none: free, clipped when saved, as the classic scripts)")
+                    until_done = until_done_box(d["until_done"])
             run, stop = run_and_stop("")
         with gr.Column():
             progress = status_box("")
@@ -713,7 +727,7 @@ def image_tab(d: dict, page_banner) -> None:
             curve = gr.Plot(label="Loss")
     inputs = [content, styles, size, iterations, style_strength, preserve, blend, backbone, style_layers,
               content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight, scales, seed,
-              bounds]
+              bounds, until_done]
     outputs = [preview, download, compare, curve, progress]
     wire(run, stop, run_image, inputs, outputs, "stylize", "image", page_banner)
     examples.select(run_example, None, inputs + outputs, concurrency_id="optimise", concurrency_limit=1,
@@ -763,13 +777,14 @@ def large_line(event, pace: Pace, since: dict) -> tuple[str, float | None]:
 
 @user_errors
 def run_large(content, styles, size, tile, overlap, iterations, tile_iterations, style_strength,
-              preserve_color, optimizer, base_size, request: gr.Request = None):
+              preserve_color, optimizer, base_size, until_done=True, request: gr.Request = None):
     """Paints a large canvas tile by tile; streams the canvas with its tile grid. A stopped job keeps
     its finished tiles: running the same inputs and settings again continues it. Outputs: canvas,
     PNG, status."""
     image = ImageSettings(iterations=number(iterations, "global pass iterations", True),
                           style_weight=10.0 ** number(style_strength, "style strength", low=-10, high=20),
-                          preserve_color=preserve_color, optimizer=optimizer, preview_every=10)
+                          preserve_color=preserve_color, optimizer=optimizer, preview_every=10,
+                          tol=stop_rule(until_done))
     settings = LargeSettings(image, size=number(size, "output size", True), tile=number(tile, "tile", True),
                              overlap=number(overlap, "overlap", True),
                              base_size=number(base_size, "global pass size", True),
@@ -845,13 +860,14 @@ def large_tab(d: dict, page_banner) -> None:
                 optimizer = gr.Dropdown(list(OPTIMIZERS), value="lbfgs", label="Optimizer")
                 base_size = checked(gr.Slider(0, 2048, value=d["base_size"], step=32, label="Global pass size (px)",
                                               info="0 = none: tiles start from the content"))
+                until_done = until_done_box(d["until_done"])
             run, stop = run_and_stop("large_")
         with gr.Column():
             progress = status_box("large_")
             preview = result_image("large_", "Canvas", 480)
             download = gr.File(label="Download the full-size PNG", elem_id="large_download")
     inputs = [content, styles, size, tile, overlap, iterations, tile_iterations, style_strength, preserve,
-              optimizer, base_size]
+              optimizer, base_size, until_done]
     wire(run, stop, run_large, inputs, [preview, download, progress], "large", "large", page_banner)
 
 

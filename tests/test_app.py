@@ -29,7 +29,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 BROWSER_DEFAULTS = dict(size=64, iterations=1000, large_size=256, tile=128, overlap=16, large_iterations=30,
                         tile_iterations=1000, base_size=64, photo_size=64, photo_iterations=2000, video_size=64,
-                        video_frames=12, video_iterations=300, explore_size=32, explore_iterations=60)
+                        video_frames=12, video_iterations=300, explore_size=32, explore_iterations=60,
+                        until_done=False)
 
 
 def free_port() -> int:
@@ -67,7 +68,7 @@ def server(weight_files, tmp_path_factory):
 def image_args(content=CONTENT, styles=(STYLE,), size=64, iterations=20, **kw):
     values = dict(style_strength=5, preserve_color="none", blend="", backbone="vgg19", style_layers="paper",
                   content_layers="", optimizer="adam", lr=None, loss="mse", normalize="paper", init="content",
-                  content_weight=1.0, tv_weight=0.0, scales=1, seed=0, bounds="box")
+                  content_weight=1.0, tv_weight=0.0, scales=1, seed=0, bounds="box", until_done=True)
     values.update(kw)
     return [handle_file(content), [handle_file(s) for s in styles], size, iterations, *values.values()]
 
