@@ -344,7 +344,9 @@ def page(browser, server):
     page.close()
 
 
-DOCS = ROOT / "docs"
+# The screenshots go to test-artifacts/; `STUDIO_SCREENSHOTS=docs make test` refreshes README's in
+# docs/ (a plain test run leaves the checkout as it was).
+DOCS = ROOT / "docs" if os.environ.get("STUDIO_SCREENSHOTS") == "docs" else ARTIFACTS / "screenshots"
 FIGURES: dict = {}  # the browser tests' measurements, printed at the end of the module
 
 
@@ -356,8 +358,8 @@ def _report_figures():
 
 
 def screenshot(page, name: str) -> Path:
-    """A PNG of the page as a user sees it, in docs/ (256 colours: small enough to keep in git)."""
-    DOCS.mkdir(exist_ok=True)
+    """A PNG of the page as a user sees it (256 colours: small enough to keep in git)."""
+    DOCS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     raw = page.screenshot(full_page=True)
     import io
