@@ -402,6 +402,26 @@ def fetch_full(backbone: str, progress: Progress | None = None, offline: bool = 
     return read_local(path, backbone), sha
 
 
+def _attempt(fetch: Callable, backbone: str, progress: Progress | None, errors: list[str]) -> Weights | None:
+    """The weights from one way of getting them (cached after), or None with the reason in `errors`;
+    a checksum or layout failure is fatal."""
+    try:
+        variables, sha = fetch(backbone, progress)
+    except StyleError as e:
+        if "SHA-256" in str(e) or "do not fit" in str(e):
+            raise
+        errors.append(str(e))
+        return None
+    except Exception as e:  # network, auth, hub errors: try the next way, then explain
+        errors.append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip())
+        return None
+    try:
+        write_cache(variables, backbone, sha)
+    except OSError:
+        pass  # a read-only cache folder costs a re-download next time, nothing more
+    return Weights(backbone, variables, f"hub:{hub_repo(backbone)}", True)
+
+
 def load_weights(backbone: str, source: str | os.PathLike | None = None,
                  progress: Progress | None = None) -> Weights:
     """ImageNet weights for `backbone` from the first source that has them (see the module doc)."""
@@ -415,29 +435,18 @@ def load_weights(backbone: str, source: str | os.PathLike | None = None,
     cached = read_cache(backbone)
     if cached is not None:
         return Weights(backbone, cached, f"hub:{hub_repo(backbone)} (cached)", True)
-    offline = _offline()
-    unreachable = not offline and not hub_reachable()
-    errors = []
-    # A copy already in the Hugging Face cache (e.g. a Space's preload_from_hub) costs no download.
-    attempts = [lambda b, p: fetch_full(b, p, offline=True)]
-    if not offline and not unreachable:
-        attempts += ([fetch_ranged] if backbone in VGG_BLOCKS else []) + [fetch_full]
-    for attempt in attempts:
-        try:
-            variables, sha = attempt(backbone, progress)
-        except StyleError as e:
-            if "SHA-256" in str(e) or "do not fit" in str(e):
-                raise
-            errors.append(str(e))
-            continue
-        except Exception as e:  # network, auth, hub errors: try the next way, then explain
-            errors.append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip())
-            continue
-        try:
-            write_cache(variables, backbone, sha)
-        except OSError:
-            pass  # a read-only cache folder costs a re-download next time, nothing more
-        return Weights(backbone, variables, f"hub:{hub_repo(backbone)}", True)
+    offline, errors = _offline(), []
+    # A copy already in the Hugging Face cache (e.g. a Space's preload_from_hub) costs no download, nor
+    # the look for the network (up to HUB_CONNECT_TIMEOUT on a machine without one).
+    weights = _attempt(lambda b, p: fetch_full(b, p, offline=True), backbone, progress, errors)
+    unreachable = weights is None and not offline and not hub_reachable()
+    if weights is None and not offline and not unreachable:
+        for attempt in ([fetch_ranged] if backbone in VGG_BLOCKS else []) + [fetch_full]:
+            weights = _attempt(attempt, backbone, progress, errors)
+            if weights is not None:
+                break
+    if weights is not None:
+        return weights
     why = "HF_HUB_OFFLINE is set and the Hugging Face cache has no copy" if offline else (
         "the hub cannot be reached: no network connection" if unreachable else errors[-1] if errors
         else "unknown")
