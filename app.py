@@ -347,32 +347,26 @@ def prune_runs(now: float | None = None) -> None:
     """Keeps the app's files within their bounds: run folders and Gradio's copies older than
     RUN_MAX_AGE, stopped jobs older than JOB_MAX_AGE, then the oldest until RUNS_BUDGET bytes are left."""
     now = time.time() if now is None else now
+    candidates = [(entry, RUN_MAX_AGE) for entry in gradio_copies()]
+    sessions = RUNS / "sessions"
+    for parent, max_age in [(sessions, RUN_MAX_AGE), (RUNS / "large-jobs", JOB_MAX_AGE),
+                            (RUNS / "video-jobs", JOB_MAX_AGE)]:
+        if parent.is_dir():
+            candidates += [(entry, max_age) for entry in
+                           (parent.glob("*/run-*") if parent == sessions else parent.iterdir())]
     entries = []
-    for entry in gradio_copies():
+    for entry, max_age in candidates:
         try:
             size, age = _size_and_age(entry, now)
         except OSError:
             continue
-        if age > RUN_MAX_AGE:
+        if age > max_age:
             remove(entry)
         else:
             entries.append((age, size, entry))
-    for parent, max_age in [(RUNS / "sessions", RUN_MAX_AGE), (RUNS / "large-jobs", JOB_MAX_AGE),
-                            (RUNS / "video-jobs", JOB_MAX_AGE)]:
-        if not parent.is_dir():
-            continue
-        for entry in (parent.glob("*/run-*") if parent.name == "sessions" else parent.iterdir()):
-            try:
-                size, age = _size_and_age(entry, now)
-            except OSError:
-                continue
-            if age > max_age:
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entries.append((age, size, entry))
-        for empty in (parent.iterdir() if parent.name == "sessions" else ()):
-            with contextlib.suppress(OSError):
-                empty.rmdir()  # only an empty session folder
+    for empty in (sessions.iterdir() if sessions.is_dir() else ()):
+        with contextlib.suppress(OSError):
+            empty.rmdir()  # only an empty session folder
     total = sum(size for _, size, _ in entries)
     for age, size, entry in sorted(entries, reverse=True):
         if total <= RUNS_BUDGET:
