@@ -54,7 +54,8 @@ from style_core import ImageSettings, StyleError, load_image, load_weights, save
 from style_core.backbones import BACKBONES  # noqa: E402
 from style_core.explore import STUDIES, run_study, study_settings  # noqa: E402
 from style_core.images import to_uint8  # noqa: E402
-from style_core.large import LARGE_MAX_SIZE, LargeSettings, fingerprint, stylize_large  # noqa: E402
+from style_core.jobs import fingerprint  # noqa: E402
+from style_core.large import LARGE_MAX_SIZE, LargeSettings, stylize_large  # noqa: E402
 from style_core.losses import LOSS_KINDS  # noqa: E402
 from style_core.matting import DEFAULT_EPSILON  # noqa: E402
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
@@ -63,7 +64,6 @@ from style_core.settings import BOUNDS, INITS, OPTIMIZERS, PRESERVE_COLOR  # noq
 from style_core.transfer import Progress  # noqa: E402
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, stylize_video, \
     video_image_settings  # noqa: E402
-from style_core.video import fingerprint as video_fingerprint  # noqa: E402
 from style_core.videoio import probe  # noqa: E402
 from style_core.weights import FILENAME, WeightsUnavailable, hub_repo  # noqa: E402
 
@@ -787,7 +787,7 @@ def run_large(content, styles, size, tile, overlap, iterations, tile_iterations,
     with stop_flag(request, "large") as stop:
         yield None, None, status("Starting…")
         weights = yield from relay(weights_loading(image.backbone), lambda t, f: (gr.skip(), gr.skip(), status(t, f)))
-        job = RUNS / "large-jobs" / fingerprint(content_image, style_images, settings, weights)[:20]
+        job = RUNS / "large-jobs" / fingerprint((content_image, *style_images), settings, weights)[:20]
         resumed = " · continuing a stopped job" if job.exists() else ""
         pace, since, canvas, shown = Pace(), {}, None, None
         events = stylize_large(content_image, style_images, settings, weights, job=job, resume=True)
@@ -1029,7 +1029,7 @@ def run_video(clip, styles, size, max_frames, start, iterations, frame_iteration
     with stop_flag(request, "video") as stop:
         yield None, None, status("Starting…")  # no stale video
         weights = yield from relay(weights_loading(image.backbone), lambda t, f: (gr.skip(), gr.skip(), status(t, f)))
-        job = RUNS / "video-jobs" / video_fingerprint(info, style_images, settings, weights)[:20]
+        job = RUNS / "video-jobs" / fingerprint(style_images, settings, weights, files=(info.path,))[:20]
         resumed = " · continuing a stopped job" if job.exists() else ""
         output = new_run_dir(request) / "stylised.mp4"
         pace, first, last = Pace(), None, None

@@ -265,13 +265,13 @@ def _job_folder(args: argparse.Namespace, output: Path, report_path: Path | None
     return check_folder(job, keep)
 
 
-def _end_job(args: argparse.Namespace, job: Path, result, files) -> None:
-    """Removes the finished job's own files (unless --keep-job; `files`: the mode's `Job.FILES`) and
+def _end_job(args: argparse.Namespace, job: Path, result, pieces) -> None:
+    """Removes the finished job's own files (unless --keep-job; `pieces`: the mode's PIECES) and
     says which damaged pieces of a resumed job were made again."""
     from .jobs import remove_folder
     if result.remade:
         print(f"note: damaged job files were made again: {', '.join(result.remade)}", file=sys.stderr)
-    if not args.keep_job and not remove_folder(job, files):
+    if not args.keep_job and not remove_folder(job, pieces):
         print(f"note: {job} keeps files the job did not make; only the job's own were removed",
               file=sys.stderr)
 
@@ -342,7 +342,7 @@ def run_large(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .images import check_output_path, load_image
-    from .large import Job, LargeSettings, stylize_large
+    from .large import PIECES, LargeSettings, stylize_large
 
     size = args.size
     args.size = 512  # the image-mode settings' own size is replaced by --base-size
@@ -370,7 +370,7 @@ def run_large(args: argparse.Namespace) -> int:
                 print(f"{event.stage}...", file=sys.stderr)
             result = event.result
     _write(args, output, report_path, result.image, result.report(), weights)
-    _end_job(args, job, result, Job.FILES)
+    _end_job(args, job, result, PIECES)
     _warn_diverged(result.stop_reason)
     if not args.quiet:
         resumed = f", {result.tiles_resumed} resumed" if result.tiles_resumed else ""
@@ -415,7 +415,7 @@ def run_video(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .images import check_output_path, load_image
-    from .video import Job, VideoSettings, frames_to_do, stylize_video, video_image_settings
+    from .video import PIECES, VideoSettings, frames_to_do, stylize_video, video_image_settings
     from .videoio import probe
 
     settings = VideoSettings(settings_from_args(args, video_image_settings), temporal_weight=args.temporal_weight,
@@ -448,7 +448,7 @@ def run_video(args: argparse.Namespace) -> int:
     report = result.report()
     if report_path:
         write_report(report_path, {**report, "content": str(args.content), "styles": list(map(str, args.styles))})
-    _end_job(args, job, result, Job.FILES)
+    _end_job(args, job, result, PIECES)
     _warn_diverged(result.stop_reason)
     if not args.quiet:
         resumed = f", {result.frames_resumed} resumed" if result.frames_resumed else ""

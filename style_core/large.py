@@ -18,13 +18,10 @@ keeps the global result and every finished tile, so a stopped or crashed job res
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
 import time
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import jax
@@ -35,7 +32,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import color, jobs
 from .backbones import layer_table, min_input_side
 from .errors import StyleError
-from .files import user_file
 from .images import fit_longest_side, resize, resize_longest
 from .losses import blend_grams, gram_matrix, layer_norms, penalty
 from .optimize import descend, evaluator
@@ -215,55 +211,9 @@ def _shard(tree, mesh: Mesh):
 
 # --- the job folder ------------------------------------------------------------------------------------
 
-class Job(jobs.JobFolder):
-    """A folder holding one job: job.json (what it is), base.npz (the global pass), tiles/N.npz.
-
-    Files are written atomically, so a crash never leaves a half-written tile behind; a damaged one
-    (a truncated copy, a foreign file) is noted in `remade` and made again.
-    """
-
-    # the job's own files (subfolder, name), which `jobs.remove_folder` removes when it is done
-    FILES = (("", r"base\.npz"), ("tiles", r"\d{5}\.npz"))
-
-    def __init__(self, folder: str | os.PathLike, fingerprint: str, description: dict, resume: bool):
-        super().__init__(folder, fingerprint, resume, "tiles", description)
-        self.tiles = self.folder / "tiles"
-
-    def _save(self, path: Path, array: np.ndarray, losses: dict) -> None:
-        with user_file(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, image=np.asarray(array, np.float32), losses=json.dumps(losses))
-
-    def _load(self, path: Path, shape: tuple[int, int]) -> tuple[np.ndarray, dict] | None:
-        """The stored image, of `shape`, and its losses; None where there is none or it is damaged."""
-        if not path.exists():
-            return None
-        try:
-            with np.load(path) as f:
-                image, losses = f["image"], json.loads(str(f["losses"]))
-            if image.shape != (*shape, 3) or image.dtype != np.float32 or not isinstance(losses, dict):
-                raise ValueError("not this job's piece")
-            return image, losses
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            self.damaged(path)  # truncated or foreign: made again
-            return None
-
-    def save_base(self, image, losses):
-        self._save(self.folder / "base.npz", image, losses)
-
-    def load_base(self, shape: tuple[int, int]):
-        return self._load(self.folder / "base.npz", shape)
-
-    def save_tile(self, index: int, image, losses):
-        self._save(self.tiles / f"{index:05d}.npz", image, losses)
-
-    def load_tile(self, t: Tile):
-        return self._load(self.tiles / f"{t.index:05d}.npz", (t.height, t.width))
-
-
-def fingerprint(content: np.ndarray, styles: Sequence[np.ndarray], settings: LargeSettings,
-                weights: Weights) -> str:
-    """What makes two jobs the same: the inputs, every setting that changes the pixels, the weights."""
-    return jobs.fingerprint((content, *styles), settings.to_dict(), weights.source)
+# The global pass and every finished tile, float32 with their losses: read back exactly.
+BASE, TILE = jobs.Piece("base.npz", jobs.NPZ), jobs.Piece("tiles/{:05d}.npz", jobs.NPZ)
+PIECES = (BASE, TILE)
 
 
 # --- the job --------------------------------------------------------------------------------------------
@@ -335,9 +285,9 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
                          f"up to {image_settings.deepest_layer} needs at least {need} px on each side")
     folder = None
     if job is not None:
-        folder = Job(job, fingerprint(content, styles, settings, weights),
-                     {"settings": settings.to_dict(), "output_shape": list(shape), "tiles": len(layout),
-                      "weights": weights.source}, resume)
+        folder = jobs.JobFolder(job, jobs.fingerprint((content, *styles), settings, weights), resume, PIECES,
+                                {"settings": settings.to_dict(), "output_shape": list(shape), "tiles": len(layout),
+                                 "weights": weights.source})
     event = functools.partial(LargeProgress, tiles_total=len(layout), shape=shape, layout=layout)
     seconds = lambda: time.perf_counter() - start  # noqa: E731
 
@@ -350,7 +300,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     # 2. the global pass
     base, base_losses = None, {}
     if settings.base_size:
-        stored = folder.load_base(scale_shapes(content.shape[:2], image_settings)[-1]) if folder else None
+        stored = folder.load(BASE, shape=scale_shapes(content.shape[:2], image_settings)[-1]) if folder else None
         if stored is None:
             for e in stylize(content, styles, image_settings, weights):
                 if e.done:
@@ -360,7 +310,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
                     yield event(stage="global pass", tiles_done=0, step=e.step, steps=e.total,
                                 losses=e.losses, seconds=seconds(), eta=None, preview=e.preview)
             if folder:
-                folder.save_base(base, base_losses)
+                folder.save(BASE, image=base, meta=base_losses)
         else:
             base, base_losses = stored
         if len(layout) == 1 and base.shape[:2] == shape:
@@ -406,7 +356,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
 
     todo = []
     for t in layout:
-        stored = folder.load_tile(t) if folder else None
+        stored = folder.load(TILE, t.index, shape=(t.height, t.width)) if folder else None
         if stored is not None:
             place(t, stored[0])
             tile_losses[t.index] = stored[1]
@@ -468,7 +418,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
             losses["stop_reason"] = final.stop_reason
             finished = _finish(x, original[t.slices], image_settings)
             if folder:
-                folder.save_tile(t.index, finished, losses)
+                folder.save(TILE, t.index, image=finished, meta=losses)
             place(t, finished)
             tile_losses[t.index] = losses
         done += len(group)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
-import json
 import queue
 import threading
 import time
@@ -36,9 +35,8 @@ import numpy as np
 
 from . import color, jobs
 from .errors import StyleError
-from .files import user_file
 from .flow import occlusion_mask, optical_flow, warp, warping_error
-from .images import load_image, resize, save_image
+from .images import resize
 from .losses import temporal_loss
 from .settings import ImageSettings, check_choice, check_int, check_number
 from .transfer import ExtraTerm, stylize
@@ -194,79 +192,10 @@ def _term(name: str, weight: float, target: np.ndarray, mask: np.ndarray) -> Ext
     return ExtraTerm(name, weight, _temporal, data)
 
 
-def fingerprint(info: VideoInfo, styles: Sequence[np.ndarray], settings: VideoSettings, weights: Weights) -> str:
-    """What makes two jobs the same: the clip's file, the styles, every setting that changes the
-    frames, the weights."""
-    return jobs.fingerprint(styles, settings.to_dict(), weights.source, files=(info.path,))
-
-
-class Job(jobs.JobFolder):
-    """The job folder: job.json (fingerprint), frames/CCC-TTTTTT.png (chunk, frame), iterations.json
-    ({"C-T": {"steps": n, "stop_reason": why}}; files from before stop reasons were kept hold
-    {"C-T": n}, read as "finished"). A damaged frame is noted in `remade` and made again; damaged
-    step counts are noted and started afresh at once."""
-
-    # the job's own files (subfolder, name), which `jobs.remove_folder` removes when it is done
-    FILES = (("", r"iterations\.json"), ("frames", r"\d{3}-\d{6}\.png"))
-
-    def __init__(self, folder: Path, key: str, resume: bool):
-        super().__init__(folder, key, resume, "frames", {"mode": "video"})
-        self.steps_path = self.folder / "iterations.json"
-        self.steps: dict[str, int] = {}
-        self.reasons: dict[str, str] = {}
-        if self.steps_path.exists():
-            try:
-                self._read_steps(json.loads(self.steps_path.read_text()))
-            except (OSError, ValueError):  # the finished frames' step counts are lost, not the frames
-                self.steps, self.reasons = {}, {}
-                self.damaged(self.steps_path)
-                self._write_steps()
-
-    def _read_steps(self, table) -> None:
-        if not isinstance(table, dict):
-            raise ValueError("not a table of steps")
-        for name, entry in table.items():
-            entry = {"steps": entry} if isinstance(entry, int) else entry
-            if not (isinstance(entry, dict) and isinstance(entry.get("steps"), int)
-                    and isinstance(entry.get("stop_reason", ""), str)):
-                raise ValueError("not a table of steps")
-            self.steps[name] = entry["steps"]
-            self.reasons[name] = entry.get("stop_reason", "finished")
-
-    def _write_steps(self) -> None:
-        table = {k: {"steps": n, "stop_reason": self.reasons.get(k, "finished")} for k, n in self.steps.items()}
-        with user_file(self.steps_path) as tmp:
-            Path(tmp).write_text(json.dumps(table))
-
-    def stop_reason(self, chunk: int, index: int) -> str:
-        return self.reasons.get(f"{chunk}-{index}", "finished")
-
-    def frame_path(self, chunk: int, index: int) -> Path:
-        return self.folder / "frames" / f"{chunk:03d}-{index:06d}.png"
-
-    def load(self, chunk: int, index: int) -> np.ndarray | None:
-        """A finished frame, exactly as the output will show it; None if it is not done yet or is
-        damaged (which is noted, and the frame made again)."""
-        path = self.frame_path(chunk, index)
-        if not path.exists():
-            return None
-        try:
-            return load_image(path)
-        except StyleError:
-            self.damaged(path)
-            return None
-
-    def save(self, chunk: int, index: int, image: np.ndarray, steps: int,
-             stop_reason: str = "finished") -> np.ndarray:
-        """Keeps a finished frame, its steps and its stop reason; returns it as saved (8-bit), which
-        is what a resumed job reads back, so that the frames after it are the same whether or not
-        the job was stopped."""
-        save_image(self.frame_path(chunk, index), image)
-        with self._lock:  # chunks on several devices save from several threads
-            self.steps[f"{chunk}-{index}"] = steps
-            self.reasons[f"{chunk}-{index}"] = stop_reason
-            self._write_steps()
-        return load_image(self.frame_path(chunk, index))
+# Finished frames (chunk, frame), 8-bit as the output shows them, read back after saving so that a
+# resumed job continues bit for bit; their steps and stop reasons in iterations.json.
+FRAME = jobs.Piece("frames/{:03d}-{:06d}.png", jobs.PNG, table="iterations.json")
+PIECES = (FRAME,)
 
 
 def _anchor(settings: VideoSettings, content: np.ndarray, other_content: np.ndarray, other_output: np.ndarray,
@@ -329,7 +258,8 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
     total = frames_to_do(info, settings)
     parts = chunks(total, settings.chunk, settings.chunk_overlap)
     count = sum(len(p) for p in parts)
-    folder = Job(Path(job), fingerprint(info, styles, settings, weights), resume)
+    folder = jobs.JobFolder(job, jobs.fingerprint(styles, settings, weights, files=(info.path,)), resume, PIECES,
+                            {"mode": "video"})
     image = settings.image
     devices = jax.devices()
     grams = {device: {} for device in devices}  # style targets, once per size and device
@@ -342,15 +272,13 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
     def frame(ci, index, content, anchors, budget, grams):
         """Stylises one frame against its anchors (or loads it from the job); yields progress and
         returns the stylised frame. `grams`: the style targets of the device it runs on."""
-        output_frame = folder.load(ci, index)
-        if output_frame is not None and output_frame.shape != content.shape:
-            folder.damaged(folder.frame_path(ci, index))  # another size: not this job's frame
-            output_frame = None
-        if output_frame is not None:
+        stored = folder.load(FRAME, ci, index, shape=content.shape[:2])
+        if stored is not None:
+            output_frame, why = stored[0], stored[1].get("stop_reason", "finished")
             with lock:
                 clock["resumed"] += 1
-                if folder.stop_reason(ci, index).startswith("diverged"):
-                    diverged.append((index, folder.stop_reason(ci, index)))
+                if why.startswith("diverged"):
+                    diverged.append((index, why))
         else:
             t0 = time.perf_counter()
             extras = [_term(name, settings.temporal_weight, target, mask) for name, target, mask in anchors]
@@ -363,8 +291,8 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
                 if event.result is None:
                     yield VideoProgress("frames", clock["finished"], count, ci + 1, len(parts), event.step,
                                         event.losses, time.perf_counter() - start_time)
-            output_frame = folder.save(ci, index, event.result.image, event.result.iterations,
-                                       event.result.stop_reason)
+            output_frame = folder.save(FRAME, ci, index, image=event.result.image, meta={
+                "steps": event.result.iterations, "stop_reason": event.result.stop_reason})
             with lock:
                 clock["computed"] += 1
                 if event.result.stop_reason.startswith("diverged"):
@@ -407,7 +335,7 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
         for local, (content, backward, mask) in enumerate(_flows(frames, settings.temporal)):
             index = part.start + local
             if local == 0:
-                output_frame = folder.load(ci, index)
+                output_frame = folder.load(FRAME, ci, index)[0]
             else:
                 anchors = []
                 if settings.temporal_weight > 0:
@@ -422,7 +350,7 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
     else:
         for ci, part in enumerate(parts):
             yield from chunk(ci, part, devices[0])
-    first_steps = [folder.steps.get(f"{ci}-{p.start}", 0) for ci, p in enumerate(parts)]
+    first_steps = [folder.meta(FRAME, ci, p.start).get("steps", 0) for ci, p in enumerate(parts)]
     yield VideoProgress("assembling", count, count, len(parts), len(parts), 0, {},
                         time.perf_counter() - start_time)
     # One pass writes the output and measures E_warp on it against the input frames' flow.
@@ -438,7 +366,7 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
                 per_pair.append(warping_error([previous[1], picture], [(backward, mask)]))
             previous, shape = (content, picture), picture.shape[:2]
     error, border, inner = _warping_errors(per_pair, parts)
-    steps = [folder.steps.get(f"{ci}-{i}", 0) for ci, p in enumerate(parts) for i in p]
+    steps = [folder.meta(FRAME, ci, i).get("steps", 0) for ci, p in enumerate(parts) for i in p]
     reason = "finished"
     if diverged:
         index, why = min(diverged)
@@ -449,18 +377,18 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
     yield VideoProgress("done", count, count, len(parts), len(parts), 0, {}, result.seconds, result=result)
 
 
-def _assembled(folder: Job, parts: list[range], total: int) -> Iterator[np.ndarray]:
+def _assembled(folder: jobs.JobFolder, parts: list[range], total: int) -> Iterator[np.ndarray]:
     """Output frames in order; a frame two chunks share is cross-faded from the earlier chunk to the
     later one across the overlap (weights (j + 1) / (K + 1) for the j-th shared frame)."""
     for index in range(total):
         owners = [ci for ci, p in enumerate(parts) if index in p]
         if len(owners) == 1:
-            yield folder.load(owners[0], index)
+            yield folder.load(FRAME, owners[0], index)[0]
             continue
         first, second = owners[:2]
         shared = [i for i in parts[first] if i in parts[second]]
         alpha = (shared.index(index) + 1) / (len(shared) + 1)
-        yield (1 - alpha) * folder.load(first, index) + alpha * folder.load(second, index)
+        yield (1 - alpha) * folder.load(FRAME, first, index)[0] + alpha * folder.load(FRAME, second, index)[0]
 
 
 def _warping_errors(per_pair: list[float], parts: list[range]):

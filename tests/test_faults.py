@@ -33,6 +33,7 @@ from style_core import large as large_mode
 from style_core import video as video_mode
 from style_core.__main__ import main
 from style_core.images import read_png_text
+from style_core.jobs import JobFolder, remove_folder
 from tests.test_cli import CONTENT, FAST, STYLE
 
 # test_cli's settings where it has them (L-BFGS for image and video, Adam for large mode), so that a
@@ -257,7 +258,7 @@ def _damage_frame(run: Run) -> None:
 
 
 def _drop_into_stopped_job(run: Run) -> None:
-    _interrupt_after(run, large_mode.Job, "save_tile", 1)
+    _interrupt_after(run, JobFolder, "save", 2)  # the global pass, then one tile
     assert run.cli(*run.large())[0] == 2
     run.monkeypatch.undo()
     (run.tmp / "out.png.job" / "notes.txt").write_text("mine")
@@ -400,7 +401,7 @@ CASES: dict[str, Case] = {
     # issue 21.5: a stopped and resumed video is the uninterrupted one, bit for bit
     "21.5 video stopped after frame 2, resumed": Case(
         lambda r: r.video("--keep-job"), "interrupted; the finished frames are kept",
-        setup=lambda r: _interrupt_after(r, video_mode.Job, "save", 2),
+        setup=lambda r: _interrupt_after(r, JobFolder, "save", 2),
         check=_video_resume_is_exact),
     # issue 21.6: a diverging run kept its worst image and said "finished"
     "21.6 adam at lr 1e30 diverges": Case(lambda r: r.image(*ADAM, "--lr", "1e30", "--iterations", 12, "--report",
@@ -462,7 +463,7 @@ CASES: dict[str, Case] = {
     "large rerun without --resume": Case(lambda r: r.large(), "pass --resume", setup=lambda r: _finished_job(r, r.large())),
     "large stopped after two tiles, resumed": Case(
         lambda r: r.large(), "interrupted; the finished tiles are kept",
-        setup=lambda r: _interrupt_after(r, large_mode.Job, "save_tile", 2),
+        setup=lambda r: _interrupt_after(r, JobFolder, "save", 3),  # the global pass, then two tiles
         check=_resumes),
     "video clip is text": Case(lambda r: r.video(clip=_file(r, "v.mp4", b"not a video" * 50)), "not a video"),
     "video clip is an empty file": Case(lambda r: r.video(clip=_file(r, "v.mp4", b"")), "not a video"),
@@ -547,9 +548,8 @@ def _check(case: Case, run: Run, before: dict, output_before: bool, inputs: dict
 def test_removing_a_job_removes_only_its_own_files(tmp_path):
     """Issue 21.1: a finished job's folder goes, but a file the job did not make stays (and with it
     the folder); a folder without a job manifest is not touched at all."""
-    from style_core.jobs import open_folder, remove_folder
-    files = large_mode.Job.FILES
-    job = open_folder(tmp_path / "job", "key", False, "tiles")
+    files = large_mode.PIECES
+    job = JobFolder(tmp_path / "job", "key", False, files).folder
     for name in ("base.npz", "tiles/00000.npz", "tiles/.00001.npz.abc.part"):
         (job / name).write_bytes(b"x")
     (job / "notes.txt").write_text("mine")
@@ -557,7 +557,7 @@ def test_removing_a_job_removes_only_its_own_files(tmp_path):
     assert not remove_folder(job, files)
     assert sorted(str(p.relative_to(job)) for p in job.rglob("*")) == ["notes.txt", "tiles", "tiles/mine.txt"]
     (tmp_path / "keep.txt").write_text("mine")
-    again = open_folder(tmp_path / "job2", "key", False, "tiles")
+    again = JobFolder(tmp_path / "job2", "key", False, files).folder
     (again / "tiles" / "00000.npz").write_bytes(b"x")
     assert remove_folder(again, files) and not again.exists()
     assert (job / "notes.txt").exists() and (tmp_path / "keep.txt").exists()
@@ -570,33 +570,32 @@ def test_removing_a_job_removes_only_its_own_files(tmp_path):
 def test_removing_a_job_deletes_only_its_own_names_and_never_through_a_link(tmp_path):
     """Review of issue 21, B5: a user's own .npz or .png in tiles/ or frames/ stays; a tiles/ that is
     a link to another folder is not emptied; a folder the user made for the job stays."""
-    from style_core.jobs import open_folder, remove_folder
-    job = open_folder(tmp_path / "job", "key", False, "tiles")
+    job = JobFolder(tmp_path / "job", "key", False, large_mode.PIECES).folder
     for name in ("tiles/00000.npz", "tiles/mine.npz", "tiles/123456.npz", "base.npz", "old_base.npz"):
         (job / name).write_bytes(b"x")
-    assert not remove_folder(job, large_mode.Job.FILES)
+    assert not remove_folder(job, large_mode.PIECES)
     assert sorted(str(p.relative_to(job)) for p in job.rglob("*")) == [
         "old_base.npz", "tiles", "tiles/123456.npz", "tiles/mine.npz"]
 
-    frames = open_folder(tmp_path / "video", "key", False, "frames")
+    frames = JobFolder(tmp_path / "video", "key", False, video_mode.PIECES).folder
     (frames / "frames" / "000-000001.png").write_bytes(b"x")
     (frames / "frames" / "holiday.png").write_bytes(b"x")
-    assert not remove_folder(frames, video_mode.Job.FILES)
+    assert not remove_folder(frames, video_mode.PIECES)
     assert [p.name for p in (frames / "frames").iterdir()] == ["holiday.png"]
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "00000.npz").write_bytes(b"precious")
-    linked = open_folder(tmp_path / "linked", "key", False, "tiles")
+    linked = JobFolder(tmp_path / "linked", "key", False, large_mode.PIECES).folder
     (linked / "tiles").rmdir()
     (linked / "tiles").symlink_to(elsewhere)
-    assert not remove_folder(linked, large_mode.Job.FILES)
+    assert not remove_folder(linked, large_mode.PIECES)
     assert (elsewhere / "00000.npz").read_bytes() == b"precious" and (linked / "tiles").is_symlink()
 
     mine = tmp_path / "mine"
     mine.mkdir()
-    open_folder(mine, "key", False, "tiles")
-    assert remove_folder(mine, large_mode.Job.FILES) and mine.is_dir() and not any(mine.iterdir())
+    JobFolder(mine, "key", False, large_mode.PIECES)
+    assert remove_folder(mine, large_mode.PIECES) and mine.is_dir() and not any(mine.iterdir())
 
 
 def test_a_write_where_chmod_is_refused_still_succeeds(tmp_path, monkeypatch):
@@ -635,17 +634,35 @@ def test_the_umask_is_set_and_restored_once_where_proc_cannot_tell(monkeypatch):
 def test_video_job_keeps_stop_reasons_and_rewrites_damaged_steps_at_once(tmp_path):
     """Review B8: iterations.json holds each frame's steps and stop reason (old files, steps only,
     read as "finished"); a damaged one is rewritten as soon as it is found, not when a frame is made."""
-    job = video_mode.Job(tmp_path / "job", "key", False)
-    job.save(0, 0, np.zeros((4, 4, 3), np.float32), 7, "diverged: the loss rose to nan")
-    again = video_mode.Job(tmp_path / "job", "key", True)
-    assert again.steps == {"0-0": 7} and again.stop_reason(0, 0).startswith("diverged")
-    (tmp_path / "job" / "iterations.json").write_text('{"0-0": 3, "0-1": 4}')
-    old = video_mode.Job(tmp_path / "job", "key", True)
-    assert old.steps == {"0-0": 3, "0-1": 4} and old.stop_reason(0, 1) == "finished" and not old.remade
-    (tmp_path / "job" / "iterations.json").write_text('{"0-0": 2, "0-')
-    damaged = video_mode.Job(tmp_path / "job", "key", True)
+    frame, table = video_mode.FRAME, tmp_path / "job" / "iterations.json"
+    job = JobFolder(tmp_path / "job", "key", False, video_mode.PIECES)
+    job.save(frame, 0, 0, image=np.zeros((4, 4, 3), np.float32),
+             meta={"steps": 7, "stop_reason": "diverged: the loss rose to nan"})
+    again = JobFolder(tmp_path / "job", "key", True, video_mode.PIECES)
+    assert list(json.loads(table.read_text())) == ["0-0"] and again.meta(frame, 0, 0)["steps"] == 7
+    assert again.load(frame, 0, 0, shape=(4, 4))[1]["stop_reason"].startswith("diverged")
+    table.write_text('{"0-0": 3, "0-1": 4}')
+    old = JobFolder(tmp_path / "job", "key", True, video_mode.PIECES)
+    assert [old.meta(frame, 0, k) for k in (0, 1)] == [{"steps": 3}, {"steps": 4}] and not old.remade
+    assert old.load(frame, 0, 0)[1].get("stop_reason", "finished") == "finished"
+    table.write_text('{"0-0": 2, "0-')
+    damaged = JobFolder(tmp_path / "job", "key", True, video_mode.PIECES)
     assert damaged.remade == ["iterations.json"]
-    assert json.loads((tmp_path / "job" / "iterations.json").read_text()) == {}
+    assert json.loads(table.read_text()) == {}
+
+
+def test_a_piece_of_another_shape_or_damaged_is_made_again(tmp_path):
+    """A piece is read back as saved; one of another shape, or cut short, is noted and not used."""
+    tile = large_mode.TILE
+    job = JobFolder(tmp_path / "job", "key", False, large_mode.PIECES)
+    image = np.random.default_rng(0).random((6, 5, 3)).astype(np.float32)
+    assert np.array_equal(job.save(tile, 3, image=image, meta={"total": 1.5}), image)
+    stored, meta = job.load(tile, 3, shape=(6, 5))
+    assert np.array_equal(stored, image) and meta == {"total": 1.5} and not job.remade
+    assert job.load(tile, 3, shape=(5, 6)) is None and job.remade == ["tiles/00003.npz"]
+    (job.folder / "base.npz").write_bytes(b"PK\x03\x04 not a zip")
+    assert job.load(large_mode.BASE, shape=(6, 5)) is None and job.remade[-1] == "base.npz"
+    assert job.load(tile, 4, shape=(6, 5)) is None and len(job.remade) == 2  # not made yet: not damaged
 
 
 def test_large_mode_names_the_first_pass_that_diverged():
