@@ -72,7 +72,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, dict]:
 
 # float32 and the metadata beside it: read back exactly (large mode's tiles and global pass)
 NPZ = Format(_write_npz, _read_npz)
-# 8 bits a channel, as the output shows it: a video frame (the image saved with `images.save_image`)
+# 8 bits a channel, as the output shows it (the bytes `images.save_image` writes): a video frame
 PNG = Format(lambda tmp, image, meta: Image.fromarray(to_uint8(image)).save(tmp, format="PNG"),
              lambda path: (load_image(path), {}))
 
@@ -80,7 +80,7 @@ PNG = Format(lambda tmp, image, meta: Image.fromarray(to_uint8(image)).save(tmp,
 @dataclass(frozen=True)
 class Piece:
     """One kind of piece a job keeps. `name` is the file's path in the job folder, a template whose
-    fields are the piece's zero-padded numbers ("tiles/{:05d}.npz"); `table`, a JSON file in the
+    fields are the piece's numbers, zero-padded ("tiles/{:05d}.npz"); `table`, a JSON file in the
     job folder that holds the pieces' metadata ({"C-T": {...}}, keyed by their numbers), for a
     format that cannot hold it."""
     name: str
