@@ -168,7 +168,7 @@ def remove_folder(folder: str | os.PathLike, pieces: Sequence[Piece]) -> bool:
     names: dict[Path, list[str]] = {folder: [re.escape("job.json")]}
     tables = [("", re.escape(piece.table)) for piece in pieces if piece.table]
     for sub, pattern in [piece.pattern() for piece in pieces] + tables:
-        names.setdefault(folder / sub if sub else folder, []).append(pattern)
+        names.setdefault(folder / sub, []).append(pattern)
     for where, patterns in names.items():
         if where.is_symlink() or not where.is_dir():
             continue
@@ -210,7 +210,7 @@ class JobFolder:
                 raise ValueError("not a table of metadata")
             return table
         except (OSError, ValueError, AttributeError):
-            self.damaged(path)
+            self._damaged(path)
             self._write_table(name, {})
             return {}
 
@@ -218,7 +218,7 @@ class JobFolder:
         with user_file(self.folder / name) as tmp:
             Path(tmp).write_text(json.dumps(table))
 
-    def damaged(self, path: Path) -> None:
+    def _damaged(self, path: Path) -> None:
         with self._lock:
             self.remade.append(str(Path(path).relative_to(self.folder)))
 
@@ -239,7 +239,7 @@ class JobFolder:
             if shape is not None and image.shape != (*shape, 3):
                 raise ValueError("another size: not this job's piece")
         except DAMAGED:
-            self.damaged(path)
+            self._damaged(path)
             return None
         return image, self.meta(piece, *numbers) if piece.table else meta
 
