@@ -11,3 +11,8 @@ class StyleError(ValueError):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+class IntegrityError(StyleError):
+    """A weights file that is not the one expected: its checksum differs, or its tensors do not fit
+    the network. Fatal when fetching: another source would not make this file right."""

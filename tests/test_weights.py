@@ -12,7 +12,7 @@ import pytest
 
 from style_core import weights as W
 from style_core.backbones import feature_extractor
-from style_core.errors import StyleError
+from style_core.errors import IntegrityError, StyleError
 from tests.conftest import state_dict
 
 
@@ -224,7 +224,7 @@ def test_a_damaged_cache_is_ignored_and_refetched(weight_files, monkeypatch):
 
 def test_hub_listing_with_another_sha_is_refused(weight_files, monkeypatch):
     _fake_hub(monkeypatch, weight_files("vgg19"), "0" * 64)
-    with pytest.raises(StyleError, match="refusing"):
+    with pytest.raises(IntegrityError, match="refusing"):
         W.load_weights("vgg19")
     assert not W.cache_path("vgg19").exists()
 
@@ -233,7 +233,7 @@ def test_full_download_is_checked_against_the_known_sha(weight_files, monkeypatc
     """ResNets are fetched whole; a file whose SHA-256 differs from the hub's listing is refused."""
     path = weight_files("resnet18")
     calls = _fake_hub(monkeypatch, path, "f" * 64)
-    with pytest.raises(StyleError, match="damaged"):
+    with pytest.raises(IntegrityError, match="damaged"):
         W.load_weights("resnet18")
     calls = _fake_hub(monkeypatch, path, W.file_sha256(path))
     seen = []
