@@ -1024,7 +1024,7 @@ def run_video(clip, styles, size, max_frames, start, iterations, frame_iteration
     settings = VideoSettings(image, temporal_weight=from_strength(temporal_strength, "temporal consistency"),
                              temporal=temporal, frame_iterations=number(frame_iterations, "later frames' iterations", True),
                              start=number(start, "start"), max_frames=number(max_frames, "frames", True),
-                             chunk=number(chunk, "chunk", True), chunk_overlap=number(chunk_overlap, "chunk overlap", True))
+                             frames_per_chunk=number(chunk, "chunk", True), chunk_overlap=number(chunk_overlap, "chunk overlap", True))
     info, style_images = load_inputs(clip, styles, "video", probe)
     with stop_flag(request, "video") as stop:
         yield None, None, status("Starting…")  # no stale video

@@ -421,7 +421,7 @@ def run_video(args: argparse.Namespace) -> int:
     settings = VideoSettings(settings_from_args(args, video_image_settings), temporal_weight=args.temporal_weight,
                              temporal=args.temporal, frame_iterations=args.frame_iterations,
                              long_term=args.long_term, start=args.start, duration=args.duration,
-                             max_frames=args.max_frames, chunk=args.chunk, chunk_overlap=args.chunk_overlap)
+                             max_frames=args.max_frames, frames_per_chunk=args.chunk, chunk_overlap=args.chunk_overlap)
     inputs = (args.content, *args.styles)
     output = check_output_path(args.output, inputs, formats=(".mp4", ".gif"))
     report_path = _report_path(args, inputs)

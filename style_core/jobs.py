@@ -18,7 +18,7 @@ from .errors import StyleError
 from .files import user_file
 
 # Image settings that change how a run is shown or where weights come from, not its pixels.
-RUN_ONLY = ("chunk", "preview_every", "weights")
+RUN_ONLY = ("steps_per_call", "preview_every", "weights")
 
 
 def fingerprint(images: Sequence[np.ndarray], settings: dict, weights_source: str,

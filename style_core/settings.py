@@ -122,7 +122,7 @@ class ImageSettings:
                                          # None: DEFAULT_TOL[optimizer]
     bounds: str = "box"                  # L-BFGS: "box" keeps the image in [0, 1] (L-BFGS-B);
                                          # "none" clips it only when saved (first-order: always box)
-    chunk: int = 20                      # steps compiled into one call
+    steps_per_call: int = 20             # steps compiled into one call
     preview_every: int = 50
     weights: str | None = None           # a path, "random", or None for the hub/cache
     content_layer_weights: tuple[float, ...] = field(default=(), repr=False)
@@ -154,7 +154,7 @@ class ImageSettings:
         set_("scales", check_int("scales", self.scales, 1))
         if self.coarse_iterations is not None:
             set_("coarse_iterations", check_int("coarse iterations", self.coarse_iterations, 0))
-        set_("chunk", check_int("chunk", self.chunk, 1))
+        set_("steps_per_call", check_int("steps per call", self.steps_per_call, 1))
         set_("preview_every", check_int("preview_every", self.preview_every, 1))
         set_("tol_auto", self.tol is None)         # again whenever the optimizer changes
         if self.tol is None:

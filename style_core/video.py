@@ -50,7 +50,7 @@ MAX_VIDEO_FRAMES = 10_000       # frames one job may stylise
 MAX_VIDEO_SIZE = 2048           # longest side of a stylised frame
 # bounds "none": L-BFGS kept in [0, 1] (image mode's default) raised E_warp 1.6x and the jump at
 # chunk borders from 1.0x to 2x the other frames (bench/LOG.md 12; 1.1x to 2.5x with LOG 13's warp).
-VIDEO_DEFAULTS = dict(size=256, iterations=300, optimizer="lbfgs", tol=1e-3, chunk=5, scales=1, bounds="none")
+VIDEO_DEFAULTS = dict(size=256, iterations=300, optimizer="lbfgs", tol=1e-3, steps_per_call=5, scales=1, bounds="none")
 DEFAULT_TEMPORAL_WEIGHT = 1e4
 # How a stylised frame is warped into the next (its start and temporal target): bilinear blurred its
 # texture, and later frames spent their steps sharpening it again (bench/LOG.md 13).
@@ -75,7 +75,7 @@ class VideoSettings:
     start: float = 0.0                      # seconds into the clip
     duration: float | None = None           # seconds; None: to the end
     max_frames: int | None = None
-    chunk: int = 0                          # frames per chunk; 0: the whole clip is one chunk
+    frames_per_chunk: int = 0               # 0: the whole clip is one chunk
     chunk_overlap: int = 0                  # frames shared by consecutive chunks
 
     def __post_init__(self) -> None:
@@ -92,12 +92,12 @@ class VideoSettings:
             set_("duration", check_number("duration", self.duration, strict=True))
         if self.max_frames is not None:
             set_("max_frames", check_int("max frames", self.max_frames, 1))
-        set_("chunk", check_int("chunk", self.chunk, 0))
+        set_("frames_per_chunk", check_int("frames per chunk", self.frames_per_chunk, 0))
         set_("chunk_overlap", check_int("chunk overlap", self.chunk_overlap, 0))
-        if self.chunk and self.chunk_overlap >= self.chunk:
+        if self.frames_per_chunk and self.chunk_overlap >= self.frames_per_chunk:
             raise StyleError(f"chunk overlap ({self.chunk_overlap} frames) must be smaller than the chunk "
-                             f"({self.chunk} frames)")
-        if self.chunk_overlap and not self.chunk:
+                             f"({self.frames_per_chunk} frames)")
+        if self.chunk_overlap and not self.frames_per_chunk:
             raise StyleError("chunk overlap needs --chunk")
         if self.image.size > MAX_VIDEO_SIZE:
             raise StyleError(f"frame size {self.image.size} px is over video mode's limit of "
@@ -327,7 +327,7 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
     start_time = time.perf_counter()
     info = probe(path)
     total = frames_to_do(info, settings)
-    parts = chunks(total, settings.chunk, settings.chunk_overlap)
+    parts = chunks(total, settings.frames_per_chunk, settings.chunk_overlap)
     count = sum(len(p) for p in parts)
     folder = Job(Path(job), fingerprint(info, styles, settings, weights), resume)
     image = settings.image

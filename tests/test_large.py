@@ -20,7 +20,7 @@ from style_core.settings import ImageSettings
 from style_core.tiling import seam_ratio, seam_ratios
 from style_core.transfer import style_targets, stylize
 
-LAYERS = dict(style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", chunk=10)
+LAYERS = dict(style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", steps_per_call=10)
 ROOT = Path(__file__).resolve().parent.parent
 # The default optimizer, far enough along that each tile's style loss has settled.
 CONVERGED = {"optimizer": "lbfgs", "iterations": 12, "style_weight": 1e6}

@@ -14,7 +14,7 @@ from style_core.settings import ImageSettings
 from style_core.transfer import stylize
 
 # tol 0: a fixed number of steps, as these tests count them (the default stop rule has its own test)
-SMALL = dict(size=32, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", chunk=10, tol=0.0)
+SMALL = dict(size=32, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", steps_per_call=10, tol=0.0)
 
 
 def run(content, styles, weights, **kw):
