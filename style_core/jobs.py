@@ -73,7 +73,7 @@ def open_folder(folder: str | os.PathLike, key: str, resume: bool, subfolder: st
         except (OSError, ValueError, AttributeError):
             raise StyleError(f"{manifest} is damaged: remove the job folder {folder} or choose another") from None
         if not resume:
-            raise StyleError(f"the job folder {folder} holds an earlier job: pass --resume to continue it, "
+            raise StyleError(f"the job folder {folder} holds an earlier job: pass `resume` to continue it, "
                              f"or choose another folder")
         if found != key:
             raise StyleError(f"the job folder {folder} holds a job with other inputs or settings: choose "

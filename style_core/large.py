@@ -39,7 +39,7 @@ from .files import user_file
 from .images import fit_longest_side, resize, resize_longest
 from .losses import blend_grams, gram_matrix, layer_norms, penalty
 from .optimize import descend, evaluator
-from .settings import ImageSettings, check_int
+from .settings import ImageSettings, check_int, setting
 from .tiling import Feather, Tile, tiles
 from .transfer import (_finish, _target_fn, content_features_of, image_terms, initial_image, make_aux,
                        prepare_inputs, scale_shapes, stylize)
@@ -61,11 +61,15 @@ class LargeSettings:
     """Large mode's own knobs; every image-mode knob lives in `image` (its `size` is ignored: the
     global pass runs at `base_size`, the tiles at the output's scale)."""
     image: ImageSettings = field(default_factory=ImageSettings)
-    size: int = 4096                     # longest side of the output, pixels
-    tile: int = 512                      # tile side, pixels
-    overlap: int = 64                    # pixels shared by neighbouring tiles
-    base_size: int | None = None         # global pass size; None: the tile size; 0: no global pass
-    tile_iterations: int | None = None   # steps per tile; None: image.iterations
+    size: int = setting(4096, f"longest side of the output in pixels (at most {LARGE_MAX_SIZE})",
+                        minimum=1, maximum=LARGE_MAX_SIZE)
+    tile: int = setting(512, "tile side in pixels", minimum=1)
+    overlap: int = setting(64, "pixels shared by neighbouring tiles", minimum=0)
+    base_size: int | None = setting(None, "longest side of the global pass whose result initialises the "
+                                          "tiles (the tile size); 0: no global pass, every tile starts as "
+                                          "init says", minimum=0)
+    tile_iterations: int | None = setting(None, "optimisation steps per tile (the global pass's "
+                                                "iterations)", minimum=0)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -281,7 +285,7 @@ def output_grams(prepared: Sequence[np.ndarray], settings: LargeSettings, weight
         s = resize_longest(style, max(1, round(image_settings.style_scale * max(shape))))
         if min(s.shape[:2]) < need:
             raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
-                             f"{image_settings.backbone} needs at least {need} px: raise --style-scale")
+                             f"{image_settings.backbone} needs at least {need} px: raise `style_scale`")
         grams.append(tiled_grams(image_settings, weights.variables, s, settings.tile))
     return {name: blend_grams([g[name] for g in grams], image_settings.style_blend)
             for name in image_settings.style_layers}

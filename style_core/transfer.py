@@ -226,7 +226,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
         for s in styles_k:
             if min(s.shape[:2]) < need:
                 raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
-                                 f"{settings.backbone} needs at least {need} px: raise --style-scale")
+                                 f"{settings.backbone} needs at least {need} px: raise `style_scale`")
         key = tuple(s.shape for s in styles_k)
         if grams is not None and key not in grams:
             grams[key] = style_targets(settings, weights.variables, styles_k)

@@ -40,7 +40,7 @@ from .files import user_file
 from .flow import occlusion_mask, optical_flow, warp, warping_error
 from .images import load_image, resize, save_image
 from .losses import temporal_loss
-from .settings import ImageSettings, check_choice, check_int, check_number
+from .settings import ImageSettings, check_choice, check_int, check_number, setting
 from .transfer import ExtraTerm, stylize
 from .videoio import VideoInfo, VideoWriter, probe, read_frames
 from .weights import Weights
@@ -68,15 +68,22 @@ class VideoSettings:
     later frames get at most `frame_iterations` and stop on `image.tol` like the first. Temporal
     weight 0 stylises every frame on its own, from `image.init` (no warm start either)."""
     image: ImageSettings = field(default_factory=video_image_settings)
-    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
-    temporal: str = "warp"
-    frame_iterations: int | None = None     # None: image.iterations
-    long_term: int = 0                      # k > 1: also frame t-k (0: off)
-    start: float = 0.0                      # seconds into the clip
-    duration: float | None = None           # seconds; None: to the end
-    max_frames: int | None = None
-    frames_per_chunk: int = 0               # 0: the whole clip is one chunk
-    chunk_overlap: int = 0                  # frames shared by consecutive chunks
+    temporal_weight: float = setting(DEFAULT_TEMPORAL_WEIGHT, "tau, weight of the temporal loss; 0: every "
+                                     "frame on its own", minimum=0)
+    temporal: str = setting("warp", "warp: the previous frame warped by optical flow, occlusions masked "
+                            "(Ruder et al.); plain: the research deck's difference of consecutive frames",
+                            choices=TEMPORAL)
+    frame_iterations: int | None = setting(None, "at most this many steps for each later frame (the first "
+                                           "frame's iterations); tol stops them sooner", minimum=0)
+    long_term: int = setting(0, "also keep frame t consistent with frame t-k (0: off)", minimum=0)
+    start: float = setting(0.0, "seconds into the clip to start at", minimum=0)
+    duration: float | None = setting(None, "seconds to stylise (to the end)", minimum=0)
+    max_frames: int | None = setting(None, f"at most this many frames (the limit is {MAX_VIDEO_FRAMES})",
+                                     minimum=1, maximum=MAX_VIDEO_FRAMES)
+    frames_per_chunk: int = setting(0, "frames per chunk: independent jobs, run in parallel on several "
+                                    "devices (0: one chunk)", minimum=0, flag="--chunk")
+    chunk_overlap: int = setting(0, "frames shared by consecutive chunks, cross-faded in the output",
+                                 minimum=0)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -98,7 +105,7 @@ class VideoSettings:
             raise StyleError(f"chunk overlap ({self.chunk_overlap} frames) must be smaller than the chunk "
                              f"({self.frames_per_chunk} frames)")
         if self.chunk_overlap and not self.frames_per_chunk:
-            raise StyleError("chunk overlap needs --chunk")
+            raise StyleError("chunk overlap needs `frames_per_chunk`")
         if self.image.size > MAX_VIDEO_SIZE:
             raise StyleError(f"frame size {self.image.size} px is over video mode's limit of "
                              f"{MAX_VIDEO_SIZE} px")
@@ -313,7 +320,7 @@ def frames_to_do(info: VideoInfo, settings: VideoSettings) -> int:
         wanted = min(wanted, max(1, round(settings.duration * float(info.fps))))
     if settings.max_frames is None and wanted > MAX_VIDEO_FRAMES:
         raise StyleError(f"the clip has {wanted} frames from {settings.start:g} s, over video mode's limit of "
-                         f"{MAX_VIDEO_FRAMES}: use --max-frames, --duration or --start")
+                         f"{MAX_VIDEO_FRAMES}: use `max_frames`, `duration` or `start`")
     if settings.max_frames is not None and settings.max_frames > MAX_VIDEO_FRAMES:
         raise StyleError(f"max frames {settings.max_frames} is over video mode's limit of {MAX_VIDEO_FRAMES}")
     return min(wanted, settings.max_frames or wanted)

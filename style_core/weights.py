@@ -455,6 +455,6 @@ def load_weights(backbone: str, source: str | os.PathLike | None = None,
               f"the download failed ({why})")
     raise WeightsUnavailable(
         f"no ImageNet weights for {backbone}: could not get {hub_repo(backbone)}/{FILENAME} ({why}). "
-        f"Provide them with --weights PATH or STYLE_CORE_WEIGHTS=PATH (a {FILENAME} in torchvision "
-        f"layout), or run once with network access to fill {cache_dir()}; --weights random runs with "
+        f"Provide them with `weights` PATH or STYLE_CORE_WEIGHTS=PATH (a {FILENAME} in torchvision "
+        f"layout), or run once with network access to fill {cache_dir()}; `weights` random runs with "
         f"untrained weights for testing only", backbone, reason)

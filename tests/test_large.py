@@ -117,7 +117,7 @@ def test_resume_optimises_no_finished_tile(tiled_run, vgg19_weights, monkeypatch
             gen.close()  # the user pressed Stop
             break
     assert len(list((job / "tiles").glob("*.npz"))) == 4 and (job / "base.npz").exists()
-    with pytest.raises(StyleError, match="holds an earlier job: pass --resume"):
+    with pytest.raises(StyleError, match="holds an earlier job: pass `resume`"):
         run_large(content, [style], vgg19_weights, job=job, image=CONVERGED, **settings)
     calls = []
     real = large.descend

@@ -266,7 +266,7 @@ def test_resume_reoptimises_no_finished_frame(panning, style, vgg19_weights, tmp
 
 @pytest.mark.parametrize("changes, message", [
     (dict(temporal="flow"), "unknown temporal loss"), (dict(temporal_weight=-1), "temporal weight"),
-    (dict(frames_per_chunk=4, chunk_overlap=4), "must be smaller than the chunk"), (dict(chunk_overlap=2), "needs --chunk"),
+    (dict(frames_per_chunk=4, chunk_overlap=4), "must be smaller than the chunk"), (dict(chunk_overlap=2), "needs `frames_per_chunk`"),
     (dict(long_term=1), "at least 2"), (dict(max_frames=0), "max frames"), (dict(duration=0), "duration"),
 ])
 def test_bad_settings_are_one_line(changes, message):

@@ -136,7 +136,7 @@ def test_offline_without_cache_explains_every_way_to_get_weights(monkeypatch):
     with pytest.raises(StyleError) as e:
         W.load_weights("vgg19")
     message = str(e.value)
-    assert "timm/vgg19.tv_in1k" in message and "--weights PATH" in message
+    assert "timm/vgg19.tv_in1k" in message and "`weights` PATH" in message and "--" not in message
     assert "STYLE_CORE_WEIGHTS" in message and "HF_HUB_OFFLINE" in message and "\n" not in message
 
 
@@ -154,7 +154,7 @@ def test_an_unreachable_hub_is_detected_in_seconds(monkeypatch):
         W.load_weights("vgg19")
     assert time.perf_counter() - start < 5
     assert "cannot be reached" in e.value.reason and "--" not in e.value.reason
-    assert "--weights PATH" in str(e.value)  # the CLI's message keeps the ways to provide them
+    assert "`weights` PATH" in str(e.value)  # the setting (the CLI says --weights): every way to provide them
 
 
 def _fake_hub(monkeypatch, path, listed_sha, in_hf_cache=False):
