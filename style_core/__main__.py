@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import StyleError, spelled
 from .files import check_writable, user_file
-from .settings import DEFAULT_LR, DEFAULT_STYLE_WEIGHT, ImageSettings, described, flag
+from .settings import DEFAULT_LR, DEFAULT_STYLE_WEIGHT, ImageSettings, described, flag, from_values
 
 
 class _Parser(argparse.ArgumentParser):
@@ -129,14 +129,6 @@ def _photo_parser(modes) -> None:
     _options(p, PhotoSettings)
 
 
-def settings_from_args(args: argparse.Namespace, cls=ImageSettings, make=None, skip: tuple[str, ...] = (),
-                       **given):
-    """`cls` from the options named as its fields (less `skip`) and `given`; `make` builds it instead
-    (photo and video mode's image settings, with their own defaults)."""
-    values = {f.name: getattr(args, f.name) for f in described(cls) if f.name not in skip}
-    return (make or cls)(**values, **given)
-
-
 def write_report(path: Path, report: dict) -> None:
     with user_file(path) as tmp:
         Path(tmp).write_text(json.dumps(report, indent=2, default=str))
@@ -231,7 +223,7 @@ def run_image(args: argparse.Namespace) -> int:
     from .images import check_output_path, load_image
     from .transfer import stylize
 
-    settings = settings_from_args(args)
+    settings = from_values(ImageSettings, vars(args))
     inputs = (args.content, *args.styles)
     output = check_output_path(args.output, inputs)
     report_path = _report_path(args, inputs)
@@ -262,7 +254,7 @@ def run_large(args: argparse.Namespace) -> int:
     from .images import check_output_path, load_image
     from .large import Job, LargeSettings, stylize_large
 
-    settings = settings_from_args(args, LargeSettings, image=settings_from_args(args, skip=("size",)))
+    settings = from_values(LargeSettings, vars(args), image=from_values(ImageSettings, vars(args), skip=("size",)))
     inputs = (args.content, *args.styles)
     output = check_output_path(args.output, inputs)
     report_path = _report_path(args, inputs)
@@ -300,7 +292,8 @@ def run_photo(args: argparse.Namespace) -> int:
     from .images import check_output_path, load_image
     from .photo import PhotoSettings, photo_image_settings, stylize_photo
 
-    settings = settings_from_args(args, PhotoSettings, image=settings_from_args(args, make=photo_image_settings))
+    settings = from_values(PhotoSettings, vars(args),
+                           image=from_values(ImageSettings, vars(args), make=photo_image_settings))
     inputs = (args.content, *args.styles)
     output = check_output_path(args.output, inputs)
     report_path = _report_path(args, inputs)
@@ -331,7 +324,8 @@ def run_video(args: argparse.Namespace) -> int:
     from .video import Job, VideoSettings, frames_to_do, stylize_video, video_image_settings
     from .videoio import probe
 
-    settings = settings_from_args(args, VideoSettings, image=settings_from_args(args, make=video_image_settings))
+    settings = from_values(VideoSettings, vars(args),
+                           image=from_values(ImageSettings, vars(args), make=video_image_settings))
     inputs = (args.content, *args.styles)
     output = check_output_path(args.output, inputs, formats=(".mp4", ".gif"))
     report_path = _report_path(args, inputs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .backbones import (BACKBONES, POOLINGS, default_content_layers, layer_table, min_input_side,
                         resolve_layers)
@@ -108,6 +108,13 @@ def described(cls) -> list[dataclasses.Field]:
 
 def flag(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def from_values(cls, values: Mapping, skip: Sequence[str] = (), make=None, **given):
+    """`cls` (built by `make`, e.g. with a mode's defaults) from the `values` that name its fields,
+    less `skip`, and `given`: how the CLI and the app build settings, by name."""
+    named = {f.name: values[f.name] for f in described(cls) if f.name in values and f.name not in skip}
+    return (make or cls)(**named, **given)
 
 
 @dataclass(frozen=True)
