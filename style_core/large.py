@@ -39,7 +39,7 @@ from .files import user_file
 from .images import fit_longest_side, resize, resize_longest
 from .losses import blend_grams, gram_matrix, layer_norms, penalty
 from .optimize import descend, evaluator
-from .settings import ImageSettings, check_int, setting
+from .settings import ImageSettings, check_fields, setting
 from .tiling import Feather, Tile, tiles
 from .transfer import (_finish, _target_fn, content_features_of, image_terms, initial_image, make_aux,
                        prepare_inputs, scale_shapes, stylize)
@@ -61,8 +61,7 @@ class LargeSettings:
     """Large mode's own knobs; every image-mode knob lives in `image` (its `size` is ignored: the
     global pass runs at `base_size`, the tiles at the output's scale)."""
     image: ImageSettings = field(default_factory=ImageSettings)
-    size: int = setting(4096, f"longest side of the output in pixels (at most {LARGE_MAX_SIZE})",
-                        minimum=1, maximum=LARGE_MAX_SIZE)
+    size: int = setting(4096, f"longest side of the output in pixels (at most {LARGE_MAX_SIZE})", minimum=1)
     tile: int = setting(512, "tile side in pixels", minimum=1)
     overlap: int = setting(64, "pixels shared by neighbouring tiles", minimum=0)
     base_size: int | None = setting(None, "longest side of the global pass whose result initialises the "
@@ -73,9 +72,7 @@ class LargeSettings:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("size", check_int("size", self.size, 1))
-        set_("tile", check_int("tile", self.tile, 1))
-        set_("overlap", check_int("overlap", self.overlap, 0))
+        check_fields(self)
         if self.size > LARGE_MAX_SIZE:
             raise StyleError(f"size {self.size} px is over large mode's limit of {LARGE_MAX_SIZE} px; "
                              f"a square canvas that size would need about "
@@ -87,12 +84,12 @@ class LargeSettings:
                              f"{image.deepest_layer} needs ({need} px): use a tile of at least {need} px")
         if self.overlap >= self.tile:
             raise StyleError(f"overlap ({self.overlap} px) must be smaller than the tile ({self.tile} px)")
-        base = self.tile if self.base_size is None else check_int("base size", self.base_size, 0)
+        base = self.tile if self.base_size is None else self.base_size
         set_("base_size", min(base, self.size))
         if self.base_size:  # validates the global pass (size limits, scales) as image mode would
             set_("image", image.replace(size=self.base_size))
-        set_("tile_iterations", image.iterations if self.tile_iterations is None
-             else check_int("tile iterations", self.tile_iterations, 0))
+        if self.tile_iterations is None:
+            set_("tile_iterations", image.iterations)
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("size", "tile", "overlap", "base_size", "tile_iterations")}

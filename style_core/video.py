@@ -40,7 +40,7 @@ from .files import user_file
 from .flow import occlusion_mask, optical_flow, warp, warping_error
 from .images import load_image, resize, save_image
 from .losses import temporal_loss
-from .settings import ImageSettings, check_choice, check_int, check_number, setting
+from .settings import ImageSettings, check_fields, setting
 from .transfer import ExtraTerm, stylize
 from .videoio import VideoInfo, VideoWriter, probe, read_frames
 from .weights import Weights
@@ -72,35 +72,26 @@ class VideoSettings:
                                      "frame on its own", minimum=0)
     temporal: str = setting("warp", "warp: the previous frame warped by optical flow, occlusions masked "
                             "(Ruder et al.); plain: the research deck's difference of consecutive frames",
-                            choices=TEMPORAL)
+                            choices=TEMPORAL, what="temporal loss")
     frame_iterations: int | None = setting(None, "at most this many steps for each later frame (the first "
                                            "frame's iterations); tol stops them sooner", minimum=0)
-    long_term: int = setting(0, "also keep frame t consistent with frame t-k (0: off)", minimum=0)
+    long_term: int = setting(0, "also keep frame t consistent with frame t-k (0: off)", minimum=0,
+                             what="long-term frame distance")
     start: float = setting(0.0, "seconds into the clip to start at", minimum=0)
-    duration: float | None = setting(None, "seconds to stylise (to the end)", minimum=0)
+    duration: float | None = setting(None, "seconds to stylise (to the end)", minimum=0, strict=True)
     max_frames: int | None = setting(None, f"at most this many frames (the limit is {MAX_VIDEO_FRAMES})",
-                                     minimum=1, maximum=MAX_VIDEO_FRAMES)
+                                     minimum=1)
     frames_per_chunk: int = setting(0, "frames per chunk: independent jobs, run in parallel on several "
                                     "devices (0: one chunk)", minimum=0, flag="--chunk")
     chunk_overlap: int = setting(0, "frames shared by consecutive chunks, cross-faded in the output",
                                  minimum=0)
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        check_choice("temporal loss", self.temporal, TEMPORAL)
-        set_("temporal_weight", check_number("temporal weight", self.temporal_weight))
-        set_("frame_iterations", self.image.iterations if self.frame_iterations is None
-             else check_int("frame iterations", self.frame_iterations, 0))
-        set_("long_term", check_int("long-term frame distance", self.long_term, 0))
+        check_fields(self)
+        if self.frame_iterations is None:
+            object.__setattr__(self, "frame_iterations", self.image.iterations)
         if self.long_term == 1:
             raise StyleError("long-term frame distance must be 0 (off) or at least 2 (1 is the previous frame)")
-        set_("start", check_number("start", self.start))
-        if self.duration is not None:
-            set_("duration", check_number("duration", self.duration, strict=True))
-        if self.max_frames is not None:
-            set_("max_frames", check_int("max frames", self.max_frames, 1))
-        set_("frames_per_chunk", check_int("frames per chunk", self.frames_per_chunk, 0))
-        set_("chunk_overlap", check_int("chunk overlap", self.chunk_overlap, 0))
         if self.frames_per_chunk and self.chunk_overlap >= self.frames_per_chunk:
             raise StyleError(f"chunk overlap ({self.chunk_overlap} frames) must be smaller than the chunk "
                              f"({self.frames_per_chunk} frames)")
