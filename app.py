@@ -52,6 +52,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from style_core import ImageSettings, StyleError, load_image, load_weights, save_image, stylize  # noqa: E402
+from style_core.errors import spelled  # noqa: E402
 from style_core.backbones import BACKBONES  # noqa: E402
 from style_core.explore import STUDIES, run_study, study_settings  # noqa: E402
 from style_core.images import to_uint8  # noqa: E402
@@ -212,8 +213,8 @@ def user_errors(fn):
             yield from fn(*args, **kwargs)
         except WeightsUnavailable as e:
             raise gr.Error(no_weights_message(e), print_exception=False) from None
-        except StyleError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+        except StyleError as e:  # a setting the message names in backquotes, in the page's words
+            raise gr.Error(spelled(str(e), lambda name: name.replace("_", " ")), print_exception=False) from None
     return wrapper
 
 
