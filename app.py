@@ -17,6 +17,7 @@ import atexit
 import contextlib
 import functools
 import html
+import inspect
 import logging
 import math
 import os
@@ -51,16 +52,16 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from style_core import ImageSettings, StyleError, load_image, load_weights, save_image, stylize  # noqa: E402
+from style_core.errors import spelled  # noqa: E402
 from style_core.backbones import BACKBONES  # noqa: E402
 from style_core.explore import STUDIES, run_study, study_settings  # noqa: E402
 from style_core.images import to_uint8  # noqa: E402
 from style_core.jobs import fingerprint  # noqa: E402
 from style_core.large import LARGE_MAX_SIZE, LargeSettings, stylize_large  # noqa: E402
 from style_core.losses import LOSS_KINDS  # noqa: E402
-from style_core.matting import DEFAULT_EPSILON  # noqa: E402
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
     photo_metrics, stylize_photo  # noqa: E402
-from style_core.settings import BOUNDS, INITS, OPTIMIZERS, PRESERVE_COLOR  # noqa: E402
+from style_core.settings import auto_scales, described, from_values  # noqa: E402
 from style_core.transfer import Progress  # noqa: E402
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, stylize_video, \
     video_image_settings  # noqa: E402
@@ -212,8 +213,8 @@ def user_errors(fn):
             yield from fn(*args, **kwargs)
         except WeightsUnavailable as e:
             raise gr.Error(no_weights_message(e), print_exception=False) from None
-        except StyleError as e:
-            raise gr.Error(str(e), print_exception=False) from None
+        except StyleError as e:  # a setting the message names in backquotes, in the page's words
+            raise gr.Error(spelled(str(e), lambda name: name.replace("_", " ")), print_exception=False) from None
     return wrapper
 
 
@@ -248,12 +249,6 @@ def number(value, name: str, integer: bool = False, low: float | None = None, hi
             raise StyleError(f"{name} must be a whole number, not {x:g}")
         return int(x)
     return x
-
-
-def choice(value, name: str, options) -> str:
-    if value not in options:
-        raise StyleError(f"{name} must be one of {', '.join(map(str, options))}, not {str(value)[:40]!r}")
-    return value
 
 
 def guard_inputs(demo: gr.Blocks) -> None:
@@ -508,11 +503,12 @@ def run_and_stop(prefix: str = "", label: str = "Run") -> tuple[gr.Button, gr.Bu
                 gr.Button("Stop", variant="stop", elem_id=f"{prefix}stop"))
 
 
-def wire(run, stop, fn, inputs, outputs, api_name: str, tab: str, page_banner) -> None:
+def wire(run, stop, fn, inputs, outputs, api_name: str, tab: str, page_banner, controls: dict | None = None) -> None:
     """Run streams into `outputs` with no progress overlay (the status line is the progress); Stop
-    sets the run's flag without queueing behind it."""
+    sets the run's flag without queueing behind it. `controls` reach `fn` by name (and name the API's
+    parameters), after the `inputs`."""
     event = run.click(fn, inputs, outputs, api_name=api_name, concurrency_id="optimise", concurrency_limit=1,
-                      show_progress="hidden")
+                      show_progress="hidden", inputs_kwargs=controls)
     event.then(banner, None, page_banner, show_progress="hidden", queue=False)
     def stop_this(request: gr.Request) -> None:
         request_stop(tab, request)
@@ -523,26 +519,64 @@ def strength(value: float, label: str, what: str, low: float = 0, high: float = 
     return checked(gr.Slider(low, high, value=value, step=0.1, label=label, info=what, **kwargs))
 
 
-# --- Image tab -----------------------------------------------------------------------------------------
+# --- settings: controls made from the settings' fields, values by name --------------------------------
 
-def image_settings(size, iterations, style_strength, preserve_color, blend, backbone, style_layers,
-                   content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight,
-                   scales, seed, bounds, until_done=True) -> ImageSettings:
+def control(cls, name: str, make=None, **look):
+    """The page's control for the field `name` of the settings class `cls`: its default, choices,
+    range and help (as the info line) are the field's; `make` (a Gradio component) and `look` (label,
+    slider bounds, a device default) are the page's."""
+    f = next(f for f in described(cls) if f.name == name)
+    numeric = str(f.type).startswith(("int", "float"))
+    make = make or (gr.Dropdown if "choices" in f.metadata else gr.Checkbox if f.type == "bool"
+                    else gr.Number if numeric else gr.Textbox)
+    field_says = dict(value=f.default, info=f.metadata["help"], choices=f.metadata.get("choices"),
+                      minimum=f.metadata.get("minimum"), maximum=f.metadata.get("maximum"),
+                      precision=0 if str(f.type).startswith("int") else None)
+    accepted = inspect.signature(make.__init__).parameters
+    component = make(**{**{k: v for k, v in field_says.items() if k in accepted and v is not None}, **look})
+    return checked(component) if numeric else component
+
+
+def blend_weights(text) -> tuple[float, ...] | None:
     try:
-        blend_weights = tuple(float(b) for b in str(blend or "").replace(",", " ").split()) or None
+        return tuple(float(b) for b in str(text or "").replace(",", " ").split()) or None
     except ValueError:
-        raise StyleError(f"style blend weights must be numbers separated by commas, not {blend!r}") from None
-    return ImageSettings(
-        size=number(size, "size", True), iterations=number(iterations, "iterations", True),
-        style_weight=10.0 ** number(style_strength, "style strength", low=-10, high=20),
-        preserve_color=preserve_color, style_blend=blend_weights, backbone=backbone,
-        style_layers=style_layers or "paper", content_layers=content_layers or (), optimizer=optimizer,
-        lr=(number(lr, "learning rate") or None) if lr not in (None, "") else None, loss=loss,
-        normalization=normalize, init=init, content_weight=number(content_weight, "content weight"),
-        tv_weight=number(tv_weight, "TV weight"), scales=number(scales, "scales", True),
-        seed=number(seed, "seed", True, 0, 2 ** 32 - 1), bounds=bounds, preview_every=5,
-        tol=stop_rule(until_done))
+        raise StyleError(f"style blend weights must be numbers separated by commas, not {text!r}") from None
 
+
+# Controls that show a setting in another form: the control's name -> the setting and its value. A
+# strength is the power of ten of a weight (0: off, where 10^0 = 1 would not be); "Stop when done" is
+# the optimizer's tolerance or none; an empty learning rate or layer list is the default one.
+SHOWN_AS = {
+    "style_strength": ("style_weight", lambda v: 10.0 ** number(v, "style strength", low=-10, high=20)),
+    "smoothness": ("tv_weight", lambda v: from_strength(v, "smoothness")),
+    "photorealism": ("photo_weight", lambda v: from_strength(v, "photorealism")),
+    "temporal_strength": ("temporal_weight", lambda v: from_strength(v, "temporal consistency")),
+    "until_done": ("tol", lambda v: stop_rule(v)),
+    "style_blend": ("style_blend", blend_weights),
+    "lr": ("lr", lambda v: (number(v, "learning rate") or None) if v not in (None, "") else None),
+    "style_layers": ("style_layers", lambda v: v or "paper"),
+}
+# The image settings no tab has a control for, and why (tests/test_app.py checks that every other
+# field has one, with the library's default).
+PAGE_PREVIEW_EVERY = 5
+NOT_IN_PAGE = {
+    "steps_per_call": "Stop ends a run after its current call: the default keeps that short",
+    "preview_every": f"a page previews every {PAGE_PREVIEW_EVERY} steps (a live picture), a terminal every 50",
+    "weights": "the Weights panel above the tabs chooses them for every tab",
+}
+
+
+def setting_values(values: dict) -> dict:
+    """The page's values by setting name (a control in SHOWN_AS turned back into its setting)."""
+    named = {}
+    for name, value in values.items():
+        setting, turn = SHOWN_AS.get(name, (name, None))
+        named[setting] = turn(value) if turn else value
+    return named
+
+
+# --- Image tab -----------------------------------------------------------------------------------------
 
 def stop_rule(until_done) -> float | None:
     """The tolerance of "Stop when done": the optimizer's default (L-BFGS ends once the loss no longer
@@ -581,14 +615,10 @@ def step_line(event: Progress, pace: Pace, label: str = "Step", done: int | None
 
 
 @user_errors
-def run_image(content, styles, size, iterations, style_strength, preserve_color, blend, backbone,
-              style_layers, content_layers, optimizer, lr, loss, normalize, init, content_weight,
-              tv_weight, scales, seed, bounds, until_done=True, request: gr.Request = None):
+def run_image(content, styles, request: gr.Request = None, **values):
     """Stylises the content image; streams the picture in place, then the PNG, comparison and loss
-    curve. Outputs: picture, PNG, before/after, loss curve, status."""
-    settings = image_settings(size, iterations, style_strength, preserve_color, blend, backbone,
-                              style_layers, content_layers, optimizer, lr, loss, normalize, init,
-                              content_weight, tv_weight, scales, seed, bounds, until_done)
+    curve. `values`: the tab's controls by name. Outputs: picture, PNG, before/after, loss curve, status."""
+    settings = from_values(ImageSettings, setting_values(values), preview_every=PAGE_PREVIEW_EVERY)
     content_image, style_images = load_inputs(content, styles)
     skip = (gr.skip(),) * 4
     with stop_flag(request, "image") as stop:
@@ -625,10 +655,12 @@ def run_image(content, styles, size, iterations, style_strength, preserve_color,
                loss_figure({"total": result.loss_curve()}), status(info, state="done"))
 
 
-EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=5, preserve_color="none", blend="",
+# Every control of the Image tab, by name: what an example runs is what the page then shows.
+EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=5, preserve_color="none", style_blend="",
                         backbone="vgg19", style_layers="paper", content_layers="", optimizer="lbfgs", lr=None,
-                        loss="mse", normalize="paper", init="content", content_weight=1.0, tv_weight=0.0,
-                        scales=1, seed=0, bounds="box", until_done=True)
+                        loss="mse", normalization="paper", init="content", content_weight=1.0, tv_weight=0.0,
+                        scales=1, seed=0, bounds="box", until_done=True, pooling="max", huber_delta=1.0,
+                        style_scale=1.0, coarse_iterations=None)
 EXAMPLES = [("content.png", "style.png"), ("content.png", "style2.png")]
 _example_results: dict = {}
 
@@ -651,7 +683,7 @@ def run_example(evt: gr.SelectData, request: gr.Request = None):
     """A click on an example: its inputs and settings go into the controls (what runs is what the page
     shows), then it runs like Run, or comes from the result kept from an earlier click."""
     content, style = (str(ASSETS / name) for name in EXAMPLES[evt.index])
-    controls = (content, [style], *EXAMPLE_SETTINGS.values())
+    controls = (content, [style], *EXAMPLE_SETTINGS.values())  # the outputs' order: image_tab's
     weights = _weights.get("vgg19")
     key = (evt.index, WEIGHTS_SOURCE, weights.source if weights else None, tuple(EXAMPLE_SETTINGS.values()))
     if key in _example_results:
@@ -659,7 +691,7 @@ def run_example(evt: gr.SelectData, request: gr.Request = None):
         return
     yield *controls, gr.skip(), gr.skip(), gr.skip(), gr.skip(), status("Starting the example…")
     outputs = None
-    for outputs in run_image(*controls, request=request):
+    for outputs in run_image(content, [style], request=request, **EXAMPLE_SETTINGS):
         yield (*(gr.skip(),) * len(controls), *outputs)
     if outputs is not None and 'data-state="done"' in str(outputs[-1]):
         # kept outside the session's folder, which goes when its page closes
@@ -673,6 +705,7 @@ def image_tab(d: dict, page_banner) -> None:
     examples = gr.Gallery(example_thumbnails(), label=f"Examples: click one to run it ({EXAMPLE_SETTINGS['size']} px, "
                           f"{EXAMPLE_SETTINGS['iterations']} iterations; a second click shows the kept result)",
                           columns=6, height=140, allow_preview=False, elem_id="examples", object_fit="contain")
+    field, c = functools.partial(control, ImageSettings), {}
     with gr.Row():
         with gr.Column():
             content = ImageUpload(label="Content image", type="filepath", sources=["upload", "clipboard"],
@@ -680,38 +713,38 @@ def image_tab(d: dict, page_banner) -> None:
             styles = gr.File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
                              type="filepath", elem_id="styles", height=120)
             with gr.Row():
-                size = checked(gr.Slider(32, 2048, value=d["size"], step=16, label="Size (px)",
-                                         info="longest side of the result", elem_id="size"))
-                iterations = checked(gr.Slider(0, 1000, value=d["iterations"], step=10, label="Iterations",
-                                               info="at full size; a coarser scale adds a quarter",
-                                               elem_id="iterations"))
+                c["size"] = field("size", gr.Slider, minimum=32, maximum=2048, value=d["size"], step=16,
+                                  label="Size (px)", elem_id="size")
+                c["iterations"] = field("iterations", gr.Slider, minimum=0, maximum=1000, value=d["iterations"],
+                                        step=10, label="Iterations", elem_id="iterations")
             with gr.Row():
-                style_strength = strength(5, "Style strength", "0 = none … 10 = style only; style weight = "
-                                          "10^strength (5 = 1e5)")
-                preserve = gr.Radio(list(PRESERVE_COLOR), value="none", label="Preserve colour")
+                c["style_strength"] = strength(5, "Style strength", "0 = none … 10 = style only; style weight = "
+                                               "10^strength (5 = 1e5)")
+                c["preserve_color"] = field("preserve_color", gr.Radio, label="Preserve colour")
             with gr.Accordion("Advanced", open=False):
-                blend = gr.Textbox(label="Style blend weights (e.g. 0.7, 0.3; empty = equal)")
+                c["style_blend"] = field("style_blend", value="", label="Style blend weights")
                 with gr.Row():
-                    backbone = gr.Dropdown(list(BACKBONES), value="vgg19", label="Backbone")
-                    style_layers = gr.Textbox(value="paper", label="Style layers (paper, first5, or names[:weight])")
-                    content_layers = gr.Textbox(value="", label="Content layers (empty = relu4_2)")
+                    c["backbone"] = field("backbone", label="Backbone")
+                    c["pooling"] = field("pooling", gr.Radio, label="Pooling")
+                    c["style_layers"] = field("style_layers", label="Style layers")
+                    c["content_layers"] = field("content_layers", value="", label="Content layers")
                 with gr.Row():
-                    optimizer = gr.Dropdown(list(OPTIMIZERS), value="lbfgs", label="Optimizer")
-                    lr = checked(gr.Number(value=None, label="Learning rate",
-                                           info="0 or empty = the optimizer's default"))
-                    loss = gr.Dropdown(list(LOSS_KINDS), value="mse",
-                                       label="Loss kind (huber = smooth_l1 at delta 1)")
-                    normalize = gr.Radio(["paper", "relative"], value="paper", label="Normalisation")
+                    c["optimizer"] = field("optimizer", label="Optimizer")
+                    c["lr"] = field("lr", label="Learning rate")
+                    c["loss"] = field("loss", label="Loss kind")
+                    c["huber_delta"] = field("huber_delta", label="Huber delta")
+                    c["normalization"] = field("normalization", gr.Radio, label="Normalisation")
                 with gr.Row():
-                    init = gr.Radio(list(INITS), value="content", label="Start from")
-                    content_weight = checked(gr.Number(value=1.0, label="Content weight"))
-                    tv_weight = checked(gr.Number(value=0.0, label="Smoothness (TV weight; 0 = off)"))
-                    scales = checked(gr.Slider(1, 4, value=2 if d["size"] >= 256 else 1, step=1, label="Scales",
-                                               info="coarse to fine; each half the size of the next"))
-                    seed = checked(gr.Number(value=0, precision=0, label="Seed", minimum=0, maximum=2 ** 32 - 1))
-                    bounds = gr.Radio(list(BOUNDS), value="box", label="Pixels while optimising (box: kept "
-                                      "in [0, 1]; none: free, clipped when saved, as the classic scripts)")
-                    until_done = until_done_box(d["until_done"])
+                    c["init"] = field("init", gr.Radio, label="Start from")
+                    c["content_weight"] = field("content_weight", label="Content weight")
+                    c["tv_weight"] = field("tv_weight", label="Smoothness (TV weight; 0 = off)")
+                    c["style_scale"] = field("style_scale", label="Style scale")
+                    c["scales"] = field("scales", gr.Slider, minimum=1, maximum=4, value=auto_scales(d["size"]),
+                                        step=1, label="Scales")
+                    c["coarse_iterations"] = field("coarse_iterations", label="Coarse iterations")
+                    c["seed"] = field("seed", label="Seed")
+                    c["bounds"] = field("bounds", gr.Radio, label="Pixels while optimising")
+                    c["until_done"] = until_done_box(d["until_done"])
             run, stop = run_and_stop("")
         with gr.Column():
             progress = status_box("")
@@ -719,13 +752,11 @@ def image_tab(d: dict, page_banner) -> None:
             download = gr.File(label="Download PNG (settings embedded)", elem_id="download")
             compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=420)
             curve = gr.Plot(label="Loss")
-    inputs = [content, styles, size, iterations, style_strength, preserve, blend, backbone, style_layers,
-              content_layers, optimizer, lr, loss, normalize, init, content_weight, tv_weight, scales, seed,
-              bounds, until_done]
     outputs = [preview, download, compare, curve, progress]
-    wire(run, stop, run_image, inputs, outputs, "stylize", "image", page_banner)
-    examples.select(run_example, None, inputs + outputs, concurrency_id="optimise", concurrency_limit=1,
-                    show_progress="hidden", api_name=False).then(banner, None, page_banner, queue=False)
+    wire(run, stop, run_image, [content, styles], outputs, "stylize", "image", page_banner, c)
+    examples.select(run_example, None, [content, styles, *(c[name] for name in EXAMPLE_SETTINGS)] + outputs,
+                    concurrency_id="optimise", concurrency_limit=1, show_progress="hidden",
+                    api_name=False).then(banner, None, page_banner, queue=False)
 
 
 # --- Large image tab -----------------------------------------------------------------------------------
@@ -770,19 +801,13 @@ def large_line(event, pace: Pace, since: dict) -> tuple[str, float | None]:
 
 
 @user_errors
-def run_large(content, styles, size, tile, overlap, iterations, tile_iterations, style_strength,
-              preserve_color, optimizer, base_size, until_done=True, request: gr.Request = None):
+def run_large(content, styles, request: gr.Request = None, **values):
     """Paints a large canvas tile by tile; streams the canvas with its tile grid. A stopped job keeps
-    its finished tiles: running the same inputs and settings again continues it. Outputs: canvas,
-    PNG, status."""
-    image = ImageSettings(iterations=number(iterations, "global pass iterations", True),
-                          style_weight=10.0 ** number(style_strength, "style strength", low=-10, high=20),
-                          preserve_color=preserve_color, optimizer=optimizer, preview_every=10,
-                          tol=stop_rule(until_done))
-    settings = LargeSettings(image, size=number(size, "output size", True), tile=number(tile, "tile", True),
-                             overlap=number(overlap, "overlap", True),
-                             base_size=number(base_size, "global pass size", True),
-                             tile_iterations=number(tile_iterations, "iterations per tile", True))
+    its finished tiles: running the same inputs and settings again continues it. `values`: the tab's
+    controls by name (`size` is the output's). Outputs: canvas, PNG, status."""
+    values = setting_values(values)
+    image = from_values(ImageSettings, values, skip=("size",), preview_every=10)
+    settings = from_values(LargeSettings, values, image=image)
     content_image, style_images = load_inputs(content, styles)
     with stop_flag(request, "large") as stop:
         yield None, None, status("Starting…")
@@ -837,32 +862,33 @@ def large_tab(d: dict, page_banner) -> None:
                                   elem_id="large_content", height=220)
             styles = gr.File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
                              type="filepath", elem_id="large_styles", height=120)
-            size = checked(gr.Slider(256, LARGE_MAX_SIZE, value=d["large_size"], step=64, label="Output size (px)",
-                                     info=f"longest side, up to {LARGE_MAX_SIZE}"))
+            large, field, c = functools.partial(control, LargeSettings), functools.partial(control, ImageSettings), {}
+            c["size"] = large("size", gr.Slider, minimum=256, maximum=LARGE_MAX_SIZE, value=d["large_size"],
+                              step=64, label="Output size (px)")
             with gr.Row():
-                tile = checked(gr.Slider(64, 1024, value=d["tile"], step=32, label="Tile (px)"))
-                overlap = checked(gr.Slider(0, 256, value=d["overlap"], step=8, label="Overlap (px)"))
+                c["tile"] = large("tile", gr.Slider, minimum=64, maximum=1024, value=d["tile"], step=32,
+                                  label="Tile (px)")
+                c["overlap"] = large("overlap", gr.Slider, minimum=0, maximum=256, value=d["overlap"], step=8,
+                                     label="Overlap (px)")
             with gr.Row():
-                iterations = checked(gr.Slider(0, 1000, value=d["large_iterations"], step=10,
-                                               label="Global pass iterations"))
-                tile_iterations = checked(gr.Slider(0, 1000, value=d["tile_iterations"], step=10,
-                                                    label="Iterations per tile"))
+                c["iterations"] = field("iterations", gr.Slider, minimum=0, maximum=1000, value=d["large_iterations"],
+                                        step=10, label="Global pass iterations")
+                c["tile_iterations"] = large("tile_iterations", gr.Slider, minimum=0, maximum=1000,
+                                             value=d["tile_iterations"], step=10, label="Iterations per tile")
             with gr.Row():
-                style_strength = strength(5, "Style strength", "style weight = 10^strength (5 = 1e5)")
-                preserve = gr.Radio(list(PRESERVE_COLOR), value="none", label="Preserve colour")
+                c["style_strength"] = strength(5, "Style strength", "style weight = 10^strength (5 = 1e5)")
+                c["preserve_color"] = field("preserve_color", gr.Radio, label="Preserve colour")
             with gr.Accordion("Advanced", open=False):
-                optimizer = gr.Dropdown(list(OPTIMIZERS), value="lbfgs", label="Optimizer")
-                base_size = checked(gr.Slider(0, 2048, value=d["base_size"], step=32, label="Global pass size (px)",
-                                              info="0 = none: tiles start from the content"))
-                until_done = until_done_box(d["until_done"])
+                c["optimizer"] = field("optimizer", label="Optimizer")
+                c["base_size"] = large("base_size", gr.Slider, minimum=0, maximum=2048, value=d["base_size"],
+                                       step=32, label="Global pass size (px)")
+                c["until_done"] = until_done_box(d["until_done"])
             run, stop = run_and_stop("large_")
         with gr.Column():
             progress = status_box("large_")
             preview = result_image("large_", "Canvas", 480)
             download = gr.File(label="Download the full-size PNG", elem_id="large_download")
-    inputs = [content, styles, size, tile, overlap, iterations, tile_iterations, style_strength, preserve,
-              optimizer, base_size, until_done]
-    wire(run, stop, run_large, inputs, [preview, download, progress], "large", "large", page_banner)
+    wire(run, stop, run_large, [content, styles], [preview, download, progress], "large", "large", page_banner, c)
 
 
 # --- Photorealistic tab ------------------------------------------------------------------------------
@@ -883,20 +909,13 @@ TEMPORAL_STRENGTH = round(math.log10(DEFAULT_TEMPORAL_WEIGHT), 2)
 
 
 @user_errors
-def run_photo(content, styles, size, iterations, style_strength, photorealism, smoothness, preserve_color,
-              two_stage, refine_iterations, smooth, compare, optimizer, epsilon, request: gr.Request = None):
+def run_photo(content, styles, compare=False, request: gr.Request = None, **values):
     """Photorealistic transfer; streams the picture like the Image tab, then (on request) content, plain
-    stylisation and photorealistic result side by side, with their photo-likeness figures. Outputs:
-    picture, PNG, side by side, status."""
-    image = photo_image_settings(size=number(size, "size", True), iterations=number(iterations, "iterations", True),
-                                 optimizer=optimizer,
-                                 style_weight=10.0 ** number(style_strength, "style strength", low=-10, high=20),
-                                 tv_weight=from_strength(smoothness, "smoothness"),
-                                 preserve_color=preserve_color, preview_every=5)
-    settings = PhotoSettings(image, photo_weight=from_strength(photorealism, "photorealism"),
-                             epsilon=number(epsilon, "matting epsilon"), two_stage=bool(two_stage),
-                             refine_iterations=number(refine_iterations, "refinement iterations", True),
-                             smooth=bool(smooth))
+    stylisation and photorealistic result side by side, with their photo-likeness figures. `values`:
+    the tab's settings controls by name. Outputs: picture, PNG, side by side, status."""
+    values = setting_values(values)
+    image = from_values(ImageSettings, values, make=photo_image_settings, preview_every=PAGE_PREVIEW_EVERY)
+    settings = from_values(PhotoSettings, values, image=image)
     content_image, style_images = load_inputs(content, styles)
     skip = (gr.skip(),) * 3
     with stop_flag(request, "photo") as stop:
@@ -975,56 +994,52 @@ def photo_tab(d: dict, page_banner) -> None:
                                   elem_id="photo_content", height=220)
             styles = gr.File(label="Style photos (one or more)", file_count="multiple", file_types=["image"],
                              type="filepath", elem_id="photo_styles", height=120)
+            photo, field, c = functools.partial(control, PhotoSettings), functools.partial(control, ImageSettings), {}
             with gr.Row():
-                size = checked(gr.Slider(32, 2048, value=d["photo_size"], step=16, label="Size (px)",
-                                         info="longest side of the result"))
-                iterations = checked(gr.Slider(0, 2000, value=d["photo_iterations"], step=10, label="Iterations"))
+                c["size"] = field("size", gr.Slider, minimum=32, maximum=2048, value=d["photo_size"], step=16,
+                                  label="Size (px)")
+                c["iterations"] = field("iterations", gr.Slider, minimum=0, maximum=2000, value=d["photo_iterations"],
+                                        step=10, label="Iterations")
             with gr.Row():
-                style_strength = strength(6, "Style strength", "style weight = 10^strength (6 = 1e6, the deck's)")
-                photorealism = strength(PHOTO_STRENGTH, "Photorealism", f"0 = off (plain image mode); matting "
-                                        f"weight per pixel = 10^value ({PHOTO_STRENGTH} = "
-                                        f"{DEFAULT_PHOTO_WEIGHT:.3g}, the deck's)")
-                smoothness = strength(SMOOTHNESS, "Smoothness", f"0 = off; TV weight = 10^value ({SMOOTHNESS} = "
-                                      f"{PHOTO_DEFAULTS['tv_weight']:.4g}, the deck's)")
+                c["style_strength"] = strength(6, "Style strength", "style weight = 10^strength (6 = 1e6, the deck's)")
+                c["photorealism"] = strength(PHOTO_STRENGTH, "Photorealism", f"0 = off (plain image mode); matting "
+                                             f"weight per pixel = 10^value ({PHOTO_STRENGTH} = "
+                                             f"{DEFAULT_PHOTO_WEIGHT:.3g}, the deck's)")
+                c["smoothness"] = strength(SMOOTHNESS, "Smoothness", f"0 = off; TV weight = 10^value ({SMOOTHNESS} = "
+                                           f"{PHOTO_DEFAULTS['tv_weight']:.4g}, the deck's)")
             with gr.Row():
                 compare = gr.Checkbox(value=False, label="Compare: content, plain stylisation, photorealistic")
-                smooth = gr.Checkbox(value=False, label="Smooth with a guided filter (shown side by side)")
+                c["smooth"] = photo("smooth", label="Smooth with a guided filter (shown side by side)")
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
-                    two_stage = gr.Checkbox(value=False, label="Two stages: stylise, then refine (Luan et al.)")
-                    refine_iterations = checked(gr.Slider(0, 2000, value=d["photo_iterations"], step=10,
-                                                          label="Refinement iterations (second stage)"))
+                    c["two_stage"] = photo("two_stage", label="Two stages: stylise, then refine (Luan et al.)")
+                    c["refine_iterations"] = photo("refine_iterations", gr.Slider, minimum=0, maximum=2000,
+                                                   value=d["photo_iterations"], step=10,
+                                                   label="Refinement iterations (second stage)")
                 with gr.Row():
-                    preserve = gr.Radio(list(PRESERVE_COLOR), value="none", label="Preserve colour")
-                    optimizer = gr.Dropdown(list(OPTIMIZERS), value=PHOTO_DEFAULTS["optimizer"], label="Optimizer")
-                    epsilon = checked(gr.Number(value=DEFAULT_EPSILON, label="Matting epsilon"))
+                    c["preserve_color"] = field("preserve_color", gr.Radio, label="Preserve colour")
+                    c["optimizer"] = field("optimizer", value=PHOTO_DEFAULTS["optimizer"], label="Optimizer")
+                    c["epsilon"] = photo("epsilon", label="Matting epsilon")
             run, stop = run_and_stop("photo_")
         with gr.Column():
             progress = status_box("photo_")
             preview = result_image("photo_", "Result", 420)
             download = gr.File(label="Download PNG (settings embedded)", elem_id="photo_download")
             gallery = gr.Gallery(label="Side by side", columns=4, height="auto", format="png")
-    inputs = [content, styles, size, iterations, style_strength, photorealism, smoothness, preserve, two_stage,
-              refine_iterations, smooth, compare, optimizer, epsilon]
-    wire(run, stop, run_photo, inputs, [preview, download, gallery, progress], "photo", "photo", page_banner)
+    wire(run, stop, run_photo, [content, styles, compare], [preview, download, gallery, progress], "photo", "photo",
+         page_banner, c)
 
 
 # --- Video tab ----------------------------------------------------------------------------------------
 
 @user_errors
-def run_video(clip, styles, size, max_frames, start, iterations, frame_iterations, style_strength,
-              temporal_strength, temporal, chunk, chunk_overlap, request: gr.Request = None):
+def run_video(clip, styles, request: gr.Request = None, **values):
     """Stylises a clip frame by frame; streams each finished frame, then the playable video. A stopped
-    job keeps its frames: running the same inputs and settings again continues it. Outputs: frame,
-    video, status."""
-    image = video_image_settings(size=number(size, "frame size", True),
-                                 iterations=number(iterations, "first frame iterations", True),
-                                 style_weight=10.0 ** number(style_strength, "style strength", low=-10, high=20),
-                                 preview_every=10)
-    settings = VideoSettings(image, temporal_weight=from_strength(temporal_strength, "temporal consistency"),
-                             temporal=temporal, frame_iterations=number(frame_iterations, "later frames' iterations", True),
-                             start=number(start, "start"), max_frames=number(max_frames, "frames", True),
-                             chunk=number(chunk, "chunk", True), chunk_overlap=number(chunk_overlap, "chunk overlap", True))
+    job keeps its frames: running the same inputs and settings again continues it. `values`: the tab's
+    controls by name. Outputs: frame, video, status."""
+    values = setting_values(values)
+    image = from_values(ImageSettings, values, make=video_image_settings, preview_every=10)
+    settings = from_values(VideoSettings, values, image=image)
     info, style_images = load_inputs(clip, styles, "video", probe)
     with stop_flag(request, "video") as stop:
         yield None, None, status("Starting…")  # no stale video
@@ -1084,37 +1099,36 @@ def video_tab(d: dict, page_banner) -> None:
             clip = gr.Video(label="Video", sources=["upload"], format=None, elem_id="video_input", height=220)
             styles = gr.File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
                              type="filepath", elem_id="video_styles", height=120)
+            video, field, c = functools.partial(control, VideoSettings), functools.partial(control, ImageSettings), {}
             with gr.Row():
-                size = checked(gr.Slider(32, 1024, value=d["video_size"], step=16, label="Frame size (px)",
-                                         info="longest side"))
-                max_frames = checked(gr.Slider(1, 600, value=d["video_frames"], step=1, label="Frames",
-                                               info="at most this many, from the start"))
-                start = checked(gr.Number(value=0.0, label="Start (s)"))
+                c["size"] = field("size", gr.Slider, minimum=32, maximum=1024, value=d["video_size"], step=16,
+                                  label="Frame size (px)")
+                c["max_frames"] = video("max_frames", gr.Slider, minimum=1, maximum=600, value=d["video_frames"],
+                                        step=1, label="Frames")
+                c["start"] = video("start", label="Start (s)")
             with gr.Row():
-                style_strength = strength(5, "Style strength", "style weight = 10^strength (5 = 1e5)")
-                temporal_strength = strength(TEMPORAL_STRENGTH, "Temporal consistency",
-                                             f"0 = off (every frame on its own); temporal weight = 10^value "
-                                             f"({TEMPORAL_STRENGTH:g} = {DEFAULT_TEMPORAL_WEIGHT:g})")
+                c["style_strength"] = strength(5, "Style strength", "style weight = 10^strength (5 = 1e5)")
+                c["temporal_strength"] = strength(TEMPORAL_STRENGTH, "Temporal consistency",
+                                                  f"0 = off (every frame on its own); temporal weight = 10^value "
+                                                  f"({TEMPORAL_STRENGTH:g} = {DEFAULT_TEMPORAL_WEIGHT:g})")
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
-                    iterations = checked(gr.Slider(0, 1000, value=d["video_iterations"], step=10,
-                                                   label="First frame iterations"))
-                    frame_iterations = checked(gr.Slider(0, 1000, value=d["video_iterations"], step=10,
-                                                         label="Later frames: at most (they stop early)"))
+                    c["iterations"] = field("iterations", gr.Slider, minimum=0, maximum=1000,
+                                            value=d["video_iterations"], step=10, label="First frame iterations")
+                    c["frame_iterations"] = video("frame_iterations", gr.Slider, minimum=0, maximum=1000,
+                                                  value=d["video_iterations"], step=10,
+                                                  label="Later frames: at most (they stop early)")
                 with gr.Row():
-                    temporal = gr.Radio(["warp", "plain"], value="warp",
-                                        label="Temporal loss (warp: along optical flow; plain: the deck's)")
-                    chunk = checked(gr.Number(value=0, precision=0, label="Chunk (frames; 0 = one chunk)"))
-                    chunk_overlap = checked(gr.Number(value=0, precision=0, label="Chunk overlap (frames)"))
+                    c["temporal"] = video("temporal", gr.Radio, label="Temporal loss")
+                    c["frames_per_chunk"] = video("frames_per_chunk", label="Chunk (frames; 0 = one chunk)")
+                    c["chunk_overlap"] = video("chunk_overlap", label="Chunk overlap (frames)")
             run, stop = run_and_stop("video_")
         with gr.Column():
             progress = status_box("video_")
             preview = gr.Image(label="Current frame", format="png", interactive=False, elem_id="video_frame",
                                height=320, elem_classes=["fit"], buttons=["download", "fullscreen"])
             result = gr.Video(label="Stylised video", interactive=False, elem_id="video_result")
-    inputs = [clip, styles, size, max_frames, start, iterations, frame_iterations, style_strength,
-              temporal_strength, temporal, chunk, chunk_overlap]
-    wire(run, stop, run_video, inputs, [preview, result, progress], "video", "video", page_banner)
+    wire(run, stop, run_video, [clip, styles], [preview, result, progress], "video", "video", page_banner, c)
 
 
 # --- Explore tab ---------------------------------------------------------------------------------------

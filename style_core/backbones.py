@@ -167,7 +167,7 @@ def module_for(backbone: str, pooling: str = "max", last: str | None = None) -> 
                            last=last or layer_names(backbone)[-1])
     if backbone in RESNET_STAGES:
         if pooling != "max":
-            raise StyleError("--pooling avg applies to VGG backbones only")
+            raise StyleError("`pooling` avg applies to VGG backbones only")
         factory = {"resnet18": flaxmodels.ResNet18, "resnet34": flaxmodels.ResNet34,
                    "resnet50": flaxmodels.ResNet50}[backbone]
         return factory(output="activations", pretrained=None, normalize=False)

@@ -25,7 +25,7 @@ from .files import user_file
 from .images import load_image, to_uint8
 
 # Image settings that change how a run is shown or where weights come from, not its pixels.
-RUN_ONLY = ("chunk", "preview_every", "weights")
+RUN_ONLY = ("steps_per_call", "preview_every", "weights")
 # What reading a damaged or foreign piece raises (a truncated zip, a PNG cut short, a missing key).
 DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
@@ -134,7 +134,7 @@ def open_folder(folder: str | os.PathLike, key: str, resume: bool, subfolders: S
         except (OSError, ValueError, AttributeError):
             raise StyleError(f"{manifest} is damaged: remove the job folder {folder} or choose another") from None
         if not resume:
-            raise StyleError(f"the job folder {folder} holds an earlier job: pass --resume to continue it, "
+            raise StyleError(f"the job folder {folder} holds an earlier job: pass `resume` to continue it, "
                              f"or choose another folder")
         if found != key:
             raise StyleError(f"the job folder {folder} holds a job with other inputs or settings: choose "

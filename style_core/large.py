@@ -35,7 +35,7 @@ from .errors import StyleError
 from .images import fit_longest_side, resize, resize_longest
 from .losses import blend_grams, gram_matrix, layer_norms, penalty
 from .optimize import descend, evaluator
-from .settings import ImageSettings, check_int
+from .settings import ImageSettings, check_fields, setting
 from .tiling import Feather, Tile, tiles
 from .transfer import (_finish, _target_fn, content_features_of, image_terms, initial_image, make_aux,
                        prepare_inputs, scale_shapes, stylize)
@@ -57,17 +57,18 @@ class LargeSettings:
     """Large mode's own knobs; every image-mode knob lives in `image` (its `size` is ignored: the
     global pass runs at `base_size`, the tiles at the output's scale)."""
     image: ImageSettings = field(default_factory=ImageSettings)
-    size: int = 4096                     # longest side of the output, pixels
-    tile: int = 512                      # tile side, pixels
-    overlap: int = 64                    # pixels shared by neighbouring tiles
-    base_size: int | None = None         # global pass size; None: the tile size; 0: no global pass
-    tile_iterations: int | None = None   # steps per tile; None: image.iterations
+    size: int = setting(4096, f"longest side of the output in pixels (at most {LARGE_MAX_SIZE})", minimum=1)
+    tile: int = setting(512, "tile side in pixels", minimum=1)
+    overlap: int = setting(64, "pixels shared by neighbouring tiles", minimum=0)
+    base_size: int | None = setting(None, "longest side of the global pass whose result initialises the "
+                                          "tiles (the tile size); 0: no global pass, every tile starts as "
+                                          "init says", minimum=0)
+    tile_iterations: int | None = setting(None, "optimisation steps per tile (the global pass's "
+                                                "iterations)", minimum=0)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("size", check_int("size", self.size, 1))
-        set_("tile", check_int("tile", self.tile, 1))
-        set_("overlap", check_int("overlap", self.overlap, 0))
+        check_fields(self)
         if self.size > LARGE_MAX_SIZE:
             raise StyleError(f"size {self.size} px is over large mode's limit of {LARGE_MAX_SIZE} px; "
                              f"a square canvas that size would need about "
@@ -79,12 +80,12 @@ class LargeSettings:
                              f"{image.deepest_layer} needs ({need} px): use a tile of at least {need} px")
         if self.overlap >= self.tile:
             raise StyleError(f"overlap ({self.overlap} px) must be smaller than the tile ({self.tile} px)")
-        base = self.tile if self.base_size is None else check_int("base size", self.base_size, 0)
+        base = self.tile if self.base_size is None else self.base_size
         set_("base_size", min(base, self.size))
         if self.base_size:  # validates the global pass (size limits, scales) as image mode would
             set_("image", image.replace(size=self.base_size))
-        set_("tile_iterations", image.iterations if self.tile_iterations is None
-             else check_int("tile iterations", self.tile_iterations, 0))
+        if self.tile_iterations is None:
+            set_("tile_iterations", image.iterations)
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in ("size", "tile", "overlap", "base_size", "tile_iterations")}
@@ -231,7 +232,7 @@ def output_grams(prepared: Sequence[np.ndarray], settings: LargeSettings, weight
         s = resize_longest(style, max(1, round(image_settings.style_scale * max(shape))))
         if min(s.shape[:2]) < need:
             raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
-                             f"{image_settings.backbone} needs at least {need} px: raise --style-scale")
+                             f"{image_settings.backbone} needs at least {need} px: raise `style_scale`")
         grams.append(tiled_grams(image_settings, weights.variables, s, settings.tile))
     return {name: blend_grams([g[name] for g in grams], image_settings.style_blend)
             for name in image_settings.style_layers}
@@ -398,7 +399,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         final = None
         for report in descend(x_start, run_terms, aux, term_weights, iterations=settings.tile_iterations,
                               optimizer=image_settings.optimizer, lr=image_settings.lr,
-                              chunk=image_settings.chunk, tol=image_settings.tol,
+                              chunk=image_settings.steps_per_call, tol=image_settings.tol,
                               bounded=image_settings.bounded):
             if report.finished:
                 final = report

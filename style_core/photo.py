@@ -27,7 +27,7 @@ from . import color
 from .errors import StyleError
 from .images import resize
 from .matting import DEFAULT_EPSILON, MattingStats, laplacian_product, matting_stats, photo_loss
-from .settings import ImageSettings, check_int, check_number
+from .settings import ImageSettings, check_fields, setting
 from .transfer import ExtraTerm, Progress, StyleResult, prepare_inputs, stylize
 from .weights import Weights
 
@@ -64,22 +64,24 @@ class PhotoSettings:
     term, then `refine_iterations` with it from that result (Luan et al.); else one stage with it.
     """
     image: ImageSettings = field(default_factory=photo_image_settings)
-    photo_weight: float = DEFAULT_PHOTO_WEIGHT
-    epsilon: float = DEFAULT_EPSILON
-    two_stage: bool = False
-    refine_iterations: int | None = None   # None: image.iterations
-    smooth: bool = False
-    smooth_radius: int = DEFAULT_SMOOTH_RADIUS
-    smooth_eps: float = DEFAULT_SMOOTH_EPS
+    photo_weight: float = setting(DEFAULT_PHOTO_WEIGHT, "gamma, weight of the matting-Laplacian term, per "
+                                  "pixel (the deck's 100 over 512x512 pixels); 0 is plain image mode", minimum=0,
+                                  what="photorealism weight")
+    epsilon: float = setting(DEFAULT_EPSILON, "matting Laplacian regulariser (as Levin et al.)", minimum=0,
+                             strict=True, what="matting epsilon")
+    two_stage: bool = setting(False, "Luan et al.'s schedule: stylise without the term, then refine with it")
+    refine_iterations: int | None = setting(None, "steps of the second stage (the first's iterations)",
+                                            minimum=0)
+    smooth: bool = setting(False, "post-process with a guided filter on the content (removes painterly noise)")
+    smooth_radius: int = setting(DEFAULT_SMOOTH_RADIUS, "guided filter radius at 512 px, scaled with the size",
+                                 minimum=1, what="smoothing radius")
+    smooth_eps: float = setting(DEFAULT_SMOOTH_EPS, "guided filter regulariser, squared colour units",
+                                minimum=0, strict=True, what="smoothing epsilon")
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("photo_weight", check_number("photorealism weight", self.photo_weight))
-        set_("epsilon", check_number("matting epsilon", self.epsilon, strict=True))
-        set_("refine_iterations", self.image.iterations if self.refine_iterations is None
-             else check_int("refine iterations", self.refine_iterations, 0))
-        set_("smooth_radius", check_int("smoothing radius", self.smooth_radius, 1))
-        set_("smooth_eps", check_number("smoothing epsilon", self.smooth_eps, strict=True))
+        check_fields(self)
+        if self.refine_iterations is None:
+            object.__setattr__(self, "refine_iterations", self.image.iterations)
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "image"}

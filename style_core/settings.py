@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .backbones import (BACKBONES, POOLINGS, default_content_layers, layer_table, min_input_side,
                         resolve_layers)
@@ -93,38 +93,104 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
     return value
 
 
+def setting(default, help: str, *, choices: Sequence[str] | None = None, minimum: float | None = None,
+            maximum: float | None = None, strict: bool | None = None, what: str | None = None,
+            flag: str | None = None):
+    """A settings field carrying what it accepts and what front ends show of it, so that each is
+    written once: help text, choices, range (above `minimum` only if `strict`), the words messages
+    name it by (`what`; its name with spaces by default) and the CLI's flag where it is not
+    `--field-name`. `check_fields` validates by them."""
+    shown = dict(help=help, choices=choices, minimum=minimum, maximum=maximum, strict=strict, what=what,
+                 flag=flag)
+    return field(default=default, metadata={k: v for k, v in shown.items() if v is not None})
+
+
+def check_fields(settings) -> None:
+    """Checks every set field of `settings` against its choices or range, keeping the checked value
+    (an int for 3.0); a field left unset (None) is the class's to resolve."""
+    for f in described(type(settings)):
+        value, meta, kind = getattr(settings, f.name), f.metadata, str(f.type)
+        what = meta.get("what", f.name.replace("_", " "))
+        if value is None or kind == "bool":
+            continue
+        if "choices" in meta:
+            check_choice(what, value, meta["choices"])
+        elif kind.startswith("int"):
+            object.__setattr__(settings, f.name, check_int(what, value, meta["minimum"], meta.get("maximum")))
+        elif kind.startswith("float"):
+            object.__setattr__(settings, f.name, check_number(what, value, meta["minimum"], meta.get("strict", False)))
+
+
+def described(cls) -> list[dataclasses.Field]:
+    """The fields of a settings class that front ends offer (those made by `setting`)."""
+    return [f for f in dataclasses.fields(cls) if "help" in f.metadata]
+
+
+def flag(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def from_values(cls, values: Mapping, skip: Sequence[str] = (), make=None, **given):
+    """`cls` (built by `make`, e.g. with a mode's defaults) from the `values` that name its fields,
+    less `skip`, and `given`: how the CLI and the app build settings, by name."""
+    named = {f.name: values[f.name] for f in described(cls) if f.name in values and f.name not in skip}
+    return (make or cls)(**named, **given)
+
+
 @dataclass(frozen=True)
 class ImageSettings:
     """Every knob of image mode. Layer specs are resolved to names and weights on construction."""
-    size: int = 512                      # longest side of the output, pixels
-    iterations: int = 300                # optimisation steps at the full size
-    optimizer: str = "lbfgs"
-    lr: float | None = None              # None: DEFAULT_LR[optimizer]
-    content_weight: float = 1.0
-    style_weight: float | None = None    # None: DEFAULT_STYLE_WEIGHT[normalization]
-    tv_weight: float = 0.0
-    content_layers: str | tuple = ()     # () -> the backbone's default (relu4_2 for VGG)
-    style_layers: str | tuple = "paper"
-    backbone: str = "vgg19"
-    pooling: str = "max"
-    init: str = "content"
-    loss: str = "mse"
-    huber_delta: float = 1.0             # delta of huber, beta of smooth_l1
-    normalization: str = "paper"
-    seed: int = 0
-    preserve_color: str = "none"
-    style_blend: tuple[float, ...] | None = None
-    style_scale: float = 1.0             # style image's longest side relative to the output's
-    scales: int | None = None            # coarse-to-fine passes, each twice the size of the last;
-                                         # None: auto_scales(size), again whenever the size changes
-    coarse_iterations: int | None = None  # steps at each coarser scale; None: COARSE_FRACTION of iterations
-    tol: float | None = None             # stop a scale when the loss falls by less than this per step;
-                                         # None: DEFAULT_TOL[optimizer]
-    bounds: str = "box"                  # L-BFGS: "box" keeps the image in [0, 1] (L-BFGS-B);
-                                         # "none" clips it only when saved (first-order: always box)
-    chunk: int = 20                      # steps compiled into one call
-    preview_every: int = 50
-    weights: str | None = None           # a path, "random", or None for the hub/cache
+    size: int = setting(512, "longest side of the output in pixels", minimum=1)  # MAX_SIZE: see below
+    iterations: int = setting(300, "optimisation steps at the full size (coarser scales take coarse "
+                                   "iterations); 0 writes the initial image", minimum=0)
+    optimizer: str = setting("lbfgs", "optax optimizer", choices=OPTIMIZERS)
+    lr: float | None = setting(None, "learning rate; default " + ", ".join(
+        f"{k} {v:g}" for k, v in DEFAULT_LR.items()), minimum=0, strict=True, what="learning rate")
+    content_weight: float = setting(1.0, "beta, weight of the content loss", minimum=0)
+    style_weight: float | None = setting(None, "alpha, weight of the style loss; default " + ", ".join(
+        f"{v:g} ({k})" for k, v in DEFAULT_STYLE_WEIGHT.items()), minimum=0)
+    tv_weight: float = setting(0.0, "delta, weight of total variation, a mean over pixels", minimum=0)
+    content_layers: str | tuple = setting((), "content layers, comma separated, optional name:weight "
+                                              "(relu4_2 for VGG)")
+    style_layers: str | tuple = setting("paper", "'paper' (relu1_1..relu5_1), 'first5' (conv1_1..conv3_1) "
+                                                 "or names[:weight]")
+    backbone: str = setting("vgg19", "the network whose features define the losses", choices=BACKBONES)
+    pooling: str = setting("max", "VGG pooling; Gatys et al. prefer avg", choices=POOLINGS)
+    init: str = setting("content", "starting image", choices=INITS)
+    loss: str = setting("mse", "penalty; huber and smooth_l1 are the same at delta = beta = 1",
+                        choices=LOSS_KINDS, what="loss kind")
+    huber_delta: float = setting(1.0, "delta of huber, beta of smooth_l1", minimum=0, strict=True)
+    normalization: str = setting("paper", "'paper': exactly the formulas of README's 'The losses' (means "
+                                          "over features, Grams divided by H W C); 'relative': each "
+                                          "layer's term divided by mean(rho(target)), so that a weight "
+                                          "means the same for every backbone, layer and image size (for "
+                                          "mse, invariant to a rescaling of the layer's features)",
+                                 choices=NORMALIZATIONS, what="normalisation", flag="--normalize")
+    seed: int = setting(0, "seed of the noise init", minimum=0, maximum=MAX_SEED)
+    preserve_color: str = setting("none", "keep the content's colours: luminance-only transfer or "
+                                          "style recolouring", choices=PRESERVE_COLOR,
+                                  what="preserve-color mode")
+    style_blend: tuple[float, ...] | None = setting(None, "blend weights of the style images, e.g. 0.7,0.3 "
+                                                          "(equal)")
+    style_scale: float = setting(1.0, "style image's longest side relative to the output's", minimum=0,
+                                 strict=True)
+    scales: int | None = setting(None, "coarse-to-fine passes, each twice the size of the last (image and "
+                                       "large mode: 2 from 256 px up, else 1; photo and video mode: 1)",
+                                 minimum=1)   # None: auto_scales(size), again whenever the size changes
+    coarse_iterations: int | None = setting(None, "steps at each coarser scale (a quarter of the "
+                                                  "iterations)", minimum=0)
+    tol: float | None = setting(None, "stop a scale once the loss falls by less than this fraction per "
+                                      "step, measured over at least 5 steps (lbfgs 1e-4, the others 0; "
+                                      "0: run every step)", minimum=0)  # None: DEFAULT_TOL[optimizer]
+    bounds: str = setting("box", "L-BFGS: 'box' keeps the image in [0, 1] while optimising, as L-BFGS-B "
+                                 "does; 'none' lets it leave and clips it when saved, as the classic "
+                                 "scripts do (first-order methods: always box)", choices=BOUNDS)
+    steps_per_call: int = setting(20, "optimisation steps compiled into one call (the host looks between "
+                                      "calls)", minimum=1)
+    preview_every: int = setting(50, "steps between previews", minimum=1)
+    weights: str | None = setting(None, "local model.safetensors in torchvision layout, or 'random' "
+                                        "(untrained, for tests); default $STYLE_CORE_WEIGHTS, the cache, "
+                                        "then the Hugging Face Hub")
     content_layer_weights: tuple[float, ...] = field(default=(), repr=False)
     style_layer_weights: tuple[float, ...] = field(default=(), repr=False)
     scales_auto: bool = field(default=False, repr=False, compare=False)
@@ -132,41 +198,22 @@ class ImageSettings:
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        check_choice("backbone", self.backbone, BACKBONES)
-        check_choice("pooling", self.pooling, POOLINGS)
+        check_fields(self)
         if self.pooling != "max" and not self.backbone.startswith("vgg"):
-            raise StyleError("--pooling avg applies to VGG backbones only")
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("init", self.init, INITS)
-        check_choice("bounds", self.bounds, BOUNDS)
-        check_choice("loss kind", self.loss, LOSS_KINDS)
-        check_choice("normalisation", self.normalization, NORMALIZATIONS)
-        check_choice("preserve-color mode", self.preserve_color, PRESERVE_COLOR)
-        set_("size", check_int("size", self.size, 1))
+            raise StyleError("`pooling` avg applies to VGG backbones only")
         if self.size > MAX_SIZE:
             raise StyleError(f"size {self.size} is over the image-mode limit of {MAX_SIZE} px "
                              f"(large mode tiles bigger outputs)")
-        set_("iterations", check_int("iterations", self.iterations, 0))
-        set_("seed", check_int("seed", self.seed, 0, MAX_SEED))
         set_("scales_auto", self.scales is None)   # a copy with a given value is no longer automatic
+        set_("tol_auto", self.tol is None)         # again whenever the optimizer changes
         if self.scales is None:
             set_("scales", auto_scales(self.size))
-        set_("scales", check_int("scales", self.scales, 1))
-        if self.coarse_iterations is not None:
-            set_("coarse_iterations", check_int("coarse iterations", self.coarse_iterations, 0))
-        set_("chunk", check_int("chunk", self.chunk, 1))
-        set_("preview_every", check_int("preview_every", self.preview_every, 1))
-        set_("tol_auto", self.tol is None)         # again whenever the optimizer changes
         if self.tol is None:
             set_("tol", DEFAULT_TOL[self.optimizer])
-        for name in ("content_weight", "tv_weight", "tol"):
-            set_(name, check_number(name.replace("_", " "), getattr(self, name)))
-        set_("style_weight", DEFAULT_STYLE_WEIGHT[self.normalization] if self.style_weight is None
-             else check_number("style weight", self.style_weight))
-        set_("lr", DEFAULT_LR[self.optimizer] if self.lr is None
-             else check_number("learning rate", self.lr, strict=True))
-        set_("huber_delta", check_number("huber delta", self.huber_delta, strict=True))
-        set_("style_scale", check_number("style scale", self.style_scale, strict=True))
+        if self.style_weight is None:
+            set_("style_weight", DEFAULT_STYLE_WEIGHT[self.normalization])
+        if self.lr is None:
+            set_("lr", DEFAULT_LR[self.optimizer])
         if self.style_blend is not None:
             blend = tuple(check_number("style blend weight", b) for b in self.style_blend)
             if sum(blend) <= 0:

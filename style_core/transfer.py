@@ -226,7 +226,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
         for s in styles_k:
             if min(s.shape[:2]) < need:
                 raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
-                                 f"{settings.backbone} needs at least {need} px: raise --style-scale")
+                                 f"{settings.backbone} needs at least {need} px: raise `style_scale`")
         key = tuple(s.shape for s in styles_k)
         if grams is not None and key not in grams:
             grams[key] = style_targets(settings, weights.variables, styles_k)
@@ -238,7 +238,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
               else initial_image(settings, content_k, styles_k))
         next_preview = settings.preview_every
         for report in descend(jnp.asarray(x0), terms, aux, term_weights, iterations=steps[index - 1],
-                              optimizer=settings.optimizer, lr=settings.lr, chunk=settings.chunk,
+                              optimizer=settings.optimizer, lr=settings.lr, chunk=settings.steps_per_call,
                               tol=settings.tol, bounded=settings.bounded):
             if not initial_losses:
                 initial_losses = dict(report.initial_losses)

@@ -38,7 +38,7 @@ from .errors import StyleError
 from .flow import occlusion_mask, optical_flow, warp, warping_error
 from .images import resize
 from .losses import temporal_loss
-from .settings import ImageSettings, check_choice, check_int, check_number
+from .settings import ImageSettings, check_fields, setting
 from .transfer import ExtraTerm, stylize
 from .videoio import VideoInfo, VideoWriter, probe, read_frames
 from .weights import Weights
@@ -48,7 +48,7 @@ MAX_VIDEO_FRAMES = 10_000       # frames one job may stylise
 MAX_VIDEO_SIZE = 2048           # longest side of a stylised frame
 # bounds "none": L-BFGS kept in [0, 1] (image mode's default) raised E_warp 1.6x and the jump at
 # chunk borders from 1.0x to 2x the other frames (bench/LOG.md 12; 1.1x to 2.5x with LOG 13's warp).
-VIDEO_DEFAULTS = dict(size=256, iterations=300, optimizer="lbfgs", tol=1e-3, chunk=5, scales=1, bounds="none")
+VIDEO_DEFAULTS = dict(size=256, iterations=300, optimizer="lbfgs", tol=1e-3, steps_per_call=5, scales=1, bounds="none")
 DEFAULT_TEMPORAL_WEIGHT = 1e4
 # How a stylised frame is warped into the next (its start and temporal target): bilinear blurred its
 # texture, and later frames spent their steps sharpening it again (bench/LOG.md 13).
@@ -66,37 +66,35 @@ class VideoSettings:
     later frames get at most `frame_iterations` and stop on `image.tol` like the first. Temporal
     weight 0 stylises every frame on its own, from `image.init` (no warm start either)."""
     image: ImageSettings = field(default_factory=video_image_settings)
-    temporal_weight: float = DEFAULT_TEMPORAL_WEIGHT
-    temporal: str = "warp"
-    frame_iterations: int | None = None     # None: image.iterations
-    long_term: int = 0                      # k > 1: also frame t-k (0: off)
-    start: float = 0.0                      # seconds into the clip
-    duration: float | None = None           # seconds; None: to the end
-    max_frames: int | None = None
-    chunk: int = 0                          # frames per chunk; 0: the whole clip is one chunk
-    chunk_overlap: int = 0                  # frames shared by consecutive chunks
+    temporal_weight: float = setting(DEFAULT_TEMPORAL_WEIGHT, "tau, weight of the temporal loss; 0: every "
+                                     "frame on its own", minimum=0)
+    temporal: str = setting("warp", "warp: the previous frame warped by optical flow, occlusions masked "
+                            "(Ruder et al.); plain: the research deck's difference of consecutive frames",
+                            choices=TEMPORAL, what="temporal loss")
+    frame_iterations: int | None = setting(None, "at most this many steps for each later frame (the first "
+                                           "frame's iterations); tol stops them sooner", minimum=0)
+    long_term: int = setting(0, "also keep frame t consistent with frame t-k (0: off)", minimum=0,
+                             what="long-term frame distance")
+    start: float = setting(0.0, "seconds into the clip to start at", minimum=0)
+    duration: float | None = setting(None, "seconds to stylise (to the end)", minimum=0, strict=True)
+    max_frames: int | None = setting(None, f"at most this many frames (the limit is {MAX_VIDEO_FRAMES})",
+                                     minimum=1)
+    frames_per_chunk: int = setting(0, "frames per chunk: independent jobs, run in parallel on several "
+                                    "devices (0: one chunk)", minimum=0, flag="--chunk")
+    chunk_overlap: int = setting(0, "frames shared by consecutive chunks, cross-faded in the output",
+                                 minimum=0)
 
     def __post_init__(self) -> None:
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        check_choice("temporal loss", self.temporal, TEMPORAL)
-        set_("temporal_weight", check_number("temporal weight", self.temporal_weight))
-        set_("frame_iterations", self.image.iterations if self.frame_iterations is None
-             else check_int("frame iterations", self.frame_iterations, 0))
-        set_("long_term", check_int("long-term frame distance", self.long_term, 0))
+        check_fields(self)
+        if self.frame_iterations is None:
+            object.__setattr__(self, "frame_iterations", self.image.iterations)
         if self.long_term == 1:
             raise StyleError("long-term frame distance must be 0 (off) or at least 2 (1 is the previous frame)")
-        set_("start", check_number("start", self.start))
-        if self.duration is not None:
-            set_("duration", check_number("duration", self.duration, strict=True))
-        if self.max_frames is not None:
-            set_("max_frames", check_int("max frames", self.max_frames, 1))
-        set_("chunk", check_int("chunk", self.chunk, 0))
-        set_("chunk_overlap", check_int("chunk overlap", self.chunk_overlap, 0))
-        if self.chunk and self.chunk_overlap >= self.chunk:
+        if self.frames_per_chunk and self.chunk_overlap >= self.frames_per_chunk:
             raise StyleError(f"chunk overlap ({self.chunk_overlap} frames) must be smaller than the chunk "
-                             f"({self.chunk} frames)")
-        if self.chunk_overlap and not self.chunk:
-            raise StyleError("chunk overlap needs --chunk")
+                             f"({self.frames_per_chunk} frames)")
+        if self.chunk_overlap and not self.frames_per_chunk:
+            raise StyleError("chunk overlap needs `frames_per_chunk`")
         if self.image.size > MAX_VIDEO_SIZE:
             raise StyleError(f"frame size {self.image.size} px is over video mode's limit of "
                              f"{MAX_VIDEO_SIZE} px")
@@ -242,7 +240,7 @@ def frames_to_do(info: VideoInfo, settings: VideoSettings) -> int:
         wanted = min(wanted, max(1, round(settings.duration * float(info.fps))))
     if settings.max_frames is None and wanted > MAX_VIDEO_FRAMES:
         raise StyleError(f"the clip has {wanted} frames from {settings.start:g} s, over video mode's limit of "
-                         f"{MAX_VIDEO_FRAMES}: use --max-frames, --duration or --start")
+                         f"{MAX_VIDEO_FRAMES}: use `max_frames`, `duration` or `start`")
     if settings.max_frames is not None and settings.max_frames > MAX_VIDEO_FRAMES:
         raise StyleError(f"max frames {settings.max_frames} is over video mode's limit of {MAX_VIDEO_FRAMES}")
     return min(wanted, settings.max_frames or wanted)
@@ -256,7 +254,7 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
     start_time = time.perf_counter()
     info = probe(path)
     total = frames_to_do(info, settings)
-    parts = chunks(total, settings.chunk, settings.chunk_overlap)
+    parts = chunks(total, settings.frames_per_chunk, settings.chunk_overlap)
     count = sum(len(p) for p in parts)
     folder = jobs.JobFolder(job, jobs.fingerprint(styles, settings, weights, files=(info.path,)), resume, PIECES,
                             {"mode": "video"})

@@ -22,8 +22,6 @@ from .files import atomic_path, cannot_write
 from .images import resize
 
 MAX_FRAMES = 100_000
-MAX_SIDE = 8192
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from safetensors.numpy import save_file
 from tqdm.auto import tqdm
 
 from .backbones import BACKBONES, RESNET_STAGES, VGG_BLOCKS, init_variables, layer_table
-from .errors import StyleError
+from .errors import IntegrityError, StyleError
 from .files import atomic_path
 
 FILENAME = "model.safetensors"
@@ -173,7 +173,7 @@ def _check_layout(variables: Mapping, backbone: str) -> None:
         expected = {k: s for k, s in expected.items() if k in got or "conv" in k}
     wrong = [f"{k} {got.get(k)} (expected {s})" for k, s in expected.items() if got.get(k) != s]
     if wrong:
-        raise StyleError(f"the weights do not fit {backbone}: {'; '.join(wrong[:2])} — is it a file "
+        raise IntegrityError(f"the weights do not fit {backbone}: {'; '.join(wrong[:2])} — is it a file "
                          f"for another backbone?")
 
 
@@ -380,7 +380,7 @@ def fetch_ranged(backbone: str, progress: Progress | None = None) -> tuple[dict,
     expected = KNOWN_SHA256.get(backbone)
     listed = _remote_sha256(backbone)
     if expected and listed and listed != expected:
-        raise StyleError(f"{hub_repo(backbone)}/{FILENAME} on the hub has SHA-256 {listed}, not the "
+        raise IntegrityError(f"{hub_repo(backbone)}/{FILENAME} on the hub has SHA-256 {listed}, not the "
                          f"known {expected}; refusing it")
     fs = HfFileSystem()
     with fs.open(f"{hub_repo(backbone)}/{FILENAME}", "rb", block_size=0) as f:
@@ -397,7 +397,7 @@ def fetch_full(backbone: str, progress: Progress | None = None, offline: bool = 
     sha = file_sha256(path)
     expected = KNOWN_SHA256.get(backbone) or (None if offline else _remote_sha256(backbone))
     if expected and sha != expected:
-        raise StyleError(f"{path} has SHA-256 {sha}, expected {expected}: the download is damaged; "
+        raise IntegrityError(f"{path} has SHA-256 {sha}, expected {expected}: the download is damaged; "
                          f"delete it and try again")
     return read_local(path, backbone), sha
 
@@ -407,9 +407,9 @@ def _attempt(fetch: Callable, backbone: str, progress: Progress | None, errors: 
     a checksum or layout failure is fatal."""
     try:
         variables, sha = fetch(backbone, progress)
+    except IntegrityError:
+        raise
     except StyleError as e:
-        if "SHA-256" in str(e) or "do not fit" in str(e):
-            raise
         errors.append(str(e))
         return None
     except Exception as e:  # network, auth, hub errors: try the next way, then explain
@@ -455,6 +455,6 @@ def load_weights(backbone: str, source: str | os.PathLike | None = None,
               f"the download failed ({why})")
     raise WeightsUnavailable(
         f"no ImageNet weights for {backbone}: could not get {hub_repo(backbone)}/{FILENAME} ({why}). "
-        f"Provide them with --weights PATH or STYLE_CORE_WEIGHTS=PATH (a {FILENAME} in torchvision "
-        f"layout), or run once with network access to fill {cache_dir()}; --weights random runs with "
+        f"Provide them with `weights` PATH or STYLE_CORE_WEIGHTS=PATH (a {FILENAME} in torchvision "
+        f"layout), or run once with network access to fill {cache_dir()}; `weights` random runs with "
         f"untrained weights for testing only", backbone, reason)

@@ -66,16 +66,18 @@ def server(weight_files, tmp_path_factory):
 
 
 def image_args(content=CONTENT, styles=(STYLE,), size=64, iterations=20, **kw):
-    values = dict(style_strength=5, preserve_color="none", blend="", backbone="vgg19", style_layers="paper",
-                  content_layers="", optimizer="adam", lr=None, loss="mse", normalize="paper", init="content",
-                  content_weight=1.0, tv_weight=0.0, scales=1, seed=0, bounds="box", until_done=True)
-    values.update(kw)
-    return [handle_file(content), [handle_file(s) for s in styles], size, iterations, *values.values()]
+    """The /stylize endpoint's values by name (the page's control names)."""
+    values = dict(style_strength=5, preserve_color="none", style_blend="", backbone="vgg19", style_layers="paper",
+                  content_layers="", optimizer="adam", lr=None, loss="mse", normalization="paper", init="content",
+                  content_weight=1.0, tv_weight=0.0, scales=1, seed=0, bounds="box", until_done=True,
+                  coarse_iterations=None)
+    return dict(content=handle_file(content), styles=[handle_file(s) for s in styles], size=size,
+                iterations=iterations, **{**values, **kw})
 
 
 def test_image_endpoint_streams_previews_and_returns_the_png(server):
     client = Client(server, verbose=False)
-    job = client.submit(*image_args(size=64, iterations=60), api_name="/stylize")
+    job = client.submit(**image_args(size=64, iterations=60), api_name="/stylize")
     preview, png, compare, curve, info = job.result(timeout=300)
     assert len(job.outputs()) > 1  # previews streamed before the result
     assert Image.open(preview).size == (64, 48)
@@ -95,10 +97,32 @@ def test_the_summary_counts_every_scale_and_says_why():
         "the iterations)")
 
 
+def test_every_image_setting_is_in_both_front_ends_with_the_same_default():
+    """Each ImageSettings field is a CLI option and an Image-tab control (or has its reason in
+    app.NOT_IN_PAGE), and both start from the field's default: the page's untouched controls make the
+    library's default settings, but for its device-dependent size and iterations (device_defaults)."""
+    from style_core import ImageSettings
+    from style_core.__main__ import build_parser
+    from style_core.settings import described, from_values
+    d = app.device_defaults("gpu")
+    cli = {a.dest: a.default for a in build_parser()._subparsers._group_actions[0].choices["image"]._actions}
+    page = {p["parameter_name"]: p["parameter_default"] for p in
+            app.build(d).get_api_info()["named_endpoints"]["/stylize"]["parameters"]}
+    shown = {field for control, (field, _) in app.SHOWN_AS.items() if control in page}
+    from_page = from_values(ImageSettings, app.setting_values(page))
+    expected = ImageSettings(size=d["size"], iterations=d["iterations"])
+    for f in described(ImageSettings):
+        assert cli[f.name] == f.default, f.name
+        if f.name not in app.NOT_IN_PAGE:
+            assert f.name in page or f.name in shown, f"{f.name}: no control, and no reason in NOT_IN_PAGE"
+            assert getattr(from_page, f.name) == getattr(expected, f.name), f.name
+    assert set(app.NOT_IN_PAGE) <= {f.name for f in described(ImageSettings)}
+
+
 def test_untrained_weights_are_labelled_on_the_result(server, monkeypatch):
     monkeypatch.setitem(app._weights, "vgg16", load_weights("vgg16", "random"))
     client = Client(server, verbose=False)
-    *_, png, _, _, info = client.predict(*image_args(backbone="vgg16", iterations=2, bounds="none"),
+    *_, png, _, _, info = client.predict(**image_args(backbone="vgg16", iterations=2, bounds="none"),
                                          api_name="/stylize")
     assert "UNTRAINED" in info and "UNTRAINED" in Image.open(png).text["Warning"]
     assert json.loads(Image.open(png).text["style_core"])["settings"]["bounds"] == "none"
@@ -106,7 +130,7 @@ def test_untrained_weights_are_labelled_on_the_result(server, monkeypatch):
 
 def test_stop_ends_a_long_job_keeps_its_picture_and_frees_the_queue(server):
     client = Client(server, verbose=False)
-    job = client.submit(*image_args(size=96, iterations=1000), api_name="/stylize")
+    job = client.submit(**image_args(size=96, iterations=1000), api_name="/stylize")
     deadline = time.time() + 120
     while not any(isinstance(out[0], str) for out in job.outputs()) and time.time() < deadline:
         time.sleep(0.2)
@@ -117,7 +141,7 @@ def test_stop_ends_a_long_job_keeps_its_picture_and_frees_the_queue(server):
     assert Image.open(png).size == Image.open(preview).size == (96, 72)
     # The queue runs one optimisation at a time: a short job finishing quickly proves the long one stopped.
     start = time.time()
-    client.predict(*image_args(size=48, iterations=2), api_name="/stylize")
+    client.predict(**image_args(size=48, iterations=2), api_name="/stylize")
     assert time.time() - start < 60
 
 
@@ -125,13 +149,15 @@ def test_stop_ends_a_long_job_keeps_its_picture_and_frees_the_queue(server):
     (lambda tmp: image_args(content=str(tmp)), "not an image file"),
     (lambda tmp: image_args(size=8), "less than minimum value 32"),
     (lambda tmp: image_args(size=32, scales=3), "coarsest of 3 scales is 8 px, but vgg19 up to relu5_1 downsamples by 16"),
-    (lambda tmp: image_args(blend="a,b"), "style blend weights must be numbers"),
+    (lambda tmp: image_args(style_blend="a,b"), "style blend weights must be numbers"),
     (lambda tmp: image_args(style_layers="relu9_9"), "unknown layer 'relu9_9'"),
-    (lambda tmp: image_args(content_weight=-1), "content weight must be a finite number >= 0"),
+    # the control holds the field's range (ImageSettings.content_weight: minimum 0)
+    (lambda tmp: image_args(content_weight=-1), "Content weight: Value -1 is less than minimum value 0"),
+    (lambda tmp: image_args(huber_delta=0), "huber delta must be a finite number > 0"),
     # values no page sends, from the API: one readable line, no traceback (issue 21, 7)
     (lambda tmp: image_args(size="abc"), "Size (px): 'abc' is not a number"),
     (lambda tmp: image_args(lr="abc"), "Learning rate: 'abc' is not a number"),
-    (lambda tmp: image_args()[:1] + ["hello"] + image_args()[2:], "expected a list of uploaded files: Input should be a valid list (got 'hello')"),
+    (lambda tmp: {**image_args(), "styles": "hello"}, "expected a list of uploaded files: Input should be a valid list (got 'hello')"),
     (lambda tmp: image_args(seed=1e30, init="noise"), "greater than maximum value 4294967295"),
 ])
 def test_bad_input_comes_back_as_a_readable_error(server, tmp_path, make_args, message, capfd):
@@ -139,7 +165,7 @@ def test_bad_input_comes_back_as_a_readable_error(server, tmp_path, make_args, m
     text_file.write_text("not a picture")
     client = Client(server, verbose=False)
     with pytest.raises(Exception) as e:
-        client.predict(*make_args(text_file), api_name="/stylize")
+        client.predict(**make_args(text_file), api_name="/stylize")
     assert message in str(e.value)
     assert "Traceback" not in capfd.readouterr().err  # the server logs no traceback either
 
@@ -149,7 +175,7 @@ def test_two_clients_at_once_each_get_their_own_result(server):
 
     def run(size):
         client = Client(server, verbose=False)
-        preview, *_ = client.predict(*image_args(size=size, iterations=5), api_name="/stylize")
+        preview, *_ = client.predict(**image_args(size=size, iterations=5), api_name="/stylize")
         results[size] = Image.open(preview).size
 
     threads = [threading.Thread(target=run, args=(size,)) for size in (48, 80)]
@@ -175,11 +201,11 @@ def test_without_weights_the_app_runs_and_run_explains_what_is_missing(server):
     app._weights.pop("vgg16", None)
     client = Client(server, verbose=False)
     with pytest.raises(Exception) as e:
-        client.predict(*image_args(backbone="vgg16", iterations=2), api_name="/stylize")
+        client.predict(**image_args(backbone="vgg16", iterations=2), api_name="/stylize")
     message = str(e.value)
     assert "vgg16 network's ImageNet weights" in message and "upload a model.safetensors" in message
     assert "--" not in message and "STYLE_CORE_WEIGHTS" not in message
-    preview, *_ = client.predict(*image_args(iterations=2), api_name="/stylize")  # still serving
+    preview, *_ = client.predict(**image_args(iterations=2), api_name="/stylize")  # still serving
     assert Image.open(preview).size == (64, 48)
 
 
@@ -196,8 +222,10 @@ def test_files_outside_the_app_folders_are_not_served(server):
 
 def test_large_endpoint_streams_the_canvas_with_its_grid(server):
     client = Client(server, verbose=False)
-    args = [handle_file(CONTENT), [handle_file(STYLE)], 256, 128, 16, 4, 3, 5, "none", "adam", 64]
-    job = client.submit(*args, api_name="/large")
+    args = dict(content=handle_file(CONTENT), styles=[handle_file(STYLE)], size=256, tile=128, overlap=16,
+                iterations=4, tile_iterations=3, style_strength=5, preserve_color="none", optimizer="adam",
+                base_size=64)
+    job = client.submit(**args, api_name="/large")
     preview, png, info = job.result(timeout=300)
     shown = [out[0] for out in job.outputs()[:-1] if isinstance(out[0], str)]
     assert len(shown) >= 6  # the canvas after every tile
@@ -207,14 +235,15 @@ def test_large_endpoint_streams_the_canvas_with_its_grid(server):
     assert "6 tiles" in info and "UNTRAINED" not in info
     assert not list((app.RUNS / "large-jobs").iterdir())  # a finished job's folder is removed
     with pytest.raises(Exception, match="overlap \\(128 px\\) must be smaller than the tile \\(128 px\\)"):
-        client.predict(*args[:4], 128, *args[5:], api_name="/large")
+        client.predict(**{**args, "overlap": 128}, api_name="/large")
 
 
 def test_photo_endpoint_streams_and_compares_three_ways(server):
     client = Client(server, verbose=False)
-    args = [handle_file(CONTENT), [handle_file(STYLE)], 64, 40, 6, 7.41, 2.0, "none", False, 10,
-            True, True, "adam", 1e-7]
-    job = client.submit(*args, api_name="/photo")
+    args = dict(content=handle_file(CONTENT), styles=[handle_file(STYLE)], size=64, iterations=40,
+                style_strength=6, photorealism=7.41, smoothness=2.0, preserve_color="none", two_stage=False,
+                refine_iterations=10, smooth=True, compare=True, optimizer="adam", epsilon=1e-7)
+    job = client.submit(**args, api_name="/photo")
     preview, png, gallery, info = job.result(timeout=300)
     assert len(job.outputs()) >= 2  # previews streamed before the result
     assert job.outputs()[0][1:3] == (None, [])  # a new run first clears the last run's download and gallery
@@ -225,7 +254,7 @@ def test_photo_endpoint_streams_and_compares_three_ways(server):
     assert "<b>80 steps in" in info and "40 plain stylisation + 40 photorealistic" in info
     assert "affine residual" in info and "edge SSIM" in info
     with pytest.raises(Exception, match="matting epsilon must be a finite number > 0"):
-        client.predict(*args[:-1], 0.0, api_name="/photo")
+        client.predict(**{**args, "epsilon": 0.0}, api_name="/photo")
 
 
 @pytest.fixture(scope="module")
@@ -238,15 +267,14 @@ def clip(tmp_path_factory):
 
 def video_args(clip, **kw):
     values = dict(size=64, max_frames=4, start=0.0, iterations=20, frame_iterations=10, style_strength=5,
-                  temporal_strength=4.0, temporal="warp", chunk=0, chunk_overlap=0)
-    values.update(kw)
-    return [handle_file(clip), [handle_file(STYLE)], *values.values()]
+                  temporal_strength=4.0, temporal="warp", frames_per_chunk=0, chunk_overlap=0)
+    return dict(clip=handle_file(clip), styles=[handle_file(STYLE)], **{**values, **kw})
 
 
 def test_video_endpoint_streams_frames_and_returns_the_clip(server, clip):
     from style_core.videoio import probe
     client = Client(server, verbose=False)
-    job = client.submit(*video_args(clip), api_name="/video")
+    job = client.submit(**video_args(clip), api_name="/video")
     preview, video, info = job.result(timeout=300)
     frames = [out[0] for out in job.outputs() if isinstance(out[0], str)]
     assert job.outputs()[0][1] is None  # the last run's video is cleared at the start
@@ -256,7 +284,7 @@ def test_video_endpoint_streams_frames_and_returns_the_clip(server, clip):
     assert "4 frames at 12 fps" in info and "E_warp" in info
     assert not list((app.RUNS / "video-jobs").iterdir())  # a finished job's folder is removed
     with pytest.raises(Exception, match="chunk overlap \\(2 frames\\) must be smaller than the chunk \\(2"):
-        client.predict(*video_args(clip, chunk=2, chunk_overlap=2), api_name="/video")
+        client.predict(**video_args(clip, frames_per_chunk=2, chunk_overlap=2), api_name="/video")
 
 
 

@@ -63,7 +63,7 @@ def test_untrained_weights_are_labelled(tmp_path, capsys):
     assert "UNTRAINED" in read_png_text(out)["Warning"]
 
 
-@pytest.mark.parametrize("mode", ["image", "large", "photo"])
+@pytest.mark.parametrize("mode", ["image", "large", "photo", "video"])
 def test_help_documents_every_flag(mode, capsys):
     with pytest.raises(SystemExit) as e:
         main([mode, "--help"])
@@ -109,7 +109,7 @@ BAD = {
     "missing folder": (lambda t: ["image", CONTENT, STYLE, "-o", t / "no" / "o.png"], "does not exist"),
     "output is the input": (lambda t: ["image", CONTENT, STYLE, "-o", STYLE], "overwrite the input"),
     "unknown optimizer": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--optimizer", "newton"],
-                          "invalid choice"),
+                          "unknown optimizer 'newton'; choose one of lbfgs"),
     "zero learning rate": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--lr", "0"],
                            "learning rate must be a finite number > 0"),
     "bad blend": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--style-blend", "a,b"],

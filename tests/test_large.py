@@ -20,7 +20,7 @@ from style_core.settings import ImageSettings
 from style_core.tiling import seam_ratio, seam_ratios
 from style_core.transfer import style_targets, stylize
 
-LAYERS = dict(style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", chunk=10)
+LAYERS = dict(style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", steps_per_call=10)
 ROOT = Path(__file__).resolve().parent.parent
 # The default optimizer, far enough along that each tile's style loss has settled.
 CONVERGED = {"optimizer": "lbfgs", "iterations": 12, "style_weight": 1e6}
@@ -117,7 +117,7 @@ def test_resume_optimises_no_finished_tile(tiled_run, vgg19_weights, monkeypatch
             gen.close()  # the user pressed Stop
             break
     assert len(list((job / "tiles").glob("*.npz"))) == 4 and (job / "base.npz").exists()
-    with pytest.raises(StyleError, match="holds an earlier job: pass --resume"):
+    with pytest.raises(StyleError, match="holds an earlier job: pass `resume`"):
         run_large(content, [style], vgg19_weights, job=job, image=CONVERGED, **settings)
     calls = []
     real = large.descend

@@ -12,7 +12,7 @@ from style_core.photo import (PhotoSettings, guided_smooth, photo_image_settings
 from style_core.transfer import stylize
 from tests.synthetic import photo_like
 
-FAST = dict(size=48, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", chunk=10,
+FAST = dict(size=48, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", steps_per_call=10,
             iterations=20)
 
 

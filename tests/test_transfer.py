@@ -14,7 +14,7 @@ from style_core.settings import ImageSettings
 from style_core.transfer import stylize
 
 # tol 0: a fixed number of steps, as these tests count them (the default stop rule has its own test)
-SMALL = dict(size=32, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", chunk=10, tol=0.0)
+SMALL = dict(size=32, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", steps_per_call=10, tol=0.0)
 
 
 def run(content, styles, weights, **kw):
@@ -382,12 +382,13 @@ def test_lbfgs_keeps_the_image_in_the_box_and_finds_the_box_minimum():
 
 
 def test_bounds_setting_is_checked_and_reaches_the_cli():
-    from style_core.__main__ import build_parser, settings_from_args
+    from style_core.__main__ import build_parser
+    from style_core.settings import from_values
     assert ImageSettings().bounds == "box"
     with pytest.raises(StyleError, match="bounds"):
         ImageSettings(bounds="loose")
     args = build_parser().parse_args(["image", "c.png", "s.png", "-o", "o.png", "--bounds", "none"])
-    assert settings_from_args(args).bounds == "none"
+    assert from_values(ImageSettings, vars(args)).bounds == "none"
 
 
 def test_the_kept_image_does_not_depend_on_the_chunking():

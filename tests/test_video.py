@@ -238,7 +238,7 @@ def test_long_term_adds_frame_t_minus_k(panning, style, vgg19_weights, tmp_path,
 def test_chunks_blend_without_a_jump(panning, style, vgg19_weights, tmp_path):
     """Chunks [0, 5), [3, 8), [6, 10): the frame pairs that touch the shared frames 3, 4, 6, 7 are
     within 1.5x of the others in E_warp (with the exact motion, on the written mp4)."""
-    _, result, _ = run_video(panning, style, vgg19_weights, tmp_path, "chunks", chunk=5, chunk_overlap=2,
+    _, result, _ = run_video(panning, style, vgg19_weights, tmp_path, "chunks", frames_per_chunk=5, chunk_overlap=2,
                              max_frames=10)
     assert len(result.first_iterations) == 3 and result.frames == 10
     frames = list(read_frames(result.path))
@@ -266,7 +266,7 @@ def test_resume_reoptimises_no_finished_frame(panning, style, vgg19_weights, tmp
 
 @pytest.mark.parametrize("changes, message", [
     (dict(temporal="flow"), "unknown temporal loss"), (dict(temporal_weight=-1), "temporal weight"),
-    (dict(chunk=4, chunk_overlap=4), "must be smaller than the chunk"), (dict(chunk_overlap=2), "needs --chunk"),
+    (dict(frames_per_chunk=4, chunk_overlap=4), "must be smaller than the chunk"), (dict(chunk_overlap=2), "needs `frames_per_chunk`"),
     (dict(long_term=1), "at least 2"), (dict(max_frames=0), "max frames"), (dict(duration=0), "duration"),
 ])
 def test_bad_settings_are_one_line(changes, message):
@@ -302,7 +302,7 @@ def spy(*args, **kwargs):  # the device each frame's optimisation runs on (this 
 video.stylize = spy
 settings = VideoSettings(video_image_settings(size=64, style_layers="relu1_1,relu2_1", content_layers="relu2_2",
                                               iterations=20, optimizer="sgd", lr=1e-3, tol=0),
-                         frame_iterations=5, chunk=3, chunk_overlap=1, max_frames=7)
+                         frame_iterations=5, frames_per_chunk=3, chunk_overlap=1, max_frames=7)
 result = list(stylize_video(clip, [load_image(style_path)], settings, load_weights("vgg19", "random"), out,
                             job=job))[-1].result
 print(json.dumps({"devices": jax.device_count(), "used": sorted(used), "steps": result.iterations}))

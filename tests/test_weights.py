@@ -12,7 +12,7 @@ import pytest
 
 from style_core import weights as W
 from style_core.backbones import feature_extractor
-from style_core.errors import StyleError
+from style_core.errors import IntegrityError, StyleError
 from tests.conftest import state_dict
 
 
@@ -136,7 +136,7 @@ def test_offline_without_cache_explains_every_way_to_get_weights(monkeypatch):
     with pytest.raises(StyleError) as e:
         W.load_weights("vgg19")
     message = str(e.value)
-    assert "timm/vgg19.tv_in1k" in message and "--weights PATH" in message
+    assert "timm/vgg19.tv_in1k" in message and "`weights` PATH" in message and "--" not in message
     assert "STYLE_CORE_WEIGHTS" in message and "HF_HUB_OFFLINE" in message and "\n" not in message
 
 
@@ -154,7 +154,7 @@ def test_an_unreachable_hub_is_detected_in_seconds(monkeypatch):
         W.load_weights("vgg19")
     assert time.perf_counter() - start < 5
     assert "cannot be reached" in e.value.reason and "--" not in e.value.reason
-    assert "--weights PATH" in str(e.value)  # the CLI's message keeps the ways to provide them
+    assert "`weights` PATH" in str(e.value)  # the setting (the CLI says --weights): every way to provide them
 
 
 def _fake_hub(monkeypatch, path, listed_sha, in_hf_cache=False):
@@ -224,7 +224,7 @@ def test_a_damaged_cache_is_ignored_and_refetched(weight_files, monkeypatch):
 
 def test_hub_listing_with_another_sha_is_refused(weight_files, monkeypatch):
     _fake_hub(monkeypatch, weight_files("vgg19"), "0" * 64)
-    with pytest.raises(StyleError, match="refusing"):
+    with pytest.raises(IntegrityError, match="refusing"):
         W.load_weights("vgg19")
     assert not W.cache_path("vgg19").exists()
 
@@ -233,7 +233,7 @@ def test_full_download_is_checked_against_the_known_sha(weight_files, monkeypatc
     """ResNets are fetched whole; a file whose SHA-256 differs from the hub's listing is refused."""
     path = weight_files("resnet18")
     calls = _fake_hub(monkeypatch, path, "f" * 64)
-    with pytest.raises(StyleError, match="damaged"):
+    with pytest.raises(IntegrityError, match="damaged"):
         W.load_weights("resnet18")
     calls = _fake_hub(monkeypatch, path, W.file_sha256(path))
     seen = []
