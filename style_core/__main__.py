@@ -150,7 +150,8 @@ def _image_options(p: argparse.ArgumentParser, size: int, size_help: str, iterat
                    help=helps.get("output", "output image (.png keeps the settings inside)"))
     p.add_argument("--size", type=int, default=size, help=size_help)
     p.add_argument("--iterations", type=int, default=300, help=iterations_help)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="optax optimizer (%(default)s)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs", help="; ".join(
+        f"{name}: {o.description}" for name, o in OPTIMIZERS.items()) + " (%(default)s)")
     p.add_argument("--lr", type=float, default=None, help=helps.get(
         "lr", "learning rate; default " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items())))
     p.add_argument("--content-weight", type=float, default=1.0,
