@@ -49,8 +49,7 @@ def _style_weights(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
 
 
 def _optimizers(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
-    """Every optimizer in the deck's order: the first-order ones by name, then those with a line search."""
-    names = sorted(OPTIMIZERS, key=lambda name: (OPTIMIZERS[name].line_search, name))
+    names = sorted(OPTIMIZERS, key=lambda name: (OPTIMIZERS[name].line_search, name))   # the deck's order
     return [(f"{name} {lr:g}", base.replace(optimizer=name, lr=lr)) for lr in (1e-2, 1e-3) for name in names]
 
 

@@ -22,9 +22,6 @@ component of the direction is zero), and each trial is projected, x(t) = clip(x 
 conditions above are read along the step actually taken, s = x(t) - x, with g.s in place of t g.d.
 Unconstrained, 2-5% of a flat region's pixels ended far outside (down to -2, up to 4) and the final
 clip undid the style there (bench/LOG.md 12). The memory's pairs are the steps actually taken.
-
-Its stepper (`host_lbfgs`, see `steppers.py`) runs each step from the host, so the steps per call and
-the dispatch only set how often the host reports.
 """
 
 from __future__ import annotations
@@ -55,14 +52,10 @@ def lbfgs_memory(size: int) -> int:
 
 
 def host_lbfgs(value_and_grad: Callable, lr: float, *, bounded: bool, size: int, **_chunking) -> Stepper:
-    """The L-BFGS stepper (a factory as `steppers.py` describes). With `bounded` False the image is
-    not kept in [0, 1] (the classic scripts' way: it is clipped only when shown or saved)."""
+    """The L-BFGS stepper (`steppers.py`). Its steps run from the host one by one, so the chunking only
+    sets how often the host looks; unbounded, the image leaves [0, 1] (the classic scripts' way)."""
     host = _compiled(value_and_grad, lbfgs_memory(size), bounded)
-
-    def init(x):
-        x = jnp.clip(x, 0.0, 1.0) if bounded else jnp.asarray(x, jnp.float32)
-        return StepState.start(x, host.init(x, lr))
-    return Stepper(init, dispatched(host.step), lambda state: state.inner.stalled)
+    return Stepper(functools.partial(host.init, lr=lr), dispatched(host.step), lambda state: state.inner.stalled)
 
 
 class HostLBFGSState(NamedTuple):
@@ -80,6 +73,7 @@ class HostLBFGS:
     `step(state, aux, weights, limit)` over a `StepState` whose `inner` is a `HostLBFGSState`."""
 
     def __init__(self, value_and_grad: Callable, memory_size: int = 50, bounded: bool = True):
+        self.bounded = bounded
         self.base = optax.scale_by_lbfgs(memory_size=memory_size)
         self.abs_sum = jax.jit(lambda a: jnp.sum(jnp.abs(a)))
         box = (0.0, 1.0) if bounded else (-np.inf, np.inf)   # unbounded: the classic scripts' way
@@ -89,8 +83,9 @@ class HostLBFGS:
         self.direction = jax.jit(functools.partial(_direction, self.base.update, box=box))
         self.held = jax.jit(functools.partial(_held, box=box))
 
-    def init(self, x, lr: float = 1.0) -> HostLBFGSState:
-        return HostLBFGSState(self.base.init(x), float(lr))
+    def init(self, x, lr: float = 1.0) -> StepState:
+        x = jnp.clip(x, 0.0, 1.0) if self.bounded else jnp.asarray(x, jnp.float32)
+        return StepState.start(x, HostLBFGSState(self.base.init(x), float(lr)))
 
     def _evaluate(self, x, t, d, g, aux, weights):
         """Loss, terms and gradient at x(t) = clip(x + t d), with g.s and g_t.s for s = x(t) - x."""
@@ -132,10 +127,7 @@ class HostLBFGS:
                 if first and gs_t > gs:  # y.s = g_t.s - g.s > 0 (see the module's doc)
                     valid_pair = True
                     break
-                if hi < np.inf:
-                    t = 0.5 * (lo + hi)
-                    continue
-                t = EXPAND * t
+                t = 0.5 * (lo + hi) if hi < np.inf else EXPAND * t
                 continue
             else:
                 accepted, valid_pair = (x_t, f_t, terms_t, g_t), True
@@ -148,18 +140,15 @@ class HostLBFGS:
         # loss far above f, are not that: the memory starts afresh and the run goes on.)
         inner = inner._replace(stalled=not slope < 0 or (first and not valid_pair
                                                          and bool(abs(f_t - f) <= STALL_RTOL * abs(f))))
-        if accepted is None:  # no decrease found: stay, and start the memory afresh
-            inner = inner._replace(memory=self.base.init(x), first=True)
-            return StepState(x, inner, best_x, best_loss, jnp.bool_(False)), out
-        new_x, value, terms, grad = accepted
-        # A pair with y.s <= 0 would poison the memory: start it afresh instead.
+        # No decrease found: stay. Then, or with a pair whose y.s <= 0 (it would poison the memory), the
+        # memory starts afresh.
+        new_x, value, terms, grad = accepted or (x, f, inner.terms, g)
         memory, first = (memory, False) if valid_pair else (self.base.init(x), True)
         inner = inner._replace(memory=memory, first=first, value=value, terms=terms, grad=grad)
         return StepState(new_x, inner, best_x, best_loss, jnp.bool_(False)), out
 
 
-# One HostLBFGS, and so one set of compiled calls, per loss, memory size and box.
-_compiled = functools.lru_cache(maxsize=64)(HostLBFGS)
+_compiled = functools.lru_cache(maxsize=64)(HostLBFGS)   # one per loss, memory size and box
 
 
 def _probe(value_and_grad, x, t, d, g, aux, weights, box):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, NamedTuple
 
 import jax
@@ -26,12 +25,13 @@ from .steppers import Stepper, first_order
 
 
 class Optimizer(NamedTuple):
+    """A registry entry. `lr` takes a content-initialised image to a stylised one in a few hundred steps
+    on pixel values in [0, 1]; `tol` is the stopping rule's default (settings.DEFAULT_TOL says why)."""
     stepper: Callable[..., Stepper]   # the stepper factory (`steppers.py`)
-    lr: float                         # default learning rate: takes a content-initialised image to a
-                                      # stylised one in a few hundred steps on pixel values in [0, 1]
-    tol: float                        # default stopping tolerance (settings.DEFAULT_TOL says why)
+    lr: float
+    tol: float
     description: str
-    line_search: bool = False         # the rate scales only the first step
+    line_search: bool = False         # the learning rate scales only a line search's first step
 
 
 OPTIMIZERS = {
@@ -72,8 +72,7 @@ def evaluator(terms: Terms) -> Callable:
 
 @functools.lru_cache(maxsize=64)
 def gradient(terms: Terms) -> Callable:
-    """(x, aux, weights) -> ((total, {term: value}), d total / dx): one object per `terms`, so that
-    the steppers' compiled code, cached by it, is reused."""
+    """(x, aux, weights) -> ((total, {term: value}), grad): one per `terms`, the steppers' cache key."""
     return functools.partial(jax.value_and_grad(_total, argnums=1, has_aux=True), terms)
 
 
@@ -84,27 +83,27 @@ def default_dispatch() -> str:
     involvement at all). "async": the compiled step dispatched once per step without waiting, so the
     host only reads results at the chunk's end (CPU). XLA:CPU runs convolutions inside any nested
     computation (while loop or conditional) about 3x slower than at top level (jax#12868); measured
-    on VGG19 at 256 px: 1.40 s per step in a scan, 0.50 s dispatched (bench/LOG.md). L-BFGS runs its
-    line search from the host on every backend (`lbfgs.py`).
+    on VGG19 at 256 px: 1.40 s per step in a scan, 0.50 s dispatched (bench/LOG.md).
     """
     return "async" if jax.default_backend() == "cpu" else "scan"
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Descent:
     """What the loop reports after each chunk (and once at the end, with `finished` set): a fresh
     report each time, so a caller that keeps them sees each as it was."""
     step: int                              # steps taken so far
     x: jax.Array                           # the current image
     losses: Mapping[str, float]            # 'total' and, where known, each term
-    history: tuple[float, ...] = ()        # total loss before each step taken
-    initial_losses: Mapping[str, float] = dataclasses.field(default_factory=dict)  # every term at x0
-    seconds: float = 0.0
+    history: tuple[float, ...]             # total loss before each step taken
+    initial_losses: Mapping[str, float]    # every term at x0
+    seconds: float
     finished: bool = False
     stop_reason: str = "finished"
 
 
-def _to_floats(total, values) -> dict[str, float]:
+def _losses(evaluate: Callable, x, aux, weights) -> dict[str, float]:
+    total, values = evaluate(x, aux, weights)
     return {"total": float(total), **{k: float(v) for k, v in values.items()}}
 
 
@@ -129,17 +128,11 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
                                             size=x0.size)
     state = stepper.init(x0)
     weights = {k: jnp.float32(v) for k, v in weights.items()}
-    evaluate = evaluator(terms)
-
-    def measure(x) -> dict[str, float]:
-        return _to_floats(*evaluate(x, aux, weights))
+    measure = functools.partial(_losses, evaluator(terms), aux=aux, weights=weights)
     losses0 = measure(state.x)
     total0 = losses0["total"]
     if not np.isfinite(total0):
         raise StyleError("the loss is not finite at the start: check the weights and images")
-    if iterations == 0:
-        yield Descent(0, state.x, dict(losses0), (), losses0, time.perf_counter() - start, finished=True)
-        return
     limit = jnp.float32(EXPLODE_FACTOR * total0 if total0 > 0 else np.inf)
     # `history[k]` is the loss before step k + 1; the stopping rule compares two of them, `seen`
     # steps apart, once they are at least TOL_SPAN apart.
@@ -175,8 +168,8 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
         last = {k: float(np.asarray(v)[n - 1]) for k, v in values.items()}
         losses = {"total": current, **{k: v for k, v in last.items() if np.isfinite(v)}}
         yield Descent(step, state.x, losses, tuple(history), losses0, time.perf_counter() - start)
-    final = Descent(step, state.x, measure(state.x), tuple(history), losses0, finished=True,
-                    stop_reason="converged" if step < iterations else "finished")
+    final = Descent(step, state.x, measure(state.x), tuple(history), losses0, 0.0, True,
+                    "converged" if step < iterations else "finished")
     yield dataclasses.replace(_keep_best(final, state.best_x, measure), seconds=time.perf_counter() - start)
 
 
@@ -184,6 +177,8 @@ def _keep_best(report: Descent, best_x, measure: Callable) -> Descent:
     """Where the run ended above the lowest loss before any of its steps (or not finite), that
     step's image (the stepper's best, the same whatever the chunking) becomes the result; ended
     DIVERGE_FACTOR times above its start or not finite, the run is said to have diverged."""
+    if not report.history:   # no step taken
+        return report
     final = report.losses["total"]
     step = int(np.argmin(report.history))
     loss = report.history[step]

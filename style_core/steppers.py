@@ -1,16 +1,12 @@
 """The protocol every optimizer follows, in optax's shape, and optax's first-order methods under it.
 
-A stepper is three functions over an immutable `StepState`:
-    init(x) -> StepState                                            x put into the optimizer's box
-    run(state, aux, weights, limit, n_active) -> (state, (totals, terms))   a chunk of steps
-    converged(state) -> bool                                        no decrease is left to find
-A chunk of up to its length of steps takes the first `n_active`. A step whose loss is not finite or
-exceeds `limit` is not taken and marks the state as diverged; every later step is a no-op, so the best
-image seen so far survives. A stepper factory builds one for a loss and a run:
-    factory(value_and_grad, lr, *, steps_per_call, dispatch, bounded, size) -> Stepper
-with `value_and_grad(x, aux, weights) -> ((total, terms), grad)`. Weights, learning rates and targets
-are arguments or state, never constants in compiled code, so a weight sweep or a new image of the same
-size reuses it. L-BFGS is `lbfgs.py`; the registry that names every optimizer is `optimize.OPTIMIZERS`.
+A stepper is three pure functions over an immutable `StepState`: `init(x)` puts x into its box;
+`run(state, aux, weights, limit, n_active) -> (state, (totals, terms))` takes the first `n_active` steps
+of a chunk; `converged(state)` says no decrease is left. A step whose loss is not finite or exceeds
+`limit` is not taken and marks the state diverged; every later step is a no-op, so the best image seen
+survives. A factory `(value_and_grad, lr, *, steps_per_call, dispatch, bounded, size) -> Stepper` builds
+one for a run; weights, learning rates and targets are arguments or state, never constants in compiled
+code, so a sweep reuses it. L-BFGS is in `lbfgs.py`; `optimize.OPTIMIZERS` names every optimizer.
 """
 
 from __future__ import annotations
@@ -35,12 +31,9 @@ class StepState(NamedTuple):
         return cls(x, inner, x, jnp.float32(jnp.inf), jnp.bool_(False))
 
 
-Losses = tuple[jax.Array, Mapping[str, jax.Array]]   # the totals and terms before each step of a chunk
-
-
 class Stepper(NamedTuple):
     init: Callable[[jax.Array], StepState]
-    run: Callable[[StepState, Any, Mapping[str, jax.Array], jax.Array, jax.Array], tuple[StepState, Losses]]
+    run: Callable[..., tuple[StepState, tuple[jax.Array, Mapping[str, jax.Array]]]]
     converged: Callable[[StepState], bool]
 
 
@@ -68,7 +61,7 @@ def first_order_chunk(value_and_grad: Callable, transform: Callable, length: int
     and the optimizer whose state it carries."""
     opt = optax.inject_hyperparams(transform)(learning_rate=1.0)
 
-    def step(state: StepState, aux, weights, limit) -> tuple[StepState, Losses]:
+    def step(state: StepState, aux, weights, limit):
         (loss, values), grad = value_and_grad(state.x, aux, weights)
         updates, inner = opt.update(grad, state.inner, state.x)
         x = jnp.clip(optax.apply_updates(state.x, updates), 0.0, 1.0)

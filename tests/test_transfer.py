@@ -11,7 +11,7 @@ from style_core import color
 from style_core.errors import StyleError
 from style_core.optimize import descend
 from style_core.settings import ImageSettings
-from style_core.steppers import StepState, first_order_chunk
+from style_core.steppers import first_order_chunk
 from style_core.transfer import stylize
 
 # tol 0: a fixed number of steps, as these tests count them (the default stop rule has its own test)
@@ -298,7 +298,7 @@ def _counting_host_lbfgs(loss):
 
 
 def _host_steps(opt, x0, aux, steps):
-    state = StepState.start(x0, opt.init(x0))
+    state = opt.init(x0)
     losses = []
     for _ in range(steps):
         state, (f, _) = opt.step(state, aux, {"f": 1.0}, np.inf)
