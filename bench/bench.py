@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from style_core.images import load_image, resize, resize_longest  # noqa: E402
-from style_core import optimize  # noqa: E402
+from style_core import lbfgs  # noqa: E402
 from style_core.optimize import descend  # noqa: E402
 from style_core.settings import ImageSettings  # noqa: E402
 from style_core.transfer import image_terms, make_aux, stylize  # noqa: E402
@@ -182,7 +182,7 @@ def speed(case: Case, steps: int) -> dict:
     # and L-BFGS's first steps search longer (a fresh memory) than the run's typical step does.
     marks = {}
     for report in descend(x, terms, aux, term_weights, iterations=WARM_STEPS + steps + 1,
-                          optimizer=s.optimizer, lr=s.lr, chunk=1):
+                          optimizer=s.optimizer, lr=s.lr, steps_per_call=1):
         if not report.finished:
             marks[report.step] = time.perf_counter()
     # a problem that converges sooner (video's later frames: the temporal term pins them) is timed over
@@ -223,7 +223,7 @@ def convergence(size: int, weights_source: str, iterations: int, plain: dict | N
     weights = load_weights("vgg19", weights_source)
     content = resize_longest(load_image(ROOT / "assets" / "content.png"), size)
     style = load_image(ROOT / "assets" / "style.png")
-    runs, target, memory = {}, None, optimize.LBFGS_MEMORY
+    runs, target, memory = {}, None, lbfgs.LBFGS_MEMORY
     if plain is not None:
         runs["plain"] = {**plain, "reused": True}
         target = 1.05 * plain["trace"][-1][2]
@@ -232,7 +232,7 @@ def convergence(size: int, weights_source: str, iterations: int, plain: dict | N
                            ("default", ImageSettings(size=size, weights=weights_source))):
         if name in runs:
             continue
-        optimize.LBFGS_MEMORY = 10 if name == "plain" else memory
+        lbfgs.LBFGS_MEMORY = 10 if name == "plain" else memory
         start, trace = time.perf_counter(), []
         for e in stylize(content, [style], settings, weights):
             if e.scale == e.scales and "total" in e.losses:
@@ -242,8 +242,8 @@ def convergence(size: int, weights_source: str, iterations: int, plain: dict | N
         target = 1.05 * trace[-1][2] if target is None else target
         runs[name] = {"settings": {k: v for k, v in settings.to_dict().items() if k in
                                    ("iterations", "scales", "optimizer", "tol", "lr")},
-                      "lbfgs_memory": optimize.LBFGS_MEMORY, "trace": trace}
-    optimize.LBFGS_MEMORY = memory
+                      "lbfgs_memory": lbfgs.LBFGS_MEMORY, "trace": trace}
+    lbfgs.LBFGS_MEMORY = memory
     for run in runs.values():
         hit = next((t for t in run["trace"] if t[2] <= target), None)
         run["seconds_to_target"] = hit[1] if hit else None

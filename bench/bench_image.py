@@ -58,7 +58,7 @@ def time_value_and_grad(terms, aux, weights, x, repeats=3):
 
 def time_loop(terms, aux, weights, x, optimizer, lr, steps):
     """Seconds per step inside the compiled chunks (the first, compiling chunk excluded)."""
-    reports = descend(x, terms, aux, weights, iterations=steps + 2, optimizer=optimizer, lr=lr, chunk=steps)
+    reports = descend(x, terms, aux, weights, iterations=steps + 2, optimizer=optimizer, lr=lr, steps_per_call=steps)
     marks = []
     for report in reports:
         marks.append((report.step, time.perf_counter()))
@@ -106,7 +106,7 @@ def main() -> None:
     start = time.perf_counter()
     trace = []
     for report in descend(jnp.asarray(content), terms, aux, term_weights, iterations=args.converge_iterations,
-                          optimizer="lbfgs", lr=1.0, chunk=20):
+                          optimizer="lbfgs", lr=1.0, steps_per_call=20):
         trace.append((report.step, time.perf_counter() - start, report.losses["total"]))
     final = trace[-1][2]
     initial = report.initial_losses["total"]

@@ -46,8 +46,7 @@ def run_one(size: int, tile: int, overlap: int, iterations: int, tile_iterations
     side = min(content.shape[:2])  # a square output: --sizes 4096 means 4096x4096
     top, left = (content.shape[0] - side) // 2, (content.shape[1] - side) // 2
     content = content[top:top + side, left:left + side]
-    settings = LargeSettings(ImageSettings(iterations=iterations, optimizer=optimizer,
-                                           lr=None if optimizer == "lbfgs" else 0.02),
+    settings = LargeSettings(ImageSettings(iterations=iterations, optimizer=optimizer),  # its default lr
                              size=size, tile=tile, overlap=overlap, tile_iterations=tile_iterations)
     start = time.perf_counter()
     stages: dict[str, float] = {}

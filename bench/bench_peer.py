@@ -202,10 +202,10 @@ def peer_speed(objective, inputs) -> dict:
 def ours_run(args, inputs) -> dict:
     import jax
     import jax.numpy as jnp
-    from style_core import ImageSettings, load_weights, lbfgs, optimize, stylize
+    from style_core import ImageSettings, load_weights, lbfgs, stylize
     overrides = dict(item.split("=", 1) for item in args.set or ())
-    if "memory" in overrides:   # L-BFGS curvature pairs (optimize.LBFGS_MEMORY)
-        optimize.LBFGS_MEMORY = int(overrides.pop("memory"))
+    if "memory" in overrides:   # L-BFGS curvature pairs (lbfgs.LBFGS_MEMORY)
+        lbfgs.LBFGS_MEMORY = int(overrides.pop("memory"))
     full = inputs["content"].size
     evaluations = count_calls(lbfgs.HostLBFGS, "_evaluate", lambda self, x, *rest: x.size / full)
     weights = load_weights("vgg19", args.weights)
@@ -250,7 +250,7 @@ def ours_speed(settings, weights, inputs, jax, jnp) -> dict:
         times.append(time.perf_counter() - t)
     marks = {}
     for report in descend(x, terms, aux, {k: float(v) for k, v in w.items()},
-                          iterations=ADAM_WARM + ADAM_TIMED, optimizer="adam", lr=0.02, chunk=1):
+                          iterations=ADAM_WARM + ADAM_TIMED, optimizer="adam", lr=0.02, steps_per_call=1):
         marks[report.step] = time.perf_counter()
     return {"eval_s": float(np.median(times[1:])),
             "adam_s": (marks[ADAM_WARM + ADAM_TIMED - 1] - marks[ADAM_WARM - 1]) / (ADAM_TIMED - 1)}

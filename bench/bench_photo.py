@@ -54,7 +54,7 @@ def seconds_per_step(settings, weights, content, style, extras, steps: int) -> f
                     "tv": settings.tv_weight, **{e.name: e.weight for e in extras}}
     marks = [(r.step, time.perf_counter()) for r in descend(
         jnp.asarray(content), terms, aux, term_weights, iterations=steps + 2, optimizer="adam",
-        lr=settings.lr, chunk=steps)]
+        lr=settings.lr, steps_per_call=steps)]
     (s0, t0), (s1, t1) = marks[1], marks[-1]
     return (t1 - t0) / max(s1 - s0, 1)
 

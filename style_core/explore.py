@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .errors import StyleError
-from .settings import ImageSettings
+from .settings import OPTIMIZERS, ImageSettings
 from .transfer import Progress, stylize
 from .weights import Weights
 
@@ -49,8 +49,8 @@ def _style_weights(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
 
 
 def _optimizers(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
-    return [(f"{name} {lr:g}", base.replace(optimizer=name, lr=lr))
-            for lr in (1e-2, 1e-3) for name in ("adagrad", "adam", "rmsprop", "sgd", "lbfgs")]
+    names = sorted(OPTIMIZERS, key=lambda name: (OPTIMIZERS[name].line_search, name))   # the deck's order
+    return [(f"{name} {lr:g}", base.replace(optimizer=name, lr=lr)) for lr in (1e-2, 1e-3) for name in names]
 
 
 def _losses(base: ImageSettings) -> list[tuple[str, ImageSettings]]:
@@ -72,7 +72,7 @@ STUDIES = {s.name: s for s in [
     Study("style_weight", "Style weight sweep",
           "Content weight 1, style weight from 1 to 1e8.", _style_weights),
     Study("optimizer", "Optimizers",
-          "Adagrad, Adam, RMSProp, SGD and L-BFGS, each at learning rates 1e-2 and 1e-3.", _optimizers),
+          "Every optimizer (first-order ones, then L-BFGS) at learning rates 1e-2 and 1e-3.", _optimizers),
     Study("loss", "Loss kinds",
           "MSE, L1, Huber and smooth-L1 as the penalty of both losses (Huber with delta 1 and smooth-L1 "
           "with beta 1 are the same function).", _losses),

@@ -399,7 +399,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         final = None
         for report in descend(x_start, run_terms, aux, term_weights, iterations=settings.tile_iterations,
                               optimizer=image_settings.optimizer, lr=image_settings.lr,
-                              chunk=image_settings.steps_per_call, tol=image_settings.tol,
+                              steps_per_call=image_settings.steps_per_call, tol=image_settings.tol,
                               bounded=image_settings.bounded):
             if report.finished:
                 final = report

@@ -27,23 +27,40 @@ clip undid the style there (bench/LOG.md 12). The memory's pairs are the steps a
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .steppers import StepState, Stepper, dispatched
+
 C1, C2 = 1e-4, 0.9
 MAX_EVALUATIONS = 20
 EXPAND = 8.0
 STALL_RTOL = 1e-6   # a few float32 ulps
+# L-BFGS keeps up to 50 curvature pairs, within this many bytes: with 50 pairs a 256 px run reaches
+# in 275 steps the loss that 10 pairs reach in 396 (bench/LOG.md 7); a 4096 px image keeps 5.
+LBFGS_MEMORY = 50
+LBFGS_MEMORY_BYTES = 2 ** 30
 
 
-@dataclass
-class HostLBFGSState:
+def lbfgs_memory(size: int) -> int:
+    """Curvature pairs L-BFGS keeps for an image of `size` values (two float32 vectors per pair)."""
+    return int(np.clip(LBFGS_MEMORY_BYTES // (8 * max(size, 1)), 5, LBFGS_MEMORY))
+
+
+def host_lbfgs(value_and_grad: Callable, lr: float, *, bounded: bool, size: int, **_chunking) -> Stepper:
+    """The L-BFGS stepper (`steppers.py`). Its steps run from the host one by one, so the chunking only
+    sets how often the host looks; unbounded, the image leaves [0, 1] (the classic scripts' way)."""
+    host = _compiled(value_and_grad, lbfgs_memory(size), bounded)
+    return Stepper(functools.partial(host.init, lr=lr), dispatched(host.step), lambda state: state.inner.stalled)
+
+
+class HostLBFGSState(NamedTuple):
     memory: Any                  # optax ScaleByLBFGSState
+    lr: float                    # scales a fresh memory's first step
     value: Any = None            # f, {terms}, grad at the current x (None until evaluated)
     terms: Any = None
     grad: Any = None
@@ -52,11 +69,11 @@ class HostLBFGSState:
 
 
 class HostLBFGS:
-    """`init(x)` and `step(carry, aux, weights, limit)` with the same carry as the compiled chunks."""
+    """The compiled calls of L-BFGS for one loss, memory size and box: `init(x, lr)` and
+    `step(state, aux, weights, limit)` over a `StepState` whose `inner` is a `HostLBFGSState`."""
 
-    def __init__(self, value_and_grad: Callable, lr: float = 1.0, memory_size: int = 50,
-                 bounded: bool = True):
-        self.lr = lr
+    def __init__(self, value_and_grad: Callable, memory_size: int = 50, bounded: bool = True):
+        self.bounded = bounded
         self.base = optax.scale_by_lbfgs(memory_size=memory_size)
         self.abs_sum = jax.jit(lambda a: jnp.sum(jnp.abs(a)))
         box = (0.0, 1.0) if bounded else (-np.inf, np.inf)   # unbounded: the classic scripts' way
@@ -66,8 +83,9 @@ class HostLBFGS:
         self.direction = jax.jit(functools.partial(_direction, self.base.update, box=box))
         self.held = jax.jit(functools.partial(_held, box=box))
 
-    def init(self, x) -> HostLBFGSState:
-        return HostLBFGSState(self.base.init(x))
+    def init(self, x, lr: float = 1.0) -> StepState:
+        x = jnp.clip(x, 0.0, 1.0) if self.bounded else jnp.asarray(x, jnp.float32)
+        return StepState.start(x, HostLBFGSState(self.base.init(x), float(lr)))
 
     def _evaluate(self, x, t, d, g, aux, weights):
         """Loss, terms and gradient at x(t) = clip(x + t d), with g.s and g_t.s for s = x(t) - x."""
@@ -75,23 +93,22 @@ class HostLBFGS:
         f_t, gs, gs_t = (float(v) for v in jax.device_get((f_t, gs, gs_t)))
         return x_t, f_t, terms_t, g_t, gs, gs_t
 
-    def step(self, carry, aux, weights, limit):
-        x, state, best_x, best_loss, diverged = carry
-        nan_terms = {k: jnp.float32(jnp.nan) for k in weights}
-        if bool(diverged):
-            return carry, (jnp.float32(jnp.nan), nan_terms)
-        if state.stalled:  # costs no evaluation; `descend` stops as converged
-            return carry, (jnp.float32(state.value), state.terms)
-        if state.value is None:
+    def step(self, state: StepState, aux, weights, limit):
+        inner, x, best_x, best_loss = state.inner, state.x, state.best_x, state.best_loss
+        if bool(state.diverged):
+            return state, (jnp.float32(jnp.nan), {k: jnp.float32(jnp.nan) for k in weights})
+        if inner.stalled:  # costs no evaluation; the stepper reports it converged
+            return state, (jnp.float32(inner.value), inner.terms)
+        if inner.value is None:
             zero = jnp.zeros_like(x)
-            x, state.value, state.terms, state.grad, _, _ = self._evaluate(x, jnp.float32(0), zero, zero,
-                                                                           aux, weights)
-        f, g = state.value, state.grad
+            x, value, terms, grad, _, _ = self._evaluate(x, jnp.float32(0), zero, zero, aux, weights)
+            inner = inner._replace(value=value, terms=terms, grad=grad)
+        f, g, first = inner.value, inner.grad, inner.first
         if not (np.isfinite(f) and f <= float(limit)):
-            return (x, state, best_x, best_loss, jnp.bool_(True)), (jnp.float32(f), state.terms)
+            return state._replace(x=x, inner=inner, diverged=jnp.bool_(True)), (jnp.float32(f), inner.terms)
         if f < float(best_loss):
             best_x, best_loss = x, jnp.float32(f)
-        d, slope, memory = self.direction(g, state.memory, x)
+        d, slope, memory = self.direction(g, inner.memory, x)
         if not float(slope) < 0:  # not a descent direction: forget the memory, go downhill
             memory = self.base.init(x)
             d, slope = self.held(x, g, -g)
@@ -99,7 +116,7 @@ class HostLBFGS:
         # Only the first step, with no curvature information yet, is scaled (by the learning rate and
         # like SciPy and PyTorch by 1/|g|_1). Later steps try t = 1, the quasi-Newton step: starting
         # lower only makes the search double its way back up, one evaluation per doubling.
-        t = self.lr * min(1.0, 1.0 / max(float(self.abs_sum(d)), 1e-12)) if state.first else 1.0
+        t = inner.lr * min(1.0, 1.0 / max(float(self.abs_sum(d)), 1e-12)) if first else 1.0
         lo, hi, accepted, valid_pair, f_t = 0.0, np.inf, None, False, f
         for _ in range(MAX_EVALUATIONS if slope < 0 else 0):  # slope 0: every pixel held, a minimum
             x_t, f_t, terms_t, g_t, gs, gs_t = self._evaluate(x, jnp.float32(t), d, g, aux, weights)
@@ -107,32 +124,31 @@ class HostLBFGS:
                 hi = t
             elif gs_t < C2 * gs:
                 lo, accepted = t, (x_t, f_t, terms_t, g_t)
-                if state.first and gs_t > gs:  # y.s = g_t.s - g.s > 0 (see the module's doc)
+                if first and gs_t > gs:  # y.s = g_t.s - g.s > 0 (see the module's doc)
                     valid_pair = True
                     break
-                if hi < np.inf:
-                    t = 0.5 * (lo + hi)
-                    continue
-                t = EXPAND * t
+                t = 0.5 * (lo + hi) if hi < np.inf else EXPAND * t
                 continue
             else:
                 accepted, valid_pair = (x_t, f_t, terms_t, g_t), True
                 break
             t = 0.5 * (lo + hi)
-        out = (jnp.float32(f), state.terms)
+        out = (jnp.float32(f), inner.terms)
         # The search ran out of evaluations along -g (a fresh memory) with steps so short that the loss
         # no longer changes: x is a minimum to float32 precision, and every further step would spend
         # MAX_EVALUATIONS evaluations finding that again. (Steps that were all far too long, with the
         # loss far above f, are not that: the memory starts afresh and the run goes on.)
-        state.stalled = not slope < 0 or (state.first and not valid_pair
-                                          and bool(abs(f_t - f) <= STALL_RTOL * abs(f)))
-        if accepted is None:  # no decrease found: stay, and start the memory afresh
-            state.memory, state.first = self.base.init(x), True
-            return (x, state, best_x, best_loss, jnp.bool_(False)), out
-        new_x, state.value, state.terms, state.grad = accepted
-        # A pair with y.s <= 0 would poison the memory: start it afresh instead.
-        state.memory, state.first = (memory, False) if valid_pair else (self.base.init(x), True)
-        return (new_x, state, best_x, best_loss, jnp.bool_(False)), out
+        inner = inner._replace(stalled=not slope < 0 or (first and not valid_pair
+                                                         and bool(abs(f_t - f) <= STALL_RTOL * abs(f))))
+        # No decrease found: stay. Then, or with a pair whose y.s <= 0 (it would poison the memory), the
+        # memory starts afresh.
+        new_x, value, terms, grad = accepted or (x, f, inner.terms, g)
+        memory, first = (memory, False) if valid_pair else (self.base.init(x), True)
+        inner = inner._replace(memory=memory, first=first, value=value, terms=terms, grad=grad)
+        return StepState(new_x, inner, best_x, best_loss, jnp.bool_(False)), out
+
+
+_compiled = functools.lru_cache(maxsize=64)(HostLBFGS)   # one per loss, memory size and box
 
 
 def _probe(value_and_grad, x, t, d, g, aux, weights, box):

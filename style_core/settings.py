@@ -11,14 +11,12 @@ from .backbones import (BACKBONES, POOLINGS, default_content_layers, layer_table
                         resolve_layers)
 from .errors import StyleError
 from .losses import LOSS_KINDS, NORMALIZATIONS
+from .optimize import OPTIMIZERS
 
-OPTIMIZERS = ("lbfgs", "adam", "adagrad", "rmsprop", "sgd")
 INITS = ("content", "style", "noise")
 BOUNDS = ("box", "none")   # L-BFGS keeps the image in [0, 1] while optimising, or not
 PRESERVE_COLOR = ("none", "luminance", "histogram")
-# Learning rates that take a content-initialised image to a stylised one in a few hundred steps on
-# pixel values in [0, 1]; L-BFGS uses a line search, its rate scales only its very first step.
-DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "adagrad": 0.05, "rmsprop": 0.005, "sgd": 0.001}
+DEFAULT_LR = {name: o.lr for name, o in OPTIMIZERS.items()}
 # Style weight per normalisation: "paper" takes the research deck's 1e5 (content 1); "relative"
 # makes every layer term start near 1, so its weights are of order one.
 DEFAULT_STYLE_WEIGHT = {"paper": 1e5, "relative": 10.0}
@@ -35,7 +33,7 @@ COARSE_FRACTION = 0.25
 # Stop a scale once the loss falls by less than this fraction per step (over at least TOL_SPAN steps):
 # L-BFGS's loss only goes down, and at 256 px the last 124 of the full size's 300 steps lowered it by
 # only 0.75% (bench/LOG.md 16). First-order methods' losses wobble, so they run their count unless told.
-DEFAULT_TOL = {"lbfgs": 1e-4, "adam": 0.0, "adagrad": 0.0, "rmsprop": 0.0, "sgd": 0.0}
+DEFAULT_TOL = {name: o.tol for name, o in OPTIMIZERS.items()}
 
 
 def auto_scales(size: int) -> int:
@@ -143,7 +141,8 @@ class ImageSettings:
     size: int = setting(512, "longest side of the output in pixels", minimum=1)  # MAX_SIZE: see below
     iterations: int = setting(300, "optimisation steps at the full size (coarser scales take coarse "
                                    "iterations); 0 writes the initial image", minimum=0)
-    optimizer: str = setting("lbfgs", "optax optimizer", choices=OPTIMIZERS)
+    optimizer: str = setting("lbfgs", "; ".join(f"{name}: {o.description}" for name, o in OPTIMIZERS.items()),
+                             choices=OPTIMIZERS)
     lr: float | None = setting(None, "learning rate; default " + ", ".join(
         f"{k} {v:g}" for k, v in DEFAULT_LR.items()), minimum=0, strict=True, what="learning rate")
     content_weight: float = setting(1.0, "beta, weight of the content loss", minimum=0)

@@ -238,8 +238,8 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
               else initial_image(settings, content_k, styles_k))
         next_preview = settings.preview_every
         for report in descend(jnp.asarray(x0), terms, aux, term_weights, iterations=steps[index - 1],
-                              optimizer=settings.optimizer, lr=settings.lr, chunk=settings.steps_per_call,
-                              tol=settings.tol, bounded=settings.bounded):
+                              optimizer=settings.optimizer, lr=settings.lr,
+                              steps_per_call=settings.steps_per_call, tol=settings.tol, bounded=settings.bounded):
             if not initial_losses:
                 initial_losses = dict(report.initial_losses)
             step = done_steps + report.step

@@ -683,7 +683,7 @@ def test_a_run_that_climbs_keeps_its_best_image_and_says_diverged():
     from style_core.optimize import descend
     x0 = jnp.full((4, 4, 3), 0.52)
     reports = list(descend(x0, lambda x, aux: {"f": jnp.mean((x - 0.5) ** 2)}, None, {"f": 1.0},
-                           iterations=6, optimizer="adam", lr=1e30, chunk=2, dispatch="async"))
+                           iterations=6, optimizer="adam", lr=1e30, steps_per_call=2, dispatch="async"))
     last = reports[-1]
     assert last.history[-1] > 100 * last.history[0]                  # it did climb
     assert last.stop_reason.startswith("diverged: the loss rose") and "smaller learning rate" in last.stop_reason

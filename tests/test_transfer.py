@@ -9,8 +9,9 @@ import pytest
 
 from style_core import color
 from style_core.errors import StyleError
-from style_core.optimize import chunk_runner, descend
+from style_core.optimize import descend
 from style_core.settings import ImageSettings
+from style_core.steppers import first_order_chunk
 from style_core.transfer import stylize
 
 # tol 0: a fixed number of steps, as these tests count them (the default stop rule has its own test)
@@ -80,7 +81,7 @@ def test_divergence_stops_and_keeps_the_best_image(dispatch):
         return {"f": jnp.sum((x - 1.0) ** 2) + jnp.where(jnp.max(x) > 0.5, jnp.nan, 0.0)}
 
     reports = list(descend(jnp.zeros((4, 4, 3)), terms, None, {"f": 1.0}, iterations=50,
-                           optimizer="adam", lr=0.1, chunk=8, dispatch=dispatch))
+                           optimizer="adam", lr=0.1, steps_per_call=8, dispatch=dispatch))
     last = reports[-1]
     assert last.stop_reason.startswith("diverged at step") and "smaller learning rate" in last.stop_reason
     assert 3 <= last.step < 50 and np.isfinite(last.losses["total"])
@@ -89,10 +90,12 @@ def test_divergence_stops_and_keeps_the_best_image(dispatch):
 
 
 def test_divergence_in_image_mode_is_reported(rng_images, vgg19_weights):
+    """SGD at lr 1e30 throws every pixel to 0 or 1, ending far above its start: the run says it
+    diverged and keeps its best image, here the first."""
     content, style = rng_images
-    _, result = run(content, [style], vgg19_weights, optimizer="lbfgs", lr=1e9, iterations=20)
-    if result.stop_reason != "finished":  # the line search may also save it
-        assert result.stop_reason.startswith("diverged") and np.all(np.isfinite(result.image))
+    _, result = run(content, [style], vgg19_weights, optimizer="sgd", lr=1e30, iterations=20)
+    assert result.stop_reason.startswith("diverged") and np.all(np.isfinite(result.image))
+    assert result.final_losses == result.initial_losses
 
 
 def test_early_stop_on_relative_tolerance(rng_images, vgg19_weights):
@@ -201,9 +204,9 @@ def test_histogram_matching_gives_the_style_the_content_statistics():
 def test_weight_sweep_reuses_the_compiled_chunk(rng_images, vgg19_weights):
     content, style = rng_images
     run(content, [style], vgg19_weights, optimizer="adam", iterations=3, style_weight=10.0)
-    misses = chunk_runner.cache_info().misses
+    misses = first_order_chunk.cache_info().misses
     run(content, [style], vgg19_weights, optimizer="adam", iterations=3, style_weight=1e4, lr=0.05)
-    assert chunk_runner.cache_info().misses == misses
+    assert first_order_chunk.cache_info().misses == misses
 
 
 @pytest.mark.parametrize("backbone", ["vgg16", "resnet18"])
@@ -237,16 +240,16 @@ def test_scan_and_async_dispatch_take_the_same_steps():
         return {"fit": jnp.sum((x - aux) ** 2), "tv": jnp.sum(jnp.abs(jnp.diff(x, axis=0)))}
 
     runs = {d: list(descend(jnp.zeros((5, 6, 3)), terms, target, {"fit": 1.0, "tv": 0.1}, iterations=12,
-                            optimizer="adam", lr=0.05, chunk=5, dispatch=d)) for d in ("scan", "async")}
+                            optimizer="adam", lr=0.05, steps_per_call=5, dispatch=d)) for d in ("scan", "async")}
     a, b = runs["scan"][-1], runs["async"][-1]
     assert a.step == b.step == 12
     np.testing.assert_allclose(a.history, b.history, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(a.x), np.asarray(b.x), rtol=1e-5, atol=1e-6)
 
 
-def test_lbfgs_solves_an_ill_conditioned_quadratic_on_every_dispatch():
-    """L-BFGS's host-driven Wolfe search converges and never increases the loss; a GPU's "scan"
-    dispatch (first-order methods only) runs the same L-BFGS."""
+def test_lbfgs_solves_an_ill_conditioned_quadratic_and_its_iterates_do_not_depend_on_the_chunking():
+    """L-BFGS's host-driven Wolfe search converges and never increases the loss; one step per call
+    and seven per call take the same steps, bit for bit (every report of a run keeps its own image)."""
     import jax.numpy as jnp
     rng = np.random.default_rng(1)
     target = jnp.asarray(rng.random((6, 7, 3)), jnp.float32)
@@ -255,16 +258,20 @@ def test_lbfgs_solves_an_ill_conditioned_quadratic_on_every_dispatch():
     def terms(x, aux):
         return {"q": jnp.sum(scale * (x - aux) ** 2)}
 
-    runs = {d: list(descend(jnp.zeros((6, 7, 3)), terms, target, {"q": 1.0}, iterations=60,
-                            optimizer="lbfgs", lr=1.0, chunk=10, dispatch=d))[-1] for d in ("scan", "async")}
-    last = runs["async"]
+    runs = {n: list(descend(jnp.zeros((6, 7, 3)), terms, target, {"q": 1.0}, iterations=60, optimizer="lbfgs",
+                            lr=1.0, steps_per_call=n, dispatch="async")) for n in (1, 7)}
+    last = runs[1][-1]
     assert last.losses["total"] < 1e-4 * last.initial_losses["total"]
     assert all(b <= a * (1 + 1e-6) for a, b in zip(last.history, last.history[1:]))
-    assert runs["scan"].history == last.history
+    assert runs[7][-1].history == last.history and runs[7][-1].step == last.step
+    by_step = {r.step: np.asarray(r.x) for r in runs[1]}
+    assert len(runs[7]) >= 5
+    for report in runs[7]:
+        np.testing.assert_array_equal(np.asarray(report.x), by_step[report.step], err_msg=f"step {report.step}")
 
 
 def test_lbfgs_memory_is_bounded_by_bytes():
-    from style_core.optimize import LBFGS_MEMORY, LBFGS_MEMORY_BYTES, lbfgs_memory
+    from style_core.lbfgs import LBFGS_MEMORY, LBFGS_MEMORY_BYTES, lbfgs_memory
     assert lbfgs_memory(384 * 512 * 3) == LBFGS_MEMORY
     big = 4096 * 4096 * 3
     assert lbfgs_memory(big) == max(5, LBFGS_MEMORY_BYTES // (8 * big)) == 5
@@ -291,13 +298,12 @@ def _counting_host_lbfgs(loss):
 
 
 def _host_steps(opt, x0, aux, steps):
-    import jax.numpy as jnp
-    carry = (x0, opt.init(x0), x0, jnp.float32(np.inf), jnp.bool_(False))
+    state = opt.init(x0)
     losses = []
     for _ in range(steps):
-        carry, (f, _) = opt.step(carry, aux, {"f": 1.0}, np.inf)
+        state, (f, _) = opt.step(state, aux, {"f": 1.0}, np.inf)
         losses.append(float(f))
-    return carry, losses
+    return state, losses
 
 
 def test_host_line_search_takes_a_short_step_with_a_valid_pair_and_then_the_newton_step():
@@ -306,9 +312,9 @@ def test_host_line_search_takes_a_short_step_with_a_valid_pair_and_then_the_newt
     import jax.numpy as jnp
     target = jnp.asarray(np.random.default_rng(2).random((6, 7, 3)), jnp.float32)
     opt = _counting_host_lbfgs(lambda x, c: 0.5 * jnp.sum((x - c) ** 2))
-    carry, losses = _host_steps(opt, jnp.zeros((6, 7, 3)), target, 3)
+    state, losses = _host_steps(opt, jnp.zeros((6, 7, 3)), target, 3)
     assert opt.evaluations == 1 + 3          # the start, then one trial per step
-    np.testing.assert_allclose(np.asarray(carry[0]), np.asarray(target), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(state.x), np.asarray(target), atol=1e-5)
     assert losses[0] > losses[1] > losses[2]
 
 
@@ -323,8 +329,8 @@ def test_host_line_search_extrapolates_quickly_to_a_far_minimum():
     opt = _counting_host_lbfgs(lambda x, c: jnp.sum(optax.huber_loss(x, c, delta=0.01)))
     x0 = jnp.zeros((6, 7, 3))
     initial = float(jnp.sum(optax.huber_loss(x0, target, delta=0.01)))
-    carry, _ = _host_steps(opt, x0, target, 1)
-    after = float(jnp.sum(optax.huber_loss(carry[0], target, delta=0.01)))
+    state, _ = _host_steps(opt, x0, target, 1)
+    after = float(jnp.sum(optax.huber_loss(state.x, target, delta=0.01)))
     assert opt.evaluations <= 1 + 4
     assert after < 0.5 * initial
 
@@ -342,7 +348,7 @@ def test_host_lbfgs_stops_as_converged_when_no_decrease_is_left():
         return {"q": jnp.sum(jnp.asarray(scale, jnp.float32) * (x - aux) ** 2) + 0.1 * jnp.sum(jnp.abs(x))}
 
     last = list(descend(jnp.zeros((6, 7, 3)), terms, jnp.asarray(target, jnp.float32), {"q": 1.0},
-                        iterations=1000, optimizer="lbfgs", lr=1.0, chunk=10, dispatch="async"))[-1]
+                        iterations=1000, optimizer="lbfgs", lr=1.0, steps_per_call=10, dispatch="async"))[-1]
     assert last.stop_reason == "converged" and last.step < 1000
     best = np.maximum(target - 0.05 / scale, 0.0)  # the minimiser, coordinate by coordinate
     optimum = np.sum(scale * (best - target) ** 2) + 0.1 * np.sum(np.abs(best))
@@ -367,17 +373,20 @@ def test_lbfgs_keeps_the_image_in_the_box_and_finds_the_box_minimum():
     ref = minimize(lambda v: (np.sum((a @ v - b) ** 2), 2 * a.T @ (a @ v - b)), np.zeros(n), jac=True,
                    method="L-BFGS-B", bounds=[(0.0, 1.0)] * n, options={"ftol": 1e-15, "gtol": 1e-12})
     reports = list(descend(jnp.zeros((4, 5, 3)), terms, jnp.asarray(b, jnp.float32), {"q": 1.0},
-                           iterations=200, optimizer="lbfgs", lr=1.0, chunk=1))
+                           iterations=200, optimizer="lbfgs", lr=1.0, steps_per_call=1))
+    assert [r.step for r in reports] == list(range(1, len(reports) + 1))   # a report after every step
     for r in reports:
         x = np.asarray(r.x)
         assert x.min() >= 0.0 and x.max() <= 1.0, r.step
+        assert len(r.history) == r.step                          # each report as it was at its step
+    assert not any(np.array_equal(a.x, b.x) for a, b in zip(reports[:5], reports[1:6]))  # its own image
     last = reports[-1]
     assert last.stop_reason == "converged" and last.step < 60
     assert last.losses["total"] == pytest.approx(ref.fun, rel=1e-4)
     np.testing.assert_allclose(np.asarray(last.x).reshape(-1), ref.x, atol=1e-2)
     # bounds "none" (the classic scripts' way) leaves the box for the unconstrained minimum, 0
     free = list(descend(jnp.zeros((4, 5, 3)), terms, jnp.asarray(b, jnp.float32), {"q": 1.0},
-                        iterations=200, optimizer="lbfgs", lr=1.0, chunk=20, bounded=False))[-1]
+                        iterations=200, optimizer="lbfgs", lr=1.0, steps_per_call=20, bounded=False))[-1]
     assert np.asarray(free.x).min() < -0.5 and free.losses["total"] < 1e-3 * ref.fun
 
 
@@ -400,7 +409,7 @@ def test_the_kept_image_does_not_depend_on_the_chunking():
         return {"f": jnp.sum((x - 0.3) ** 2)}
     x0 = jnp.full((4, 4, 3), 0.9)
     last = {c: list(descend(x0, terms, None, {"f": 1.0}, iterations=14, optimizer="adam", lr=0.25,
-                            chunk=c, dispatch="async"))[-1] for c in (1, 3, 4, 5)}
+                            steps_per_call=c, dispatch="async"))[-1] for c in (1, 3, 4, 5)}
     best = int(np.argmin(last[1].history))
     assert 0 < best < 14 and last[1].history[-1] > last[1].history[best]  # it did overshoot and climb
     for c, report in last.items():
