@@ -33,8 +33,8 @@ from . import color, jobs
 from .backbones import layer_table, min_input_side
 from .errors import StyleError
 from .images import fit_longest_side, resize, resize_longest
-from .losses import blend_grams, gram_matrix, layer_norms, penalty
-from .objective import Aux, Term, content_features, image_objective, target_features
+from .losses import blend_grams, gram_matrix
+from .objective import Aux, Term, content_data, image_objective, target_features
 from .optimize import descend, evaluator
 from .settings import ImageSettings, check_fields, setting
 from .tiling import Feather, Tile, tiles
@@ -328,9 +328,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     # tile size), so that a flat tile's content term weighs what a busy one's does
     small = resize_longest(content, min(settings.tile, max(shape)))
     small = color.luminance(small) if luminance_mode else small
-    content_norm = layer_norms(penalty(image_settings.loss, image_settings.huber_delta),
-                               content_features(image_settings, weights.variables, small),
-                               image_settings.normalization)
+    content_norm = content_data(image_settings, weights.variables, small)["norms"]
     objective = image_objective(image_settings, extras, content_norm=content_norm)
     devices = jax.devices()
     mesh = Mesh(np.array(devices), ("tiles",)) if len(devices) > 1 else None

@@ -1,13 +1,9 @@
-"""The objective as data: an ordered list of weighted terms, minimised as sum_k w_k L_k(x).
+"""The objective as data: a list of weighted terms, minimised as sum_k w_k L_k(x) in list order.
 
-Each `Term` names itself and carries its weight, its loss and how to make its data (targets, masks,
-statistics) from one scale's inputs. `image_objective` lists image mode's terms, content, style and
-TV, then a mode's own (photo mode's matting term, video mode's temporal ones): a mode adds entries,
-never a branch. Terms are summed in list order, which fixes the float sums bit for bit.
-
-The terms that read the backbone's features of x share one forward pass. The compiled function is
-cached by what it computes (backbone, pooling, each term's name, loss and layers), never by weights
-or data, so a weight sweep or a new image of the same size reuses the compiled code.
+`image_objective` lists content, style and TV, then a mode's own terms (photo's matting term, video's
+temporal ones): a mode adds entries, never a branch. The terms that read the backbone's features of x
+share one forward pass; the compiled function is cached by what it computes, not by weights or data,
+so a weight sweep or a new image of the same size reuses the compiled code.
 """
 
 from __future__ import annotations
@@ -27,31 +23,22 @@ from .settings import ImageSettings
 
 @dataclass(frozen=True)
 class ScaleInputs:
-    """What the terms' data are made from, at one scale (or one tile): the prepared content at its
-    size, the blended style Grams for that size (each mode computes them its own way: per size,
-    cached per clip, or once for a whole canvas), and the backbone's variables."""
+    """What terms' data are made from at one scale (or tile): the prepared content at its size, the
+    blended style Grams for that size (each mode makes them its own way), the backbone's variables."""
     content: np.ndarray
     grams: Mapping[str, jax.Array]
     variables: Mapping
 
 
-def _no_data(inputs: ScaleInputs) -> None:
-    return None
-
-
 @dataclass(frozen=True)
 class Term:
-    """One weighted term of the objective.
-
-    `loss(x, features, data)` is the term's value for the image x, given the backbone's features of x
-    at `layers` (computed once for every term) and what `data(inputs)` made from a `ScaleInputs`,
-    once per scale. `loss` must compare equal for the same computation (a module-level function or a
-    frozen dataclass): the compiled code is cached by it.
-    """
+    """One weighted term: `loss(x, features, data)`, with the backbone's features of x at `layers` and
+    what `data(ScaleInputs)` made once per scale. The compiled code is cached by `loss`: make it the
+    same object for the same computation (a module-level function, or one from a cached factory)."""
     name: str
     weight: float
     loss: Callable[[jax.Array, Mapping[str, jax.Array], Any], jax.Array]
-    data: Callable[[ScaleInputs], Any] = _no_data
+    data: Callable[[ScaleInputs], Any] | None = None
     layers: tuple[str, ...] = ()
 
 
@@ -63,6 +50,7 @@ class Aux(NamedTuple):
 
 @dataclass(frozen=True)
 class Objective:
+    """A mode's terms in the order they are summed, and the backbone whose features they read."""
     backbone: str
     pooling: str
     terms: tuple[Term, ...]
@@ -75,12 +63,13 @@ class Objective:
     @property
     def function(self) -> Callable[[jax.Array, Aux], dict[str, jax.Array]]:
         """terms(x, aux) -> {name: value}, the same function object for the same computation."""
-        return _terms_function(self.backbone, self.pooling, tuple((t.name, t.loss, t.layers) for t in self.terms))
+        losses = tuple((t.name, t.loss, t.layers) for t in self.terms)
+        return _terms_function(self.backbone, self.pooling, losses)
 
     def aux(self, variables: Mapping, content: np.ndarray, grams: Mapping[str, jax.Array]) -> Aux:
         """Every term's data for one scale (or tile) whose prepared content is `content`."""
         inputs = ScaleInputs(content, grams, variables)
-        return Aux(variables, {t.name: t.data(inputs) for t in self.terms})
+        return Aux(variables, {t.name: t.data(inputs) if t.data else None for t in self.terms})
 
 
 @functools.lru_cache(maxsize=32)
@@ -94,18 +83,13 @@ def _terms_function(backbone: str, pooling: str, losses: tuple[tuple[str, Callab
     return terms
 
 
-@dataclass(frozen=True)
-class LayerLoss:
-    """sum_l w_l mean(rho(statistic of F_l(x) - target_l)) / norm_l (`losses.content_loss` or
-    `style_loss`) under the penalty rho of `kind`; a frozen dataclass, so that equal settings share
-    compiled code."""
-    compare: Callable
-    kind: str
-    delta: float
-
-    def __call__(self, x, features, data):
-        return self.compare(features, data["target"], data["layer_weights"], data["norms"],
-                            penalty(self.kind, self.delta))
+@functools.lru_cache(maxsize=None)
+def layer_loss(compare: Callable, kind: str, delta: float) -> Callable:
+    """`losses.content_loss` or `style_loss` under the penalty `kind` as a term's loss (one object
+    per configuration: the compiled code is cached by it)."""
+    rho = penalty(kind, delta)
+    return lambda x, features, data: compare(features, data["target"], data["layer_weights"],
+                                             data["norms"], rho)
 
 
 def _tv(x, features, data):
@@ -115,17 +99,15 @@ def _tv(x, features, data):
 def image_objective(settings: ImageSettings, extras: Sequence[Term] = (), *,
                     content_norm: Mapping | None = None) -> Objective:
     """Content, style and TV from `settings`, then `extras`, in the order they are summed.
-
-    `content_norm`: the content term's per-layer divisors, where one is shared by every tile (large
-    mode) instead of made from each tile's own content.
-    """
-    def layer_loss(compare):
-        return LayerLoss(compare, settings.loss, settings.huber_delta)
+    `content_norm`: the content term's divisors, where every tile shares one (large mode)."""
+    rho = settings.loss, settings.huber_delta
     return Objective(settings.backbone, settings.pooling, (
-        Term("content", settings.content_weight, layer_loss(content_loss),
-             functools.partial(_content_data, settings, content_norm), settings.content_layers),
-        Term("style", settings.style_weight, layer_loss(style_loss),
-             functools.partial(_style_data, settings), settings.style_layers),
+        Term("content", settings.content_weight, layer_loss(content_loss, *rho),
+             lambda inputs: content_data(settings, inputs.variables, inputs.content, content_norm),
+             settings.content_layers),
+        Term("style", settings.style_weight, layer_loss(style_loss, *rho),
+             lambda inputs: _layer_data(settings, inputs.grams, settings.style_layers,
+                                        settings.style_layer_weights, None), settings.style_layers),
         Term("tv", settings.tv_weight, _tv),
         *extras))
 
@@ -139,13 +121,12 @@ def _layer_data(settings: ImageSettings, target: Mapping, layers: Sequence[str],
             "layer_weights": dict(zip(layers, map(jnp.float32, layer_weights)))}
 
 
-def _content_data(settings: ImageSettings, norms: Mapping | None, inputs: ScaleInputs) -> dict:
-    target = content_features(settings, inputs.variables, inputs.content)
+def content_data(settings: ImageSettings, variables: Mapping, content: np.ndarray,
+                 norms: Mapping | None = None) -> dict:
+    """The content term's data: the content's features, their divisors (or `norms`), the layer weights."""
+    target = target_features(settings.backbone, settings.pooling, settings.content_layers)(
+        variables, jnp.asarray(content))
     return _layer_data(settings, target, settings.content_layers, settings.content_layer_weights, norms)
-
-
-def _style_data(settings: ImageSettings, inputs: ScaleInputs) -> dict:
-    return _layer_data(settings, inputs.grams, settings.style_layers, settings.style_layer_weights, None)
 
 
 @functools.lru_cache(maxsize=32)
@@ -157,11 +138,6 @@ def target_features(backbone: str, pooling: str, layers: tuple[str, ...]):
     def features(variables, image):
         return {k: v[0] for k, v in extract(variables, image[None]).items()}
     return features
-
-
-def content_features(settings: ImageSettings, variables: Mapping, content: np.ndarray) -> dict:
-    return target_features(settings.backbone, settings.pooling, settings.content_layers)(
-        variables, jnp.asarray(content))
 
 
 def style_targets(settings: ImageSettings, variables: Mapping, styles: Sequence[np.ndarray],
