@@ -74,6 +74,7 @@ class Objective:
 
 @functools.lru_cache(maxsize=32)
 def _terms_function(backbone: str, pooling: str, losses: tuple[tuple[str, Callable, tuple[str, ...]], ...]):
+    """One configuration's terms: one forward pass gives every term the features it reads."""
     layers = tuple(dict.fromkeys(layer for _, _, needs in losses for layer in needs))
     extract = feature_extractor(backbone, layers, pooling) if layers else None
 

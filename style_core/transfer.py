@@ -111,8 +111,9 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
             grams: dict | None = None) -> Iterator[Progress]:
     """Paints `content` in the style of `styles`; yields progress, the last event has the result.
 
-    `extras` add loss terms after image mode's (photo mode's matting Laplacian); `init` replaces `settings.init` with an
-    image of the content's shape (photo mode's second stage starts from the first stage's result).
+    `extras` (`objective.Term`s) are summed after content, style and TV (photo mode's matting
+    Laplacian); `init` replaces `settings.init` with an image of the content's shape (photo mode's
+    second stage starts from the first stage's result).
     `grams`: a dict that keeps the style targets per size between calls with the same styles and
     settings (video mode: every frame of a clip has the same style targets).
     """
