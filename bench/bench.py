@@ -48,7 +48,8 @@ from style_core.images import load_image, resize, resize_longest  # noqa: E402
 from style_core import lbfgs  # noqa: E402
 from style_core.optimize import descend  # noqa: E402
 from style_core.settings import ImageSettings  # noqa: E402
-from style_core.transfer import image_terms, make_aux, stylize  # noqa: E402
+from style_core.objective import image_objective, style_targets  # noqa: E402
+from style_core.transfer import stylize  # noqa: E402
 from style_core.weights import load_weights  # noqa: E402
 from roofline import conv_gflop, matmul_gflops  # noqa: E402
 
@@ -63,7 +64,7 @@ class Case:
 
     def __init__(self, mode: str, size: int, weights, work: Path):
         from style_core.photo import PhotoSettings, photo_image_settings, photo_term
-        from style_core.video import VideoSettings, _term, video_image_settings
+        from style_core.video import VideoSettings, temporal_term, video_image_settings
         self.mode, self.size, self.weights, self.work = mode, size, weights, work
         self.content = resize_longest(load_image(ROOT / "assets" / "content.png"), size)
         self.style = load_image(ROOT / "assets" / "style.png")
@@ -78,8 +79,8 @@ class Case:
             h, w = self.content.shape[:2]
             # a later frame's term: its target (the warped previous frame) 4 px off the content, which
             # the frame starts from; with the content itself as the target the step converges at once
-            self.extras = (_term("temporal", self.video.temporal_weight, np.roll(self.content, 4, axis=1),
-                                 np.ones((h, w), np.float32)),)
+            self.extras = (temporal_term("temporal", self.video.temporal_weight, np.roll(self.content, 4, axis=1),
+                                         np.ones((h, w), np.float32)),)
         else:
             self.settings = ImageSettings(size=size, weights=weights.source)
         # The timed problem: the whole image, or for large mode one square tile of `size` px.
@@ -91,14 +92,9 @@ class Case:
     def objective(self, image: np.ndarray, extras=()):
         s = self.settings
         style = resize_longest(self.style, max(image.shape[:2]))
-        aux = make_aux(s, self.weights.variables, image, [style])
-        if extras:
-            aux["extra"] = {e.name: e.data(image) for e in extras}
-        terms = image_terms(s.backbone, s.pooling, s.content_layers, s.style_layers, s.loss, s.huber_delta,
-                            tuple((e.name, e.loss) for e in extras))
-        term_weights = {"content": s.content_weight, "style": s.style_weight, "tv": s.tv_weight,
-                        **{e.name: e.weight for e in extras}}
-        return terms, aux, term_weights
+        objective = image_objective(s, extras)
+        aux = objective.aux(self.weights.variables, image, style_targets(s, self.weights.variables, [style]))
+        return objective.function, aux, objective.weights
 
     def full_loss(self):
         """The loss the quality marks report: the mode's objective on the full-size content."""

@@ -25,18 +25,16 @@ sys.path.insert(0, str(ROOT))
 from style_core.images import load_image, resize  # noqa: E402
 from style_core.optimize import descend  # noqa: E402
 from style_core.settings import ImageSettings  # noqa: E402
-from style_core.transfer import image_terms, make_aux  # noqa: E402
+from style_core.objective import image_objective, style_targets  # noqa: E402
 from style_core.weights import load_weights  # noqa: E402
 from roofline import conv_gflop, matmul_gflops  # noqa: E402
 
 
 def problem(settings: ImageSettings, weights, content, style):
     shape = content.shape[:2]
-    aux = make_aux(settings, weights.variables, content, [style])
-    terms = image_terms(settings.backbone, settings.pooling, settings.content_layers, settings.style_layers,
-                        settings.loss, settings.huber_delta)
-    return terms, aux, {"content": settings.content_weight, "style": settings.style_weight,
-                        "tv": settings.tv_weight}, shape
+    objective = image_objective(settings)
+    aux = objective.aux(weights.variables, content, style_targets(settings, weights.variables, [style]))
+    return objective.function, aux, objective.weights, shape
 
 
 def time_value_and_grad(terms, aux, weights, x, repeats=3):

@@ -234,12 +234,12 @@ def ours_speed(settings, weights, inputs, jax, jnp) -> dict:
     pass, both slopes) and per Adam step inside the loop, after warm-up."""
     from style_core.lbfgs import HostLBFGS
     from style_core.optimize import _total, descend
-    from style_core.transfer import image_terms, make_aux
-    s = settings.replace(scales=1)
-    terms = image_terms(s.backbone, s.pooling, s.content_layers, s.style_layers, s.loss, s.huber_delta)
-    aux = make_aux(s, weights.variables, inputs["content"], [inputs["style"]])
-    w = {"content": jnp.float32(s.content_weight), "style": jnp.float32(s.style_weight),
-         "tv": jnp.float32(0.0)}
+    from style_core.objective import image_objective, style_targets
+    s = settings.replace(scales=1, tv_weight=0.0)
+    objective = image_objective(s)
+    terms = objective.function
+    aux = objective.aux(weights.variables, inputs["content"], style_targets(s, weights.variables, [inputs["style"]]))
+    w = {k: jnp.float32(v) for k, v in objective.weights.items()}
     host = HostLBFGS(lambda x, a, ws: jax.value_and_grad(_total, argnums=1, has_aux=True)(terms, x, a, ws))
     x = jnp.asarray(inputs["content"])
     zero = jnp.zeros_like(x)

@@ -38,23 +38,18 @@ from style_core import matting  # noqa: E402
 from style_core.images import load_image, resize  # noqa: E402
 from style_core.optimize import descend  # noqa: E402
 from style_core.photo import PhotoSettings, photo_image_settings, photo_term, stylize_photo  # noqa: E402
-from style_core.transfer import image_terms, make_aux  # noqa: E402
+from style_core.objective import image_objective, style_targets  # noqa: E402
 from style_core.weights import load_weights  # noqa: E402
 from tests.synthetic import photo_like  # noqa: E402
 
 
 def seconds_per_step(settings, weights, content, style, extras, steps: int) -> float:
     """Adam steps inside the compiled chunks, after the compiling call (as bench_image.time_loop)."""
-    aux = make_aux(settings, weights.variables, content, [style])
-    if extras:
-        aux["extra"] = {e.name: e.data(content) for e in extras}
-    terms = image_terms(settings.backbone, settings.pooling, settings.content_layers, settings.style_layers,
-                        settings.loss, settings.huber_delta, tuple((e.name, e.loss) for e in extras))
-    term_weights = {"content": settings.content_weight, "style": settings.style_weight,
-                    "tv": settings.tv_weight, **{e.name: e.weight for e in extras}}
+    objective = image_objective(settings, extras)
+    aux = objective.aux(weights.variables, content, style_targets(settings, weights.variables, [style]))
     marks = [(r.step, time.perf_counter()) for r in descend(
-        jnp.asarray(content), terms, aux, term_weights, iterations=steps + 2, optimizer="adam",
-        lr=settings.lr, steps_per_call=steps)]
+        jnp.asarray(content), objective.function, aux, objective.weights, iterations=steps + 2,
+        optimizer="adam", lr=settings.lr, steps_per_call=steps)]
     (s0, t0), (s1, t1) = marks[1], marks[-1]
     return (t1 - t0) / max(s1 - s0, 1)
 

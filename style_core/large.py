@@ -33,12 +33,12 @@ from . import color, jobs
 from .backbones import layer_table, min_input_side
 from .errors import StyleError
 from .images import fit_longest_side, resize, resize_longest
-from .losses import blend_grams, gram_matrix, layer_norms, penalty
+from .losses import blend_grams, gram_matrix
+from .objective import Aux, Term, content_data, image_objective, target_features
 from .optimize import descend, evaluator
 from .settings import ImageSettings, check_fields, setting
 from .tiling import Feather, Tile, tiles
-from .transfer import (_finish, _target_fn, content_features_of, image_terms, initial_image, make_aux,
-                       prepare_inputs, scale_shapes, stylize)
+from .transfer import _finish, initial_image, prepare_inputs, scale_shapes, stylize
 from .weights import Weights
 
 LARGE_MAX_SIZE = 16384
@@ -163,7 +163,7 @@ def tiled_grams(settings: ImageSettings, variables: Mapping, image: np.ndarray, 
     context beyond the margin, at deep layers.
     """
     layers = settings.style_layers
-    features = _target_fn(settings.backbone, settings.pooling, layers)
+    features = target_features(settings.backbone, settings.pooling, layers)
     height, width = image.shape[:2]
     if max(height, width) <= core + 2 * margin:
         return {k: gram_matrix(v) for k, v in features(variables, jnp.asarray(image)).items()}
@@ -191,22 +191,21 @@ def tiled_grams(settings: ImageSettings, variables: Mapping, image: np.ndarray, 
 
 @functools.lru_cache(maxsize=16)
 def batched_terms(terms):
-    """The terms of a batch of tiles (B, h, w, 3), summed: each tile has its own content target
-    (`aux["content"]` stacked along the batch), the rest of `aux` is shared. The tiles do not
-    interact: each one's gradient is its own."""
+    """The terms of a batch of tiles (B, h, w, 3), summed: each tile has its own data for every term
+    (stacked along the batch), the backbone's variables are shared. The tiles do not interact: each
+    one's gradient is its own."""
     def batch(x, aux):
-        axes = {k: (0 if k == "content" else None) for k in aux}
-        values = jax.vmap(terms, in_axes=(0, axes))(x, aux)
+        values = jax.vmap(terms, in_axes=(0, Aux(None, 0)))(x, aux)
         return {k: v.sum() for k, v in values.items()}
     return batch
 
 
 def _shard(tree, mesh: Mesh):
-    """A batch of tiles, or an aux dict whose "content" is per tile, split along the batch over the
-    mesh; the rest of the aux replicated on every device."""
+    """A batch of tiles, or an `Aux` whose data are per tile, split along the batch over the mesh; the
+    backbone's variables replicated on every device."""
     split, whole = NamedSharding(mesh, PartitionSpec("tiles")), NamedSharding(mesh, PartitionSpec())
-    if isinstance(tree, dict):
-        return {k: jax.device_put(v, split if k == "content" else whole) for k, v in tree.items()}
+    if isinstance(tree, Aux):
+        return Aux(jax.device_put(tree.variables, whole), jax.device_put(tree.data, split))
     return jax.device_put(tree, split)
 
 
@@ -246,13 +245,11 @@ def tile_style_losses(image: np.ndarray, content: np.ndarray, styles: Sequence[n
     _, prepared = prepare_inputs(content, styles, s)
     grams = output_grams(prepared, settings, weights, image.shape[:2])
     full = resize(content, *image.shape[:2])
-    evaluate = evaluator(image_terms(s.backbone, s.pooling, s.content_layers, s.style_layers, s.loss,
-                                     s.huber_delta))
-    unit = {"content": jnp.float32(0), "style": jnp.float32(1), "tv": jnp.float32(0)}
+    objective = image_objective(s)
+    evaluate = evaluator(objective.function)
     seen = color.luminance if s.preserve_color == "luminance" else (lambda x: x)  # what the network saw
-    return [float(evaluate(jnp.asarray(seen(image[t.slices])),
-                           make_aux(s, weights.variables, seen(full[t.slices]), grams=grams), unit)[1]["style"])
-            for t in layout]
+    return [float(evaluate(jnp.asarray(seen(image[t.slices])), objective.aux(weights.variables,
+                           seen(full[t.slices]), grams), objective.weights)[1]["style"]) for t in layout]
 
 
 def check_memory(shape: tuple[int, int]) -> None:
@@ -268,10 +265,11 @@ def check_memory(shape: tuple[int, int]) -> None:
 
 
 def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: LargeSettings,
-                  weights: Weights, job: str | os.PathLike | None = None,
-                  resume: bool = False) -> Iterator[LargeProgress]:
+                  weights: Weights, job: str | os.PathLike | None = None, resume: bool = False, *,
+                  extras: Sequence[Term] = ()) -> Iterator[LargeProgress]:
     """Paints `content` at `settings.size` px tile by tile; yields progress, the last event has the
-    result. With `job`, finished work is kept in that folder and `resume` continues it."""
+    result. With `job`, finished work is kept in that folder and `resume` continues it. `extras` add
+    loss terms to the global pass and to every tile, as `stylize`'s do (their data made per tile)."""
     image_settings = settings.image
     if weights.backbone != image_settings.backbone:
         raise StyleError(f"weights are for {weights.backbone}, settings ask for {image_settings.backbone}")
@@ -303,7 +301,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     if settings.base_size:
         stored = folder.load(BASE, shape=scale_shapes(content.shape[:2], image_settings)[-1]) if folder else None
         if stored is None:
-            for e in stylize(content, styles, image_settings, weights):
+            for e in stylize(content, styles, image_settings, weights, extras=extras):
                 if e.done:
                     base = e.result.image
                     base_losses = {**e.result.final_losses, "stop_reason": e.result.stop_reason}
@@ -330,13 +328,8 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     # tile size), so that a flat tile's content term weighs what a busy one's does
     small = resize_longest(content, min(settings.tile, max(shape)))
     small = color.luminance(small) if luminance_mode else small
-    content_norm = layer_norms(penalty(image_settings.loss, image_settings.huber_delta),
-                               content_features_of(image_settings, weights.variables, small),
-                               image_settings.normalization)
-    term_weights = {"content": image_settings.content_weight, "style": image_settings.style_weight,
-                    "tv": image_settings.tv_weight}
-    terms = image_terms(image_settings.backbone, image_settings.pooling, image_settings.content_layers,
-                        image_settings.style_layers, image_settings.loss, image_settings.huber_delta)
+    content_norm = content_data(image_settings, weights.variables, small)["norms"]
+    objective = image_objective(image_settings, extras, content_norm=content_norm)
     devices = jax.devices()
     mesh = Mesh(np.array(devices), ("tiles",)) if len(devices) > 1 else None
     feather = Feather(shape, list(layout))
@@ -384,20 +377,16 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
                 x0.append(color.luminance(init) if luminance_mode else init)
             else:
                 x0.append(_tile_init(image_settings, tile_content[-1], prepared, t))
+        per_tile = [objective.aux(weights.variables, c, grams) for c in tile_content]
         if batch == 1:
-            aux = make_aux(image_settings, weights.variables, tile_content[0], grams=grams,
-                           content_norm=content_norm)
-            run_terms, x_start = terms, jnp.asarray(x0[0])
+            aux, run_terms, x_start = per_tile[0], objective.function, jnp.asarray(x0[0])
         else:
-            per_tile = [make_aux(image_settings, weights.variables, c, grams=grams, content_norm=content_norm)
-                        for c in tile_content]
-            aux = dict(per_tile[0])
-            aux["content"] = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *[a["content"] for a in per_tile])
-            aux = _shard(aux, mesh)
-            run_terms = batched_terms(terms)
+            aux = _shard(Aux(weights.variables, jax.tree_util.tree_map(lambda *v: jnp.stack(v),
+                                                                       *[a.data for a in per_tile])), mesh)
+            run_terms = batched_terms(objective.function)
             x_start = _shard(jnp.stack([jnp.asarray(x) for x in x0]), mesh)
         final = None
-        for report in descend(x_start, run_terms, aux, term_weights, iterations=settings.tile_iterations,
+        for report in descend(x_start, run_terms, aux, objective.weights, iterations=settings.tile_iterations,
                               optimizer=image_settings.optimizer, lr=image_settings.lr,
                               steps_per_call=image_settings.steps_per_call, tol=image_settings.tol,
                               bounded=image_settings.bounded):
@@ -413,8 +402,8 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
             if batch == 1:
                 losses = dict(final.losses)
             else:
-                total, values = evaluator(terms)(jnp.asarray(x), per_tile[k],
-                                                 {n: jnp.float32(v) for n, v in term_weights.items()})
+                total, values = evaluator(objective.function)(
+                    jnp.asarray(x), per_tile[k], {n: jnp.float32(v) for n, v in objective.weights.items()})
                 losses = {"total": float(total), **{n: float(v) for n, v in values.items()}}
             losses["stop_reason"] = final.stop_reason
             finished = _finish(x, original[t.slices], image_settings)

@@ -27,8 +27,9 @@ from . import color
 from .errors import StyleError
 from .images import resize
 from .matting import DEFAULT_EPSILON, MattingStats, laplacian_product, matting_stats, photo_loss
+from .objective import Term
 from .settings import ImageSettings, check_fields, setting
-from .transfer import ExtraTerm, Progress, StyleResult, prepare_inputs, stylize
+from .transfer import Progress, StyleResult, prepare_inputs, stylize
 from .weights import Weights
 
 DECK_PIXELS = 512 * 512
@@ -110,13 +111,13 @@ class PhotoResult:
                            for s in self.stages]}
 
 
-def photo_term(settings: PhotoSettings) -> ExtraTerm:
+def photo_term(settings: PhotoSettings) -> Term:
     """The matting-Laplacian term; its statistics are made once per scale from that scale's content."""
-    return ExtraTerm("photo", settings.photo_weight, _photo_loss,
-                     lambda content: matting_stats(content, settings.epsilon))
+    return Term("photo", settings.photo_weight, _photo_loss,
+                lambda inputs: matting_stats(inputs.content, settings.epsilon))
 
 
-def _photo_loss(x, stats: MattingStats):
+def _photo_loss(x, features, stats: MattingStats):
     return photo_loss(stats, x)
 
 

@@ -7,20 +7,19 @@ the last one carries the `StyleResult`. Front ends iterate it and may stop at an
 
 from __future__ import annotations
 
-import functools
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import color
-from .backbones import feature_extractor, min_input_side
+from .backbones import min_input_side
 from .errors import StyleError
 from .images import fit_longest_side, resize, resize_longest
-from .losses import blend_grams, content_loss, gram_matrix, layer_norms, penalty, style_loss, tv_loss
+from .objective import Term, image_objective, style_targets
 from .optimize import descend
 from .settings import ImageSettings
 from .weights import Weights
@@ -70,87 +69,6 @@ class Progress:
         return self.result is not None
 
 
-@dataclass(frozen=True)
-class ExtraTerm:
-    """One more loss term for the image-mode loop (photorealism, temporal consistency).
-
-    `loss(x, data)` is the term's value for the image x; `data(content)` makes what it needs from the
-    (prepared) content at each scale's size, once per scale. `loss` should be a module-level function:
-    the compiled loop is cached by it.
-    """
-    name: str
-    weight: float
-    loss: Callable[[jax.Array, Any], jax.Array]
-    data: Callable[[np.ndarray], Any]
-
-
-@functools.lru_cache(maxsize=32)
-def image_terms(backbone: str, pooling: str, content_layers: tuple[str, ...],
-                style_layers: tuple[str, ...], loss: str, delta: float,
-                extras: tuple[tuple[str, Callable], ...] = ()):
-    """terms(x, aux) -> {content, style, tv, *extras} for one configuration (cached: one compile per
-    shape).
-
-    `aux` holds the backbone variables and the targets: content features, blended style Grams, the
-    per-layer divisors of the normalisation and the per-layer weights; `aux["extra"][name]` the data
-    of each extra term `(name, loss)`.
-    """
-    extract = feature_extractor(backbone, tuple(dict.fromkeys(content_layers + style_layers)), pooling)
-    rho = penalty(loss, delta)
-
-    def terms(x, aux):
-        features = extract(aux["variables"], x[None])
-        features = {k: v[0] for k, v in features.items()}
-        return {"content": content_loss(features, aux["content"], aux["content_w"], aux["content_norm"], rho),
-                "style": style_loss(features, aux["style"], aux["style_w"], aux["style_norm"], rho),
-                "tv": tv_loss(x), **{name: fn(x, aux["extra"][name]) for name, fn in extras}}
-
-    return terms
-
-
-@functools.lru_cache(maxsize=32)
-def _target_fn(backbone: str, pooling: str, layers: tuple[str, ...]):
-    extract = feature_extractor(backbone, layers, pooling)
-
-    @jax.jit
-    def features(variables, image):
-        return {k: v[0] for k, v in extract(variables, image[None]).items()}
-    return features
-
-
-def style_targets(settings: ImageSettings, variables: Mapping, styles: Sequence[np.ndarray],
-                  ) -> dict[str, jax.Array]:
-    """The blended Gram matrices of the style images, each at its own size (computed once per size)."""
-    features = _target_fn(settings.backbone, settings.pooling, settings.style_layers)
-    grams = [{k: gram_matrix(v) for k, v in features(variables, jnp.asarray(s)).items()} for s in styles]
-    return {name: blend_grams([g[name] for g in grams], settings.style_blend) for name in
-            settings.style_layers}
-
-
-def make_aux(settings: ImageSettings, variables: Mapping, content: np.ndarray,
-             styles: Sequence[np.ndarray] = (), *, grams: Mapping | None = None,
-             content_norm: Mapping | None = None) -> dict:
-    """Targets for one size: content features, style Grams, normalisation divisors, layer weights.
-
-    Large mode passes the Grams (computed once for the whole canvas) and the content divisors
-    (one for every tile) instead of having them computed from this content and these styles.
-    """
-    rho = penalty(settings.loss, settings.huber_delta)
-    content_features = content_features_of(settings, variables, content)
-    grams = style_targets(settings, variables, styles) if grams is None else grams
-    return {"variables": variables, "content": content_features, "style": grams,
-            "content_norm": (layer_norms(rho, content_features, settings.normalization)
-                             if content_norm is None else content_norm),
-            "style_norm": layer_norms(rho, grams, settings.normalization),
-            "content_w": dict(zip(settings.content_layers, map(jnp.float32, settings.content_layer_weights))),
-            "style_w": dict(zip(settings.style_layers, map(jnp.float32, settings.style_layer_weights)))}
-
-
-def content_features_of(settings: ImageSettings, variables: Mapping, content: np.ndarray) -> dict:
-    return _target_fn(settings.backbone, settings.pooling, settings.content_layers)(
-        variables, jnp.asarray(content))
-
-
 def scale_shapes(shape: tuple[int, int], settings: ImageSettings) -> list[tuple[int, int]]:
     """Output (H, W) of each scale, coarse to fine; each scale doubles the last."""
     return [fit_longest_side(shape, max(1, settings.size // 2 ** k))
@@ -189,12 +107,13 @@ def initial_image(settings: ImageSettings, content: np.ndarray, styles: Sequence
 
 
 def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSettings,
-            weights: Weights, *, extras: Sequence[ExtraTerm] = (), init: np.ndarray | None = None,
+            weights: Weights, *, extras: Sequence[Term] = (), init: np.ndarray | None = None,
             grams: dict | None = None) -> Iterator[Progress]:
     """Paints `content` in the style of `styles`; yields progress, the last event has the result.
 
-    `extras` add loss terms (photo mode's matting Laplacian); `init` replaces `settings.init` with an
-    image of the content's shape (photo mode's second stage starts from the first stage's result).
+    `extras` (`objective.Term`s) are summed after content, style and TV (photo mode's matting
+    Laplacian); `init` replaces `settings.init` with an image of the content's shape (photo mode's
+    second stage starts from the first stage's result).
     `grams`: a dict that keeps the style targets per size between calls with the same styles and
     settings (video mode: every frame of a clip has the same style targets).
     """
@@ -207,11 +126,8 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
     need = min_input_side(settings.backbone, settings.layers)
     steps = settings.scale_iterations
     total = sum(steps)
-    term_weights = {"content": settings.content_weight, "style": settings.style_weight,
-                    "tv": settings.tv_weight, **{e.name: e.weight for e in extras}}
-    terms = image_terms(settings.backbone, settings.pooling, settings.content_layers,
-                        settings.style_layers, settings.loss, settings.huber_delta,
-                        tuple((e.name, e.loss) for e in extras))
+    objective = image_objective(settings, extras)
+    grams = {} if grams is None else grams
     history: list[dict] = []
     initial_losses: dict[str, float] = {}
     done_steps, x, reason, final_losses = 0, None, "finished", {}
@@ -228,18 +144,16 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
                 raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
                                  f"{settings.backbone} needs at least {need} px: raise `style_scale`")
         key = tuple(s.shape for s in styles_k)
-        if grams is not None and key not in grams:
+        if key not in grams:
             grams[key] = style_targets(settings, weights.variables, styles_k)
-        aux = make_aux(settings, weights.variables, content_k, styles_k,
-                       grams=None if grams is None else grams[key])
-        if extras:
-            aux["extra"] = {e.name: e.data(content_k) for e in extras}
+        aux = objective.aux(weights.variables, content_k, grams[key])
         x0 = (resize(x, *shape) if x is not None else resize(init, *shape) if init is not None
               else initial_image(settings, content_k, styles_k))
         next_preview = settings.preview_every
-        for report in descend(jnp.asarray(x0), terms, aux, term_weights, iterations=steps[index - 1],
-                              optimizer=settings.optimizer, lr=settings.lr,
-                              steps_per_call=settings.steps_per_call, tol=settings.tol, bounded=settings.bounded):
+        for report in descend(jnp.asarray(x0), objective.function, aux, objective.weights,
+                              iterations=steps[index - 1], optimizer=settings.optimizer, lr=settings.lr,
+                              steps_per_call=settings.steps_per_call, tol=settings.tol,
+                              bounded=settings.bounded):
             if not initial_losses:
                 initial_losses = dict(report.initial_losses)
             step = done_steps + report.step

@@ -38,8 +38,9 @@ from .errors import StyleError
 from .flow import occlusion_mask, optical_flow, warp, warping_error
 from .images import resize
 from .losses import temporal_loss
+from .objective import Term
 from .settings import ImageSettings, check_fields, setting
-from .transfer import ExtraTerm, stylize
+from .transfer import stylize
 from .videoio import VideoInfo, VideoWriter, probe, read_frames
 from .weights import Weights
 
@@ -176,18 +177,19 @@ class VideoResult:
                 "stop_reason": self.stop_reason, "remade": list(self.remade)}
 
 
-def _temporal(x, data):
+def _temporal(x, features, data):
     target, mask = data
     return temporal_loss(x, target, mask)
 
 
-def _term(name: str, weight: float, target: np.ndarray, mask: np.ndarray) -> ExtraTerm:
-    def data(content):
-        h, w = content.shape[:2]
+def temporal_term(name: str, weight: float, target: np.ndarray, mask: np.ndarray) -> Term:
+    """x against `target` (a stylised frame warped into this one) where `mask` is 1, at every scale."""
+    def data(inputs):
+        h, w = inputs.content.shape[:2]
         if target.shape[:2] == (h, w):
             return target, mask
         return resize(target, h, w), (resize(mask[..., None].repeat(3, -1), h, w)[..., 0] > 0.5).astype(np.float32)
-    return ExtraTerm(name, weight, _temporal, data)
+    return Term(name, weight, _temporal, data)
 
 
 # Finished frames (chunk, frame), 8-bit as the output shows them, read back after saving so that a
@@ -279,7 +281,7 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
                     diverged.append((index, why))
         else:
             t0 = time.perf_counter()
-            extras = [_term(name, settings.temporal_weight, target, mask) for name, target, mask in anchors]
+            extras = [temporal_term(name, settings.temporal_weight, target, mask) for name, target, mask in anchors]
             # Later frames start from the warped previous frame, masked pixels included (new ones at
             # an edge take the nearest pixel the warp can supply): re-initialising masked pixels from
             # the recoloured content was measured to raise E_warp 7x and double the steps per frame

@@ -13,7 +13,7 @@ import pytest
 
 from style_core.losses import blend_grams, gram_matrix, layer_norms, penalty, style_loss, tv_loss
 from style_core.settings import ImageSettings
-from style_core.transfer import image_terms, make_aux
+from style_core.objective import image_objective, style_targets
 from style_core.weights import load_weights
 from tests.conftest import state_dict
 from tests.test_weights import normalized, numpy_cross_correlation
@@ -102,13 +102,12 @@ def _settings(loss, normalization):
 def _library(s, problem):
     content, styles, x, variables, _ = problem
     f32 = lambda a: np.asarray(a, np.float32)  # noqa: E731
-    aux = make_aux(s, variables, f32(content), [f32(st) for st in styles])
-    terms = image_terms(s.backbone, s.pooling, s.content_layers, s.style_layers, s.loss, s.huber_delta)
-    weights = {"content": s.content_weight, "style": s.style_weight, "tv": s.tv_weight}
+    objective = image_objective(s)
+    aux = objective.aux(variables, f32(content), style_targets(s, variables, [f32(st) for st in styles]))
 
     def total(y):
-        t = terms(y, aux)
-        return sum(weights[k] * v for k, v in t.items()), t
+        t = objective.function(y, aux)
+        return sum(objective.weights[k] * v for k, v in t.items()), t
     return total
 
 

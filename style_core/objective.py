@@ -1,0 +1,150 @@
+"""The objective as data: a list of weighted terms, minimised as sum_k w_k L_k(x) in list order.
+
+`image_objective` lists content, style and TV, then a mode's own terms (photo's matting term, video's
+temporal ones): a mode adds entries, never a branch. The terms that read the backbone's features of x
+share one forward pass; the compiled function is cached by what it computes, not by weights or data,
+so a weight sweep or a new image of the same size reuses the compiled code.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .backbones import feature_extractor
+from .losses import blend_grams, content_loss, gram_matrix, layer_norms, penalty, style_loss, tv_loss
+from .settings import ImageSettings
+
+
+@dataclass(frozen=True)
+class ScaleInputs:
+    """What terms' data are made from at one scale (or tile): the prepared content at its size, the
+    blended style Grams for that size (each mode makes them its own way), the backbone's variables."""
+    content: np.ndarray
+    grams: Mapping[str, jax.Array]
+    variables: Mapping
+
+
+@dataclass(frozen=True)
+class Term:
+    """One weighted term: `loss(x, features, data)`, with the backbone's features of x at `layers` and
+    what `data(ScaleInputs)` made once per scale. The compiled code is cached by `loss`: make it the
+    same object for the same computation (a module-level function, or one from a cached factory)."""
+    name: str
+    weight: float
+    loss: Callable[[jax.Array, Mapping[str, jax.Array], Any], jax.Array]
+    data: Callable[[ScaleInputs], Any] | None = None
+    layers: tuple[str, ...] = ()
+
+
+class Aux(NamedTuple):
+    """The arguments of the compiled terms besides x: the backbone's variables, each term's data."""
+    variables: Mapping
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A mode's terms in the order they are summed, and the backbone whose features they read."""
+    backbone: str
+    pooling: str
+    terms: tuple[Term, ...]
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """{name: weight}, in the order the terms are summed."""
+        return {t.name: t.weight for t in self.terms}
+
+    @property
+    def function(self) -> Callable[[jax.Array, Aux], dict[str, jax.Array]]:
+        """terms(x, aux) -> {name: value}, the same function object for the same computation."""
+        losses = tuple((t.name, t.loss, t.layers) for t in self.terms)
+        return _terms_function(self.backbone, self.pooling, losses)
+
+    def aux(self, variables: Mapping, content: np.ndarray, grams: Mapping[str, jax.Array]) -> Aux:
+        """Every term's data for one scale (or tile) whose prepared content is `content`."""
+        inputs = ScaleInputs(content, grams, variables)
+        return Aux(variables, {t.name: t.data(inputs) if t.data else None for t in self.terms})
+
+
+@functools.lru_cache(maxsize=32)
+def _terms_function(backbone: str, pooling: str, losses: tuple[tuple[str, Callable, tuple[str, ...]], ...]):
+    """One configuration's terms: one forward pass gives every term the features it reads."""
+    layers = tuple(dict.fromkeys(layer for _, _, needs in losses for layer in needs))
+    extract = feature_extractor(backbone, layers, pooling) if layers else None
+
+    def terms(x, aux: Aux):
+        features = {k: v[0] for k, v in extract(aux.variables, x[None]).items()} if extract else {}
+        return {name: loss(x, features, aux.data[name]) for name, loss, _ in losses}
+    return terms
+
+
+@functools.lru_cache(maxsize=None)
+def layer_loss(compare: Callable, kind: str, delta: float) -> Callable:
+    """`losses.content_loss` or `style_loss` under the penalty `kind` as a term's loss (one object
+    per configuration: the compiled code is cached by it)."""
+    rho = penalty(kind, delta)
+    return lambda x, features, data: compare(features, data["target"], data["layer_weights"],
+                                             data["norms"], rho)
+
+
+def _tv(x, features, data):
+    return tv_loss(x)
+
+
+def image_objective(settings: ImageSettings, extras: Sequence[Term] = (), *,
+                    content_norm: Mapping | None = None) -> Objective:
+    """Content, style and TV from `settings`, then `extras`, in the order they are summed.
+    `content_norm`: the content term's divisors, where every tile shares one (large mode)."""
+    rho = settings.loss, settings.huber_delta
+    return Objective(settings.backbone, settings.pooling, (
+        Term("content", settings.content_weight, layer_loss(content_loss, *rho),
+             lambda inputs: content_data(settings, inputs.variables, inputs.content, content_norm),
+             settings.content_layers),
+        Term("style", settings.style_weight, layer_loss(style_loss, *rho),
+             lambda inputs: _layer_data(settings, inputs.grams, settings.style_layers,
+                                        settings.style_layer_weights, None), settings.style_layers),
+        Term("tv", settings.tv_weight, _tv),
+        *extras))
+
+
+def _layer_data(settings: ImageSettings, target: Mapping, layers: Sequence[str],
+                layer_weights: Sequence[float], norms: Mapping | None) -> dict:
+    """A layer loss's data: its targets, their divisors (see `losses.layer_norms`), its layer weights."""
+    if norms is None:
+        norms = layer_norms(penalty(settings.loss, settings.huber_delta), target, settings.normalization)
+    return {"target": target, "norms": norms,
+            "layer_weights": dict(zip(layers, map(jnp.float32, layer_weights)))}
+
+
+def content_data(settings: ImageSettings, variables: Mapping, content: np.ndarray,
+                 norms: Mapping | None = None) -> dict:
+    """The content term's data: the content's features, their divisors (or `norms`), the layer weights."""
+    target = target_features(settings.backbone, settings.pooling, settings.content_layers)(
+        variables, jnp.asarray(content))
+    return _layer_data(settings, target, settings.content_layers, settings.content_layer_weights, norms)
+
+
+@functools.lru_cache(maxsize=32)
+def target_features(backbone: str, pooling: str, layers: tuple[str, ...]):
+    """jit: (variables, image (H, W, 3)) -> {layer: features (h, w, c)}, for computing targets."""
+    extract = feature_extractor(backbone, layers, pooling)
+
+    @jax.jit
+    def features(variables, image):
+        return {k: v[0] for k, v in extract(variables, image[None]).items()}
+    return features
+
+
+def style_targets(settings: ImageSettings, variables: Mapping, styles: Sequence[np.ndarray],
+                  ) -> dict[str, jax.Array]:
+    """The blended Gram matrices of the style images, each at its own size (computed once per size)."""
+    features = target_features(settings.backbone, settings.pooling, settings.style_layers)
+    grams = [{k: gram_matrix(v) for k, v in features(variables, jnp.asarray(s)).items()} for s in styles]
+    return {name: blend_grams([g[name] for g in grams], settings.style_blend) for name in
+            settings.style_layers}
