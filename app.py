@@ -51,7 +51,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from style_core import ImageSettings, StyleError, load_image, load_weights, save_image, stylize  # noqa: E402
+from style_core import Event, ImageSettings, StyleError, load_image, load_weights, save_image, stylize  # noqa: E402
 from style_core.errors import spelled  # noqa: E402
 from style_core.backbones import BACKBONES  # noqa: E402
 from style_core.explore import STUDIES, run_study, study_settings  # noqa: E402
@@ -62,7 +62,6 @@ from style_core.losses import LOSS_KINDS  # noqa: E402
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
     photo_metrics, stylize_photo  # noqa: E402
 from style_core.settings import auto_scales, described, from_values  # noqa: E402
-from style_core.transfer import Progress  # noqa: E402
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, stylize_video, \
     video_image_settings  # noqa: E402
 from style_core.videoio import probe  # noqa: E402
@@ -603,12 +602,13 @@ def steps_summary(result, shape: tuple[int, int]) -> str:
     return f"**{result.iterations} steps in {result.seconds:.1f} s**{split}"
 
 
-def step_line(event: Progress, pace: Pace, label: str = "Step", done: int | None = None,
+def step_line(event: Event, pace: Pace, label: str = "Step", done: int | None = None,
               total: int | None = None) -> str:
-    done, total = event.step if done is None else done, event.total if total is None else total
+    done, total = event.completed if done is None else done, event.total if total is None else total
     rate, left = pace.rate(done), pace.left(done, total)
     h, w = event.shape
-    scale = f" (scale {event.scale} of {event.scales}, {w}x{h} px)" if event.scales > 1 else f" ({w}x{h} px)"
+    index, scales = event.scale
+    scale = f" (scale {index} of {scales}, {w}x{h} px)" if scales > 1 else f" ({w}x{h} px)"
     loss = event.losses.get("total")
     return (f"{label} {done} of {total}{scale}" + (f" · loss {loss:.4g}" if loss is not None else "")
             + (f" · {rate:.1f} steps/s" if rate else "") + (f" · {clock(left)} left" if left is not None else ""))
@@ -631,17 +631,17 @@ def run_image(content, styles, request: gr.Request = None, **values):
             if event.done:
                 break
             if event.preview is not None:
-                shown = (event.preview, event.step)
+                shown = (event.preview, event.completed)
             yield (gr.skip() if event.preview is None else to_uint8(event.preview), *skip[1:],
-                   status(step_line(event, pace) + untrained_note(weights), event.step / max(event.total, 1)))
+                   status(step_line(event, pace) + untrained_note(weights), event.completed / max(event.total, 1)))
             if stop.is_set():
                 events.close()
-                text = {"style_core": {"settings": settings.to_dict(), "stopped_at_step": event.step},
+                text = {"style_core": {"settings": settings.to_dict(), "stopped_at_step": event.completed},
                         **({} if weights.trained else {"Warning": weights.source})}
                 png = str(save_image(run_dir / "stopped.png", shown[0], text)) if shown else None
                 kept = f" The picture and its PNG are from step {shown[1]}." if shown else ""
                 yield (to_uint8(shown[0]) if shown else None), png, None, None, status(
-                    f"**Stopped after {event.step} of {event.total} steps** ({clock(pace.seconds)}).{kept}"
+                    f"**Stopped after {event.completed} of {event.total} steps** ({clock(pace.seconds)}).{kept}"
                     + untrained_note(weights), state="stopped")
                 return
         result = event.result
@@ -786,7 +786,7 @@ def large_line(event, pace: Pace, since: dict) -> tuple[str, float | None]:
         rate = pace.rate(event.step)
         return (f"Global pass: step {event.step} of {event.steps}" + (f" · {rate:.1f} steps/s" if rate else ""),
                 event.step / max(event.steps, 1) * 0.1)
-    done, total = event.tiles_done, event.tiles_total
+    done, total = event.completed, event.total
     since.setdefault("tiles", (pace.seconds, done))
     t0, d0 = since["tiles"]
     per_minute = (done - d0) / max(pace.seconds - t0, 1e-6) * 60 if done > d0 else None
@@ -823,11 +823,11 @@ def run_large(content, styles, request: gr.Request = None, **values):
             picture = gr.skip()
             if event.preview is not None:
                 canvas = event.preview
-                picture = shown = draw_grid(event.preview, event.shape, event.layout, event.tiles_done) \
+                picture = shown = draw_grid(event.preview, event.shape, event.layout, event.completed) \
                     if event.stage == "tiles" else to_uint8(event.preview)
             elif event.stage == "tiles" and canvas is not None and not since.get("grid"):
                 # the global pass is what the tiles start from: show it with the grid until one is done
-                picture = shown = draw_grid(canvas, event.shape, event.layout, event.tiles_done)
+                picture = shown = draw_grid(canvas, event.shape, event.layout, event.completed)
             since["grid"] = since.get("grid") or event.stage == "tiles"
             yield picture, gr.skip(), status(line + resumed + untrained_note(weights), fraction)
             if stop.is_set():
@@ -835,7 +835,7 @@ def run_large(content, styles, request: gr.Request = None, **values):
                 png = str(save_image(new_run_dir(request) / "canvas-so-far.png", canvas, {
                     "Warning": "a stopped job's canvas at preview size"})) if canvas is not None else None
                 yield shown, png, status(
-                    f"**Stopped after {event.tiles_done} of {event.tiles_total} tiles** ({clock(pace.seconds)})."
+                    f"**Stopped after {event.completed} of {event.total} tiles** ({clock(pace.seconds)})."
                     " The tile in progress is discarded; the finished tiles are kept, and Run with the same "
                     "inputs and settings continues from them. The PNG is the canvas so far, at preview size."
                     + untrained_note(weights), state="stopped")
@@ -937,15 +937,15 @@ def run_photo(content, styles, compare=False, request: gr.Request = None, **valu
                 if event.preview is not None:
                     shown = event.preview
                 line = step_line(event, pace, f"{label.capitalize()} ({index} of {len(runs)}): step",
-                                 offset + event.step, total)
+                                 offset + event.completed, total)
                 yield (gr.skip() if event.preview is None else to_uint8(event.preview), gr.skip(), gr.skip(),
-                       status(line + untrained_note(weights), (offset + event.step) / max(total, 1)))
+                       status(line + untrained_note(weights), (offset + event.completed) / max(total, 1)))
                 if stop.is_set():
                     events.close()
                     png = str(save_image(new_run_dir(request) / "stopped.png", shown, {
                         "Warning": "a stopped run's last picture"})) if shown is not None else None
                     yield (None if shown is None else to_uint8(shown)), png, [], status(
-                        f"**Stopped after {offset + event.step} of {total} steps** ({clock(pace.seconds)}). "
+                        f"**Stopped after {offset + event.completed} of {total} steps** ({clock(pace.seconds)}). "
                         "The picture and its PNG are the last ones shown." + untrained_note(weights),
                         state="stopped")
                     return
@@ -1053,25 +1053,25 @@ def run_video(clip, styles, request: gr.Request = None, **values):
             if event.done:
                 break
             if first is None:
-                first = event.frame  # frames kept from a stopped job do not count towards the rate
-            done = event.frame - first
-            per_minute = event.frames_per_minute or pace.rate(done, 60)
+                first = event.completed  # frames kept from a stopped job do not count towards the rate
+            done = event.completed - first
+            per_minute = event.rate or pace.rate(done, 60)
             left = event.eta if event.eta is not None else (
-                (event.frames - event.frame) / per_minute * 60 if per_minute else None)
+                (event.total - event.completed) / per_minute * 60 if per_minute else None)
             if event.stage == "assembling":
-                line = f"Writing the video ({event.frames} frames)…"
+                line = f"Writing the video ({event.total} frames)…"
             else:
-                line = (f"Frame {min(event.frame + 1, event.frames)} of {event.frames}: step {event.step}"
+                line = (f"Frame {min(event.completed + 1, event.total)} of {event.total}: step {event.step}"
                         + (f" · {per_minute:.1f} frames/min" if per_minute else "")
                         + (f" · {clock(left)} left" if left is not None else ""))
             if event.preview is not None:
                 last = to_uint8(event.preview)
             yield (gr.skip() if event.preview is None else last, gr.skip(),
-                   status(line + resumed + untrained_note(weights), event.frame / max(event.frames, 1)))
+                   status(line + resumed + untrained_note(weights), event.completed / max(event.total, 1)))
             if stop.is_set():
                 events.close()
                 yield last, None, status(
-                    f"**Stopped after {event.frame} of {event.frames} frames** ({clock(pace.seconds)}). The "
+                    f"**Stopped after {event.completed} of {event.total} frames** ({clock(pace.seconds)}). The "
                     "finished frames are kept, and Run with the same inputs and settings continues from them; "
                     "the picture is the last finished frame (its download button is in its corner)."
                     + untrained_note(weights), state="stopped")
@@ -1154,19 +1154,19 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
         pace, index, count = Pace(), 0, len(STUDIES[study].cells(base))
         events = run_study(study, content_image, style_image, base, loaded.__getitem__, progress=True)
         for cell in events:
-            if isinstance(cell, Progress):
+            if isinstance(cell, Event):
                 per_minute = pace.rate(index, 60)
-                left = pace.left(index + cell.step / max(cell.total, 1), count)
-                line = (f"Cell {index + 1} of {count}: step {cell.step} of {cell.total}"
+                left = pace.left(index + cell.completed / max(cell.total, 1), count)
+                line = (f"Cell {index + 1} of {count}: step {cell.completed} of {cell.total}"
                         + (f" · {per_minute:.1f} cells/min" if per_minute else "")
                         + (f" · {clock(left)} left" if left is not None else ""))
-                yield gr.skip(), gr.skip(), status(line + warning, (index + cell.step / max(cell.total, 1)) / count)
+                yield gr.skip(), gr.skip(), status(line + warning, (index + cell.completed / max(cell.total, 1)) / count)
             else:
                 index = cell.index + 1
                 h, w = cell.image.shape[:2]
                 caption = f"{cell.label} · {w}x{h} px" + (f" · loss {cell.losses[-1]:.3g}" if cell.losses else "")
                 gallery.append((to_uint8(cell.image), caption))
-                curves[cell.label] = (cell.steps, cell.losses)
+                curves[cell.label] = (cell.completeds, cell.losses)
                 yield (gallery, loss_figure(curves), status(f"{index} of {count} cells · "
                                                             f"{STUDIES[study].what}{warning}", index / count))
             if stop.is_set():

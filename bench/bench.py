@@ -134,7 +134,7 @@ class Case:
             write_clip(clip, pan(h, w, 48, 1), fps=24)
             for e in stylize_video(clip, [self.style], self.video, self.weights, self.work / "out.mp4",
                                    job=self.work / "job"):
-                yield e.frame, e.done
+                yield e.completed, e.done
 
 
 def quality(case: Case, marks: list[float]) -> dict:
@@ -231,8 +231,8 @@ def convergence(size: int, weights_source: str, iterations: int, plain: dict | N
         lbfgs.LBFGS_MEMORY = 10 if name == "plain" else memory
         start, trace = time.perf_counter(), []
         for e in stylize(content, [style], settings, weights):
-            if e.scale == e.scales and "total" in e.losses:
-                trace.append([e.step, round(time.perf_counter() - start, 2), e.losses["total"]])
+            if e.scale[0] == e.scale[1] and "total" in e.losses:
+                trace.append([e.completed, round(time.perf_counter() - start, 2), e.losses["total"]])
                 if target is not None and trace[-1][2] <= target:
                     break  # the default run stops once it reaches the plain run's loss
         target = 1.05 * trace[-1][2] if target is None else target

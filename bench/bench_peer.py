@@ -215,14 +215,14 @@ def ours_run(args, inputs) -> dict:
         settings = settings.replace(preview_every=1)
     trace = []
     for e in stylize(inputs["content"], [inputs["style"]], settings, weights):
-        if e.scale == e.scales and "total" in e.losses:
-            trace.append([e.step, round(time.time() - args.launched, 3), e.losses["total"],
+        if e.scale[0] == e.scale[1] and "total" in e.losses:
+            trace.append([e.completed, round(time.time() - args.launched, 3), e.losses["total"],
                           round(evaluations[0], 2)])
             if args.target and e.losses["total"] <= args.target:   # --no-peer --target: got there
                 break
     seconds = round(time.time() - args.launched, 3)
     save_png(args.png, e.preview)
-    out = {"side": "ours", "seconds": seconds, "steps": e.step, "evaluations": round(evaluations[0], 2),
+    out = {"side": "ours", "seconds": seconds, "steps": e.completed, "evaluations": round(evaluations[0], 2),
            "overrides": args.set or [], "scales": settings.scales,
            "scale_iterations": list(settings.scale_iterations), "final_losses": e.losses, "trace": trace,
            "stop_reason": e.result.stop_reason if e.result else "reached the target"}

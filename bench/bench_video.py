@@ -62,7 +62,7 @@ def main() -> None:
     samples, start = [], time.perf_counter()
     for event in stylize_video(clip, [style], settings, weights, work / "out.mp4", job=work / "job"):
         if event.preview is not None:
-            samples.append((event.frame, vm_kib("VmRSS") / 1024))
+            samples.append((event.completed, vm_kib("VmRSS") / 1024))
         result = event.result
     wall = time.perf_counter() - start
     marks = sorted({1, 10, 50, 100, 200, args.frames} & {f for f, _ in samples})

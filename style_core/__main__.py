@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import sys
+from importlib import import_module
 from pathlib import Path
 
 from .errors import StyleError, spelled
@@ -175,10 +176,11 @@ def _job_folder(args: argparse.Namespace, output: Path, report_path: Path | None
     return check_folder(job, keep)
 
 
-def _end_job(args: argparse.Namespace, job: Path, result, pieces) -> None:
-    """Removes the finished job's own files (unless --keep-job; `pieces`: the mode's PIECES) and
-    says which damaged pieces of a resumed job were made again."""
+def _end_job(args: argparse.Namespace, job: Path, result) -> None:
+    """Removes the finished job's own files (unless --keep-job) and says which damaged pieces of a
+    resumed job were made again."""
     from .jobs import remove_folder
+    pieces = import_module(f".{args.mode}", __package__).PIECES
     if result.remade:
         print(f"note: damaged job files were made again: {', '.join(result.remade)}", file=sys.stderr)
     if not args.keep_job and not remove_folder(job, pieces):
@@ -187,178 +189,148 @@ def _end_job(args: argparse.Namespace, job: Path, result, pieces) -> None:
 
 
 @contextlib.contextmanager
-def _resumable(job: Path, what: str):
-    """Around a job's events: the progress bars put in the yielded list are closed at the end, and
-    Ctrl-C becomes one line saying where the finished `what` are kept."""
-    bars: list = []
+def _resumable(job: Path | None, what: str | None):
+    """Around a job's events: Ctrl-C becomes one line saying where the finished `what` are kept."""
     try:
-        yield bars
+        yield
     except KeyboardInterrupt:
+        if job is None:
+            raise
         raise StyleError(f"interrupted; the finished {what} are kept in {job}: rerun with --resume "
                          f"to continue") from None
+
+
+def _follow(events, quiet: bool):
+    """Iterates a mode's events with one progress bar in the mode's unit (steps, tiles, frames),
+    from the first stage that counts them on; earlier stages (style targets, a global pass) are said
+    in a line each. Returns the result."""
+    from tqdm import tqdm
+    bar, said = None, None
+    try:
+        for event in events:
+            if event.done:
+                return event.result
+            if event.stage in ("steps", "tiles", "frames") and bar is None and not quiet:
+                bar = tqdm(total=event.total, unit=event.unit, file=sys.stderr, dynamic_ncols=True,
+                           desc=f"{event.shape[1]}x{event.shape[0]}" if event.layout else None)
+            if bar is not None:
+                bar.total = event.total
+                bar.update(event.completed - bar.n)
+                bar.set_postfix(_postfix(event), refresh=False)
+            elif not quiet and event.stage != said:
+                print(f"{event.stage}...", file=sys.stderr)
+                said = event.stage
     finally:
-        for bar in bars:
+        if bar is not None:
             bar.close()
 
 
-def _warn_diverged(stop_reason: str) -> None:
-    if stop_reason.startswith("diverged"):
-        print(f"warning: {stop_reason}", file=sys.stderr)
+def _postfix(event) -> dict[str, str]:
+    """Where the run is within its unit, and its loss."""
+    shown = {"scale": "{}/{}".format(*event.scale) if event.scale and event.scale[1] > 1 else None,
+             "chunk": "{}/{}".format(*event.part) if event.part else None,
+             "step": f"{event.step}/{event.steps}" if event.unit != "step" else None,
+             "frames_per_min": f"{event.rate:.1f}" if event.rate else None,
+             "loss": f"{event.losses['total']:.4g}" if "total" in event.losses else None}
+    return {k: v for k, v in shown.items() if v is not None}
 
 
-def _write(args, output: Path, report_path: Path | None, image, report: dict, weights) -> None:
+def _write(args, output: Path, report_path: Path | None, result, weights) -> None:
+    """The output picture (settings and losses in its text chunks; a video is written by its mode)
+    and the report."""
     from .images import save_image
-    text = {"Software": "style_core", "style_core": {k: v for k, v in report.items() if k != "history"}}
-    if not weights.trained:
-        text["Warning"] = weights.source
-    save_image(output, image, text)
+    report = result.report()
+    if output.suffix.lower() not in VIDEO_FORMATS:
+        text = {"Software": "style_core", "style_core": {k: v for k, v in report.items() if k != "history"}}
+        save_image(output, result.image, text | ({} if weights.trained else {"Warning": weights.source}))
     if report_path:
         write_report(report_path, {**report, "content": str(args.content),
                                    "styles": list(map(str, args.styles)), "output": str(output)})
 
 
-def run_image(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+VIDEO_FORMATS = (".mp4", ".gif")
 
-    from .images import check_output_path, load_image
+
+def _image_mode(values: dict):
     from .transfer import stylize
-
-    settings = from_values(ImageSettings, vars(args))
-    inputs = (args.content, *args.styles)
-    output = check_output_path(args.output, inputs)
-    report_path = _report_path(args, inputs)
-    content = load_image(args.content)
-    styles = [load_image(s) for s in args.styles]
-    weights = _weights(args, settings.backbone, settings.weights)
-    total = sum(settings.scale_iterations)
-    progress = tqdm(total=total, unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True)
-    result = None
-    with progress:
-        for event in stylize(content, styles, settings, weights):
-            progress.update(event.step - progress.n)
-            progress.set_postfix(scale=f"{event.scale}/{event.scales}",
-                                 loss=f"{event.losses.get('total', float('nan')):.4g}", refresh=False)
-            result = event.result
-    _write(args, output, report_path, result.image, result.report(), weights)
-    _warn_diverged(result.stop_reason)
-    if not args.quiet:
-        final = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
-        print(f"wrote {output} ({result.iterations} steps, {result.seconds:.1f} s; {final})",
-              file=sys.stderr)
-    return 0
+    return (from_values(ImageSettings, values),
+            lambda content, styles, settings, weights, **_: stylize(content, styles, settings, weights),
+            lambda r: f"{r.iterations} steps, {r.seconds:.1f} s; "
+                      + ", ".join(f"{k} {v:.4g}" for k, v in r.final_losses.items()))
 
 
-def run_large(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .images import check_output_path, load_image
-    from .large import PIECES, LargeSettings, stylize_large
-
-    settings = from_values(LargeSettings, vars(args), image=from_values(ImageSettings, vars(args), skip=("size",)))
-    inputs = (args.content, *args.styles)
-    output = check_output_path(args.output, inputs)
-    report_path = _report_path(args, inputs)
-    job = _job_folder(args, output, report_path)
-    content = load_image(args.content)
-    styles = [load_image(s) for s in args.styles]
-    weights = _weights(args, settings.image.backbone, settings.image.weights)
-    bar, result = None, None
-    with _resumable(job, "tiles") as bars:
-        for event in stylize_large(content, styles, settings, weights, job=job, resume=args.resume):
-            if event.stage == "tiles" and bar is None and not args.quiet:
-                bar = tqdm(total=event.tiles_total, unit="tile", file=sys.stderr, dynamic_ncols=True,
-                           desc=f"{event.shape[1]}x{event.shape[0]}")
-                bars.append(bar)
-            if bar is not None:
-                bar.update(event.tiles_done - bar.n)
-                bar.set_postfix(step=f"{event.step}/{event.steps}",
-                                loss=f"{event.losses.get('total', float('nan')):.4g}", refresh=False)
-            elif not args.quiet and event.step == 0:
-                print(f"{event.stage}...", file=sys.stderr)
-            result = event.result
-    _write(args, output, report_path, result.image, result.report(), weights)
-    _end_job(args, job, result, PIECES)
-    _warn_diverged(result.stop_reason)
-    if not args.quiet:
-        resumed = f", {result.tiles_resumed} resumed" if result.tiles_resumed else ""
-        print(f"wrote {output} ({result.image.shape[1]}x{result.image.shape[0]}, {len(result.layout)} "
-              f"tiles{resumed}, {result.seconds:.1f} s)", file=sys.stderr)
-    return 0
+def _large_mode(values: dict):
+    from .large import LargeSettings, stylize_large
+    return (from_values(LargeSettings, values, image=from_values(ImageSettings, values, skip=("size",))),
+            lambda content, styles, settings, weights, job, resume, **_: stylize_large(
+                content, styles, settings, weights, job=job, resume=resume),
+            lambda r: f"{r.image.shape[1]}x{r.image.shape[0]}, {len(r.layout)} tiles"
+                      + (f", {r.tiles_resumed} resumed" if r.tiles_resumed else "") + f", {r.seconds:.1f} s")
 
 
-def run_photo(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .images import check_output_path, load_image
+def _photo_mode(values: dict):
     from .photo import PhotoSettings, photo_image_settings, stylize_photo
-
-    settings = from_values(PhotoSettings, vars(args),
-                           image=from_values(ImageSettings, vars(args), make=photo_image_settings))
-    inputs = (args.content, *args.styles)
-    output = check_output_path(args.output, inputs)
-    report_path = _report_path(args, inputs)
-    content = load_image(args.content)
-    styles = [load_image(s) for s in args.styles]
-    weights = _weights(args, settings.image.backbone, settings.image.weights)
-    result = None
-    with tqdm(unit="step", disable=args.quiet, file=sys.stderr, dynamic_ncols=True) as progress:
-        for event in stylize_photo(content, styles, settings, weights):
-            progress.total = event.total
-            progress.update(event.step - progress.n)
-            progress.set_postfix(loss=f"{event.losses.get('total', float('nan')):.4g}", refresh=False)
-            result = event.result
-    _write(args, output, report_path, result.image, result.report(), weights)
-    for k, stage in enumerate(result.stages, 1):  # a stage's divergence is said whichever stage it was
-        _warn_diverged(stage.stop_reason + (f" (stage {k} of {len(result.stages)})" * (len(result.stages) > 1)))
-    if not args.quiet:
-        m = result.metrics
-        print(f"wrote {output} ({sum(s.iterations for s in result.stages)} steps, {result.seconds:.1f} s; "
-              f"affine residual {m['affine_residual']:.4f}, edge SSIM {m['edge_ssim']:.3f})", file=sys.stderr)
-    return 0
+    return (from_values(PhotoSettings, values, image=from_values(ImageSettings, values, make=photo_image_settings)),
+            lambda content, styles, settings, weights, **_: stylize_photo(content, styles, settings, weights),
+            lambda r: f"{sum(s.iterations for s in r.stages)} steps, {r.seconds:.1f} s; affine residual "
+                      f"{r.metrics['affine_residual']:.4f}, edge SSIM {r.metrics['edge_ssim']:.3f}")
 
 
-def run_video(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+def _video_mode(values: dict):
+    from .video import VideoSettings, stylize_video, video_image_settings
+    return (from_values(VideoSettings, values, image=from_values(ImageSettings, values, make=video_image_settings)),
+            lambda content, styles, settings, weights, output, job, resume: stylize_video(
+                content, styles, settings, weights, output, job=job, resume=resume),
+            lambda r: f"{r.frames} frames at {float(r.fps):g} fps"
+                      + (f", {r.frames_resumed} resumed" if r.frames_resumed else "")
+                      + f", {r.seconds:.1f} s; E_warp {r.warping_error:.3g}, later frames "
+                        f"{r.mean_later_iterations:.1f} steps on average")
 
-    from .images import check_output_path, load_image
-    from .video import PIECES, VideoSettings, frames_to_do, stylize_video, video_image_settings
+
+# mode -> (settings, events, summary) from the options; and the job-folder pieces of the modes that keep one
+MODES = {"image": _image_mode, "large": _large_mode, "photo": _photo_mode, "video": _video_mode}
+KEEPS = {"large": "tiles", "video": "frames"}
+
+
+def _content(args: argparse.Namespace, settings):
+    """The content image; a clip is probed and its frames counted instead (refused before anything loads)."""
+    from .images import load_image
+    if args.mode != "video":
+        return load_image(args.content)
+    from .video import frames_to_do
     from .videoio import probe
-
-    settings = from_values(VideoSettings, vars(args),
-                           image=from_values(ImageSettings, vars(args), make=video_image_settings))
-    inputs = (args.content, *args.styles)
-    output = check_output_path(args.output, inputs, formats=(".mp4", ".gif"))
-    report_path = _report_path(args, inputs)
-    job = _job_folder(args, output, report_path)
     info = probe(args.content)
-    frames_to_do(info, settings)  # a bad clip is refused before anything loads
+    frames_to_do(info, settings)
     if info.variable_rate and not args.quiet:
         print(f"note: {args.content} has a variable frame rate; it is resampled to its average, "
               f"{float(info.fps):.3g} fps", file=sys.stderr)
+    return args.content
+
+
+def run(args: argparse.Namespace) -> int:
+    """Every mode alike: its settings by name from the options; the output, report and job folder
+    checked before anything loads; the inputs and weights; one loop over the mode's events; then the
+    output, the report and the job folder's removal."""
+    from .images import check_output_path, load_image
+    settings, events, summary = MODES[args.mode](vars(args))
+    image = getattr(settings, "image", settings)
+    inputs = (args.content, *args.styles)
+    output = check_output_path(args.output, inputs, **({"formats": VIDEO_FORMATS} if args.mode == "video" else {}))
+    report_path = _report_path(args, inputs)
+    job = _job_folder(args, output, report_path) if args.mode in KEEPS else None
+    content = _content(args, settings)
     styles = [load_image(s) for s in args.styles]
-    weights = _weights(args, settings.image.backbone, settings.image.weights)
-    bar, result, rate = None, None, "-"
-    with _resumable(job, "frames") as bars:
-        for event in stylize_video(args.content, styles, settings, weights, output, job=job, resume=args.resume):
-            if bar is None and not args.quiet:
-                bar = tqdm(total=event.frames, unit="frame", file=sys.stderr, dynamic_ncols=True)
-                bars.append(bar)
-            if bar is not None:
-                rate = f"{event.frames_per_minute:.1f}" if event.frames_per_minute else rate
-                bar.update(event.frame - bar.n)
-                bar.set_postfix(chunk=f"{event.chunk}/{event.chunks}", step=event.step,
-                                frames_per_min=rate, refresh=False)
-            result = event.result
-    report = result.report()
-    if report_path:
-        write_report(report_path, {**report, "content": str(args.content), "styles": list(map(str, args.styles))})
-    _end_job(args, job, result, PIECES)
-    _warn_diverged(result.stop_reason)
+    weights = _weights(args, image.backbone, image.weights)
+    with _resumable(job, KEEPS.get(args.mode)):
+        result = _follow(events(content, styles, settings, weights, output=output, job=job,
+                                resume=getattr(args, "resume", False)), args.quiet)
+    _write(args, output, report_path, result, weights)
+    if job is not None:
+        _end_job(args, job, result)
+    if result.stop_reason.startswith("diverged"):
+        print(f"warning: {result.stop_reason}", file=sys.stderr)
     if not args.quiet:
-        resumed = f", {result.frames_resumed} resumed" if result.frames_resumed else ""
-        print(f"wrote {output} ({result.frames} frames at {float(result.fps):g} fps{resumed}, "
-              f"{result.seconds:.1f} s; E_warp {result.warping_error:.3g}, later frames "
-              f"{result.mean_later_iterations:.1f} steps on average)", file=sys.stderr)
+        print(f"wrote {output} ({summary(result)})", file=sys.stderr)
     return 0
 
 
@@ -375,7 +347,7 @@ def _flag_of(name: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"image": run_image, "large": run_large, "photo": run_photo, "video": run_video}[args.mode](args)
+        return run(args)
     except StyleError as e:
         print(f"error: {spelled(str(e), _flag_of)}", file=sys.stderr)
         return 2

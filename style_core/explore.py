@@ -15,7 +15,8 @@ import numpy as np
 
 from .errors import StyleError
 from .settings import OPTIMIZERS, ImageSettings
-from .transfer import Progress, stylize
+from .events import Event
+from .transfer import stylize
 from .weights import Weights
 
 
@@ -101,7 +102,7 @@ class Cell:
 
 
 def run_study(name: str, content: np.ndarray, style: np.ndarray, base: ImageSettings,
-              weights_for: Callable[[str], Weights], *, progress: bool = False) -> Iterator[Cell | Progress]:
+              weights_for: Callable[[str], Weights], *, progress: bool = False) -> Iterator[Cell | Event]:
     """Runs every cell of study `name`, yielding each as soon as it is done.
 
     `weights_for(backbone)` supplies the weights (the backbone study needs five). With `progress`, each

@@ -1,6 +1,6 @@
 """Large-image mode: print-size outputs painted tile by tile, seamless, in bounded memory.
 
-`stylize_large` runs four stages and yields a `LargeProgress` throughout:
+`stylize_large` runs four stages and yields an `events.Event` throughout:
 
 1. Style targets, once, from the style image at the scale of the *full output* (so a brush stroke
    has the same size in pixels in every tile). A style image too big for one pass is cut into
@@ -32,6 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import color, jobs
 from .backbones import layer_table, min_input_side
 from .errors import StyleError
+from .events import Event
 from .images import fit_longest_side, resize, resize_longest
 from .losses import blend_grams, gram_matrix
 from .objective import Aux, Term, content_data, image_objective, target_features
@@ -118,26 +119,6 @@ class LargeResult:
                 "tiles_resumed": self.tiles_resumed, "base_losses": self.base_losses,
                 "tile_losses": self.tile_losses, "seconds": round(self.seconds, 3),
                 "stop_reason": self.stop_reason, "remade": list(self.remade)}
-
-
-@dataclass(frozen=True)
-class LargeProgress:
-    stage: str                             # "style targets", "global pass", "tiles", "done"
-    tiles_done: int
-    tiles_total: int
-    step: int                              # steps of the current pass (global pass or tile)
-    steps: int                             # steps planned for it
-    losses: dict[str, float]
-    seconds: float
-    eta: float | None                      # seconds left, once a tile has been timed
-    shape: tuple[int, int]                 # output (H, W)
-    layout: tuple[Tile, ...]
-    preview: np.ndarray | None = None      # the canvas (downscaled), when it changed
-    result: LargeResult | None = field(default=None, repr=False)
-
-    @property
-    def done(self) -> bool:
-        return self.result is not None
 
 
 # --- style targets for the whole canvas ---------------------------------------------------------------
@@ -266,7 +247,7 @@ def check_memory(shape: tuple[int, int]) -> None:
 
 def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: LargeSettings,
                   weights: Weights, job: str | os.PathLike | None = None, resume: bool = False, *,
-                  extras: Sequence[Term] = ()) -> Iterator[LargeProgress]:
+                  extras: Sequence[Term] = ()) -> Iterator[Event]:
     """Paints `content` at `settings.size` px tile by tile; yields progress, the last event has the
     result. With `job`, finished work is kept in that folder and `resume` continues it. `extras` add
     loss terms to the global pass and to every tile, as `stylize`'s do (their data made per tile)."""
@@ -287,13 +268,13 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         folder = jobs.JobFolder(job, jobs.fingerprint((content, *styles), settings, weights), resume, PIECES,
                                 {"settings": settings.to_dict(), "output_shape": list(shape), "tiles": len(layout),
                                  "weights": weights.source})
-    event = functools.partial(LargeProgress, tiles_total=len(layout), shape=shape, layout=layout)
+    event = functools.partial(Event, total=len(layout), unit="tile", shape=shape, layout=layout)
     seconds = lambda: time.perf_counter() - start  # noqa: E731
 
     # 1. style targets at the output's scale (checks the inputs as image mode does)
     luminance_mode = image_settings.preserve_color == "luminance"
     _, prepared = prepare_inputs(content, styles, image_settings)
-    yield event(stage="style targets", tiles_done=0, step=0, steps=0, losses={}, seconds=seconds(), eta=None)
+    yield event(stage="style targets", completed=0, step=0, steps=0, losses={}, seconds=seconds(), eta=None)
     grams = output_grams(prepared, settings, weights, shape)
 
     # 2. the global pass
@@ -306,7 +287,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
                     base = e.result.image
                     base_losses = {**e.result.final_losses, "stop_reason": e.result.stop_reason}
                 else:
-                    yield event(stage="global pass", tiles_done=0, step=e.step, steps=e.total,
+                    yield event(stage="global pass", completed=0, step=e.completed, steps=e.total,
                                 losses=e.losses, seconds=seconds(), eta=None, preview=e.preview)
             if folder:
                 folder.save(BASE, image=base, meta=base_losses)
@@ -318,7 +299,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
                                  [base_losses], base_losses, 0, seconds(),
                                  _stop_reason(base_losses) or "finished in one pass",
                                  tuple(folder.remade) if folder else ())
-            yield event(stage="done", tiles_done=1, step=0, steps=0, losses=base_losses,
+            yield event(stage="done", completed=1, step=0, steps=0, losses=base_losses,
                         seconds=result.seconds, eta=0.0, preview=_preview(base), result=result)
             return
 
@@ -359,7 +340,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
             todo.append(t)
     done = resumed
     if resumed:
-        yield event(stage="tiles", tiles_done=done, step=0, steps=settings.tile_iterations, losses={},
+        yield event(stage="tiles", completed=done, step=0, steps=settings.tile_iterations, losses={},
                     seconds=seconds(), eta=None, preview=canvas_preview())
 
     batch = len(devices) if mesh is not None else 1
@@ -393,7 +374,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
             if report.finished:
                 final = report
                 break
-            yield event(stage="tiles", tiles_done=done, step=report.step, steps=settings.tile_iterations,
+            yield event(stage="tiles", completed=done, step=report.step, steps=settings.tile_iterations,
                         losses=dict(report.losses), seconds=seconds(), eta=_eta(tile_seconds, optimised,
                                                                                 len(todo) - optimised))
         images = np.asarray(final.x).reshape(batch, *x0[0].shape)
@@ -414,7 +395,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         done += len(group)
         optimised += len(group)
         tile_seconds += time.perf_counter() - t0
-        yield event(stage="tiles", tiles_done=done, step=settings.tile_iterations,
+        yield event(stage="tiles", completed=done, step=settings.tile_iterations,
                     steps=settings.tile_iterations, losses=tile_losses[group[-1].index], seconds=seconds(),
                     eta=_eta(tile_seconds, optimised, len(todo) - optimised), preview=canvas_preview())
 
@@ -424,7 +405,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     result = LargeResult(canvas, settings, weights.source, weights.trained, list(layout), tile_losses,
                          base_losses, resumed, seconds(), _stop_reason(base_losses, tile_losses) or "finished",
                          tuple(folder.remade) if folder else ())
-    yield event(stage="done", tiles_done=len(layout), step=settings.tile_iterations,
+    yield event(stage="done", completed=len(layout), step=settings.tile_iterations,
                 steps=settings.tile_iterations, losses=tile_losses[-1], seconds=result.seconds, eta=0.0,
                 preview=_preview(canvas), result=result)
 

@@ -29,7 +29,8 @@ from .images import resize
 from .matting import DEFAULT_EPSILON, MattingStats, laplacian_product, matting_stats, photo_loss
 from .objective import Term
 from .settings import ImageSettings, check_fields, setting
-from .transfer import Progress, StyleResult, prepare_inputs, stylize
+from .events import Event
+from .transfer import StyleResult, prepare_inputs, stylize
 from .weights import Weights
 
 DECK_PIXELS = 512 * 512
@@ -103,6 +104,18 @@ class PhotoResult:
         """The plain stylisation of a two-stage run (its first stage)."""
         return self.stages[0] if len(self.stages) == 2 else None
 
+    @property
+    def stop_reason(self) -> str:
+        """The first stage that diverged, named, or the last stage's reason."""
+        diverged = [(k, s.stop_reason) for k, s in enumerate(self.stages, 1) if s.stop_reason.startswith("diverged")]
+        if not diverged:
+            return self.stages[-1].stop_reason
+        k, why = diverged[0]
+        return why + f" (stage {k} of {len(self.stages)})" * (len(self.stages) > 1)
+
+    weights_source = property(lambda self: self.stages[-1].weights_source)
+    trained_weights = property(lambda self: self.stages[-1].trained_weights)
+
     def report(self) -> dict:
         last = self.stages[-1].report()
         return {**last, "mode": "photo", "settings": self.settings.to_dict(), "metrics": self.metrics,
@@ -122,7 +135,7 @@ def _photo_loss(x, features, stats: MattingStats):
 
 
 def stylize_photo(content: np.ndarray, styles: Sequence[np.ndarray], settings: PhotoSettings,
-                  weights: Weights) -> Iterator[Progress]:
+                  weights: Weights) -> Iterator[Event]:
     """Photorealistic transfer; yields image mode's progress events, the last one with a PhotoResult
     in `.result` (its `.image` is the final output)."""
     start = time.perf_counter()
@@ -144,14 +157,13 @@ def stylize_photo(content: np.ndarray, styles: Sequence[np.ndarray], settings: P
                 results.append(event.result)
                 done += event.result.iterations
                 break
-            yield dataclasses.replace(event, step=done + event.step, total=total)
+            yield dataclasses.replace(event, completed=done + event.completed, total=total)
     raw = results[-1].image
     out = guided_smooth(raw, content, settings.smooth_radius, settings.smooth_eps) if settings.smooth else raw
     result = PhotoResult(out, raw, settings, tuple(results), photo_metrics(content, out, settings.epsilon),
                          time.perf_counter() - start)
-    last = results[-1]
-    yield Progress(done, total, image.scales, image.scales, out.shape[:2], last.final_losses,
-                   result.seconds, out, result)
+    yield Event("done", done, total, "step", results[-1].final_losses, result.seconds, shape=out.shape[:2],
+                scale=(image.scales, image.scales), preview=out, result=result)
 
 
 def guided_smooth(image: np.ndarray, guide: np.ndarray, radius: int = DEFAULT_SMOOTH_RADIUS,

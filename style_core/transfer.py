@@ -1,14 +1,14 @@
 """Image mode: Gatys et al. style transfer as a generator of progress events.
 
 `stylize` resizes the inputs for each scale (coarse to fine), computes the style and content targets
-once per size, runs the shared optimisation loop, and yields a `Progress` after each compiled chunk;
+once per size, runs the shared optimisation loop, and yields an `events.Event` after each compiled chunk;
 the last one carries the `StyleResult`. Front ends iterate it and may stop at any time.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import jax
@@ -18,6 +18,7 @@ import numpy as np
 from . import color
 from .backbones import min_input_side
 from .errors import StyleError
+from .events import Event
 from .images import fit_longest_side, resize, resize_longest
 from .objective import Term, image_objective, style_targets
 from .optimize import descend
@@ -50,23 +51,6 @@ class StyleResult:
                 "final_losses": self.final_losses, "iterations": self.iterations,
                 "seconds": round(self.seconds, 3), "stop_reason": self.stop_reason,
                 "output_size": list(self.image.shape[:2]), "history": self.history}
-
-
-@dataclass(frozen=True)
-class Progress:
-    step: int                              # steps done over all scales
-    total: int                             # steps planned over all scales
-    scale: int                             # 1-based index of the current scale
-    scales: int
-    shape: tuple[int, int]                 # (H, W) being optimised
-    losses: dict[str, float]
-    seconds: float
-    preview: np.ndarray | None = None      # the current image, every `preview_every` steps
-    result: StyleResult | None = field(default=None, repr=False)  # set on the last event
-
-    @property
-    def done(self) -> bool:
-        return self.result is not None
 
 
 def scale_shapes(shape: tuple[int, int], settings: ImageSettings) -> list[tuple[int, int]]:
@@ -108,7 +92,7 @@ def initial_image(settings: ImageSettings, content: np.ndarray, styles: Sequence
 
 def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSettings,
             weights: Weights, *, extras: Sequence[Term] = (), init: np.ndarray | None = None,
-            grams: dict | None = None) -> Iterator[Progress]:
+            grams: dict | None = None) -> Iterator[Event]:
     """Paints `content` in the style of `styles`; yields progress, the last event has the result.
 
     `extras` (`objective.Term`s) are summed after content, style and TV (photo mode's matting
@@ -170,15 +154,15 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
             if report.step >= next_preview:
                 next_preview = (report.step // settings.preview_every + 1) * settings.preview_every
                 preview = _finish(np.asarray(report.x), original, settings)
-            yield Progress(step, total, index, len(shapes), shape, dict(report.losses),
-                           time.perf_counter() - start, preview)
+            yield Event("steps", step, total, "step", dict(report.losses), time.perf_counter() - start,
+                        report.step, steps[index - 1], shape, (index, len(shapes)), preview=preview)
         # A diverged scale hands on its best image: the next scales still make the requested size.
     reason = diverged or reason
     image = _finish(x, original, settings)
     result = StyleResult(image, settings, weights.source, weights.trained, initial_losses, final_losses,
                          history, done_steps, time.perf_counter() - start, reason)
-    yield Progress(done_steps, total, len(shapes), len(shapes), shapes[-1], final_losses,
-                   result.seconds, image, result)
+    yield Event("done", done_steps, total, "step", final_losses, result.seconds, shape=shapes[-1],
+                scale=(len(shapes), len(shapes)), preview=image, result=result)
 
 
 def _finish(x: np.ndarray, original: np.ndarray, settings: ImageSettings) -> np.ndarray:

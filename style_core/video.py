@@ -35,6 +35,7 @@ import numpy as np
 
 from . import color, jobs
 from .errors import StyleError
+from .events import Event
 from .flow import occlusion_mask, optical_flow, warp, warping_error
 from .images import resize
 from .losses import temporal_loss
@@ -117,26 +118,6 @@ def chunks(frames: int, chunk: int, overlap: int) -> list[range]:
         if end == frames:
             return out
         begin = end - overlap
-
-
-@dataclass
-class VideoProgress:
-    stage: str                              # "frames", "assembling", "done"
-    frame: int                              # frames finished (over all chunks)
-    frames: int
-    chunk: int                              # 1-based chunk of the current frame
-    chunks: int
-    step: int                               # step within the current frame
-    losses: dict[str, float]
-    seconds: float
-    frames_per_minute: float | None = None
-    eta: float | None = None
-    preview: np.ndarray | None = None       # the frame just finished
-    result: "VideoResult | None" = None
-
-    @property
-    def done(self) -> bool:
-        return self.result is not None
 
 
 @dataclass(frozen=True)
@@ -249,7 +230,7 @@ def frames_to_do(info: VideoInfo, settings: VideoSettings) -> int:
 
 
 def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: VideoSettings, weights: Weights,
-                  output: str | Path, *, job: str | Path, resume: bool = False) -> Iterator[VideoProgress]:
+                  output: str | Path, *, job: str | Path, resume: bool = False) -> Iterator[Event]:
     """Stylises the clip at `path` into `output` (.mp4 with the input's audio, or .gif), yielding
     progress after every frame; the last event carries the VideoResult. Finished frames are kept in
     `job` (resume=True continues them); the caller removes the folder when it is no longer wanted."""
@@ -289,8 +270,9 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
             init = anchors[0][1] if anchors else None
             for event in stylize(content, styles, budget, weights, extras=extras, grams=grams, init=init):
                 if event.result is None:
-                    yield VideoProgress("frames", clock["finished"], count, ci + 1, len(parts), event.step,
-                                        event.losses, time.perf_counter() - start_time)
+                    yield Event("frames", clock["finished"], count, "frame", event.losses,
+                                time.perf_counter() - start_time, event.completed, event.total,
+                                part=(ci + 1, len(parts)))
             output_frame = folder.save(FRAME, ci, index, image=event.result.image, meta={
                 "steps": event.result.iterations, "stop_reason": event.result.stop_reason})
             with lock:
@@ -303,9 +285,9 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
             computed, since = clock["computed"], clock.get("since")
         # frames stylised per minute of wall time (over every device), resumed frames not counted
         rate = computed / (time.perf_counter() - since) * 60 if computed else None
-        yield VideoProgress("frames", clock["finished"], count, ci + 1, len(parts), 0, {},
-                            time.perf_counter() - start_time, rate,
-                            (count - clock["finished"]) / rate * 60 if rate else None, output_frame)
+        yield Event("frames", clock["finished"], count, "frame", seconds=time.perf_counter() - start_time,
+                    part=(ci + 1, len(parts)), rate=rate, preview=output_frame,
+                    eta=(count - clock["finished"]) / rate * 60 if rate else None)
         return output_frame
 
     # Each chunk's first frame (a keyframe) first, in order, each anchored to the one before along
@@ -351,8 +333,8 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
         for ci, part in enumerate(parts):
             yield from chunk(ci, part, devices[0])
     first_steps = [folder.meta(FRAME, ci, p.start).get("steps", 0) for ci, p in enumerate(parts)]
-    yield VideoProgress("assembling", count, count, len(parts), len(parts), 0, {},
-                        time.perf_counter() - start_time)
+    yield Event("assembling", count, count, "frame", seconds=time.perf_counter() - start_time,
+                part=(len(parts), len(parts)))
     # One pass writes the output and measures E_warp on it against the input frames' flow.
     inputs = read_frames(path, start=settings.start, max_frames=total, size=image.size)
     per_pair, previous, shape = [], None, None
@@ -374,7 +356,8 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
     result = VideoResult(Path(output), total, info.fps, shape, steps, first_steps, error, border, inner,
                          clock["resumed"], time.perf_counter() - start_time, settings, weights.source,
                          weights.trained, reason, tuple(folder.remade))
-    yield VideoProgress("done", count, count, len(parts), len(parts), 0, {}, result.seconds, result=result)
+    yield Event("done", count, count, "frame", seconds=result.seconds, part=(len(parts), len(parts)),
+                result=result)
 
 
 def _assembled(folder: jobs.JobFolder, parts: list[range], total: int) -> Iterator[np.ndarray]:
@@ -405,7 +388,7 @@ def _warping_errors(per_pair: list[float], parts: list[range]):
     return float(np.mean(per_pair)), mean(border) if len(parts) > 1 else None, mean(inner)
 
 
-def _on_devices(jobs: list, devices: list) -> Iterator[VideoProgress]:
+def _on_devices(jobs: list, devices: list) -> Iterator[Event]:
     """Runs the generator functions `jobs` (each takes its device) in one thread per device (device d
     takes jobs d, d + n, ...), each under `jax.default_device`, and yields their events as they come.
     Stopping the iteration stops the threads after their current step."""

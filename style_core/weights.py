@@ -44,7 +44,7 @@ UNTRAINED_LABEL = ("random (UNTRAINED network: results carry the style's colour 
 HUB_CONNECT_TIMEOUT = 3.0
 _DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": None, "F64": np.float64, "I64": np.int64}
 
-Progress = Callable[[str, int, int], None]  # (what, done, total) in bytes
+DownloadProgress = Callable[[str, int, int], None]  # (what, done, total) in bytes
 
 
 def hub_repo(backbone: str) -> str:
@@ -195,7 +195,7 @@ def read_header(f: BinaryIO) -> tuple[dict, int, dict]:
     return header, 8 + length, metadata
 
 
-def read_tensors(f: BinaryIO, keys: list[str], progress: Progress | None = None,
+def read_tensors(f: BinaryIO, keys: list[str], progress: DownloadProgress | None = None,
                  what: str = "weights") -> dict[str, np.ndarray]:
     """Reads `keys` from a safetensors stream with one read of the span that holds them.
 
@@ -317,7 +317,7 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _progress_tqdm(progress: Progress | None):
+def _progress_tqdm(progress: DownloadProgress | None):
     """A tqdm class that reports to `progress` instead of printing (the library never prints)."""
     class Bar(tqdm):
         def __init__(self, *args, **kwargs):
@@ -369,7 +369,7 @@ def _remote_sha256(backbone: str) -> str | None:
     return (info.get("lfs") or {}).get("sha256")
 
 
-def fetch_ranged(backbone: str, progress: Progress | None = None) -> tuple[dict, str]:
+def fetch_ranged(backbone: str, progress: DownloadProgress | None = None) -> tuple[dict, str]:
     """Only the convolution tensors of a VGG, via ranged reads of the hub's file.
 
     The whole file's SHA-256 cannot be checked on a partial read, so instead the hub's listing must
@@ -389,7 +389,7 @@ def fetch_ranged(backbone: str, progress: Progress | None = None) -> tuple[dict,
     return convert(tensors, backbone), listed or expected or ""
 
 
-def fetch_full(backbone: str, progress: Progress | None = None, offline: bool = False) -> tuple[dict, str]:
+def fetch_full(backbone: str, progress: DownloadProgress | None = None, offline: bool = False) -> tuple[dict, str]:
     """The whole file through `hf_hub_download` (its cache, resume and auth), checked by SHA-256."""
     from huggingface_hub import hf_hub_download
     path = hf_hub_download(hub_repo(backbone), FILENAME, local_files_only=offline,
@@ -402,7 +402,7 @@ def fetch_full(backbone: str, progress: Progress | None = None, offline: bool = 
     return read_local(path, backbone), sha
 
 
-def _attempt(fetch: Callable, backbone: str, progress: Progress | None, errors: list[str]) -> Weights | None:
+def _attempt(fetch: Callable, backbone: str, progress: DownloadProgress | None, errors: list[str]) -> Weights | None:
     """The weights from one way of getting them (cached after), or None with the reason in `errors`;
     a checksum or layout failure is fatal."""
     try:
@@ -423,7 +423,7 @@ def _attempt(fetch: Callable, backbone: str, progress: Progress | None, errors: 
 
 
 def load_weights(backbone: str, source: str | os.PathLike | None = None,
-                 progress: Progress | None = None) -> Weights:
+                 progress: DownloadProgress | None = None) -> Weights:
     """ImageNet weights for `backbone` from the first source that has them (see the module doc)."""
     if backbone not in BACKBONES:
         layer_table(backbone)

@@ -9,7 +9,7 @@ import pytest
 
 from style_core.errors import StyleError
 from style_core.explore import STUDIES, run_study, study_settings
-from style_core.transfer import Progress
+from style_core.events import Event
 from style_core.weights import load_weights
 
 EXPECTED = {
@@ -58,6 +58,6 @@ def test_a_study_reports_within_a_cell_and_stops_when_closed(vgg19_weights, rng_
     events = run_study("loss", content, style, study_settings(size=48, iterations=400),
                        lambda backbone: vgg19_weights, progress=True)
     first = next(events)
-    assert isinstance(first, Progress) and 0 < first.step < 400
+    assert isinstance(first, Event) and 0 < first.completed < 400
     events.close()
     assert next(events, None) is None

@@ -102,7 +102,7 @@ def test_tiles_leave_no_seams_and_share_one_style(tiled_run, vgg19_weights):
     assert max(seam_ratios(stepped, result.layout)) > 1.5
     # progress: the canvas fills in tile by tile, with a time estimate once a tile is timed
     finished = [e for e in events if e.stage == "tiles" and e.preview is not None]
-    assert [e.tiles_done for e in finished] == list(range(1, 10))
+    assert [e.completed for e in finished] == list(range(1, 10))
     assert all(e.eta is not None for e in finished) and events[-1].done
 
 
@@ -113,7 +113,7 @@ def test_resume_optimises_no_finished_tile(tiled_run, vgg19_weights, monkeypatch
     gen = stylize_large(content, [style], LargeSettings(ImageSettings(**LAYERS, **CONVERGED), **settings),
                         vgg19_weights, job=job)
     for event in gen:
-        if event.tiles_done == 4:
+        if event.completed == 4:
             gen.close()  # the user pressed Stop
             break
     assert len(list((job / "tiles").glob("*.npz"))) == 4 and (job / "base.npz").exists()

@@ -53,7 +53,7 @@ def test_photo_result_is_more_photo_like_than_image_mode(images, vgg19_weights):
     stage = real.stages[0]
     assert stage.final_losses["style"] < stage.initial_losses["style"]
     assert np.abs(real.image - content).mean() > 0.003
-    steps = [e.step for e in events]
+    steps = [e.completed for e in events]
     assert steps == sorted(steps) and steps[-1] == 20 and events[-1].total == 20
 
 
@@ -77,7 +77,7 @@ def test_two_stages_refine_the_plain_stylisation(images, vgg19_weights):
     assert len(result.stages) == 2 and np.array_equal(result.plain.image, plain.image)
     # each stage's coarser scale takes a quarter of its steps, rounded up: (5 + 20) + (3 + 10)
     assert "photo" in result.stages[1].final_losses and result.report()["iterations"] == 38
-    assert [e.step for e in events][-1] == 38 and events[-1].total == 38
+    assert [e.completed for e in events][-1] == 38 and events[-1].total == 38
     assert result.metrics["affine_residual"] < photo_metrics(content, plain.image)["affine_residual"]
 
 

@@ -38,7 +38,7 @@ def test_every_optimizer_lowers_the_loss(optimizer, rng_images, vgg19_weights):
 def test_events_stream_with_previews_and_the_last_has_the_result(rng_images, vgg19_weights):
     content, style = rng_images
     events, result = run(content, [style], vgg19_weights, optimizer="adam", iterations=30, preview_every=10)
-    steps = [e.step for e in events]
+    steps = [e.completed for e in events]
     assert steps == sorted(steps) and steps[-1] == 30 and len(events) >= 4
     assert sum(e.preview is not None for e in events[:-1]) >= 2
     assert all(e.result is None for e in events[:-1]) and events[-1].done
@@ -51,7 +51,7 @@ def test_caller_can_stop_at_any_time(rng_images, vgg19_weights):
     gen = stylize(content, [style], ImageSettings(**SMALL, optimizer="adam", iterations=10_000), vgg19_weights)
     first = list(itertools.islice(gen, 3))
     gen.close()
-    assert first[-1].step < 100 and first[-1].result is None
+    assert first[-1].completed < 100 and first[-1].result is None
 
 
 def test_noise_init_is_repeatable_by_seed(rng_images, vgg19_weights):

@@ -207,7 +207,7 @@ def test_video_mode_is_consistent_and_later_frames_are_cheap(panning, style, vgg
     info = probe(result.path)
     assert (info.fps, info.frames, info.has_audio) == (12, 12, True)
     shown = [e for e in events if e.preview is not None]
-    assert [e.frame for e in shown] == list(range(1, 13)) and shown[-1].frames_per_minute > 0
+    assert [e.completed for e in shown] == list(range(1, 13)) and shown[-1].rate > 0
 
 
 def test_a_static_clip_stays_still(style, vgg19_weights, tmp_path):
@@ -253,10 +253,10 @@ def test_resume_reoptimises_no_finished_frame(panning, style, vgg19_weights, tmp
     settings = VideoSettings(video_image_settings(**FAST), max_frames=4)
     job, out = tmp_path / "r.job", tmp_path / "r.mp4"
     for event in stylize_video(panning, [style], settings, vgg19_weights, out, job=job):
-        if event.frame == 2:
+        if event.completed == 2:
             break  # stopped after two frames
     assert not out.exists() and len(list((job / "frames").glob("*.png"))) == 2
-    with pytest.raises(StyleError, match="--resume"):
+    with pytest.raises(StyleError, match="`resume`"):
         next(stylize_video(panning, [style], settings, vgg19_weights, out, job=job))
     real, calls = video_mode.stylize, []
     monkeypatch.setattr(video_mode, "stylize", lambda *a, **k: calls.append(1) or real(*a, **k))
