@@ -1166,7 +1166,7 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
                 h, w = cell.image.shape[:2]
                 caption = f"{cell.label} · {w}x{h} px" + (f" · loss {cell.losses[-1]:.3g}" if cell.losses else "")
                 gallery.append((to_uint8(cell.image), caption))
-                curves[cell.label] = (cell.completeds, cell.losses)
+                curves[cell.label] = (cell.steps, cell.losses)
                 yield (gallery, loss_figure(curves), status(f"{index} of {count} cells · "
                                                             f"{STUDIES[study].what}{warning}", index / count))
             if stop.is_set():
