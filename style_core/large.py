@@ -268,96 +268,119 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         folder = jobs.JobFolder(job, jobs.fingerprint((content, *styles), settings, weights), resume, PIECES,
                                 {"settings": settings.to_dict(), "output_shape": list(shape), "tiles": len(layout),
                                  "weights": weights.source})
-    event = functools.partial(Event, total=len(layout), unit="tile", shape=shape, layout=layout)
-    seconds = lambda: time.perf_counter() - start  # noqa: E731
+    def event(**fields) -> Event:
+        return Event(total=len(layout), unit="tile", shape=shape, layout=layout,
+                     seconds=time.perf_counter() - start, **fields)
 
     # 1. style targets at the output's scale (checks the inputs as image mode does)
-    luminance_mode = image_settings.preserve_color == "luminance"
     _, prepared = prepare_inputs(content, styles, image_settings)
-    yield event(stage="style targets", completed=0, step=0, steps=0, losses={}, seconds=seconds(), eta=None)
+    yield event(stage="style targets", completed=0)
     grams = output_grams(prepared, settings, weights, shape)
-
-    # 2. the global pass
+    # 2. the global pass, whose result starts every tile
     base, base_losses = None, {}
     if settings.base_size:
-        stored = folder.load(BASE, shape=scale_shapes(content.shape[:2], image_settings)[-1]) if folder else None
-        if stored is None:
-            for e in stylize(content, styles, image_settings, weights, extras=extras):
-                if e.done:
-                    base = e.result.image
-                    base_losses = {**e.result.final_losses, "stop_reason": e.result.stop_reason}
-                else:
-                    yield event(stage="global pass", completed=0, step=e.completed, steps=e.total,
-                                losses=e.losses, seconds=seconds(), eta=None, preview=e.preview)
-            if folder:
-                folder.save(BASE, image=base, meta=base_losses)
-        else:
-            base, base_losses = stored
-        if len(layout) == 1 and base.shape[:2] == shape:
-            # the output fits in one pass: the global pass is the result
-            result = LargeResult(base, settings, weights.source, weights.trained, list(layout),
-                                 [base_losses], base_losses, 0, seconds(),
+        base, base_losses = yield from _global_pass(content, styles, settings, weights, folder, extras, event)
+        if len(layout) == 1 and base.shape[:2] == shape:  # the output fits in one pass: it is the result
+            result = LargeResult(base, settings, weights.source, weights.trained, list(layout), [base_losses],
+                                 base_losses, 0, time.perf_counter() - start,
                                  _stop_reason(base_losses) or "finished in one pass",
                                  tuple(folder.remade) if folder else ())
-            yield event(stage="done", completed=1, step=0, steps=0, losses=base_losses,
-                        seconds=result.seconds, eta=0.0, preview=_preview(base), result=result)
+            yield event(stage="done", completed=1, losses=base_losses, eta=0.0, preview=_preview(base),
+                        result=result)
             return
-
-    # 3. the tiles
-    original = resize(content, *shape)
-    # one content divisor for every tile (1 for "paper"; "relative": from the whole content at
-    # tile size), so that a flat tile's content term weighs what a busy one's does
+    # 3. the tiles, blended into the canvas as they finish; one content divisor for every tile (1
+    # for "paper"; "relative": from the whole content at tile size), so that a flat tile's content
+    # term weighs what a busy one's does
     small = resize_longest(content, min(settings.tile, max(shape)))
-    small = color.luminance(small) if luminance_mode else small
-    content_norm = content_data(image_settings, weights.variables, small)["norms"]
-    objective = image_objective(image_settings, extras, content_norm=content_norm)
+    small = color.luminance(small) if image_settings.preserve_color == "luminance" else small
+    objective = image_objective(image_settings, extras,
+                                content_norm=content_data(image_settings, weights.variables, small)["norms"])
+    canvas = Canvas(shape, layout, resize(content, *shape), base)
+    tile_losses, resumed = yield from _paint_tiles(canvas, objective, prepared, grams, base, settings, weights,
+                                                   folder, event)
+    # 4. the canvas: the weights sum to 1 everywhere, so it is complete
+    image = canvas.finished()
+    result = LargeResult(image, settings, weights.source, weights.trained, list(layout), tile_losses,
+                         base_losses, resumed, time.perf_counter() - start,
+                         _stop_reason(base_losses, tile_losses) or "finished", tuple(folder.remade) if folder else ())
+    yield event(stage="done", completed=len(layout), step=settings.tile_iterations,
+                steps=settings.tile_iterations, losses=tile_losses[-1], eta=0.0, preview=_preview(image),
+                result=result)
+
+
+def _global_pass(content, styles, settings: LargeSettings, weights: Weights, folder, extras, event):
+    """Image mode on the whole content at `base_size` (or its result from the job folder); yields its
+    progress, returns (image, final losses with its stop reason)."""
+    image_settings = settings.image
+    stored = folder.load(BASE, shape=scale_shapes(content.shape[:2], image_settings)[-1]) if folder else None
+    if stored is not None:
+        return stored
+    for e in stylize(content, styles, image_settings, weights, extras=extras):
+        if not e.done:
+            yield event(stage="global pass", completed=0, step=e.completed, steps=e.total, losses=e.losses,
+                        preview=e.preview)
+    base, losses = e.result.image, {**e.result.final_losses, "stop_reason": e.result.stop_reason}
+    if folder:
+        folder.save(BASE, image=base, meta=losses)
+    return base, losses
+
+
+class Canvas:
+    """The output being painted: finished tiles added with feathered weights that sum to 1 (so the
+    canvas is complete once every tile is in), and its preview, which shows the global pass (or the
+    content) where no tile is done yet."""
+
+    def __init__(self, shape: tuple[int, int], layout: Sequence[Tile], content: np.ndarray,
+                 base: np.ndarray | None):
+        self.layout, self.feather = layout, Feather(shape, list(layout))
+        self.content = content   # at the output's size
+        self.image = np.zeros((*shape, 3), np.float32)
+        self.coverage = np.zeros(shape, np.float32)
+        self.under = _preview(content) if base is None else resize(base, *_preview(self.image).shape[:2])
+
+    def place(self, t: Tile, image: np.ndarray) -> None:
+        w = self.feather(t)
+        self.image[t.slices] += w[..., None] * image
+        self.coverage[t.slices] += w
+
+    def preview(self) -> np.ndarray:
+        return np.clip(_preview(self.image) + (1.0 - _preview(self.coverage)[..., None]) * self.under, 0.0, 1.0)
+
+    def finished(self) -> np.ndarray:
+        self.content = self.coverage = None  # freed before the result is handed over
+        return np.clip(self.image, 0.0, 1.0, out=self.image)
+
+
+def _paint_tiles(canvas: Canvas, objective, prepared, grams, base, settings: LargeSettings, weights: Weights,
+                 folder, event):
+    """Every tile not kept in the job folder optimised (a batch of tiles at once over several
+    devices) against its own content and the shared style targets, from the global pass's result;
+    yields progress, returns (each tile's final losses, the number of tiles resumed)."""
+    image_settings, layout = settings.image, canvas.layout
+    luminance = color.luminance if image_settings.preserve_color == "luminance" else (lambda x: x)
     devices = jax.devices()
     mesh = Mesh(np.array(devices), ("tiles",)) if len(devices) > 1 else None
-    feather = Feather(shape, list(layout))
-    canvas = np.zeros((*shape, 3), np.float32)
-    coverage = np.zeros(shape, np.float32)
+    batch = len(devices) if mesh is not None else 1
     tile_losses: list[dict] = [{} for _ in layout]
-    # shown where no tile is done yet, at the preview's size
-    under = _preview(original) if base is None else resize(base, *_preview(canvas).shape[:2])
-    resumed, optimised, tile_seconds = 0, 0, 0.0
-
-    def place(t: Tile, image: np.ndarray) -> None:
-        w = feather(t)
-        canvas[t.slices] += w[..., None] * image
-        coverage[t.slices] += w
-
-    def canvas_preview() -> np.ndarray:
-        return np.clip(_preview(canvas) + (1.0 - _preview(coverage)[..., None]) * under, 0.0, 1.0)
-
     todo = []
     for t in layout:
         stored = folder.load(TILE, t.index, shape=(t.height, t.width)) if folder else None
-        if stored is not None:
-            place(t, stored[0])
-            tile_losses[t.index] = stored[1]
-            resumed += 1
-        else:
+        if stored is None:
             todo.append(t)
-    done = resumed
+            continue
+        canvas.place(t, stored[0])
+        tile_losses[t.index] = stored[1]
+    resumed = done = len(layout) - len(todo)
     if resumed:
-        yield event(stage="tiles", completed=done, step=0, steps=settings.tile_iterations, losses={},
-                    seconds=seconds(), eta=None, preview=canvas_preview())
-
-    batch = len(devices) if mesh is not None else 1
+        yield event(stage="tiles", completed=done, steps=settings.tile_iterations, preview=canvas.preview())
+    optimised, tile_seconds = 0, 0.0
     for first in range(0, len(todo), batch):
         group = todo[first:first + batch]
         t0 = time.perf_counter()
         members = group + [group[-1]] * (batch - len(group))  # a full batch: one compiled shape
-        tile_content = []
-        x0 = []
-        for t in members:
-            c = original[t.slices]
-            tile_content.append(color.luminance(c) if luminance_mode else c)
-            if base is not None:
-                init = resize(base, *shape, region=t.slices)
-                x0.append(color.luminance(init) if luminance_mode else init)
-            else:
-                x0.append(_tile_init(image_settings, tile_content[-1], prepared, t))
+        tile_content = [luminance(canvas.content[t.slices]) for t in members]
+        x0 = [luminance(resize(base, *canvas.image.shape[:2], region=t.slices)) if base is not None
+              else _tile_init(image_settings, c, prepared, t) for t, c in zip(members, tile_content)]
         per_tile = [objective.aux(weights.variables, c, grams) for c in tile_content]
         if batch == 1:
             aux, run_terms, x_start = per_tile[0], objective.function, jnp.asarray(x0[0])
@@ -366,48 +389,38 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
                                                                        *[a.data for a in per_tile])), mesh)
             run_terms = batched_terms(objective.function)
             x_start = _shard(jnp.stack([jnp.asarray(x) for x in x0]), mesh)
-        final = None
+        eta = _eta(tile_seconds, optimised, len(todo) - optimised)
         for report in descend(x_start, run_terms, aux, objective.weights, iterations=settings.tile_iterations,
                               optimizer=image_settings.optimizer, lr=image_settings.lr,
                               steps_per_call=image_settings.steps_per_call, tol=image_settings.tol,
                               bounded=image_settings.bounded):
             if report.finished:
-                final = report
                 break
             yield event(stage="tiles", completed=done, step=report.step, steps=settings.tile_iterations,
-                        losses=dict(report.losses), seconds=seconds(), eta=_eta(tile_seconds, optimised,
-                                                                                len(todo) - optimised))
-        images = np.asarray(final.x).reshape(batch, *x0[0].shape)
+                        losses=dict(report.losses), eta=eta)
+        images = np.asarray(report.x).reshape(batch, *x0[0].shape)
         for k, t in enumerate(group):
-            x = images[k]
-            if batch == 1:
-                losses = dict(final.losses)
-            else:
-                total, values = evaluator(objective.function)(
-                    jnp.asarray(x), per_tile[k], {n: jnp.float32(v) for n, v in objective.weights.items()})
-                losses = {"total": float(total), **{n: float(v) for n, v in values.items()}}
-            losses["stop_reason"] = final.stop_reason
-            finished = _finish(x, original[t.slices], image_settings)
+            losses = dict(report.losses) if batch == 1 else _losses(objective, images[k], per_tile[k])
+            losses["stop_reason"] = report.stop_reason
+            finished = _finish(images[k], canvas.content[t.slices], image_settings)
             if folder:
                 folder.save(TILE, t.index, image=finished, meta=losses)
-            place(t, finished)
+            canvas.place(t, finished)
             tile_losses[t.index] = losses
         done += len(group)
         optimised += len(group)
         tile_seconds += time.perf_counter() - t0
-        yield event(stage="tiles", completed=done, step=settings.tile_iterations,
-                    steps=settings.tile_iterations, losses=tile_losses[group[-1].index], seconds=seconds(),
-                    eta=_eta(tile_seconds, optimised, len(todo) - optimised), preview=canvas_preview())
+        yield event(stage="tiles", completed=done, step=settings.tile_iterations, steps=settings.tile_iterations,
+                    losses=tile_losses[group[-1].index], eta=_eta(tile_seconds, optimised, len(todo) - optimised),
+                    preview=canvas.preview())
+    return tile_losses, resumed
 
-    # 4. the canvas: the weights sum to 1 everywhere, so it is complete
-    original = coverage = None  # freed before the result is handed over
-    np.clip(canvas, 0.0, 1.0, out=canvas)
-    result = LargeResult(canvas, settings, weights.source, weights.trained, list(layout), tile_losses,
-                         base_losses, resumed, seconds(), _stop_reason(base_losses, tile_losses) or "finished",
-                         tuple(folder.remade) if folder else ())
-    yield event(stage="done", completed=len(layout), step=settings.tile_iterations,
-                steps=settings.tile_iterations, losses=tile_losses[-1], seconds=result.seconds, eta=0.0,
-                preview=_preview(canvas), result=result)
+
+def _losses(objective, x: np.ndarray, aux) -> dict[str, float]:
+    """Every term of one tile of a batch, and their weighted total."""
+    total, values = evaluator(objective.function)(jnp.asarray(x), aux,
+                                                  {n: jnp.float32(v) for n, v in objective.weights.items()})
+    return {"total": float(total), **{n: float(v) for n, v in values.items()}}
 
 
 def _stop_reason(base_losses: dict, tile_losses: Sequence[dict] = ()) -> str | None:
