@@ -233,131 +233,154 @@ def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: Vide
                   output: str | Path, *, job: str | Path, resume: bool = False) -> Iterator[Event]:
     """Stylises the clip at `path` into `output` (.mp4 with the input's audio, or .gif), yielding
     progress after every frame; the last event carries the VideoResult. Finished frames are kept in
-    `job` (resume=True continues them); the caller removes the folder when it is no longer wanted."""
-    start_time = time.perf_counter()
+    `job` (resume=True continues them); the caller removes the folder when it is no longer wanted.
+
+    Three stages: every chunk's first frame (the keyframes, in order), then the rest of each chunk
+    (chunks in parallel over several devices), then the output assembled from the job folder."""
     info = probe(path)
     total = frames_to_do(info, settings)
-    parts = chunks(total, settings.frames_per_chunk, settings.chunk_overlap)
-    count = sum(len(p) for p in parts)
     folder = jobs.JobFolder(job, jobs.fingerprint(styles, settings, weights, files=(info.path,)), resume, PIECES,
                             {"mode": "video"})
-    image = settings.image
+    clip = _Clip(path, info, total, folder, styles, settings, weights)
+    yield from clip.keyframes()
     devices = jax.devices()
-    grams = {device: {} for device in devices}  # style targets, once per size and device
-    later = image.replace(iterations=settings.frame_iterations)
-    clock = {"finished": 0, "resumed": 0, "computed": 0}
-    diverged: list[tuple[int, str]] = []  # (frame, stop reason) of the frames whose loss rose
+    if len(clip.parts) > 1 and len(devices) > 1:
+        yield from _on_devices([functools.partial(clip.chunk, ci, part) for ci, part in enumerate(clip.parts)],
+                               devices)
+    else:
+        for ci, part in enumerate(clip.parts):
+            yield from clip.chunk(ci, part, devices[0])
+    yield from clip.assemble(output)
 
-    lock = threading.Lock()
 
-    def frame(ci, index, content, anchors, budget, grams):
+class _Clip:
+    """One video job: its frames' stages and their tally. Chunks may run in threads (one per device):
+    the tally is kept under a lock."""
+
+    def __init__(self, path, info: VideoInfo, total: int, folder: jobs.JobFolder, styles, settings: VideoSettings,
+                 weights: Weights):
+        self.path, self.info, self.total, self.folder = path, info, total, folder
+        self.styles, self.settings, self.weights = styles, settings, weights
+        self.parts = chunks(total, settings.frames_per_chunk, settings.chunk_overlap)
+        self.count = sum(len(p) for p in self.parts)
+        self.grams: dict = {}           # style targets, once per size and device
+        self.start = time.perf_counter()
+        self.finished = self.resumed = self.computed = 0
+        self.since: float | None = None  # when the first stylised frame started
+        self.diverged: list[tuple[int, str]] = []  # (frame, stop reason) of the frames whose loss rose
+        self.lock = threading.Lock()
+
+    def event(self, stage: str, ci: int, **fields) -> Event:
+        return Event(stage, self.finished, self.count, "frame", seconds=time.perf_counter() - self.start,
+                     part=(ci + 1, len(self.parts)), **fields)
+
+    def frame(self, ci: int, index: int, content: np.ndarray, anchors: list, budget: ImageSettings, device):
         """Stylises one frame against its anchors (or loads it from the job); yields progress and
-        returns the stylised frame. `grams`: the style targets of the device it runs on."""
-        stored = folder.load(FRAME, ci, index, shape=content.shape[:2])
+        returns the stylised frame."""
+        stored = self.folder.load(FRAME, ci, index, shape=content.shape[:2])
         if stored is not None:
             output_frame, why = stored[0], stored[1].get("stop_reason", "finished")
-            with lock:
-                clock["resumed"] += 1
-                if why.startswith("diverged"):
-                    diverged.append((index, why))
         else:
             t0 = time.perf_counter()
-            extras = [temporal_term(name, settings.temporal_weight, target, mask) for name, target, mask in anchors]
+            extras = [temporal_term(name, self.settings.temporal_weight, target, mask)
+                      for name, target, mask in anchors]
             # Later frames start from the warped previous frame, masked pixels included (new ones at
             # an edge take the nearest pixel the warp can supply): re-initialising masked pixels from
             # the recoloured content was measured to raise E_warp 7x and double the steps per frame
             # (bench/LOG.md, 4).
             init = anchors[0][1] if anchors else None
-            for event in stylize(content, styles, budget, weights, extras=extras, grams=grams, init=init):
+            for event in stylize(content, self.styles, budget, self.weights, extras=extras,
+                                 grams=self.grams.setdefault(device, {}), init=init):
                 if event.result is None:
-                    yield Event("frames", clock["finished"], count, "frame", event.losses,
-                                time.perf_counter() - start_time, event.completed, event.total,
-                                part=(ci + 1, len(parts)))
-            output_frame = folder.save(FRAME, ci, index, image=event.result.image, meta={
-                "steps": event.result.iterations, "stop_reason": event.result.stop_reason})
-            with lock:
-                clock["computed"] += 1
-                if event.result.stop_reason.startswith("diverged"):
-                    diverged.append((index, event.result.stop_reason))
-                clock.setdefault("since", t0)
-        with lock:
-            clock["finished"] += 1
-            computed, since = clock["computed"], clock.get("since")
-        # frames stylised per minute of wall time (over every device), resumed frames not counted
-        rate = computed / (time.perf_counter() - since) * 60 if computed else None
-        yield Event("frames", clock["finished"], count, "frame", seconds=time.perf_counter() - start_time,
-                    part=(ci + 1, len(parts)), rate=rate, preview=output_frame,
-                    eta=(count - clock["finished"]) / rate * 60 if rate else None)
+                    yield self.event("frames", ci, losses=event.losses, step=event.completed, steps=event.total)
+            why = event.result.stop_reason
+            output_frame = self.folder.save(FRAME, ci, index, image=event.result.image,
+                                            meta={"steps": event.result.iterations, "stop_reason": why})
+        with self.lock:
+            self.finished += 1
+            if stored is None:
+                self.computed += 1
+                self.since = t0 if self.since is None else self.since
+            else:
+                self.resumed += 1
+            if why.startswith("diverged"):
+                self.diverged.append((index, why))
+            # frames stylised per minute of wall time (over every device), resumed frames not counted
+            rate = self.computed / (time.perf_counter() - self.since) * 60 if self.computed else None
+            left = (self.count - self.finished) / rate * 60 if rate else None
+        yield self.event("frames", ci, rate=rate, preview=output_frame, eta=left)
         return output_frame
 
-    # Each chunk's first frame (a keyframe) first, in order, each anchored to the one before along
-    # the flow between them, composed from the frame-to-frame flows (direct flow over many frames is
-    # far less reliable), so that the chunks, which then run independently, start out agreeing.
-    starts = {part.start: ci for ci, part in enumerate(parts)}
-    key, composed, reliable = None, None, None
-    inputs = read_frames(path, start=settings.start, max_frames=parts[-1].start + 1, size=image.size)
-    for index, (content, backward, mask) in enumerate(_flows(inputs, settings.temporal)):
-        if backward is not None and composed is not None:
-            composed = backward + warp(composed, backward)          # flow from here to the keyframe
-            reliable = mask * (warp(reliable, backward) > 0.5)
-        if index not in starts:
-            continue
-        anchors = []
-        if key is not None and settings.temporal_weight > 0:
-            anchors.append(("temporal", *_anchor(settings, content, *key, composed, reliable)))
-        key = (content, (yield from frame(starts[index], index, content, anchors, image, grams[devices[0]])))
-        composed = np.zeros(content.shape[:2] + (2,), np.float32)
-        reliable = np.ones(content.shape[:2], np.float32)
+    def keyframes(self):
+        """Each chunk's first frame, in order, each anchored to the one before along the flow between
+        them, composed from the frame-to-frame flows (direct flow over many frames is far less
+        reliable), so that the chunks, which then run independently, start out agreeing."""
+        settings = self.settings
+        starts = {part.start: ci for ci, part in enumerate(self.parts)}
+        key, composed, reliable = None, None, None
+        inputs = read_frames(self.path, start=settings.start, max_frames=self.parts[-1].start + 1,
+                             size=settings.image.size)
+        for index, (content, backward, mask) in enumerate(_flows(inputs, settings.temporal)):
+            if backward is not None and composed is not None:
+                composed = backward + warp(composed, backward)          # flow from here to the keyframe
+                reliable = mask * (warp(reliable, backward) > 0.5)
+            if index not in starts:
+                continue
+            anchors = []
+            if key is not None and settings.temporal_weight > 0:
+                anchors.append(("temporal", *_anchor(settings, content, *key, composed, reliable)))
+            stylised = yield from self.frame(starts[index], index, content, anchors, settings.image, jax.devices()[0])
+            key = (content, stylised)
+            composed = np.zeros(content.shape[:2] + (2,), np.float32)
+            reliable = np.ones(content.shape[:2], np.float32)
 
-    def chunk(ci: int, part: range, device):
+    def chunk(self, ci: int, part: range, device):
         """The rest of one chunk, each frame anchored to the one before (and to t - long_term)."""
+        settings = self.settings
+        later = settings.image.replace(iterations=settings.frame_iterations)
         recent: deque = deque(maxlen=max(settings.long_term, 1) + 1)  # (content, output), newest last
-        frames = read_frames(path, start=settings.start + part.start / float(info.fps),
-                             max_frames=len(part), size=image.size)
+        frames = read_frames(self.path, start=settings.start + part.start / float(self.info.fps),
+                             max_frames=len(part), size=settings.image.size)
         for local, (content, backward, mask) in enumerate(_flows(frames, settings.temporal)):
             index = part.start + local
             if local == 0:
-                output_frame = folder.load(FRAME, ci, index)[0]
+                output_frame = self.folder.load(FRAME, ci, index)[0]
             else:
                 anchors = []
                 if settings.temporal_weight > 0:
                     anchors.append(("temporal", *_anchor(settings, content, *recent[-1], backward, mask)))
                     if settings.long_term and len(recent) >= settings.long_term:
                         anchors.append(("long_term", *_anchor(settings, content, *recent[-settings.long_term])))
-                output_frame = yield from frame(ci, index, content, anchors, later, grams[device])
+                output_frame = yield from self.frame(ci, index, content, anchors, later, device)
             recent.append((content, output_frame))
 
-    if len(parts) > 1 and len(devices) > 1:
-        yield from _on_devices([functools.partial(chunk, ci, part) for ci, part in enumerate(parts)], devices)
-    else:
-        for ci, part in enumerate(parts):
-            yield from chunk(ci, part, devices[0])
-    first_steps = [folder.meta(FRAME, ci, p.start).get("steps", 0) for ci, p in enumerate(parts)]
-    yield Event("assembling", count, count, "frame", seconds=time.perf_counter() - start_time,
-                part=(len(parts), len(parts)))
-    # One pass writes the output and measures E_warp on it against the input frames' flow.
-    inputs = read_frames(path, start=settings.start, max_frames=total, size=image.size)
-    per_pair, previous, shape = [], None, None
-    with VideoWriter(output, info.fps, audio_from=path, start=settings.start,
-                     duration=total / float(info.fps)) as writer:
-        for content, picture in zip(inputs, _assembled(folder, parts, total)):
-            writer.write(picture)
-            if previous is not None:
-                backward = optical_flow(content, previous[0])
-                mask = occlusion_mask(backward, optical_flow(previous[0], content))
-                per_pair.append(warping_error([previous[1], picture], [(backward, mask)]))
-            previous, shape = (content, picture), picture.shape[:2]
-    error, border, inner = _warping_errors(per_pair, parts)
-    steps = [folder.meta(FRAME, ci, i).get("steps", 0) for ci, p in enumerate(parts) for i in p]
-    reason = "finished"
-    if diverged:
-        index, why = min(diverged)
-        reason = f"{why} (frame {index}, {len(diverged)} frame{'s' * (len(diverged) > 1)} in all)"
-    result = VideoResult(Path(output), total, info.fps, shape, steps, first_steps, error, border, inner,
-                         clock["resumed"], time.perf_counter() - start_time, settings, weights.source,
-                         weights.trained, reason, tuple(folder.remade))
-    yield Event("done", count, count, "frame", seconds=result.seconds, part=(len(parts), len(parts)),
-                result=result)
+    def assemble(self, output: str | Path):
+        """One pass writes the output from the job folder and measures E_warp on it against the input
+        frames' flow; yields the last event, with the result."""
+        parts, folder, total = self.parts, self.folder, self.total
+        yield self.event("assembling", len(parts) - 1)
+        inputs = read_frames(self.path, start=self.settings.start, max_frames=total, size=self.settings.image.size)
+        per_pair, previous, shape = [], None, None
+        with VideoWriter(output, self.info.fps, audio_from=self.path, start=self.settings.start,
+                         duration=total / float(self.info.fps)) as writer:
+            for content, picture in zip(inputs, _assembled(folder, parts, total)):
+                writer.write(picture)
+                if previous is not None:
+                    backward = optical_flow(content, previous[0])
+                    mask = occlusion_mask(backward, optical_flow(previous[0], content))
+                    per_pair.append(warping_error([previous[1], picture], [(backward, mask)]))
+                previous, shape = (content, picture), picture.shape[:2]
+        error, border, inner = _warping_errors(per_pair, parts)
+        steps = [folder.meta(FRAME, ci, i).get("steps", 0) for ci, p in enumerate(parts) for i in p]
+        first_steps = [folder.meta(FRAME, ci, p.start).get("steps", 0) for ci, p in enumerate(parts)]
+        reason = "finished"
+        if self.diverged:
+            index, why = min(self.diverged)
+            reason = f"{why} (frame {index}, {len(self.diverged)} frame{'s' * (len(self.diverged) > 1)} in all)"
+        result = VideoResult(Path(output), total, self.info.fps, shape, steps, first_steps, error, border, inner,
+                             self.resumed, time.perf_counter() - self.start, self.settings, self.weights.source,
+                             self.weights.trained, reason, tuple(folder.remade))
+        yield self.event("done", len(parts) - 1, result=result)
 
 
 def _assembled(folder: jobs.JobFolder, parts: list[range], total: int) -> Iterator[np.ndarray]:
