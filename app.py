@@ -486,9 +486,20 @@ def loss_figure(curves: dict[str, tuple[list[int], list[float]]]) -> Figure:
     return figure
 
 
-def result_image(prefix: str, label: str, height: int) -> gr.Image:
+def drop_zones(prefix: str, what: str = "image") -> tuple[gr.Image, gr.File]:
+    """A tab's content drop zone and its style files."""
+    return (ImageUpload(label=f"Content {what}", type="filepath", sources=["upload", "clipboard"],
+                        elem_id=f"{prefix}content", height=220), style_files(prefix, what))
+
+
+def style_files(prefix: str, what: str = "image") -> gr.File:
+    return gr.File(label=f"Style {what}s (one or more)", file_count="multiple", file_types=["image"],
+                   type="filepath", elem_id=f"{prefix}styles", height=120)
+
+
+def result_image(elem_id: str, label: str, height: int) -> gr.Image:
     """The streamed picture: scaled to its pane (the PNG keeps its real size), updated in place."""
-    return gr.Image(label=label, format="png", interactive=False, elem_id=f"{prefix}result", height=height,
+    return gr.Image(label=label, format="png", interactive=False, elem_id=elem_id, height=height,
                     elem_classes=["fit"], buttons=["download", "fullscreen"])
 
 
@@ -520,11 +531,11 @@ def strength(value: float, label: str, what: str, low: float = 0, high: float = 
 
 # --- settings: controls made from the settings' fields, values by name --------------------------------
 
-def control(cls, name: str, make=None, **look):
-    """The page's control for the field `name` of the settings class `cls`: its default, choices,
-    range and help (as the info line) are the field's; `make` (a Gradio component) and `look` (label,
-    slider bounds, a device default) are the page's."""
-    f = next(f for f in described(cls) if f.name == name)
+def control(classes: tuple, name: str, make=None, **look):
+    """The page's control for the field `name` of the first settings class in `classes` that has it: its
+    default, choices, range and help (as the info line) are the field's; `make` (a Gradio component) and
+    `look` (label, slider bounds, a device default) are the page's."""
+    f = next(f for cls in classes for f in described(cls) if f.name == name)
     numeric = str(f.type).startswith(("int", "float"))
     make = make or (gr.Dropdown if "choices" in f.metadata else gr.Checkbox if f.type == "bool"
                     else gr.Number if numeric else gr.Textbox)
@@ -534,6 +545,21 @@ def control(cls, name: str, make=None, **look):
     accepted = inspect.signature(make.__init__).parameters
     component = make(**{**{k: v for k, v in field_says.items() if k in accepted and v is not None}, **look})
     return checked(component) if numeric else component
+
+
+def controls(*classes, **looks) -> dict:
+    """The controls of some fields of the settings `classes`, by name and in the page's order (see
+    `control`): each look a label, or the page's look as a dict (`slider`, `radio`)."""
+    return {name: control(classes, name, **({"label": look} if isinstance(look, str) else look))
+            for name, look in looks.items()}
+
+
+def slider(low: float, high: float, value: float, step: float, label: str, **look) -> dict:
+    return dict(make=gr.Slider, minimum=low, maximum=high, value=value, step=step, label=label, **look)
+
+
+def radio(label: str) -> dict:
+    return dict(make=gr.Radio, label=label)
 
 
 def blend_weights(text) -> tuple[float, ...] | None:
@@ -705,50 +731,36 @@ def image_tab(d: dict, page_banner) -> None:
     examples = gr.Gallery(example_thumbnails(), label=f"Examples: click one to run it ({EXAMPLE_SETTINGS['size']} px, "
                           f"{EXAMPLE_SETTINGS['iterations']} iterations; a second click shows the kept result)",
                           columns=6, height=140, allow_preview=False, elem_id="examples", object_fit="contain")
-    field, c = functools.partial(control, ImageSettings), {}
+    fields, c = functools.partial(controls, ImageSettings), {}
     with gr.Row():
         with gr.Column():
-            content = ImageUpload(label="Content image", type="filepath", sources=["upload", "clipboard"],
-                                  elem_id="content", height=220)
-            styles = gr.File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
-                             type="filepath", elem_id="styles", height=120)
+            content, styles = drop_zones("")
             with gr.Row():
-                c["size"] = field("size", gr.Slider, minimum=32, maximum=2048, value=d["size"], step=16,
-                                  label="Size (px)", elem_id="size")
-                c["iterations"] = field("iterations", gr.Slider, minimum=0, maximum=1000, value=d["iterations"],
-                                        step=10, label="Iterations", elem_id="iterations")
+                c |= fields(size=slider(32, 2048, d["size"], 16, "Size (px)", elem_id="size"),
+                            iterations=slider(0, 1000, d["iterations"], 10, "Iterations", elem_id="iterations"))
             with gr.Row():
                 c["style_strength"] = strength(5, "Style strength", "0 = none … 10 = style only; style weight = "
                                                "10^strength (5 = 1e5)")
-                c["preserve_color"] = field("preserve_color", gr.Radio, label="Preserve colour")
+                c |= fields(preserve_color=radio("Preserve colour"))
             with gr.Accordion("Advanced", open=False):
-                c["style_blend"] = field("style_blend", value="", label="Style blend weights")
+                c |= fields(style_blend=dict(value="", label="Style blend weights"))
                 with gr.Row():
-                    c["backbone"] = field("backbone", label="Backbone")
-                    c["pooling"] = field("pooling", gr.Radio, label="Pooling")
-                    c["style_layers"] = field("style_layers", label="Style layers")
-                    c["content_layers"] = field("content_layers", value="", label="Content layers")
+                    c |= fields(backbone="Backbone", pooling=radio("Pooling"), style_layers="Style layers",
+                                content_layers=dict(value="", label="Content layers"))
                 with gr.Row():
-                    c["optimizer"] = field("optimizer", label="Optimizer")
-                    c["lr"] = field("lr", label="Learning rate")
-                    c["loss"] = field("loss", label="Loss kind")
-                    c["huber_delta"] = field("huber_delta", label="Huber delta")
-                    c["normalization"] = field("normalization", gr.Radio, label="Normalisation")
+                    c |= fields(optimizer="Optimizer", lr="Learning rate", loss="Loss kind", huber_delta="Huber delta",
+                                normalization=radio("Normalisation"))
                 with gr.Row():
-                    c["init"] = field("init", gr.Radio, label="Start from")
-                    c["content_weight"] = field("content_weight", label="Content weight")
-                    c["tv_weight"] = field("tv_weight", label="Smoothness (TV weight; 0 = off)")
-                    c["style_scale"] = field("style_scale", label="Style scale")
-                    c["scales"] = field("scales", gr.Slider, minimum=1, maximum=4, value=auto_scales(d["size"]),
-                                        step=1, label="Scales")
-                    c["coarse_iterations"] = field("coarse_iterations", label="Coarse iterations")
-                    c["seed"] = field("seed", label="Seed")
-                    c["bounds"] = field("bounds", gr.Radio, label="Pixels while optimising")
+                    c |= fields(init=radio("Start from"), content_weight="Content weight",
+                                tv_weight="Smoothness (TV weight; 0 = off)", style_scale="Style scale",
+                                scales=slider(1, 4, auto_scales(d["size"]), 1, "Scales"),
+                                coarse_iterations="Coarse iterations", seed="Seed",
+                                bounds=radio("Pixels while optimising"))
                     c["until_done"] = until_done_box(d["until_done"])
             run, stop = run_and_stop("")
         with gr.Column():
             progress = status_box("")
-            preview = result_image("", "Result", 420)
+            preview = result_image("result", "Result", 420)
             download = gr.File(label="Download PNG (settings embedded)", elem_id="download")
             compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=420)
             curve = gr.Plot(label="Loss")
@@ -858,35 +870,26 @@ def large_tab(d: dict, page_banner) -> None:
                 "settings again continues the job.")
     with gr.Row():
         with gr.Column():
-            content = ImageUpload(label="Content image", type="filepath", sources=["upload", "clipboard"],
-                                  elem_id="large_content", height=220)
-            styles = gr.File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
-                             type="filepath", elem_id="large_styles", height=120)
-            large, field, c = functools.partial(control, LargeSettings), functools.partial(control, ImageSettings), {}
-            c["size"] = large("size", gr.Slider, minimum=256, maximum=LARGE_MAX_SIZE, value=d["large_size"],
-                              step=64, label="Output size (px)")
+            content, styles = drop_zones("large_")
+            fields, c = functools.partial(controls, LargeSettings, ImageSettings), {}
+            c |= fields(size=slider(256, LARGE_MAX_SIZE, d["large_size"], 64, "Output size (px)"))
             with gr.Row():
-                c["tile"] = large("tile", gr.Slider, minimum=64, maximum=1024, value=d["tile"], step=32,
-                                  label="Tile (px)")
-                c["overlap"] = large("overlap", gr.Slider, minimum=0, maximum=256, value=d["overlap"], step=8,
-                                     label="Overlap (px)")
+                c |= fields(tile=slider(64, 1024, d["tile"], 32, "Tile (px)"),
+                            overlap=slider(0, 256, d["overlap"], 8, "Overlap (px)"))
             with gr.Row():
-                c["iterations"] = field("iterations", gr.Slider, minimum=0, maximum=1000, value=d["large_iterations"],
-                                        step=10, label="Global pass iterations")
-                c["tile_iterations"] = large("tile_iterations", gr.Slider, minimum=0, maximum=1000,
-                                             value=d["tile_iterations"], step=10, label="Iterations per tile")
+                c |= fields(iterations=slider(0, 1000, d["large_iterations"], 10, "Global pass iterations"),
+                            tile_iterations=slider(0, 1000, d["tile_iterations"], 10, "Iterations per tile"))
             with gr.Row():
                 c["style_strength"] = strength(5, "Style strength", "style weight = 10^strength (5 = 1e5)")
-                c["preserve_color"] = field("preserve_color", gr.Radio, label="Preserve colour")
+                c |= fields(preserve_color=radio("Preserve colour"))
             with gr.Accordion("Advanced", open=False):
-                c["optimizer"] = field("optimizer", label="Optimizer")
-                c["base_size"] = large("base_size", gr.Slider, minimum=0, maximum=2048, value=d["base_size"],
-                                       step=32, label="Global pass size (px)")
+                c |= fields(optimizer="Optimizer",
+                            base_size=slider(0, 2048, d["base_size"], 32, "Global pass size (px)"))
                 c["until_done"] = until_done_box(d["until_done"])
             run, stop = run_and_stop("large_")
         with gr.Column():
             progress = status_box("large_")
-            preview = result_image("large_", "Canvas", 480)
+            preview = result_image("large_result", "Canvas", 480)
             download = gr.File(label="Download the full-size PNG", elem_id="large_download")
     wire(run, stop, run_large, [content, styles], [preview, download, progress], "large", "large", page_banner, c)
 
@@ -990,16 +993,11 @@ def photo_tab(d: dict, page_banner) -> None:
                 "function of the content's colours (Luan et al.). Strengths default to the research deck's.")
     with gr.Row():
         with gr.Column():
-            content = ImageUpload(label="Content photo", type="filepath", sources=["upload", "clipboard"],
-                                  elem_id="photo_content", height=220)
-            styles = gr.File(label="Style photos (one or more)", file_count="multiple", file_types=["image"],
-                             type="filepath", elem_id="photo_styles", height=120)
-            photo, field, c = functools.partial(control, PhotoSettings), functools.partial(control, ImageSettings), {}
+            content, styles = drop_zones("photo_", "photo")
+            fields, c = functools.partial(controls, PhotoSettings, ImageSettings), {}
             with gr.Row():
-                c["size"] = field("size", gr.Slider, minimum=32, maximum=2048, value=d["photo_size"], step=16,
-                                  label="Size (px)")
-                c["iterations"] = field("iterations", gr.Slider, minimum=0, maximum=2000, value=d["photo_iterations"],
-                                        step=10, label="Iterations")
+                c |= fields(size=slider(32, 2048, d["photo_size"], 16, "Size (px)"),
+                            iterations=slider(0, 2000, d["photo_iterations"], 10, "Iterations"))
             with gr.Row():
                 c["style_strength"] = strength(6, "Style strength", "style weight = 10^strength (6 = 1e6, the deck's)")
                 c["photorealism"] = strength(PHOTO_STRENGTH, "Photorealism", f"0 = off (plain image mode); matting "
@@ -1009,21 +1007,20 @@ def photo_tab(d: dict, page_banner) -> None:
                                            f"{PHOTO_DEFAULTS['tv_weight']:.4g}, the deck's)")
             with gr.Row():
                 compare = gr.Checkbox(value=False, label="Compare: content, plain stylisation, photorealistic")
-                c["smooth"] = photo("smooth", label="Smooth with a guided filter (shown side by side)")
+                c |= fields(smooth="Smooth with a guided filter (shown side by side)")
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
-                    c["two_stage"] = photo("two_stage", label="Two stages: stylise, then refine (Luan et al.)")
-                    c["refine_iterations"] = photo("refine_iterations", gr.Slider, minimum=0, maximum=2000,
-                                                   value=d["photo_iterations"], step=10,
-                                                   label="Refinement iterations (second stage)")
+                    c |= fields(two_stage="Two stages: stylise, then refine (Luan et al.)",
+                                refine_iterations=slider(0, 2000, d["photo_iterations"], 10,
+                                                         "Refinement iterations (second stage)"))
                 with gr.Row():
-                    c["preserve_color"] = field("preserve_color", gr.Radio, label="Preserve colour")
-                    c["optimizer"] = field("optimizer", value=PHOTO_DEFAULTS["optimizer"], label="Optimizer")
-                    c["epsilon"] = photo("epsilon", label="Matting epsilon")
+                    c |= fields(preserve_color=radio("Preserve colour"),
+                                optimizer=dict(value=PHOTO_DEFAULTS["optimizer"], label="Optimizer"),
+                                epsilon="Matting epsilon")
             run, stop = run_and_stop("photo_")
         with gr.Column():
             progress = status_box("photo_")
-            preview = result_image("photo_", "Result", 420)
+            preview = result_image("photo_result", "Result", 420)
             download = gr.File(label="Download PNG (settings embedded)", elem_id="photo_download")
             gallery = gr.Gallery(label="Side by side", columns=4, height="auto", format="png")
     wire(run, stop, run_photo, [content, styles, compare], [preview, download, gallery, progress], "photo", "photo",
@@ -1097,15 +1094,11 @@ def video_tab(d: dict, page_banner) -> None:
     with gr.Row():
         with gr.Column():
             clip = gr.Video(label="Video", sources=["upload"], format=None, elem_id="video_input", height=220)
-            styles = gr.File(label="Style images (one or more)", file_count="multiple", file_types=["image"],
-                             type="filepath", elem_id="video_styles", height=120)
-            video, field, c = functools.partial(control, VideoSettings), functools.partial(control, ImageSettings), {}
+            styles = style_files("video_")
+            fields, c = functools.partial(controls, VideoSettings, ImageSettings), {}
             with gr.Row():
-                c["size"] = field("size", gr.Slider, minimum=32, maximum=1024, value=d["video_size"], step=16,
-                                  label="Frame size (px)")
-                c["max_frames"] = video("max_frames", gr.Slider, minimum=1, maximum=600, value=d["video_frames"],
-                                        step=1, label="Frames")
-                c["start"] = video("start", label="Start (s)")
+                c |= fields(size=slider(32, 1024, d["video_size"], 16, "Frame size (px)"),
+                            max_frames=slider(1, 600, d["video_frames"], 1, "Frames"), start="Start (s)")
             with gr.Row():
                 c["style_strength"] = strength(5, "Style strength", "style weight = 10^strength (5 = 1e5)")
                 c["temporal_strength"] = strength(TEMPORAL_STRENGTH, "Temporal consistency",
@@ -1113,20 +1106,16 @@ def video_tab(d: dict, page_banner) -> None:
                                                   f"({TEMPORAL_STRENGTH:g} = {DEFAULT_TEMPORAL_WEIGHT:g})")
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
-                    c["iterations"] = field("iterations", gr.Slider, minimum=0, maximum=1000,
-                                            value=d["video_iterations"], step=10, label="First frame iterations")
-                    c["frame_iterations"] = video("frame_iterations", gr.Slider, minimum=0, maximum=1000,
-                                                  value=d["video_iterations"], step=10,
-                                                  label="Later frames: at most (they stop early)")
+                    c |= fields(iterations=slider(0, 1000, d["video_iterations"], 10, "First frame iterations"),
+                                frame_iterations=slider(0, 1000, d["video_iterations"], 10,
+                                                        "Later frames: at most (they stop early)"))
                 with gr.Row():
-                    c["temporal"] = video("temporal", gr.Radio, label="Temporal loss")
-                    c["frames_per_chunk"] = video("frames_per_chunk", label="Chunk (frames; 0 = one chunk)")
-                    c["chunk_overlap"] = video("chunk_overlap", label="Chunk overlap (frames)")
+                    c |= fields(temporal=radio("Temporal loss"), frames_per_chunk="Chunk (frames; 0 = one chunk)",
+                                chunk_overlap="Chunk overlap (frames)")
             run, stop = run_and_stop("video_")
         with gr.Column():
             progress = status_box("video_")
-            preview = gr.Image(label="Current frame", format="png", interactive=False, elem_id="video_frame",
-                               height=320, elem_classes=["fit"], buttons=["download", "fullscreen"])
+            preview = result_image("video_frame", "Current frame", 320)
             result = gr.Video(label="Stylised video", interactive=False, elem_id="video_result")
     wire(run, stop, run_video, [clip, styles], [preview, result, progress], "video", "video", page_banner, c)
 
@@ -1250,16 +1239,10 @@ def build(defaults: dict | None = None) -> gr.Blocks:
                     f"Defaults suit this server's device ({jax.default_backend().upper()}).")
         page_banner = gr.HTML("", visible=False, elem_id="untrained_banner")
         weights_panel(page_banner)
-        with gr.Tab("Image"):
-            image_tab(d, page_banner)
-        with gr.Tab("Large image"):
-            large_tab(d, page_banner)
-        with gr.Tab("Photorealistic"):
-            photo_tab(d, page_banner)
-        with gr.Tab("Video"):
-            video_tab(d, page_banner)
-        with gr.Tab("Explore"):
-            explore_tab(d, page_banner)
+        for title, tab in [("Image", image_tab), ("Large image", large_tab), ("Photorealistic", photo_tab),
+                           ("Video", video_tab), ("Explore", explore_tab)]:
+            with gr.Tab(title):
+                tab(d, page_banner)
         demo.load(banner, None, page_banner, show_progress="hidden")
         demo.unload(end_session)
     guard_inputs(demo)
