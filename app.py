@@ -416,6 +416,13 @@ def clock(seconds: float | None) -> str:
     return f"{seconds} s" if seconds < 90 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
+def progress_line(head: str, loss: float | None = None, rate: float | None = None, unit: str = "",
+                  left: float | None = None) -> str:
+    """'head · loss L · R unit · T left', each part where it is known."""
+    return (head + (f" · loss {loss:.4g}" if loss is not None else "") + (f" · {rate:.1f} {unit}" if rate else "")
+            + (f" · {clock(left)} left" if left is not None else ""))
+
+
 def status(text: str, fraction: float | None = None, state: str = "running") -> str:
     """The tab's one progress display: a bar (while running) and a line of text. `**bold**` is kept."""
     body = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text)).replace("\n", "<br>")
@@ -635,9 +642,7 @@ def step_line(event: Event, pace: Pace, label: str = "Step", done: int | None = 
     h, w = event.shape
     index, scales = event.scale
     scale = f" (scale {index} of {scales}, {w}x{h} px)" if scales > 1 else f" ({w}x{h} px)"
-    loss = event.losses.get("total")
-    return (f"{label} {done} of {total}{scale}" + (f" · loss {loss:.4g}" if loss is not None else "")
-            + (f" · {rate:.1f} steps/s" if rate else "") + (f" · {clock(left)} left" if left is not None else ""))
+    return progress_line(f"{label} {done} of {total}{scale}", event.losses.get("total"), rate, "steps/s", left)
 
 
 @user_errors
@@ -791,24 +796,18 @@ def draw_grid(preview: np.ndarray, shape: tuple[int, int], layout, done: int) ->
     return np.asarray(Image.alpha_composite(image, overlay).convert("RGB"))
 
 
-def large_line(event, pace: Pace, since: dict) -> tuple[str, float | None]:
+def large_line(event, pace: Pace, tiles: Pace) -> tuple[str, float | None]:
+    """A large job's status line and bar (the global pass is its first tenth; `tiles` times the tiles)."""
     if event.stage == "style targets":
         return "Measuring the style at the output's scale…", None
     if event.stage == "global pass":
-        rate = pace.rate(event.step)
-        return (f"Global pass: step {event.step} of {event.steps}" + (f" · {rate:.1f} steps/s" if rate else ""),
-                event.step / max(event.steps, 1) * 0.1)
+        return (progress_line(f"Global pass: step {event.step} of {event.steps}", rate=pace.rate(event.step),
+                              unit="steps/s"), event.step / max(event.steps, 1) * 0.1)
     done, total = event.completed, event.total
-    since.setdefault("tiles", (pace.seconds, done))
-    t0, d0 = since["tiles"]
-    per_minute = (done - d0) / max(pace.seconds - t0, 1e-6) * 60 if done > d0 else None
-    left = event.eta if event.eta is not None else (
-        (total - done) / per_minute * 60 if per_minute else None)
-    loss = event.losses.get("total")
-    return (f"Tile {min(done + 1, total)} of {total}: step {event.step} of {event.steps}"
-            + (f" · loss {loss:.4g}" if loss is not None else "")
-            + (f" · {per_minute:.1f} tiles/min" if per_minute else "")
-            + (f" · {clock(left)} left" if left is not None else ""),
+    per_minute = tiles.rate(done, 60)
+    left = event.eta if event.eta is not None else tiles.left(done, total)
+    return (progress_line(f"Tile {min(done + 1, total)} of {total}: step {event.step} of {event.steps}",
+                          event.losses.get("total"), per_minute, "tiles/min", left),
             0.1 + 0.9 * (done + event.step / max(event.steps, 1)) / max(total, 1))
 
 
@@ -826,21 +825,21 @@ def run_large(content, styles, request: gr.Request = None, **values):
         weights = yield from relay(weights_loading(image.backbone), lambda t, f: (gr.skip(), gr.skip(), status(t, f)))
         job = RUNS / "large-jobs" / fingerprint((content_image, *style_images), settings, weights)[:20]
         resumed = " · continuing a stopped job" if job.exists() else ""
-        pace, since, canvas, shown = Pace(), {}, None, None
+        pace, tiles, canvas, shown, gridded = Pace(), Pace(), None, None, False
         events = stylize_large(content_image, style_images, settings, weights, job=job, resume=True)
         for event in events:
             if event.done:
                 break
-            line, fraction = large_line(event, pace, since)
+            line, fraction = large_line(event, pace, tiles)
             picture = gr.skip()
             if event.preview is not None:
                 canvas = event.preview
                 picture = shown = draw_grid(event.preview, event.shape, event.layout, event.completed) \
                     if event.stage == "tiles" else to_uint8(event.preview)
-            elif event.stage == "tiles" and canvas is not None and not since.get("grid"):
+            elif event.stage == "tiles" and canvas is not None and not gridded:
                 # the global pass is what the tiles start from: show it with the grid until one is done
                 picture = shown = draw_grid(canvas, event.shape, event.layout, event.completed)
-            since["grid"] = since.get("grid") or event.stage == "tiles"
+            gridded = gridded or event.stage == "tiles"
             yield picture, gr.skip(), status(line + resumed + untrained_note(weights), fraction)
             if stop.is_set():
                 events.close()
@@ -1044,23 +1043,18 @@ def run_video(clip, styles, request: gr.Request = None, **values):
         job = RUNS / "video-jobs" / fingerprint(style_images, settings, weights, files=(info.path,))[:20]
         resumed = " · continuing a stopped job" if job.exists() else ""
         output = new_run_dir(request) / "stylised.mp4"
-        pace, first, last = Pace(), None, None
+        pace, last = Pace(), None
         events = stylize_video(clip, style_images, settings, weights, output, job=job, resume=True)
         for event in events:
             if event.done:
                 break
-            if first is None:
-                first = event.completed  # frames kept from a stopped job do not count towards the rate
-            done = event.completed - first
-            per_minute = event.rate or pace.rate(done, 60)
-            left = event.eta if event.eta is not None else (
-                (event.total - event.completed) / per_minute * 60 if per_minute else None)
+            per_minute = event.rate or pace.rate(event.completed, 60)  # resumed frames do not count
+            left = event.eta if event.eta is not None else pace.left(event.completed, event.total)
             if event.stage == "assembling":
                 line = f"Writing the video ({event.total} frames)…"
             else:
-                line = (f"Frame {min(event.completed + 1, event.total)} of {event.total}: step {event.step}"
-                        + (f" · {per_minute:.1f} frames/min" if per_minute else "")
-                        + (f" · {clock(left)} left" if left is not None else ""))
+                line = progress_line(f"Frame {min(event.completed + 1, event.total)} of {event.total}: step "
+                                     f"{event.step}", rate=per_minute, unit="frames/min", left=left)
             if event.preview is not None:
                 last = to_uint8(event.preview)
             yield (gr.skip() if event.preview is None else last, gr.skip(),
@@ -1144,12 +1138,10 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
         events = run_study(study, content_image, style_image, base, loaded.__getitem__, progress=True)
         for cell in events:
             if isinstance(cell, Event):
-                per_minute = pace.rate(index, 60)
-                left = pace.left(index + cell.completed / max(cell.total, 1), count)
-                line = (f"Cell {index + 1} of {count}: step {cell.completed} of {cell.total}"
-                        + (f" · {per_minute:.1f} cells/min" if per_minute else "")
-                        + (f" · {clock(left)} left" if left is not None else ""))
-                yield gr.skip(), gr.skip(), status(line + warning, (index + cell.completed / max(cell.total, 1)) / count)
+                done = index + cell.completed / max(cell.total, 1)  # the cell at work counts in part
+                line = progress_line(f"Cell {index + 1} of {count}: step {cell.completed} of {cell.total}",
+                                     rate=pace.rate(index, 60), unit="cells/min", left=pace.left(done, count))
+                yield gr.skip(), gr.skip(), status(line + warning, done / count)
             else:
                 index = cell.index + 1
                 h, w = cell.image.shape[:2]
