@@ -116,9 +116,10 @@ def _megabytes(n: float) -> str:
     return f"{n / 1e6:.1f} MB"
 
 
-def weights_loading(backbone: str):
-    """Loads the weights in a thread and yields a status line every half second (bytes and speed while
-    downloading); returns the weights. The first run's download is visible, not a frozen bar."""
+def weights_loading(backbone: str, outputs: int):
+    """Loads the weights in a thread and yields the tab's `outputs` every half second: the others
+    unchanged, and last its status line (bytes and speed while downloading); returns the weights. The
+    first run's download is visible, not a frozen bar."""
     if backbone in _weights:
         return _weights[backbone]
     seen = {"what": "", "done": 0, "total": 0}
@@ -133,7 +134,7 @@ def weights_loading(backbone: str):
         except BaseException as e:  # handed to the run's thread
             outcome["error"] = e
 
-    started = time.perf_counter()
+    started, skip = time.perf_counter(), (gr.skip(),) * (outputs - 1)
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
     while thread.is_alive():
@@ -144,11 +145,12 @@ def weights_loading(backbone: str):
         if seen["total"]:
             speed = seen["done"] / max(elapsed, 1e-6)
             left = (seen["total"] - seen["done"]) / speed if speed else None
-            yield (f"{seen['what'].replace('downloading', 'Downloading')} (first run only): "
-                   f"{_megabytes(seen['done'])} of {_megabytes(seen['total'])} · {_megabytes(speed)}/s"
-                   + (f" · {clock(left)} left" if left is not None else ""), seen["done"] / seen["total"])
+            yield *skip, status(progress_line(f"{seen['what'].replace('downloading', 'Downloading')} (first run "
+                                              f"only): {_megabytes(seen['done'])} of {_megabytes(seen['total'])} · "
+                                              f"{_megabytes(speed)}/s", left=left), seen["done"] / seen["total"])
         else:
-            yield f"Looking for the {backbone} network's ImageNet weights (first run only) · {clock(elapsed)}", None
+            yield *skip, status(f"Looking for the {backbone} network's ImageNet weights (first run only) · "
+                                f"{clock(elapsed)}")
     if "error" in outcome:
         raise outcome["error"]
     return outcome["weights"]
@@ -463,16 +465,6 @@ def untrained_note(weights) -> str:
     return "" if weights.trained else f"\n⚠ {weights.source}."
 
 
-def relay(events, wrap):
-    """Yields wrap(e) for each status event of a sub-generator and returns what it returns."""
-    while True:
-        try:
-            event = next(events)
-        except StopIteration as done:
-            return done.value
-        yield wrap(*event)
-
-
 def loss_figure(curves: dict[str, tuple[list[int], list[float]]]) -> Figure:
     """Total loss against step for each named run, on a log axis (the loss spans orders of magnitude).
 
@@ -651,10 +643,9 @@ def run_image(content, styles, request: gr.Request = None, **values):
     curve. `values`: the tab's controls by name. Outputs: picture, PNG, before/after, loss curve, status."""
     settings = from_values(ImageSettings, setting_values(values), preview_every=PAGE_PREVIEW_EVERY)
     content_image, style_images = load_inputs(content, styles)
-    skip = (gr.skip(),) * 4
     with stop_flag(request, "image") as stop:
         yield None, None, None, None, status("Starting…")  # no stale download, comparison or curve
-        weights = yield from relay(weights_loading(settings.backbone), lambda t, f: (*skip, status(t, f)))
+        weights = yield from weights_loading(settings.backbone, 5)
         pace, shown = Pace(), None
         run_dir = new_run_dir(request)
         events = stylize(content_image, style_images, settings, weights)
@@ -663,7 +654,7 @@ def run_image(content, styles, request: gr.Request = None, **values):
                 break
             if event.preview is not None:
                 shown = (event.preview, event.completed)
-            yield (gr.skip() if event.preview is None else to_uint8(event.preview), *skip[1:],
+            yield (gr.skip() if event.preview is None else to_uint8(event.preview), gr.skip(), gr.skip(), gr.skip(),
                    status(step_line(event, pace) + untrained_note(weights), event.completed / max(event.total, 1)))
             if stop.is_set():
                 events.close()
@@ -822,7 +813,7 @@ def run_large(content, styles, request: gr.Request = None, **values):
     content_image, style_images = load_inputs(content, styles)
     with stop_flag(request, "large") as stop:
         yield None, None, status("Starting…")
-        weights = yield from relay(weights_loading(image.backbone), lambda t, f: (gr.skip(), gr.skip(), status(t, f)))
+        weights = yield from weights_loading(image.backbone, 3)
         job = RUNS / "large-jobs" / fingerprint((content_image, *style_images), settings, weights)[:20]
         resumed = " · continuing a stopped job" if job.exists() else ""
         pace, tiles, canvas, shown, gridded = Pace(), Pace(), None, None, False
@@ -919,10 +910,9 @@ def run_photo(content, styles, compare=False, request: gr.Request = None, **valu
     image = from_values(ImageSettings, values, make=photo_image_settings, preview_every=PAGE_PREVIEW_EVERY)
     settings = from_values(PhotoSettings, values, image=image)
     content_image, style_images = load_inputs(content, styles)
-    skip = (gr.skip(),) * 3
     with stop_flag(request, "photo") as stop:
         yield None, None, [], status("Starting…")  # no stale download or gallery
-        weights = yield from relay(weights_loading(image.backbone), lambda t, f: (*skip, status(t, f)))
+        weights = yield from weights_loading(image.backbone, 4)
         # The plain stylisation for the comparison: a two-stage run's first stage is exactly that.
         plain_run = compare and not settings.two_stage and settings.photo_weight > 0
         runs = [("plain stylisation", stylize(content_image, style_images, image, weights))] if plain_run else []
@@ -1039,7 +1029,7 @@ def run_video(clip, styles, request: gr.Request = None, **values):
     info, style_images = load_inputs(clip, styles, "video", probe)
     with stop_flag(request, "video") as stop:
         yield None, None, status("Starting…")  # no stale video
-        weights = yield from relay(weights_loading(image.backbone), lambda t, f: (gr.skip(), gr.skip(), status(t, f)))
+        weights = yield from weights_loading(image.backbone, 3)
         job = RUNS / "video-jobs" / fingerprint(style_images, settings, weights, files=(info.path,))[:20]
         resumed = " · continuing a stopped job" if job.exists() else ""
         output = new_run_dir(request) / "stylised.mp4"
@@ -1130,8 +1120,7 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
         yield [], None, status("Starting…")
         loaded = {}
         for backbone in dict.fromkeys(s.backbone for _, s in STUDIES[study].cells(base)):
-            loaded[backbone] = yield from relay(weights_loading(backbone),
-                                                lambda t, f: (gr.skip(), gr.skip(), status(t, f)))
+            loaded[backbone] = yield from weights_loading(backbone, 3)
             sources.add(loaded[backbone].source if not loaded[backbone].trained else "")
         warning = "".join(f"\n⚠ {s}." for s in sources if s)
         pace, index, count = Pace(), 0, len(STUDIES[study].cells(base))
