@@ -58,7 +58,6 @@ from style_core.explore import STUDIES, run_study, study_settings  # noqa: E402
 from style_core.images import to_uint8  # noqa: E402
 from style_core.jobs import fingerprint  # noqa: E402
 from style_core.large import LARGE_MAX_SIZE, LargeSettings, stylize_large  # noqa: E402
-from style_core.losses import LOSS_KINDS  # noqa: E402
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
     photo_metrics, stylize_photo  # noqa: E402
 from style_core.settings import auto_scales, described, from_values  # noqa: E402
@@ -941,22 +940,16 @@ def run_photo(content, styles, compare=False, request: gr.Request = None, **valu
                         "The picture and its PNG are the last ones shown." + untrained_note(weights),
                         state="stopped")
                     return
-            if label == "plain stylisation":
-                plain = event.result.image
-            offset += event.result.iterations if label == "plain stylisation" else 0
+            if label == "plain stylisation":  # the first run: the photorealistic one's steps count on
+                plain, offset = event.result.image, event.result.iterations
         result = event.result
         plain = plain if plain is not None else (result.plain.image if compare and result.plain else None)
         text = {"style_core": result.report(), **({} if weights.trained else {"Warning": weights.source})}
         png = save_image(new_run_dir(request) / "photo.png", result.image, text)
-        gallery = []
-        if compare:
-            gallery.append((to_uint8(resize_to(content_image, result.image.shape[:2])), "content"))
-            if plain is not None:
-                gallery.append((to_uint8(plain), _metrics_caption("plain stylisation",
-                                                                  photo_metrics(content_image, plain))))
-        if settings.smooth:
-            gallery.append((to_uint8(result.raw), _metrics_caption(
-                "photorealistic, before smoothing", photo_metrics(content_image, result.raw))))
+        gallery = [(to_uint8(resize_to(content_image, result.image.shape[:2])), "content")] if compare else []
+        measured = ([("plain stylisation", plain)] if compare and plain is not None else []) + (
+            [("photorealistic, before smoothing", result.raw)] if settings.smooth else [])
+        gallery += [(to_uint8(p), _metrics_caption(label, photo_metrics(content_image, p))) for label, p in measured]
         gallery.append((to_uint8(result.image), _metrics_caption(
             "photorealistic" + (", smoothed" if settings.smooth else ""), result.metrics)))
         final = ", ".join(f"{k} {v:.4g}" for k, v in result.stages[-1].final_losses.items())
