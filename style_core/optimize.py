@@ -140,6 +140,8 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     step, calls, n_active, last_total, last_seen = 0, 0, 1, total0, 0
     while step < iterations:
         n = min(n_active, iterations - step)
+        if tol > 0:  # a chunk ends where the rule looks, so it sees the same steps however long each took
+            n = min(n, last_seen + 1 + TOL_SPAN - step)
         t0 = time.perf_counter()
         state, (totals, values) = stepper.run(state, aux, weights, limit, jnp.int32(n))
         totals = np.asarray(totals)[:n]

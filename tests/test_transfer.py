@@ -416,6 +416,23 @@ def test_the_kept_image_does_not_depend_on_the_chunking():
         assert report.stop_reason == last[1].stop_reason and f"kept step {best}'s image" in report.stop_reason
         np.testing.assert_array_equal(np.asarray(report.x), np.asarray(last[1].x), err_msg=f"chunk {c}")
 
+def test_where_the_tolerance_stops_does_not_depend_on_the_chunking():
+    """The tolerance rule looks at the same steps whatever the chunk lengths (which follow measured
+    time): the same run stops at the same step with the same image on a busy machine or an idle one.
+    A bowl with curvatures over three decades: the loss's relative fall per step shrinks slowly."""
+    import jax.numpy as jnp
+    curvature = jnp.logspace(-3, 0, 48).reshape(4, 4, 3)
+
+    def terms(x, aux):
+        return {"f": jnp.sum(curvature * (x - 0.3) ** 2)}
+    x0 = jnp.full((4, 4, 3), 0.9)
+    last = {c: list(descend(x0, terms, None, {"f": 1.0}, iterations=400, optimizer="sgd", lr=0.4, tol=0.02,
+                            steps_per_call=c, dispatch="async"))[-1] for c in (1, 3, 4, 7, 20)}
+    assert last[1].stop_reason == "converged" and 10 < last[1].step < 400
+    for c, report in last.items():
+        assert (report.step, report.history) == (last[1].step, last[1].history), f"chunk {c}"
+        np.testing.assert_array_equal(np.asarray(report.x), np.asarray(last[1].x), err_msg=f"chunk {c}")
+
 
 def test_a_run_that_ends_a_little_above_its_start_keeps_its_best_but_did_not_diverge():
     """SGD at lr 1.05 on sum((x - 0.5)^2) multiplies the error by -1.1 a step: after 6 steps the loss
