@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import sys
-from importlib import import_module
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 from .errors import StyleError, spelled
 from .files import check_writable, user_file
@@ -176,11 +177,10 @@ def _job_folder(args: argparse.Namespace, output: Path, report_path: Path | None
     return check_folder(job, keep)
 
 
-def _end_job(args: argparse.Namespace, job: Path, result) -> None:
+def _end_job(args: argparse.Namespace, job: Path, result, pieces: tuple) -> None:
     """Removes the finished job's own files (unless --keep-job) and says which damaged pieces of a
     resumed job were made again."""
     from .jobs import remove_folder
-    pieces = import_module(f".{args.mode}", __package__).PIECES
     if result.remade:
         print(f"note: damaged job files were made again: {', '.join(result.remade)}", file=sys.stderr)
     if not args.keep_job and not remove_folder(job, pieces):
@@ -235,12 +235,12 @@ def _postfix(event) -> dict[str, str]:
     return {k: v for k, v in shown.items() if v is not None}
 
 
-def _write(args, output: Path, report_path: Path | None, result, weights) -> None:
-    """The output picture (settings and losses in its text chunks; a video is written by its mode)
-    and the report."""
+def _write(args, output: Path, report_path: Path | None, result, weights, picture: bool) -> None:
+    """The output `picture` (settings and losses in its text chunks) unless the mode wrote its output
+    itself, and the report."""
     from .images import save_image
     report = result.report()
-    if output.suffix.lower() not in VIDEO_FORMATS:
+    if picture:
         text = {"Software": "style_core", "style_core": {k: v for k, v in report.items() if k != "history"}}
         save_image(output, result.image, text | ({} if weights.trained else {"Warning": weights.source}))
     if report_path:
@@ -248,48 +248,61 @@ def _write(args, output: Path, report_path: Path | None, result, weights) -> Non
                                    "styles": list(map(str, args.styles)), "output": str(output)})
 
 
-VIDEO_FORMATS = (".mp4", ".gif")
+
+class Mode(NamedTuple):
+    """What `run` needs of a mode, made from the options: its settings, its events from the inputs,
+    a summary of its result; and for a mode that keeps a job folder, what it keeps (tiles, frames) and
+    its pieces; for a mode that writes its own output (video), the formats it writes."""
+    settings: object
+    events: Callable
+    summary: Callable
+    keeps: str | None = None
+    pieces: tuple = ()
+    formats: tuple[str, ...] | None = None
 
 
-def _image_mode(values: dict):
+def _image_mode(values: dict) -> Mode:
     from .transfer import stylize
-    return (from_values(ImageSettings, values),
-            lambda content, styles, settings, weights, **_: stylize(content, styles, settings, weights),
-            lambda r: f"{r.iterations} steps, {r.seconds:.1f} s; "
-                      + ", ".join(f"{k} {v:.4g}" for k, v in r.final_losses.items()))
+    return Mode(from_values(ImageSettings, values),
+                lambda content, styles, settings, weights, **_: stylize(content, styles, settings, weights),
+                lambda r: f"{r.iterations} steps, {r.seconds:.1f} s; "
+                          + ", ".join(f"{k} {v:.4g}" for k, v in r.final_losses.items()))
 
 
-def _large_mode(values: dict):
-    from .large import LargeSettings, stylize_large
-    return (from_values(LargeSettings, values, image=from_values(ImageSettings, values, skip=("size",))),
-            lambda content, styles, settings, weights, job, resume, **_: stylize_large(
-                content, styles, settings, weights, job=job, resume=resume),
-            lambda r: f"{r.image.shape[1]}x{r.image.shape[0]}, {len(r.layout)} tiles"
-                      + (f", {r.tiles_resumed} resumed" if r.tiles_resumed else "") + f", {r.seconds:.1f} s")
+def _large_mode(values: dict) -> Mode:
+    from .large import PIECES, LargeSettings, stylize_large
+    return Mode(from_values(LargeSettings, values, image=from_values(ImageSettings, values, skip=("size",))),
+                lambda content, styles, settings, weights, job, resume, **_: stylize_large(
+                    content, styles, settings, weights, job=job, resume=resume),
+                lambda r: f"{r.image.shape[1]}x{r.image.shape[0]}, {len(r.layout)} tiles"
+                          + (f", {r.tiles_resumed} resumed" if r.tiles_resumed else "") + f", {r.seconds:.1f} s",
+                "tiles", PIECES)
 
 
-def _photo_mode(values: dict):
+def _photo_mode(values: dict) -> Mode:
     from .photo import PhotoSettings, photo_image_settings, stylize_photo
-    return (from_values(PhotoSettings, values, image=from_values(ImageSettings, values, make=photo_image_settings)),
-            lambda content, styles, settings, weights, **_: stylize_photo(content, styles, settings, weights),
-            lambda r: f"{sum(s.iterations for s in r.stages)} steps, {r.seconds:.1f} s; affine residual "
-                      f"{r.metrics['affine_residual']:.4f}, edge SSIM {r.metrics['edge_ssim']:.3f}")
+    return Mode(from_values(PhotoSettings, values,
+                            image=from_values(ImageSettings, values, make=photo_image_settings)),
+                lambda content, styles, settings, weights, **_: stylize_photo(content, styles, settings, weights),
+                lambda r: f"{sum(s.iterations for s in r.stages)} steps, {r.seconds:.1f} s; affine residual "
+                          f"{r.metrics['affine_residual']:.4f}, edge SSIM {r.metrics['edge_ssim']:.3f}")
 
 
-def _video_mode(values: dict):
-    from .video import VideoSettings, stylize_video, video_image_settings
-    return (from_values(VideoSettings, values, image=from_values(ImageSettings, values, make=video_image_settings)),
-            lambda content, styles, settings, weights, output, job, resume: stylize_video(
-                content, styles, settings, weights, output, job=job, resume=resume),
-            lambda r: f"{r.frames} frames at {float(r.fps):g} fps"
-                      + (f", {r.frames_resumed} resumed" if r.frames_resumed else "")
-                      + f", {r.seconds:.1f} s; E_warp {r.warping_error:.3g}, later frames "
-                        f"{r.mean_later_iterations:.1f} steps on average")
+def _video_mode(values: dict) -> Mode:
+    from .video import PIECES, VideoSettings, stylize_video, video_image_settings
+    from .videoio import VIDEO_FORMATS
+    return Mode(from_values(VideoSettings, values,
+                            image=from_values(ImageSettings, values, make=video_image_settings)),
+                lambda content, styles, settings, weights, output, job, resume: stylize_video(
+                    content, styles, settings, weights, output, job=job, resume=resume),
+                lambda r: f"{r.frames} frames at {float(r.fps):g} fps"
+                          + (f", {r.frames_resumed} resumed" if r.frames_resumed else "")
+                          + f", {r.seconds:.1f} s; E_warp {r.warping_error:.3g}, later frames "
+                            f"{r.mean_later_iterations:.1f} steps on average",
+                "frames", PIECES, VIDEO_FORMATS)
 
 
-# mode -> (settings, events, summary) from the options; and the job-folder pieces of the modes that keep one
 MODES = {"image": _image_mode, "large": _large_mode, "photo": _photo_mode, "video": _video_mode}
-KEEPS = {"large": "tiles", "video": "frames"}
 
 
 def _content(args: argparse.Namespace, settings):
@@ -312,36 +325,39 @@ def run(args: argparse.Namespace) -> int:
     checked before anything loads; the inputs and weights; one loop over the mode's events; then the
     output, the report and the job folder's removal."""
     from .images import check_output_path, load_image
-    settings, events, summary = MODES[args.mode](vars(args))
-    image = getattr(settings, "image", settings)
+    mode = MODES[args.mode](vars(args))
+    image = getattr(mode.settings, "image", mode.settings)
     inputs = (args.content, *args.styles)
-    output = check_output_path(args.output, inputs, **({"formats": VIDEO_FORMATS} if args.mode == "video" else {}))
+    output = check_output_path(args.output, inputs, **({"formats": mode.formats} if mode.formats else {}))
     report_path = _report_path(args, inputs)
-    job = _job_folder(args, output, report_path) if args.mode in KEEPS else None
-    content = _content(args, settings)
+    job = _job_folder(args, output, report_path) if mode.keeps else None
+    content = _content(args, mode.settings)
     styles = [load_image(s) for s in args.styles]
     weights = _weights(args, image.backbone, image.weights)
-    with _resumable(job, KEEPS.get(args.mode)):
-        result = _follow(events(content, styles, settings, weights, output=output, job=job,
-                                resume=getattr(args, "resume", False)), args.quiet)
-    _write(args, output, report_path, result, weights)
+    with _resumable(job, mode.keeps):
+        result = _follow(mode.events(content, styles, mode.settings, weights, output=output, job=job,
+                                     resume=getattr(args, "resume", False)), args.quiet)
+    _write(args, output, report_path, result, weights, picture=mode.formats is None)
     if job is not None:
-        _end_job(args, job, result)
+        _end_job(args, job, result, mode.pieces)
     if result.stop_reason.startswith("diverged"):
         print(f"warning: {result.stop_reason}", file=sys.stderr)
     if not args.quiet:
-        print(f"wrote {output} ({summary(result)})", file=sys.stderr)
+        print(f"wrote {output} ({mode.summary(result)})", file=sys.stderr)
     return 0
 
 
 def _flag_of(name: str) -> str:
     """The flag of a setting that a library message names (--normalize for `normalization`)."""
+    return next((flag(f) for f in _fields() if f.name == name), "--" + name.replace("_", "-"))
+
+
+@functools.cache
+def _fields() -> tuple:
     from .large import LargeSettings
     from .photo import PhotoSettings
     from .video import VideoSettings
-    fields = {f.name: f for cls in (ImageSettings, LargeSettings, PhotoSettings, VideoSettings)
-              for f in described(cls)}
-    return flag(fields[name]) if name in fields else "--" + name.replace("_", "-")
+    return tuple(f for cls in (ImageSettings, LargeSettings, PhotoSettings, VideoSettings) for f in described(cls))
 
 
 def main(argv: list[str] | None = None) -> int:

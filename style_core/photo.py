@@ -120,6 +120,7 @@ class PhotoResult:
         last = self.stages[-1].report()
         return {**last, "mode": "photo", "settings": self.settings.to_dict(), "metrics": self.metrics,
                 "iterations": sum(s.iterations for s in self.stages), "seconds": round(self.seconds, 3),
+                "stop_reason": self.stop_reason,
                 "stages": [{k: s.report()[k] for k in ("iterations", "final_losses", "stop_reason")}
                            for s in self.stages]}
 

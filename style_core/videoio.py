@@ -22,6 +22,7 @@ from .files import atomic_path, cannot_write
 from .images import resize
 
 MAX_FRAMES = 100_000
+VIDEO_FORMATS = (".mp4", ".gif")   # what VideoWriter writes
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class VideoWriter:
     def __init__(self, path: str | Path, fps: Fraction | float, *, audio_from: str | Path | None = None,
                  start: float = 0.0, duration: float | None = None, crf: int = 18):
         self.path = Path(path)
-        if self.path.suffix.lower() not in (".mp4", ".gif"):
+        if self.path.suffix.lower() not in VIDEO_FORMATS:
             raise StyleError(f"{self.path}: write a .mp4 or a .gif")
         self.fps = Fraction(fps).limit_denominator(100_000)
         self.audio_from, self.start, self.duration, self.crf = audio_from, start, duration, crf

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -118,3 +120,15 @@ def test_metrics_tell_a_recolouring_from_noise():
     assert recoloured["affine_residual"] < 1e-2 and recoloured["edge_ssim"] > 0.9
     noise = photo_metrics(content, np.random.default_rng(0).random(content.shape).astype(np.float32))
     assert noise["affine_residual"] > 0.5 and noise["edge_ssim"] < 0.3
+
+
+def test_the_report_names_the_stage_that_diverged_as_the_result_does():
+    """A two-stage run whose first stage diverged: the report's stop reason is the result's (the first
+    stage's, named), not the last stage's "finished"."""
+    from style_core.photo import PhotoResult
+    from style_core.transfer import StyleResult
+    stage = StyleResult(np.zeros((4, 4, 3), np.float32), photo_image_settings(), "random", False, {}, {}, [], 5,
+                        1.0, "diverged at step 5")
+    result = PhotoResult(stage.image, stage.image, PhotoSettings(), (stage, replace(stage, stop_reason="finished")),
+                         {}, 2.0)
+    assert result.stop_reason == result.report()["stop_reason"] == "diverged at step 5 (stage 1 of 2)"
