@@ -27,7 +27,7 @@ import numpy as np
 from safetensors.numpy import save_file
 from tqdm.auto import tqdm
 
-from .backbones import BACKBONES, RESNET_STAGES, VGG_BLOCKS, init_variables, layer_table
+from .backbones import BACKBONES, RESNET_STAGES, VGG_BLOCKS, init_variables, layer_table, variable_shapes
 from .errors import IntegrityError, StyleError
 from .files import atomic_path
 
@@ -149,13 +149,12 @@ def convert(tensors: Mapping[str, np.ndarray], backbone: str) -> dict:
     return variables
 
 
-def _flatten(tree: Mapping, prefix: str = "") -> dict[str, np.ndarray]:
+def _flatten(tree: Mapping, prefix: str = "", leaf: Callable = np.ascontiguousarray) -> dict[str, np.ndarray]:
     flat = {}
     for key, value in tree.items():
         path = f"{prefix}/{key}" if prefix else str(key)
         # safetensors.numpy writes a strided view's raw buffer, not its values: make it contiguous.
-        flat.update(_flatten(value, path) if isinstance(value, Mapping)
-                    else {path: np.ascontiguousarray(value)})
+        flat.update(_flatten(value, path, leaf) if isinstance(value, Mapping) else {path: leaf(value)})
     return flat
 
 
@@ -167,7 +166,7 @@ def _unflatten(flat: Mapping[str, np.ndarray]) -> dict:
 
 
 def _check_layout(variables: Mapping, backbone: str) -> None:
-    expected = {k: v.shape for k, v in _flatten(init_variables(backbone)).items()}
+    expected = _flatten(variable_shapes(backbone), leaf=lambda v: v.shape)
     got = {k: v.shape for k, v in _flatten(variables).items()}
     if backbone in VGG_BLOCKS:  # the converted VGG holds the trunk only
         expected = {k: s for k, s in expected.items() if k in got or "conv" in k}

@@ -111,6 +111,19 @@ def test_wrong_backbone_file_is_refused_with_the_missing_keys(weight_files):
         W.load_weights("resnet34", weight_files("resnet18"))
 
 
+@pytest.mark.parametrize("backbone, key", [("vgg19", "features.0.weight"), ("resnet18", "layer1.0.conv1.weight")])
+def test_a_tensor_of_the_wrong_shape_is_refused_naming_it(backbone, key, tmp_path):
+    """The layout check compares against the backbone's shapes (computed without initialising it)."""
+    from safetensors.numpy import save_file
+    sd = state_dict(backbone)
+    o, i, _, _ = sd[key].shape
+    sd[key] = np.zeros((o, i, 5, 5), np.float32)
+    path = tmp_path / "model.safetensors"
+    save_file(sd, str(path), metadata={"format": "pt"})
+    with pytest.raises(StyleError, match=r"do not fit .*\(5, 5, (3|64), 64\)"):
+        W.load_weights(backbone, path)
+
+
 def test_not_a_safetensors_file(tmp_path):
     bad = tmp_path / "model.safetensors"
     bad.write_text("hello, I am not weights")
