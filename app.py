@@ -60,6 +60,7 @@ from style_core.jobs import fingerprint  # noqa: E402
 from style_core.large import LARGE_MAX_SIZE, LargeSettings, stylize_large  # noqa: E402
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
     photo_metrics, stylize_photo  # noqa: E402
+from style_core.runtime import use_compile_cache  # noqa: E402
 from style_core.settings import auto_scales, described, from_values  # noqa: E402
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, stylize_video, \
     video_image_settings  # noqa: E402
@@ -1258,6 +1259,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit cleanly: atexit removes our temp folder
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     WEIGHTS_SOURCE = args.weights
+    log.info("compiled code kept in %s", use_compile_cache())
     log.info("JAX backend %s, devices %s; temporary files in %s", jax.default_backend(), jax.devices(), TEMP)
     if str(args.weights or os.environ.get("STYLE_CORE_WEIGHTS")) == "random":
         _weights["vgg19"] = load_weights("vgg19", "random")  # the banner shows from the first page load

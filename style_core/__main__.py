@@ -363,6 +363,8 @@ def _fields() -> tuple:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        from .runtime import use_compile_cache
+        use_compile_cache()
         return run(args)
     except StyleError as e:
         print(f"error: {spelled(str(e), _flag_of)}", file=sys.stderr)

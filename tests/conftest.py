@@ -120,8 +120,10 @@ def vgg19_weights(weight_files):
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
-    """No test reads or writes the user's caches or reaches the network."""
+    """No test reads or writes the user's caches or reaches the network; the CLI run in-process leaves
+    the test process's JAX settings alone (its compile cache is tested in a process of its own)."""
     monkeypatch.setenv("STYLE_CORE_CACHE", str(tmp_path / "style_core_cache"))
+    monkeypatch.setenv("STYLE_CORE_COMPILE_CACHE", "off")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("STYLE_CORE_WEIGHTS", raising=False)
 

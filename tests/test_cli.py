@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -153,6 +154,21 @@ def test_module_entry_point_runs_as_a_program(tmp_path):
                            str(tmp_path / "o.png"), "--size", "-1"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 2 and done.stderr.strip() == "error: size must be at least 1, not -1"
+
+
+def test_a_second_run_reads_the_compiled_code_the_first_kept(tmp_path, weight_files):
+    """The CLI keeps compiled code in STYLE_CORE_CACHE/xla; the same run in a new process finds it there
+    (JAX says each hit when it logs compilations) instead of compiling again."""
+    env = {**os.environ, "STYLE_CORE_CACHE": str(tmp_path / "cache"), "STYLE_CORE_COMPILE_CACHE": "on",
+           "JAX_LOG_COMPILES": "1"}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    args = [sys.executable, "-m", "style_core", "image", str(CONTENT), str(STYLE), "-o", str(tmp_path / "o.png"),
+            *map(str, FAST), "--iterations", "1", "--weights", str(weight_files("vgg19")), "--quiet"]
+    runs = [subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr[-2000:]
+    assert any((tmp_path / "cache" / "xla").iterdir())
+    hits = [r.stderr.count("compilation cache hit") for r in runs]
+    assert hits[0] == 0 and hits[1] > 0, hits
 
 
 LARGE = ["--style-layers", "relu1_1,relu2_1,relu3_1", "--content-layers", "relu2_2", "--optimizer", "adam",
