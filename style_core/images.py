@@ -23,11 +23,11 @@ MAX_PIXELS = 64_000_000  # 8000 x 8000; larger inputs are refused before they ar
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
-def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, background: int = 255) -> np.ndarray:
     """Reads an image file as float32 RGB in [0, 1], honouring EXIF orientation.
 
-    Transparent images are composited over white (what a viewer shows); 16-bit greyscale keeps its
-    precision instead of being clipped to 8 bits.
+    Transparent images are composited over white (what a viewer shows), or the grey level
+    `background`; 16-bit greyscale keeps its precision instead of being clipped to 8 bits.
     """
     path = Path(path)
     if not path.exists():
@@ -43,7 +43,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
                     f"limit of {max_pixels / 1e6:.0f} megapixels")
             img.load()
             img = ImageOps.exif_transpose(img)
-            return _to_rgb_float(img)
+            return _to_rgb_float(img, background)
     except StyleError:
         raise
     except Image.DecompressionBombError as e:
@@ -54,7 +54,14 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
         raise StyleError(f"{path}: damaged or truncated image ({e})") from None
 
 
-def _to_rgb_float(img: Image.Image) -> np.ndarray:
+def load_mask(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A mask file as float32 (H, W) in [0, 1]: its luminance, white 1; transparent pixels count as
+    black (a painted layer's unpainted part is no part of the mask)."""
+    rgb = load_image(path, max_pixels, background=0).astype(np.float64)   # float64: a grey stays exact
+    return np.clip(rgb @ [0.299, 0.587, 0.114], 0.0, 1.0).astype(np.float32)
+
+
+def _to_rgb_float(img: Image.Image, background: int = 255) -> np.ndarray:
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
         grey = np.asarray(img, dtype=np.float64)
         peak = 65535.0 if grey.max() > 255 or img.mode.startswith("I;16") else 255.0
@@ -66,8 +73,8 @@ def _to_rgb_float(img: Image.Image) -> np.ndarray:
     has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     if has_alpha:
         rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
+        matte = Image.new("RGBA", rgba.size, (background,) * 3 + (255,))
+        img = Image.alpha_composite(matte, rgba)
     rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     return np.ascontiguousarray(rgb)
 
