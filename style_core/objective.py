@@ -1,9 +1,10 @@
 """The objective as data: a list of weighted terms, minimised as sum_k w_k L_k(x) in list order.
 
 `image_objective` lists content, style and TV, then a mode's own terms (photo's matting term, video's
-temporal ones): a mode adds entries, never a branch. The terms that read the backbone's features of x
-share one forward pass; the compiled function is cached by what it computes, not by weights or data,
-so a weight sweep or a new image of the same size reuses the compiled code.
+temporal ones): a mode adds entries, never a branch. With regions (`regions.py`) the style term
+compares each region's guided Grams instead, under the same name. The terms that read the backbone's
+features of x share one forward pass; the compiled function is cached by what it computes, not by
+weights or data, so a weight sweep or a new image of the same size reuses the compiled code.
 """
 
 from __future__ import annotations
@@ -18,16 +19,20 @@ import numpy as np
 
 from .backbones import feature_extractor
 from .losses import blend_grams, content_loss, gram_matrix, layer_norms, penalty, style_loss, tv_loss
+from .regions import Region, guided_gram, layer_guides, region_style_loss
 from .settings import ImageSettings
 
 
 @dataclass(frozen=True)
 class ScaleInputs:
     """What terms' data are made from at one scale (or tile): the prepared content at its size, the
-    blended style Grams for that size (each mode makes them its own way), the backbone's variables."""
+    blended style Grams for that size (each mode makes them its own way), the backbone's variables;
+    with regions, `grams` holds each region's guided Grams (`region_targets`) and `masks` each
+    region's mask on this scale (or tile) of the output, in region order."""
     content: np.ndarray
-    grams: Mapping[str, jax.Array]
+    grams: Mapping[str, jax.Array] | Sequence[Mapping[str, jax.Array]]
     variables: Mapping
+    masks: Sequence[np.ndarray] = ()
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,10 @@ class Objective:
         losses = tuple((t.name, t.loss, t.layers) for t in self.terms)
         return _terms_function(self.backbone, self.pooling, losses)
 
-    def aux(self, variables: Mapping, content: np.ndarray, grams: Mapping[str, jax.Array]) -> Aux:
-        """Every term's data for one scale (or tile) whose prepared content is `content`."""
-        inputs = ScaleInputs(content, grams, variables)
+    def aux(self, variables: Mapping, content: np.ndarray, grams, masks: Sequence[np.ndarray] = ()) -> Aux:
+        """Every term's data for one scale (or tile) whose prepared content is `content` (see
+        `ScaleInputs` for `grams` and `masks`)."""
+        inputs = ScaleInputs(content, grams, variables, tuple(masks))
         return Aux(variables, {t.name: t.data(inputs) if t.data else None for t in self.terms})
 
 
@@ -93,22 +99,36 @@ def layer_loss(compare: Callable, kind: str, delta: float) -> Callable:
                                              data["norms"], rho)
 
 
+@functools.lru_cache(maxsize=None)
+def region_loss(kind: str, delta: float) -> Callable:
+    """`regions.region_style_loss` under the penalty `kind` as a term's loss (one object per
+    configuration, whatever the number of regions: that is in the data's structure)."""
+    rho = penalty(kind, delta)
+    return lambda x, features, data: region_style_loss(features, data["guides"], data["targets"],
+                                                       data["layer_weights"], data["norms"], rho)
+
+
 def _tv(x, features, data):
     return tv_loss(x)
 
 
 def image_objective(settings: ImageSettings, extras: Sequence[Term] = (), *,
-                    content_norm: Mapping | None = None) -> Objective:
+                    content_norm: Mapping | None = None, regions: bool = False) -> Objective:
     """Content, style and TV from `settings`, then `extras`, in the order they are summed.
-    `content_norm`: the content term's divisors, where every tile shares one (large mode)."""
+    `content_norm`: the content term's divisors, where every tile shares one (large mode).
+    `regions`: the style term is that of regions, whose targets and masks come with each scale's
+    inputs (`ScaleInputs`)."""
     rho = settings.loss, settings.huber_delta
+    style = (Term("style", settings.style_weight, region_loss(*rho),
+                  lambda inputs: region_data(settings, inputs), settings.style_layers) if regions else
+             Term("style", settings.style_weight, layer_loss(style_loss, *rho),
+                  lambda inputs: _layer_data(settings, inputs.grams, settings.style_layers,
+                                             settings.style_layer_weights, None), settings.style_layers))
     return Objective(settings.backbone, settings.pooling, (
         Term("content", settings.content_weight, layer_loss(content_loss, *rho),
              lambda inputs: content_data(settings, inputs.variables, inputs.content, content_norm),
              settings.content_layers),
-        Term("style", settings.style_weight, layer_loss(style_loss, *rho),
-             lambda inputs: _layer_data(settings, inputs.grams, settings.style_layers,
-                                        settings.style_layer_weights, None), settings.style_layers),
+        style,
         Term("tv", settings.tv_weight, _tv),
         *extras))
 
@@ -122,12 +142,34 @@ def _layer_data(settings: ImageSettings, target: Mapping, layers: Sequence[str],
             "layer_weights": dict(zip(layers, map(jnp.float32, layer_weights)))}
 
 
+def region_data(settings: ImageSettings, inputs: ScaleInputs) -> dict:
+    """The region style term's data at one scale (or tile): each region's layer guides (its mask, which
+    covers exactly this scale's or tile's content, brought to every style layer), targets, divisors,
+    and the layer weights."""
+    if len(inputs.masks) != len(inputs.grams):
+        raise ValueError(f"{len(inputs.masks)} masks for {len(inputs.grams)} regions' targets")
+    shapes = feature_shapes(settings, inputs.variables, inputs.content.shape[:2])
+    rho = penalty(settings.loss, settings.huber_delta)
+    return {"guides": tuple(layer_guides(m, shapes) for m in inputs.masks),
+            "targets": tuple(inputs.grams),
+            "norms": tuple(layer_norms(rho, t, settings.normalization) for t in inputs.grams),
+            "layer_weights": dict(zip(settings.style_layers, map(jnp.float32, settings.style_layer_weights)))}
+
+
 def content_data(settings: ImageSettings, variables: Mapping, content: np.ndarray,
                  norms: Mapping | None = None) -> dict:
     """The content term's data: the content's features, their divisors (or `norms`), the layer weights."""
     target = target_features(settings.backbone, settings.pooling, settings.content_layers)(
         variables, jnp.asarray(content))
     return _layer_data(settings, target, settings.content_layers, settings.content_layer_weights, norms)
+
+
+def feature_shapes(settings: ImageSettings, variables: Mapping, shape: tuple[int, int],
+                   ) -> dict[str, tuple[int, int]]:
+    """{style layer: (H_l, W_l)} of the features of an image of `shape` (traced, not computed)."""
+    maps = jax.eval_shape(target_features(settings.backbone, settings.pooling, settings.style_layers),
+                          variables, jax.ShapeDtypeStruct((*shape, 3), jnp.float32))
+    return {name: tuple(v.shape[:2]) for name, v in maps.items()}
 
 
 @functools.lru_cache(maxsize=32)
@@ -148,3 +190,18 @@ def style_targets(settings: ImageSettings, variables: Mapping, styles: Sequence[
     grams = [{k: gram_matrix(v) for k, v in features(variables, jnp.asarray(s)).items()} for s in styles]
     return {name: blend_grams([g[name] for g in grams], settings.style_blend) for name in
             settings.style_layers}
+
+
+def region_targets(settings: ImageSettings, variables: Mapping, styles: Sequence[np.ndarray],
+                   regions: Sequence[Region]) -> tuple[dict[str, jax.Array], ...]:
+    """Each region's guided Gram matrices of its style image (at its size in `styles`) under its style
+    mask (the whole image without one), computed once per size; each style image's features once."""
+    features = target_features(settings.backbone, settings.pooling, settings.style_layers)
+    maps = {k: features(variables, jnp.asarray(styles[k])) for k in sorted({r.style for r in regions})}
+    out = []
+    for r in regions:
+        f = maps[r.style]
+        guides = (dict.fromkeys(f) if r.style_mask is None else
+                  layer_guides(r.style_mask, {name: v.shape[:2] for name, v in f.items()}))
+        out.append({name: guided_gram(f[name], guides[name]) for name in settings.style_layers})
+    return tuple(out)

@@ -20,8 +20,9 @@ from .backbones import min_input_side
 from .errors import StyleError
 from .events import Event
 from .images import fit_longest_side, resize, resize_longest
-from .objective import Term, image_objective, style_targets
+from .objective import Term, image_objective, region_targets, style_targets
 from .optimize import descend
+from .regions import Region, area_resize, check_regions, describe, targets_key
 from .settings import ImageSettings
 from .weights import Weights
 
@@ -38,6 +39,7 @@ class StyleResult:
     iterations: int                        # steps taken over all scales
     seconds: float
     stop_reason: str
+    regions: tuple[Region, ...] = ()
 
     def loss_curve(self) -> tuple[list[int], list[float]]:
         """(step, total loss) at each recorded chunk, for plots."""
@@ -50,7 +52,8 @@ class StyleResult:
                 "trained_weights": self.trained_weights, "initial_losses": self.initial_losses,
                 "final_losses": self.final_losses, "iterations": self.iterations,
                 "seconds": round(self.seconds, 3), "stop_reason": self.stop_reason,
-                "output_size": list(self.image.shape[:2]), "history": self.history}
+                "output_size": list(self.image.shape[:2]), "history": self.history,
+                **({"regions": describe(self.regions)} if self.regions else {})}
 
 
 def scale_shapes(shape: tuple[int, int], settings: ImageSettings) -> list[tuple[int, int]]:
@@ -92,7 +95,7 @@ def initial_image(settings: ImageSettings, content: np.ndarray, styles: Sequence
 
 def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSettings,
             weights: Weights, *, extras: Sequence[Term] = (), init: np.ndarray | None = None,
-            grams: dict | None = None) -> Iterator[Event]:
+            grams: dict | None = None, regions: Sequence[Region] = ()) -> Iterator[Event]:
     """Paints `content` in the style of `styles`; yields progress, the last event has the result.
 
     `extras` (`objective.Term`s) are summed after content, style and TV (photo mode's matting
@@ -100,17 +103,21 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
     second stage starts from the first stage's result).
     `grams`: a dict that keeps the style targets per size between calls with the same styles and
     settings (video mode: every frame of a clip has the same style targets).
+    `regions`: where each style image goes (`regions.Region`; masks of any size, resized to every
+    scale); pixels that no region covers get no style term. Without regions, one style everywhere.
     """
     if weights.backbone != settings.backbone:
         raise StyleError(f"weights are for {weights.backbone}, settings ask for {settings.backbone}")
     start = time.perf_counter()
     original = content
     content, styles = prepare_inputs(content, styles, settings)
+    regions = check_regions(regions, len(styles), settings.style_blend)
+    regions_key = targets_key(regions) if regions else ()   # region and plain targets never share a key
     shapes = scale_shapes(content.shape[:2], settings)
     need = min_input_side(settings.backbone, settings.layers)
     steps = settings.scale_iterations
     total = sum(steps)
-    objective = image_objective(settings, extras)
+    objective = image_objective(settings, extras, regions=bool(regions))
     grams = {} if grams is None else grams
     history: list[dict] = []
     initial_losses: dict[str, float] = {}
@@ -127,12 +134,19 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
             if min(s.shape[:2]) < need:
                 raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
                                  f"{settings.backbone} needs at least {need} px: raise `style_scale`")
-        key = tuple(s.shape for s in styles_k)
+        key = tuple(s.shape for s in styles_k) + regions_key
         if key not in grams:
-            grams[key] = style_targets(settings, weights.variables, styles_k)
-        aux = objective.aux(weights.variables, content_k, grams[key])
-        x0 = (resize(x, *shape) if x is not None else resize(init, *shape) if init is not None
-              else initial_image(settings, content_k, styles_k))
+            grams[key] = (region_targets(settings, weights.variables, styles_k, regions) if regions
+                          else style_targets(settings, weights.variables, styles_k))
+        aux = objective.aux(weights.variables, content_k, grams[key], [r.mask for r in regions])
+        fresh = lambda: (resize(init, *shape) if init is not None  # noqa: E731
+                         else initial_image(settings, content_k, styles_k))
+        x0 = fresh() if x is None else resize(x, *shape)
+        if x is not None and regions:
+            # pixels no region covers start each scale afresh (the photo, with a content init), not
+            # from the coarser scale's blurred result: only the content term would bring back detail
+            cover = np.clip(sum(area_resize(r.mask, *shape) for r in regions), 0.0, 1.0)[..., None]
+            x0 = cover * x0 + (1.0 - cover) * fresh()
         next_preview = settings.preview_every
         for report in descend(jnp.asarray(x0), objective.function, aux, objective.weights,
                               iterations=steps[index - 1], optimizer=settings.optimizer, lr=settings.lr,
@@ -160,7 +174,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
     reason = diverged or reason
     image = _finish(x, original, settings)
     result = StyleResult(image, settings, weights.source, weights.trained, initial_losses, final_losses,
-                         history, done_steps, time.perf_counter() - start, reason)
+                         history, done_steps, time.perf_counter() - start, reason, regions)
     yield Event("done", done_steps, total, "step", final_losses, result.seconds, shape=shapes[-1],
                 scale=(len(shapes), len(shapes)), preview=image, result=result)
 

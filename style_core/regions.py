@@ -1,0 +1,231 @@
+"""Spatial control: regions of the output, each painted in the style of its own style image (or part).
+
+Gatys, Ecker, Bethge, Hertzmann & Shechtman (2017), "Controlling Perceptual Factors in Neural Style
+Transfer", guided Gram matrices. A region is a mask m on the output, a style image, and optionally a
+mask on that style image. At a layer with features F (H_l, W_l, C_l) and the mask brought to that
+resolution, m_l (H_l, W_l):
+
+    G_l(x; m) = (F_l(x) m_l)^T (F_l(x) m_l) / (sum(m_l^2) C_l)
+
+a weighted mean of the products F_p F_p^T with weights m_p^2: a small region's Gram is on the same scale
+as a large one's (it is not ignored), and for m = 1 it is exactly `losses.gram_matrix`. The style side is
+the same with the style mask. The style term of several regions is their sum,
+
+    L_style = sum_r sum_l w_l mean(rho(G_l(x; m_r) - G_l(s_r; m'_r))) / norm_rl
+
+with `losses.style_loss`'s penalties, layer weights and normalisation (norm_rl = mean(rho(target_rl))
+under "relative"); each region counts as a whole style term, whatever its size. Soft (grey) mask edges
+blend the regions they separate. Pixels covered by no region get no style term: only the content term
+(and TV), so they stay the photo.
+
+A mask is brought down to a layer by area averaging (`area_resize`), not by eroding it through the
+receptive field: averaging keeps every region's mass in proportion at every depth and keeps soft edges
+soft, whereas erosion makes a thin region vanish at relu5_1 (16 px stride, a receptive field of 200 px
+and more), which then gets no style at the deep layers at all. The cost of averaging is a band about one
+receptive field wide along an edge where a feature sees both sides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import jax
+import numpy as np
+
+from .errors import StyleError
+from .losses import gram_matrix, style_loss
+
+# A mask whose largest value is at most this (half an 8-bit grey level) paints nothing: it is empty.
+EMPTY = 1 / 512
+# Label colours covering less of their label image than this are antialiasing or compression noise:
+# they name no region, and their pixels join the nearest colour that does.
+MIN_LABEL_SHARE = 0.001
+
+
+@dataclass(frozen=True, eq=False)
+class Region:
+    """A part of the output painted in one style.
+
+    mask: (H, W) float in [0, 1] on the output, any size (resized to each scale and layer); 1 = this
+        region. style: index of the style image. style_mask: (h, w) float in [0, 1] on that style
+        image, any size, or None for the whole image: which part of it to learn from.
+    """
+    mask: np.ndarray
+    style: int = 0
+    style_mask: np.ndarray | None = None
+
+
+def _check_mask(mask, what: str) -> np.ndarray:
+    try:
+        m = np.asarray(mask, np.float32)
+    except (TypeError, ValueError):
+        raise StyleError(f"{what} is not an array of numbers") from None
+    if m.ndim != 2 or 0 in m.shape:
+        raise StyleError(f"{what} must be a 2-D (height, width) array, not one of shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise StyleError(f"{what} has values that are not finite")
+    if m.min() < 0 or m.max() > 1:
+        raise StyleError(f"{what} has values from {m.min():g} to {m.max():g}, outside [0, 1]")
+    if m.max() <= EMPTY:
+        raise StyleError(f"{what} is empty")
+    return m
+
+
+def check_regions(regions: Sequence[Region], styles: int, style_blend: Sequence[float] | None = None,
+                  ) -> tuple[Region, ...]:
+    """The regions with float32 masks, or a one-line `StyleError`: masks 2-D, finite, in [0, 1] (out of
+    range is an error, not clipped: a 0-255 mask would clip to all ones), not empty; style indices
+    among the `styles` style images; no `style_blend` (each region names its style)."""
+    regions = tuple(regions)
+    if regions and style_blend is not None:
+        raise StyleError("`style_blend` does not apply with masks: each region names its style image")
+    checked = []
+    for i, r in enumerate(regions, 1):
+        of = f"{i} of {len(regions)}"
+        if not isinstance(r, Region):
+            raise StyleError(f"region {of} is not a Region")
+        index = r.style
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < styles:
+            raise StyleError(f"region {of} names style image {r.style!r}, but the style images are "
+                             f"numbered 0 to {styles - 1}")
+        style_mask = None if r.style_mask is None else _check_mask(r.style_mask, f"style mask {of}")
+        checked.append(Region(_check_mask(r.mask, f"mask {of}"), int(index), style_mask))
+    return tuple(checked)
+
+
+def describe(regions: Sequence[Region]) -> list[dict]:
+    """What a report says of each region: its style image, and the share of the output and of the
+    style image its masks cover."""
+    share = lambda m: 1.0 if m is None else round(float(np.mean(m)), 4)  # noqa: E731
+    return [{"style": r.style, "coverage": share(r.mask), "style_coverage": share(r.style_mask)}
+            for r in regions]
+
+
+def targets_key(regions: Sequence[Region]) -> tuple:
+    """What the regions' style targets depend on besides the style images (their indices and style
+    masks): a key for caches of targets, never equal to a key of plain (unmasked) targets."""
+    digest = lambda m: None if m is None else hashlib.blake2b(  # noqa: E731
+        np.ascontiguousarray(m).tobytes() + repr(m.shape).encode(), digest_size=16).hexdigest()
+    return ("regions",) + tuple((r.style, digest(r.style_mask)) for r in regions)
+
+
+def _area_axis(a: np.ndarray, n: int, axis: int) -> np.ndarray:
+    """`a` resampled to `n` samples along `axis`: each output sample is the mean of the piecewise
+    constant input over the interval it covers (fractions of input pixels included)."""
+    a = np.moveaxis(a, axis, 0)
+    m = a.shape[0]
+    cumulative = np.concatenate([np.zeros((1,) + a.shape[1:]), np.cumsum(a, axis=0)])
+    t = np.arange(n + 1) * (m / n)                   # output sample edges in input pixels
+    k = np.minimum(t.astype(int), m - 1)
+    integral = cumulative[k] + (t - k).reshape((-1,) + (1,) * (a.ndim - 1)) * a[k]
+    return np.moveaxis(np.diff(integral, axis=0) * (n / m), 0, axis)
+
+
+def area_resize(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An (H, W) mask resampled to (height, width) by area averaging (up or down, any ratio): every
+    region keeps its share of the mass and soft edges stay soft; values stay in [0, 1]."""
+    mask = np.asarray(mask)
+    if mask.shape == (height, width):
+        return mask.astype(np.float32, copy=False)
+    out = _area_axis(_area_axis(mask.astype(np.float64), height, 0), width, 1)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def guide(mask: np.ndarray) -> np.ndarray:
+    """m sqrt(H W / sum(m^2)) as (H, W, 1), for a mask m at a layer's resolution: gram_matrix(F * guide)
+    is then the guided Gram (F m)^T (F m) / (sum(m^2) C), and for m = 1 exactly gram_matrix(F). A mask
+    with no mass here gives zeros (the region takes no part at this layer)."""
+    m = np.asarray(mask, np.float64)
+    mass = float(np.sum(m * m))
+    return (m * (np.sqrt(m.size / mass) if mass > 0 else 0.0)).astype(np.float32)[..., None]
+
+
+def layer_guides(mask: np.ndarray, shapes: Mapping[str, tuple[int, int]]) -> dict[str, np.ndarray]:
+    """{layer: guide} of a mask on an image, for layers whose features have the (H_l, W_l) `shapes`."""
+    return {name: guide(area_resize(mask, *shape)) for name, shape in shapes.items()}
+
+
+def guided_gram(features: jax.Array, guide_: jax.Array | None) -> jax.Array:
+    """G(F; m) for features (H, W, C) and a `guide` (H, W, 1) of m; None: the plain Gram matrix."""
+    return gram_matrix(features if guide_ is None else features * guide_)
+
+
+def region_style_loss(features: Mapping[str, jax.Array], guides: Sequence[Mapping[str, jax.Array]],
+                      targets: Sequence[Mapping[str, jax.Array]], layer_weights: Mapping[str, float],
+                      norms: Sequence[Mapping[str, jax.Array]], rho: Callable) -> jax.Array:
+    """sum_r sum_l w_l mean(rho(G_l(x; m_r) - G_l(s_r; m'_r))) / norm_rl: `losses.style_loss` of each
+    region's guided features (region r's `guides`, `targets` and `norms`), summed."""
+    return sum(style_loss({name: features[name] * g[name] for name in t}, t, layer_weights, n, rho)
+               for g, t, n in zip(guides, targets, norms))
+
+
+def mask_regions(masks: Sequence[np.ndarray] | None, style_masks: Sequence[np.ndarray] | None,
+                 styles: int) -> tuple[Region, ...]:
+    """One region per style image: style image k goes where `masks[k]` is white (everywhere without
+    masks), learnt from where `style_masks[k]` is white (all of it without style masks)."""
+    for given, what in ((masks, "masks"), (style_masks, "style masks")):
+        if given is not None and len(given) != styles:
+            raise StyleError(f"{len(given)} {what} for {styles} style image{'s' * (styles != 1)}")
+    everywhere = np.ones((1, 1), np.float32)
+    return tuple(Region(everywhere if masks is None else masks[k], k,
+                        None if style_masks is None else style_masks[k]) for k in range(styles))
+
+
+def _label_codes(labels: np.ndarray, what: str) -> tuple[np.ndarray, list[int]]:
+    """A label image's colours as 0xRRGGBB codes, with the colours that name regions (those over
+    MIN_LABEL_SHARE of it); the other pixels take the nearest of those."""
+    image = np.asarray(labels)
+    if image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
+        raise StyleError(f"{what} must be an RGB image, not an array of shape {image.shape}")
+    rgb = image.astype(np.int64) if image.dtype == np.uint8 else np.rint(
+        np.clip(image.astype(np.float64), 0, 1) * 255).astype(np.int64)
+    codes = rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
+    colours, counts = np.unique(codes, return_counts=True)
+    kept = colours[counts >= MIN_LABEL_SHARE * codes.size]
+    if not len(kept):
+        raise StyleError(f"{what} has no colour covering {MIN_LABEL_SHARE:.1%} of it: it is not a label "
+                         f"image")
+    if len(kept) < len(colours):   # one colour at a time: a map of distances, not one per colour
+        best, nearest = np.full(codes.shape, np.inf), codes.copy()
+        for c in kept:
+            d = ((rgb - [c >> 16, c >> 8 & 255, c & 255]) ** 2).sum(-1)
+            closer = d < best
+            nearest[closer], best[closer] = c, d[closer]
+        codes = nearest
+    return codes, [int(c) for c in kept]
+
+
+def label_regions(content_labels: np.ndarray, style_labels: Sequence[np.ndarray], styles: int,
+                  ) -> tuple[Region, ...]:
+    """Regions from colour-coded label images (Luan et al. 2017, neural-style's convention): one label
+    image on the content, one per style image; a colour marks the same kind of thing on both sides.
+
+    Each colour of the content labels pairs with the one style label image that has it: that part of
+    the output is painted from that part of that style image. Colours are matched exactly (use PNG,
+    not JPEG); a colour covering less than 0.1% of its image is antialiasing noise and its pixels join
+    the nearest colour. A colour on one side only, or in several style label images, is an error.
+    """
+    if len(style_labels) != styles:
+        raise StyleError(f"{len(style_labels)} style label images for {styles} style "
+                         f"image{'s' * (styles != 1)}")
+    content, colours = _label_codes(content_labels, "the content label image")
+    styles = [_label_codes(s, f"style label image {k + 1}") for k, s in enumerate(style_labels)]
+    regions = []
+    for colour in colours:
+        owners = [k for k, (_, cs) in enumerate(styles) if colour in cs]
+        if not owners:
+            raise StyleError(f"colour #{colour:06x} is in the content labels but in no style label image")
+        if len(owners) > 1:
+            raise StyleError(f"colour #{colour:06x} is in style label images "
+                             f"{', '.join(str(k + 1) for k in owners)}: a colour must name one style image")
+        codes = styles[owners[0]][0]
+        regions.append(Region((content == colour).astype(np.float32), owners[0],
+                              (codes == colour).astype(np.float32)))
+    for k, (_, cs) in enumerate(styles):
+        for colour in cs:
+            if colour not in colours:
+                raise StyleError(f"colour #{colour:06x} is in style label image {k + 1} but not in the "
+                                 f"content labels")
+    return tuple(regions)
