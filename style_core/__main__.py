@@ -84,8 +84,53 @@ def _image_options(p: argparse.ArgumentParser, defaults: dict | None = None, hel
     p.add_argument("-o", "--output", required=True,
                    help=helps.get("output", "output image (.png keeps the settings inside)"))
     _options(p, ImageSettings, defaults, helps, skip)
+    _mask_options(p)
     p.add_argument("--report", default=None, help="write a JSON report of the run to this file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _mask_options(p: argparse.ArgumentParser) -> None:
+    """Spatial control (regions.py): masks per style image, or colour-coded label images."""
+    p.add_argument("--masks", nargs="+", metavar="MASK",
+                   help="one greyscale mask per style image, white where that style goes (resized to the "
+                        "output; grey blends); pixels no mask covers keep the content")
+    p.add_argument("--style-masks", nargs="+", metavar="MASK",
+                   help="one greyscale mask per style image, white where to learn that style from (all of "
+                        "it by default); without --masks each style covers the whole output")
+    p.add_argument("--content-labels", metavar="LABELS",
+                   help="colour-coded label image of the content (PNG); each colour is painted from the "
+                        "part of the style image whose --style-labels has that colour")
+    p.add_argument("--style-labels", nargs="+", metavar="LABELS",
+                   help="one colour-coded label image per style image; every colour must be in the "
+                        "content labels and in one style label image (colours under 0.1%% are noise)")
+
+
+def _mask_files(args: argparse.Namespace) -> list[str]:
+    return [*(args.masks or ()), *(args.style_masks or ()), *filter(None, [args.content_labels]),
+            *(args.style_labels or ())]
+
+
+def _regions(args: argparse.Namespace, mode: Mode, styles: int, blend: tuple | None) -> tuple:
+    """The regions the mask or label options describe (none without them), checked before any work
+    (the weights' download included)."""
+    from .images import load_image, load_mask
+    from .regions import check_regions, label_regions, mask_regions
+    if not _mask_files(args):
+        return ()
+    if not mode.regions:
+        raise StyleError(f"masks are not supported in {args.mode} mode yet")
+    if (args.masks or args.style_masks) and (args.content_labels or args.style_labels):
+        raise StyleError("--masks and --style-masks cannot be combined with --content-labels and "
+                         "--style-labels")
+    if args.content_labels or args.style_labels:
+        if not (args.content_labels and args.style_labels):
+            raise StyleError("--content-labels and --style-labels go together")
+        regions = label_regions(load_image(args.content_labels), [load_image(f) for f in args.style_labels],
+                                styles)
+    else:
+        load = lambda files: files and [load_mask(f) for f in files]  # noqa: E731
+        regions = mask_regions(load(args.masks), load(args.style_masks), styles)
+    return check_regions(regions, styles, blend)
 
 
 def _job_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -171,7 +216,7 @@ def _job_folder(args: argparse.Namespace, output: Path, report_path: Path | None
     """--job (OUTPUT.job by default), refused if it is or would hold a file the job did not make."""
     from .jobs import check_folder
     job = Path(args.job) if args.job else output.with_name(output.name + ".job")
-    keep = [args.content, *args.styles, output, *([report_path] if report_path else [])]
+    keep = [args.content, *args.styles, *_mask_files(args), output, *([report_path] if report_path else [])]
     if args.weights and args.weights != "random":
         keep.append(args.weights)
     return check_folder(job, keep)
@@ -244,29 +289,33 @@ def _write(args, output: Path, report_path: Path | None, result, weights, pictur
         text = {"Software": "style_core", "style_core": {k: v for k, v in report.items() if k != "history"}}
         save_image(output, result.image, text | ({} if weights.trained else {"Warning": weights.source}))
     if report_path:
+        masks = {"mask_files": _mask_files(args)} if _mask_files(args) else {}
         write_report(report_path, {**report, "content": str(args.content),
-                                   "styles": list(map(str, args.styles)), "output": str(output)})
+                                   "styles": list(map(str, args.styles)), "output": str(output), **masks})
 
 
 
 class Mode(NamedTuple):
     """What `run` needs of a mode, made from the options: its settings, its events from the inputs,
     a summary of its result; and for a mode that keeps a job folder, what it keeps (tiles, frames) and
-    its pieces; for a mode that writes its own output (video), the formats it writes."""
+    its pieces; for a mode that writes its own output (video), the formats it writes; whether it takes
+    regions (--masks, --content-labels: its events then take `regions`)."""
     settings: object
     events: Callable
     summary: Callable
     keeps: str | None = None
     pieces: tuple = ()
     formats: tuple[str, ...] | None = None
+    regions: bool = False
 
 
 def _image_mode(values: dict) -> Mode:
     from .transfer import stylize
     return Mode(from_values(ImageSettings, values),
-                lambda content, styles, settings, weights, **_: stylize(content, styles, settings, weights),
+                lambda content, styles, settings, weights, regions, **_: stylize(
+                    content, styles, settings, weights, regions=regions),
                 lambda r: f"{r.iterations} steps, {r.seconds:.1f} s; "
-                          + ", ".join(f"{k} {v:.4g}" for k, v in r.final_losses.items()))
+                          + ", ".join(f"{k} {v:.4g}" for k, v in r.final_losses.items()), regions=True)
 
 
 def _large_mode(values: dict) -> Mode:
@@ -293,7 +342,7 @@ def _video_mode(values: dict) -> Mode:
     from .videoio import VIDEO_FORMATS
     return Mode(from_values(VideoSettings, values,
                             image=from_values(ImageSettings, values, make=video_image_settings)),
-                lambda content, styles, settings, weights, output, job, resume: stylize_video(
+                lambda content, styles, settings, weights, output, job, resume, **_: stylize_video(
                     content, styles, settings, weights, output, job=job, resume=resume),
                 lambda r: f"{r.frames} frames at {float(r.fps):g} fps"
                           + (f", {r.frames_resumed} resumed" if r.frames_resumed else "")
@@ -327,7 +376,8 @@ def run(args: argparse.Namespace) -> int:
     from .images import check_output_path, load_image
     mode = MODES[args.mode](vars(args))
     image = getattr(mode.settings, "image", mode.settings)
-    inputs = (args.content, *args.styles)
+    regions = _regions(args, mode, len(args.styles), image.style_blend)
+    inputs = (args.content, *args.styles, *_mask_files(args))
     output = check_output_path(args.output, inputs, **({"formats": mode.formats} if mode.formats else {}))
     report_path = _report_path(args, inputs)
     job = _job_folder(args, output, report_path) if mode.keeps else None
@@ -335,8 +385,8 @@ def run(args: argparse.Namespace) -> int:
     styles = [load_image(s) for s in args.styles]
     weights = _weights(args, image.backbone, image.weights)
     with _resumable(job, mode.keeps):
-        result = _follow(mode.events(content, styles, mode.settings, weights, output=output, job=job,
-                                     resume=getattr(args, "resume", False)), args.quiet)
+        result = _follow(mode.events(content, styles, mode.settings, weights, regions=regions, output=output,
+                                     job=job, resume=getattr(args, "resume", False)), args.quiet)
     _write(args, output, report_path, result, weights, picture=mode.formats is None)
     if job is not None:
         _end_job(args, job, result, mode.pieces)

@@ -1,12 +1,15 @@
 """Spatial control: guided Grams and the region style term against float64 numpy, masks in image mode,
-label images."""
+label images, and the command line's mask options."""
 
 from __future__ import annotations
+
+import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from style_core.errors import StyleError
 from style_core.losses import layer_norms, penalty
@@ -16,6 +19,7 @@ from style_core.regions import (Region, area_resize, check_regions, guided_gram,
 from style_core.settings import ImageSettings
 from style_core.transfer import stylize
 from tests.synthetic import photo_like
+from tests.test_cli import CONTENT, FAST, STYLE, _bad_file, cli
 from tests.test_losses import np_rho, np_vgg19
 
 LOSSES = ["mse", "l1", "huber", "smooth_l1"]
@@ -371,3 +375,91 @@ def test_label_images_pair_colours_into_regions():
 def test_label_errors_name_the_colour_and_the_side(content, styles, message):
     with pytest.raises(StyleError, match=message):
         label_regions(content, styles, len(styles))
+
+
+# --- the command line ----------------------------------------------------------------------------------
+
+def _png(path, array):
+    Image.fromarray(np.asarray(array, np.uint8)).save(path)
+    return path
+
+
+def test_mask_files_read_as_grey_levels_with_transparency_as_black(tmp_path):
+    from style_core.images import load_mask
+    grey = np.array([[0, 64, 128, 255]], np.uint8)
+    assert load_mask(_png(tmp_path / "g.png", grey)).tolist() == [(grey[0] / 255).astype(np.float32).tolist()]
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., :3], rgba[0, :, 3] = 255, 255          # white, opaque on the first row only
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    assert load_mask(tmp_path / "a.png").tolist() == [[1, 1], [0, 0]]
+
+
+@pytest.fixture
+def halves(tmp_path):
+    """left.png and right.png, white on one half of the bundled content's shape (4:3), at 64x48."""
+    left = np.zeros((48, 64), np.uint8)
+    left[:, :32] = 255
+    return _png(tmp_path / "left.png", left), _png(tmp_path / "right.png", 255 - left)
+
+
+def test_cli_paints_two_styles_through_masks(tmp_path, capsys, weight_files, halves):
+    out, report = tmp_path / "out.png", tmp_path / "run.json"
+    code, _, err = cli(capsys, "image", CONTENT, STYLE, CONTENT, "-o", out, *FAST, "--iterations", 3,
+                       "--masks", *halves, "--weights", weight_files("vgg19"), "--report", report, "--quiet")
+    assert code == 0, err
+    data = json.loads(report.read_text())
+    assert data["regions"] == [{"style": 0, "coverage": 0.5, "style_coverage": 1.0},
+                               {"style": 1, "coverage": 0.5, "style_coverage": 1.0}]
+    assert data["mask_files"] == [str(h) for h in halves] and Image.open(out).size == (32, 24)
+
+
+def test_cli_paints_label_pairs(tmp_path, capsys, weight_files):
+    content_labels = _png(tmp_path / "cl.png", labels(48, 64, (RED_, 0, 32), (GREEN_, 32, 64)))
+    style_labels = _png(tmp_path / "sl.png", labels(30, 30, (GREEN_, 0, 15), (RED_, 15, 30)))
+    report = tmp_path / "run.json"
+    code, _, err = cli(capsys, "image", CONTENT, STYLE, "-o", tmp_path / "o.png", *FAST, "--iterations", 2,
+                       "--content-labels", content_labels, "--style-labels", style_labels,
+                       "--weights", weight_files("vgg19"), "--report", report, "--quiet")
+    assert code == 0, err
+    assert [r["style_coverage"] for r in json.loads(report.read_text())["regions"]] == [0.5, 0.5]
+
+
+MASK_ERRORS = {
+    "count": (lambda t, h: ["--masks", *h, h[0]], "3 masks for 2 style images"),
+    "style mask count": (lambda t, h: ["--masks", *h, "--style-masks", h[0]],
+                         "1 style masks for 2 style images"),
+    "empty": (lambda t, h: ["--masks", h[0], _png(t / "black.png", np.zeros((4, 4)))],
+              "mask 2 of 2 is empty"),
+    "missing": (lambda t, h: ["--masks", h[0], t / "nope.png"], "nope.png: no such file"),
+    "truncated": (lambda t, h: ["--masks", h[0], _bad_file(t, "cut.png", h[1].read_bytes()[:60])],
+                  "cut.png: damaged or truncated image"),
+    "not an image": (lambda t, h: ["--masks", h[0], _bad_file(t, "text.png", b"hello")],
+                     "text.png: not an image file"),
+    "both kinds": (lambda t, h: ["--masks", *h, "--content-labels", h[0], "--style-labels", h[0], h[1]],
+                   "--masks and --style-masks cannot be combined with --content-labels and --style-labels"),
+    "labels alone": (lambda t, h: ["--content-labels", h[0]],
+                     "--content-labels and --style-labels go together"),
+    "one-sided colour": (lambda t, h: ["--content-labels",
+                                       _png(t / "c.png", labels(8, 8, (RED_, 0, 4), (BLUE_, 4, 8))),
+                                       "--style-labels", _png(t / "s1.png", labels(8, 8, (RED_, 0, 8))),
+                                       _png(t / "s2.png", labels(8, 8, (RED_, 0, 8)))],
+                         "colour #0000ff is in the content labels but in no style label image"),
+    "blend": (lambda t, h: ["--masks", *h, "--style-blend", "1,2"],
+              "--style-blend does not apply with masks"),
+}
+
+
+@pytest.mark.parametrize("case", list(MASK_ERRORS))
+def test_cli_mask_errors_are_one_line(case, tmp_path, capsys, halves):
+    make, message = MASK_ERRORS[case]
+    code, _, err = cli(capsys, "image", CONTENT, STYLE, STYLE, "-o", tmp_path / "o.png", *FAST,
+                       *make(tmp_path, halves), "--weights", "random")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("mode", ["large", "photo", "video"])
+def test_modes_without_masks_yet_refuse_them(mode, tmp_path, capsys, halves):
+    code, _, err = cli(capsys, mode, CONTENT, STYLE, "-o", tmp_path / "o.png", "--masks", halves[0],
+                       "--weights", "random")
+    assert code == 2 and err.strip() == f"error: masks are not supported in {mode} mode yet"
