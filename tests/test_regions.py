@@ -394,6 +394,19 @@ def test_mask_files_read_as_grey_levels_with_transparency_as_black(tmp_path):
     assert load_mask(tmp_path / "a.png").tolist() == [[1, 1], [0, 0]]
 
 
+def test_the_bundled_example_masks_are_complementary_and_their_labels_pair_up():
+    """README's worked example: assets/make_masks.py's masks and label images."""
+    from style_core.images import load_image, load_mask
+    folder = CONTENT.parent / "masks"
+    sky, land = (load_mask(folder / f"{n}.png") for n in ("sky", "land"))
+    assert sky.shape == load_image(CONTENT).shape[:2] and np.abs(sky + land - 1).max() <= 1 / 255 + 1e-6
+    left, right = (load_mask(folder / f"{n}.png") for n in ("left", "right"))
+    assert left[:, 0].min() == 1 and left[:, -1].max() == 0 and np.abs(left + right - 1).max() <= 1 / 255 + 1e-6
+    check_regions(mask_regions([sky, land], None, 2), 2)
+    pairs = label_regions(load_image(folder / "labels.png"), [load_image(folder / "style-labels.png")], 1)
+    assert len(pairs) == 2 and all(0.3 < r.mask.mean() < 0.7 and r.style_mask.mean() == 0.5 for r in pairs)
+
+
 @pytest.fixture
 def halves(tmp_path):
     """left.png and right.png, white on one half of the bundled content's shape (4:3), at 64x48."""
