@@ -242,6 +242,18 @@ def test_the_targets_cache_keeps_region_and_plain_targets_apart(rng_images, vgg1
     assert shared[2].final_losses["style"] != shared[1].final_losses["style"]
 
 
+def test_new_masks_of_the_same_count_reuse_the_compiled_steps(rng_images, vgg19_weights):
+    from style_core.steppers import first_order_chunk
+    content, style = rng_images
+    s, half = ImageSettings(**SMALL, optimizer="adam", iterations=3), np.zeros((40, 48))
+    half[:, :24] = 1
+    list(stylize(content, [style], s, vgg19_weights, regions=[Region(half), Region(1 - half)]))
+    misses = first_order_chunk.cache_info().misses
+    list(stylize(content, [style], s.replace(style_weight=1e3), vgg19_weights,
+                 regions=[Region(np.tri(40, 48)), Region(np.ones((3, 3)), 0, np.eye(5))]))
+    assert first_order_chunk.cache_info().misses == misses
+
+
 def test_image_level_style_gradient_is_zero_beyond_the_receptive_field(rng_images, vgg19_weights):
     """With the right half of a 64 px image covered, the style term's gradient is exactly zero on the
     pixels that no covered feature sees: at relu3_1 (stride 4) a feature at column j sees pixels
