@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import StyleError
 from .files import atomic_path, cannot_write
-from .images import resize
+from .images import fit_longest_side, resize
 
 MAX_FRAMES = 100_000
 
@@ -90,10 +90,7 @@ def read_frames(path: str | Path, *, start: float = 0.0, duration: float | None 
     if duration is not None:
         limit = min(limit, max(1, math.floor(duration / step + 1e-6)))
     limit = min(limit, max(1, round((info.duration - start) / step)))  # the clip's own length
-    shape = None
-    if size:
-        scale = size / max(info.width, info.height)
-        shape = (max(1, round(info.height * scale)), max(1, round(info.width * scale)))
+    shape = fit_longest_side((info.height, info.width), size) if size else None
     emitted = 0
     with _open(path) as container:
         stream = container.streams.video[0]
@@ -159,56 +156,45 @@ class VideoWriter:
         self.audio_from, self.start, self.duration, self.crf = audio_from, start, duration, crf
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
-        self._closed = False
-        self._container = None
-        self._stream = None
+        self.gif, self.frames, self._closed = self.path.suffix.lower() == ".gif", 0, False
+        self._container = self._stream = self._audio = None
         self._source = None        # the file the audio is copied from (mp4 with audio_from only)
-        self._audio = None
-        self.frames = 0
 
     def _open(self, shape: tuple[int, int]) -> None:
         import av
-        fmt = "gif" if self.path.suffix.lower() == ".gif" else "mp4"
-        self._container = av.open(str(self._tmp), "w", format=fmt)
-        codec = "gif" if fmt == "gif" else "libx264"
-        self._stream = self._container.add_stream(codec, rate=self.fps)
+        self._container = av.open(str(self._tmp), "w", format="gif" if self.gif else "mp4")
+        self._stream = self._container.add_stream("gif" if self.gif else "libx264", rate=self.fps)
         self._stream.height, self._stream.width = shape
-        if fmt == "gif":
+        if self.gif:
             self._stream.pix_fmt = "pal8"
-        else:
-            self._stream.pix_fmt = "yuv420p"
-            self._stream.options = {"crf": str(self.crf), "preset": "medium"}
-        if fmt == "mp4" and self.audio_from is not None:
+            return
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(self.crf), "preset": "medium"}
+        if self.audio_from is not None:
             self._source = av.open(str(self.audio_from))
             if self._source.streams.audio:
                 self._audio = self._container.add_stream_from_template(self._source.streams.audio[0])
 
     def write(self, frame: np.ndarray) -> None:
-        try:
-            self._write(frame)
-        except OSError as e:  # a full disk, a vanished folder: one line, the partial file dropped
-            self.abort(e)
-            raise self._failed(e) from None
-
-    def _failed(self, error: OSError) -> StyleError:
-        return cannot_write(self.path, error)
-
-    def _write(self, frame: np.ndarray) -> None:
         import av
-        shape = even_shape(frame.shape[:2]) if self.path.suffix.lower() == ".mp4" else frame.shape[:2]
-        if self._container is None:
-            if min(shape) < 2:
-                raise StyleError(f"frames of {frame.shape[1]}x{frame.shape[0]} px are too small for a video")
-            self._open(shape)
+        shape = frame.shape[:2] if self.gif else even_shape(frame.shape[:2])
+        if min(shape) < 2:
+            raise StyleError(f"frames of {frame.shape[1]}x{frame.shape[0]} px are too small for a video")
         pixels = np.clip(np.round(np.asarray(frame[:shape[0], :shape[1]]) * 255), 0, 255).astype(np.uint8)
-        if self._stream.pix_fmt == "pal8":
+        if self.gif:
             video_frame = av.VideoFrame.from_ndarray(_palette(pixels), format="pal8")
         else:
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
         video_frame.pts = self.frames
         video_frame.time_base = 1 / self.fps
-        for packet in self._stream.encode(video_frame):
-            self._container.mux(packet)
+        try:
+            if self._container is None:
+                self._open(shape)
+            for packet in self._stream.encode(video_frame):
+                self._container.mux(packet)
+        except OSError as e:  # a full disk, a vanished folder: one line, the partial file dropped
+            self.abort(e)
+            raise cannot_write(self.path, e) from None
         self.frames += 1
 
     def _copy_audio(self) -> None:
@@ -250,12 +236,12 @@ class VideoWriter:
         except BaseException as e:
             self.abort(e)
             if isinstance(e, OSError):
-                raise self._failed(e) from None
+                raise cannot_write(self.path, e) from None
             raise
         try:
             self._atomic.__exit__(None, None, None)
         except OSError as e:
-            raise self._failed(e) from None
+            raise cannot_write(self.path, e) from None
         finally:
             self._tmp = None   # a second close, or an abort, does nothing
         self._closed = True
