@@ -174,7 +174,7 @@ def _check_layout(variables: Mapping, backbone: str) -> None:
     wrong = [f"{k} {got.get(k)} (expected {s})" for k, s in expected.items() if got.get(k) != s]
     if wrong:
         raise IntegrityError(f"the weights do not fit {backbone}: {'; '.join(wrong[:2])} — is it a file "
-                         f"for another backbone?")
+                             f"for another backbone?")
 
 
 # --- safetensors, reading only what is needed -----------------------------------------------------
@@ -236,19 +236,13 @@ def read_local(path: str | os.PathLike, backbone: str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise StyleError(f"weights file {path} does not exist")
-    with open(path, "rb") as f:
-        try:
-            header, _, _ = read_header(f)
-        except StyleError as e:
-            raise StyleError(f"{path}: {e}") from None
-        f.seek(0)
-        if any(k.startswith("params/") for k in header):
-            return _unflatten(read_tensors(f, list(header)))
-        try:
-            tensors = read_tensors(f, needed_keys(backbone) + ["fc.weight", "fc.bias"])
-        except StyleError as e:
-            raise StyleError(f"{path}: {e}") from None
     try:
+        with open(path, "rb") as f:
+            header, _, _ = read_header(f)
+            f.seek(0)
+            if any(k.startswith("params/") for k in header):  # our own cache's layout
+                return _unflatten(read_tensors(f, list(header)))
+            tensors = read_tensors(f, needed_keys(backbone) + ["fc.weight", "fc.bias"])
         return convert(tensors, backbone)
     except StyleError as e:
         raise StyleError(f"{path}: {e}") from None
@@ -310,11 +304,8 @@ def read_cache(backbone: str) -> dict | None:
 # --- the hub ----------------------------------------------------------------------------------------
 
 def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _progress_tqdm(progress: DownloadProgress | None):
@@ -381,7 +372,7 @@ def fetch_ranged(backbone: str, progress: DownloadProgress | None = None) -> tup
     listed = _remote_sha256(backbone)
     if expected and listed and listed != expected:
         raise IntegrityError(f"{hub_repo(backbone)}/{FILENAME} on the hub has SHA-256 {listed}, not the "
-                         f"known {expected}; refusing it")
+                             f"known {expected}; refusing it")
     fs = HfFileSystem()
     with fs.open(f"{hub_repo(backbone)}/{FILENAME}", "rb", block_size=0) as f:
         tensors = read_tensors(f, needed_keys(backbone), progress,
@@ -398,7 +389,7 @@ def fetch_full(backbone: str, progress: DownloadProgress | None = None, offline:
     expected = KNOWN_SHA256.get(backbone) or (None if offline else _remote_sha256(backbone))
     if expected and sha != expected:
         raise IntegrityError(f"{path} has SHA-256 {sha}, expected {expected}: the download is damaged; "
-                         f"delete it and try again")
+                             f"delete it and try again")
     return read_local(path, backbone), sha
 
 
