@@ -136,11 +136,9 @@ def weights_loading(backbone: str, outputs: int):
     started, skip = time.perf_counter(), (gr.skip(),) * (outputs - 1)
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
+    thread.join(0.5)
     while thread.is_alive():
-        thread.join(0.5)
         elapsed = time.perf_counter() - started
-        if not thread.is_alive():
-            break
         if seen["total"]:
             speed = seen["done"] / max(elapsed, 1e-6)
             left = (seen["total"] - seen["done"]) / speed if speed else None
@@ -150,13 +148,10 @@ def weights_loading(backbone: str, outputs: int):
         else:
             yield *skip, status(f"Looking for the {backbone} network's ImageNet weights (first run only) · "
                                 f"{clock(elapsed)}")
+        thread.join(0.5)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["weights"]
-
-
-def untrained_in_use() -> list[str]:
-    return sorted(b for b, w in _weights.items() if not w.trained)
 
 
 UNTRAINED_TEXT = ("⚠ Untrained weights in use ({backbones}): the network has random values, not ImageNet "
@@ -165,7 +160,7 @@ UNTRAINED_TEXT = ("⚠ Untrained weights in use ({backbones}): the network has r
 
 
 def banner():
-    backbones = untrained_in_use()
+    backbones = sorted(b for b, w in _weights.items() if not w.trained)
     text = UNTRAINED_TEXT.format(backbones=", ".join(backbones)) if backbones else ""
     return gr.update(value=f'<div class="untrained">{html.escape(text)}</div>' if text else "",
                      visible=bool(text))
