@@ -55,7 +55,7 @@ from style_core import Event, ImageSettings, StyleError, load_image, load_weight
 from style_core.errors import spelled  # noqa: E402
 from style_core.backbones import BACKBONES  # noqa: E402
 from style_core.explore import STUDIES, run_study, study_settings  # noqa: E402
-from style_core.images import to_uint8  # noqa: E402
+from style_core.images import resize, to_uint8  # noqa: E402
 from style_core.jobs import fingerprint  # noqa: E402
 from style_core.large import LARGE_MAX_SIZE, LargeSettings, stylize_large  # noqa: E402
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
@@ -518,8 +518,8 @@ def wire(run, stop, fn, inputs, outputs, api_name: str, tab: str, page_banner, c
     stop.click(stop_this, None, None, api_name=f"stop_{api_name}", queue=False, show_progress="hidden")
 
 
-def strength(value: float, label: str, what: str, low: float = 0, high: float = 10, **kwargs) -> gr.Slider:
-    return checked(gr.Slider(low, high, value=value, step=0.1, label=label, info=what, **kwargs))
+def strength(value: float, label: str, what: str) -> gr.Slider:
+    return checked(gr.Slider(0, 10, value=value, step=0.1, label=label, info=what))
 
 
 # --- settings: controls made from the settings' fields, values by name --------------------------------
@@ -562,6 +562,18 @@ def blend_weights(text) -> tuple[float, ...] | None:
         raise StyleError(f"style blend weights must be numbers separated by commas, not {text!r}") from None
 
 
+def from_strength(value, name: str) -> float:
+    """A strength slider's weight: 10^value, and 0 for 0 (off)."""
+    value = number(value, name, low=0, high=20)
+    return 0.0 if value == 0 else 10.0 ** value
+
+
+def stop_rule(until_done) -> float | None:
+    """The tolerance of "Stop when done": the optimizer's default (L-BFGS ends once the loss no longer
+    falls), or 0, every iteration."""
+    return None if until_done in (True, None) else 0.0
+
+
 # Controls that show a setting in another form: the control's name -> the setting and its value. A
 # strength is the power of ten of a weight (0: off, where 10^0 = 1 would not be); "Stop when done" is
 # the optimizer's tolerance or none; an empty learning rate or layer list is the default one.
@@ -570,7 +582,7 @@ SHOWN_AS = {
     "smoothness": ("tv_weight", lambda v: from_strength(v, "smoothness")),
     "photorealism": ("photo_weight", lambda v: from_strength(v, "photorealism")),
     "temporal_strength": ("temporal_weight", lambda v: from_strength(v, "temporal consistency")),
-    "until_done": ("tol", lambda v: stop_rule(v)),
+    "until_done": ("tol", stop_rule),
     "style_blend": ("style_blend", blend_weights),
     "lr": ("lr", lambda v: (number(v, "learning rate") or None) if v not in (None, "") else None),
     "style_layers": ("style_layers", lambda v: v or "paper"),
@@ -595,12 +607,6 @@ def setting_values(values: dict) -> dict:
 
 
 # --- Image tab -----------------------------------------------------------------------------------------
-
-def stop_rule(until_done) -> float | None:
-    """The tolerance of "Stop when done": the optimizer's default (L-BFGS ends once the loss no longer
-    falls), or 0, every iteration."""
-    return None if until_done in (True, None) else 0.0
-
 
 def until_done_box(value: bool) -> gr.Checkbox:
     return gr.Checkbox(value=value, label="Stop when done",
@@ -884,12 +890,6 @@ def _metrics_caption(label: str, metrics: dict) -> str:
     return f"{label} · affine residual {metrics['affine_residual']:.4f} · edge SSIM {metrics['edge_ssim']:.3f}"
 
 
-def from_strength(value, name: str) -> float:
-    """A strength slider's weight: 10^value, and 0 for 0 (off)."""
-    value = number(value, name, low=0, high=20)
-    return 0.0 if value == 0 else 10.0 ** value
-
-
 PHOTO_STRENGTH = round(math.log10(DEFAULT_PHOTO_WEIGHT), 2)
 SMOOTHNESS = round(math.log10(PHOTO_DEFAULTS["tv_weight"]), 2)
 TEMPORAL_STRENGTH = round(math.log10(DEFAULT_TEMPORAL_WEIGHT), 2)
@@ -941,7 +941,7 @@ def run_photo(content, styles, compare=False, request: gr.Request = None, **valu
         plain = plain if plain is not None else (result.plain.image if compare and result.plain else None)
         text = {"style_core": result.report(), **({} if weights.trained else {"Warning": weights.source})}
         png = save_image(new_run_dir(request) / "photo.png", result.image, text)
-        gallery = [(to_uint8(resize_to(content_image, result.image.shape[:2])), "content")] if compare else []
+        gallery = [(to_uint8(resize(content_image, *result.image.shape[:2])), "content")] if compare else []
         measured = ([("plain stylisation", plain)] if compare and plain is not None else []) + (
             [("photorealistic, before smoothing", result.raw)] if settings.smooth else [])
         gallery += [(to_uint8(p), _metrics_caption(label, photo_metrics(content_image, p))) for label, p in measured]
@@ -957,11 +957,6 @@ def run_photo(content, styles, compare=False, request: gr.Request = None, **valu
                 f"{result.metrics['affine_residual']:.4f} (0 = locally an affine map of the content's colours) · "
                 f"edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {weights.source}" + untrained_note(weights))
         yield to_uint8(result.image), str(png), gallery, status(info, state="done")
-
-
-def resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    from style_core.images import resize
-    return resize(image, *shape) if image.shape[:2] != tuple(shape) else image
 
 
 def photo_tab(d: dict, page_banner) -> None:
