@@ -337,13 +337,8 @@ def prune_runs(now: float | None = None) -> None:
     """Keeps the app's files within their bounds: run folders and Gradio's copies older than
     RUN_MAX_AGE, stopped jobs older than JOB_MAX_AGE, then the oldest until RUNS_BUDGET bytes are left."""
     now = time.time() if now is None else now
-    candidates = [(entry, RUN_MAX_AGE) for entry in gradio_copies()]
-    sessions = RUNS / "sessions"
-    for parent, max_age in [(sessions, RUN_MAX_AGE), (RUNS / "large-jobs", JOB_MAX_AGE),
-                            (RUNS / "video-jobs", JOB_MAX_AGE)]:
-        if parent.is_dir():
-            candidates += [(entry, max_age) for entry in
-                           (parent.glob("*/run-*") if parent == sessions else parent.iterdir())]
+    candidates = [(entry, RUN_MAX_AGE) for entry in [*gradio_copies(), *RUNS.glob("sessions/*/run-*")]]
+    candidates += [(entry, JOB_MAX_AGE) for entry in RUNS.glob("*-jobs/*")]  # stopped large and video jobs
     entries = []
     for entry, max_age in candidates:
         try:
@@ -354,7 +349,7 @@ def prune_runs(now: float | None = None) -> None:
             remove(entry)
         else:
             entries.append((age, size, entry))
-    for empty in (sessions.iterdir() if sessions.is_dir() else ()):
+    for empty in RUNS.glob("sessions/*"):
         with contextlib.suppress(OSError):
             empty.rmdir()  # only an empty session folder
     total = sum(size for _, size, _ in entries)
