@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import dataclasses
 import functools
 import html
 import inspect
@@ -622,9 +623,8 @@ def steps_summary(result, shape: tuple[int, int]) -> str:
     return f"**{result.iterations} steps in {result.seconds:.1f} s**{split}"
 
 
-def step_line(event: Event, pace: Pace, label: str = "Step", done: int | None = None,
-              total: int | None = None) -> str:
-    done, total = event.completed if done is None else done, event.total if total is None else total
+def step_line(event: Event, pace: Pace, label: str = "Step") -> str:
+    done, total = event.completed, event.total
     rate, left = pace.rate(done), pace.left(done, total)
     h, w = event.shape
     index, scales = event.scale
@@ -906,27 +906,25 @@ def run_photo(content, styles, compare=False, request: gr.Request = None, **valu
         plain_run = compare and not settings.two_stage and settings.photo_weight > 0
         runs = [("plain stylisation", stylize(content_image, style_images, image, weights))] if plain_run else []
         runs.append(("photorealistic", stylize_photo(content_image, style_images, settings, weights)))
-        planned = {"plain stylisation": sum(image.scale_iterations),
-                   "photorealistic": sum(image.scale_iterations) * (2 if settings.two_stage else 1)}
-        pace, offset, plain, shown, event = Pace(), 0, None, None, None
+        planned = {label: sum(image.scale_iterations) for label, _ in runs}  # until a run says its own
+        pace, offset, plain, shown = Pace(), 0, None, None
         for index, (label, events) in enumerate(runs, 1):
             for event in events:
                 if event.done:
                     break
                 planned[label] = event.total
-                total = offset + sum(planned[name] for name, _ in runs[index - 1:])
-                if event.preview is not None:
-                    shown = event.preview
-                line = step_line(event, pace, f"{label.capitalize()} ({index} of {len(runs)}): step",
-                                 offset + event.completed, total)
+                shown = shown if event.preview is None else event.preview
+                whole = dataclasses.replace(event, completed=offset + event.completed,  # over both runs
+                                            total=offset + sum(planned[name] for name, _ in runs[index - 1:]))
+                line = step_line(whole, pace, f"{label.capitalize()} ({index} of {len(runs)}): step")
                 yield (gr.skip() if event.preview is None else to_uint8(event.preview), gr.skip(), gr.skip(),
-                       status(line + untrained_note(weights), (offset + event.completed) / max(total, 1)))
+                       status(line + untrained_note(weights), whole.completed / max(whole.total, 1)))
                 if stop.is_set():
                     events.close()
                     png = str(save_image(new_run_dir(request) / "stopped.png", shown, {
                         "Warning": "a stopped run's last picture"})) if shown is not None else None
                     yield (None if shown is None else to_uint8(shown)), png, [], status(
-                        f"**Stopped after {offset + event.completed} of {total} steps** ({clock(pace.seconds)}). "
+                        f"**Stopped after {whole.completed} of {whole.total} steps** ({clock(pace.seconds)}). "
                         "The picture and its PNG are the last ones shown." + untrained_note(weights),
                         state="stopped")
                     return
