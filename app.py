@@ -1091,15 +1091,14 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
     content_image = load_image(content or ASSETS / "content.png")
     style_image = load_image(style or ASSETS / "style.png")
     base = study_settings(size=number(size, "size", True), iterations=number(iterations, "iterations", True))
-    gallery, curves, sources = [], {}, set()
+    cells, what = STUDIES[study].cells(base), STUDIES[study].what
+    gallery, curves, loaded = [], {}, {}
     with stop_flag(request, "explore") as stop:
         yield [], None, status("Starting…")
-        loaded = {}
-        for backbone in dict.fromkeys(s.backbone for _, s in STUDIES[study].cells(base)):
+        for backbone in dict.fromkeys(s.backbone for _, s in cells):
             loaded[backbone] = yield from weights_loading(backbone, 3)
-            sources.add(loaded[backbone].source if not loaded[backbone].trained else "")
-        warning = "".join(f"\n⚠ {s}." for s in sources if s)
-        pace, index, count = Pace(), 0, len(STUDIES[study].cells(base))
+        warning = "".join(dict.fromkeys(untrained_note(w) for w in loaded.values()))
+        pace, index, count = Pace(), 0, len(cells)
         events = run_study(study, content_image, style_image, base, loaded.__getitem__, progress=True)
         for cell in events:
             if isinstance(cell, Event):
@@ -1113,16 +1112,16 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
                 caption = f"{cell.label} · {w}x{h} px" + (f" · loss {cell.losses[-1]:.3g}" if cell.losses else "")
                 gallery.append((to_uint8(cell.image), caption))
                 curves[cell.label] = (cell.steps, cell.losses)
-                yield (gallery, loss_figure(curves), status(f"{index} of {count} cells · "
-                                                            f"{STUDIES[study].what}{warning}", index / count))
+                yield gallery, loss_figure(curves), status(f"{index} of {count} cells · {what}{warning}",
+                                                           index / count)
             if stop.is_set():
                 events.close()
                 yield gallery, loss_figure(curves), status(f"**Stopped after {index} of {count} cells** "
                                                    f"({clock(pace.seconds)}); the finished cells are shown."
                                                    + warning, state="stopped")
                 return
-        yield gallery, loss_figure(curves), status(f"**{count} cells in {pace.seconds:.1f} s** · {STUDIES[study].what}"
-                                           + warning, state="done")
+        yield gallery, loss_figure(curves), status(f"**{count} cells in {pace.seconds:.1f} s** · {what}{warning}",
+                                                   state="done")
 
 
 def explore_tab(d: dict, page_banner) -> None:
