@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 
-def _private_temp_dir() -> Path:
+def _private_temp_dir() -> tuple[Path, bool]:
     """Gradio's uploads and served copies, and our runs: a folder of this process's own (0700, removed
     at exit) unless GRADIO_TEMP_DIR names one. Gradio's default, /tmp/gradio, is shared by every
     program on the machine, and Gradio serves what is in it. Set before gradio is imported: some of
@@ -240,11 +240,9 @@ def number(value, name: str, integer: bool = False, low: float | None = None, hi
         raise StyleError(f"{name} must be a finite number")
     if (low is not None and x < low) or (high is not None and x > high):
         raise StyleError(f"{name} must be between {low:g} and {high:g}, not {x:g}")
-    if integer:
-        if x != int(x):
-            raise StyleError(f"{name} must be a whole number, not {x:g}")
-        return int(x)
-    return x
+    if integer and x != int(x):
+        raise StyleError(f"{name} must be a whole number, not {x:g}")
+    return int(x) if integer else x
 
 
 def guard_inputs(demo: gr.Blocks) -> None:
