@@ -348,8 +348,8 @@ def _paint_tiles(canvas: Canvas, objective, prepared, grams, base, settings: Lar
     image_settings, layout = settings.image, canvas.layout
     luminance = color.luminance if image_settings.preserve_color == "luminance" else (lambda x: x)
     devices = jax.devices()
-    mesh = Mesh(np.array(devices), ("tiles",)) if len(devices) > 1 else None
-    batch = len(devices) if mesh is not None else 1
+    batch = len(devices)
+    mesh = Mesh(np.array(devices), ("tiles",)) if batch > 1 else None
     tile_losses: list[dict] = [{} for _ in layout]
     todo = []
     for t in layout:
@@ -359,10 +359,10 @@ def _paint_tiles(canvas: Canvas, objective, prepared, grams, base, settings: Lar
             continue
         canvas.place(t, stored[0])
         tile_losses[t.index] = stored[1]
-    resumed = done = len(layout) - len(todo)
+    resumed = len(layout) - len(todo)
     if resumed:
-        yield event(stage="tiles", completed=done, steps=settings.tile_iterations, preview=canvas.preview())
-    optimised, tile_seconds = 0, 0.0
+        yield event(stage="tiles", completed=resumed, steps=settings.tile_iterations, preview=canvas.preview())
+    tile_seconds = 0.0  # spent on the tiles of `todo` before `first`
     for first in range(0, len(todo), batch):
         group = todo[first:first + batch]
         t0 = time.perf_counter()
@@ -378,15 +378,15 @@ def _paint_tiles(canvas: Canvas, objective, prepared, grams, base, settings: Lar
                                                                        *[a.data for a in per_tile])), mesh)
             run_terms = batched_terms(objective.function)
             x_start = _shard(jnp.stack([jnp.asarray(x) for x in x0]), mesh)
-        eta = _eta(tile_seconds, optimised, len(todo) - optimised)
+        eta = _eta(tile_seconds, first, len(todo))
         for report in descend(x_start, run_terms, aux, objective.weights, iterations=settings.tile_iterations,
                               optimizer=image_settings.optimizer, lr=image_settings.lr,
                               steps_per_call=image_settings.steps_per_call, tol=image_settings.tol,
                               bounded=image_settings.bounded):
             if report.finished:
                 break
-            yield event(stage="tiles", completed=done, step=report.step, steps=settings.tile_iterations,
-                        losses=dict(report.losses), eta=eta)
+            yield event(stage="tiles", completed=resumed + first, step=report.step,
+                        steps=settings.tile_iterations, losses=dict(report.losses), eta=eta)
         images = np.asarray(report.x).reshape(batch, *x0[0].shape)
         for k, t in enumerate(group):
             losses = dict(report.losses) if batch == 1 else _losses(objective, images[k], per_tile[k])
@@ -396,12 +396,11 @@ def _paint_tiles(canvas: Canvas, objective, prepared, grams, base, settings: Lar
                 folder.save(TILE, t.index, image=finished, meta=losses)
             canvas.place(t, finished)
             tile_losses[t.index] = losses
-        done += len(group)
-        optimised += len(group)
         tile_seconds += time.perf_counter() - t0
-        yield event(stage="tiles", completed=done, step=settings.tile_iterations, steps=settings.tile_iterations,
-                    losses=tile_losses[group[-1].index], eta=_eta(tile_seconds, optimised, len(todo) - optimised),
-                    preview=canvas.preview())
+        optimised = first + len(group)
+        yield event(stage="tiles", completed=resumed + optimised, step=settings.tile_iterations,
+                    steps=settings.tile_iterations, losses=tile_losses[group[-1].index],
+                    eta=_eta(tile_seconds, optimised, len(todo)), preview=canvas.preview())
     return tile_losses, resumed
 
 
@@ -429,8 +428,8 @@ def _tile_init(settings: ImageSettings, content: np.ndarray, styles: Sequence[np
     return initial_image(settings.replace(seed=(settings.seed + t.index) % 2 ** 32), content, styles)
 
 
-def _eta(spent: float, done: int, left: int) -> float | None:
-    return spent / done * left if done else None
+def _eta(spent: float, done: int, total: int) -> float | None:
+    return spent / done * (total - done) if done else None
 
 
 def _preview(image: np.ndarray) -> np.ndarray:
