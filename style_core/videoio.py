@@ -9,6 +9,7 @@ for the same time window without re-encoding; or a GIF.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -125,11 +126,6 @@ def _rgb(frame, shape) -> np.ndarray:
     return resize(image, *shape) if shape and image.shape[:2] != shape else image
 
 
-def even_shape(shape: tuple[int, int]) -> tuple[int, int]:
-    """H.264 in yuv420p needs even sides: drop a last odd row/column."""
-    return shape[0] - shape[0] % 2, shape[1] - shape[1] % 2
-
-
 def _palette(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A frame as GIF wants it: 8-bit indices into its own 256-colour palette (Pillow's median cut;
     swscale cannot make pal8), the palette in ARGB as PyAV takes it."""
@@ -177,9 +173,10 @@ class VideoWriter:
 
     def write(self, frame: np.ndarray) -> None:
         import av
-        shape = frame.shape[:2] if self.gif else even_shape(frame.shape[:2])
+        h, w = frame.shape[:2]
+        shape = (h, w) if self.gif else (h - h % 2, w - w % 2)  # H.264 in yuv420p: even sides
         if min(shape) < 2:
-            raise StyleError(f"frames of {frame.shape[1]}x{frame.shape[0]} px are too small for a video")
+            raise StyleError(f"frames of {w}x{h} px are too small for a video")
         pixels = np.clip(np.round(np.asarray(frame[:shape[0], :shape[1]]) * 255), 0, 255).astype(np.uint8)
         if self.gif:
             video_frame = av.VideoFrame.from_ndarray(_palette(pixels), format="pal8")
@@ -252,11 +249,9 @@ class VideoWriter:
         if self._tmp is None:
             return  # closed or aborted already
         for thing in (self._container, self._source):
-            try:
+            with contextlib.suppress(Exception):  # closing a half-written container may fail too
                 if thing is not None:
                     thing.close()
-            except Exception:  # noqa: BLE001 (closing a half-written container may fail too)
-                pass
         error = error or StyleError("aborted")
         self._tmp = None
         self._atomic.__exit__(type(error), error, None)
@@ -264,7 +259,7 @@ class VideoWriter:
     def __enter__(self) -> "VideoWriter":
         return self
 
-    def __exit__(self, kind, error, tb) -> None:
+    def __exit__(self, kind, error, *_) -> None:
         if kind is None:
             self.close()
         else:
