@@ -19,6 +19,7 @@ memory does not grow with the clip's length: the output is assembled from the fo
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import queue
@@ -445,7 +446,5 @@ def _on_devices(jobs: list, devices: list) -> Iterator[Event]:
     finally:
         stop.set()
         while any(t.is_alive() for t in threads):  # unblock workers waiting on a full queue
-            try:
+            with contextlib.suppress(queue.Empty):
                 events.get(timeout=0.1)
-            except queue.Empty:
-                pass
