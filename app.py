@@ -464,9 +464,7 @@ def loss_figure(curves: dict[str, tuple[list[int], list[float]]]) -> Figure:
         points = [(s, v) for s, v in zip(steps, losses) if np.isfinite(v) and v > 0]
         if points:
             axes.plot(*zip(*points), label=label, linewidth=1.5)
-    axes.set_yscale("log")
-    axes.set_xlabel("step")
-    axes.set_ylabel("total loss")
+    axes.set(yscale="log", xlabel="step", ylabel="total loss")
     axes.grid(True, which="both", alpha=0.3)
     if len(curves) > 1:
         axes.legend(fontsize=7, ncols=2 if len(curves) > 5 else 1)
