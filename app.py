@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import dataclasses
 import functools
 import html
 import inspect
@@ -31,7 +32,7 @@ import time
 from pathlib import Path
 
 
-def _private_temp_dir() -> Path:
+def _private_temp_dir() -> tuple[Path, bool]:
     """Gradio's uploads and served copies, and our runs: a folder of this process's own (0700, removed
     at exit) unless GRADIO_TEMP_DIR names one. Gradio's default, /tmp/gradio, is shared by every
     program on the machine, and Gradio serves what is in it. Set before gradio is imported: some of
@@ -55,7 +56,7 @@ from style_core import Event, ImageSettings, StyleError, load_image, load_weight
 from style_core.errors import spelled  # noqa: E402
 from style_core.backbones import BACKBONES  # noqa: E402
 from style_core.explore import STUDIES, run_study, study_settings  # noqa: E402
-from style_core.images import to_uint8  # noqa: E402
+from style_core.images import resize, to_uint8  # noqa: E402
 from style_core.jobs import fingerprint  # noqa: E402
 from style_core.large import LARGE_MAX_SIZE, LargeSettings, stylize_large  # noqa: E402
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
@@ -137,11 +138,9 @@ def weights_loading(backbone: str, outputs: int):
     started, skip = time.perf_counter(), (gr.skip(),) * (outputs - 1)
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
+    thread.join(0.5)
     while thread.is_alive():
-        thread.join(0.5)
         elapsed = time.perf_counter() - started
-        if not thread.is_alive():
-            break
         if seen["total"]:
             speed = seen["done"] / max(elapsed, 1e-6)
             left = (seen["total"] - seen["done"]) / speed if speed else None
@@ -151,13 +150,10 @@ def weights_loading(backbone: str, outputs: int):
         else:
             yield *skip, status(f"Looking for the {backbone} network's ImageNet weights (first run only) · "
                                 f"{clock(elapsed)}")
+        thread.join(0.5)
     if "error" in outcome:
         raise outcome["error"]
     return outcome["weights"]
-
-
-def untrained_in_use() -> list[str]:
-    return sorted(b for b, w in _weights.items() if not w.trained)
 
 
 UNTRAINED_TEXT = ("⚠ Untrained weights in use ({backbones}): the network has random values, not ImageNet "
@@ -166,7 +162,7 @@ UNTRAINED_TEXT = ("⚠ Untrained weights in use ({backbones}): the network has r
 
 
 def banner():
-    backbones = untrained_in_use()
+    backbones = sorted(b for b, w in _weights.items() if not w.trained)
     text = UNTRAINED_TEXT.format(backbones=", ".join(backbones)) if backbones else ""
     return gr.update(value=f'<div class="untrained">{html.escape(text)}</div>' if text else "",
                      visible=bool(text))
@@ -245,11 +241,9 @@ def number(value, name: str, integer: bool = False, low: float | None = None, hi
         raise StyleError(f"{name} must be a finite number")
     if (low is not None and x < low) or (high is not None and x > high):
         raise StyleError(f"{name} must be between {low:g} and {high:g}, not {x:g}")
-    if integer:
-        if x != int(x):
-            raise StyleError(f"{name} must be a whole number, not {x:g}")
-        return int(x)
-    return x
+    if integer and x != int(x):
+        raise StyleError(f"{name} must be a whole number, not {x:g}")
+    return int(x) if integer else x
 
 
 def guard_inputs(demo: gr.Blocks) -> None:
@@ -343,13 +337,8 @@ def prune_runs(now: float | None = None) -> None:
     """Keeps the app's files within their bounds: run folders and Gradio's copies older than
     RUN_MAX_AGE, stopped jobs older than JOB_MAX_AGE, then the oldest until RUNS_BUDGET bytes are left."""
     now = time.time() if now is None else now
-    candidates = [(entry, RUN_MAX_AGE) for entry in gradio_copies()]
-    sessions = RUNS / "sessions"
-    for parent, max_age in [(sessions, RUN_MAX_AGE), (RUNS / "large-jobs", JOB_MAX_AGE),
-                            (RUNS / "video-jobs", JOB_MAX_AGE)]:
-        if parent.is_dir():
-            candidates += [(entry, max_age) for entry in
-                           (parent.glob("*/run-*") if parent == sessions else parent.iterdir())]
+    candidates = [(entry, RUN_MAX_AGE) for entry in [*gradio_copies(), *RUNS.glob("sessions/*/run-*")]]
+    candidates += [(entry, JOB_MAX_AGE) for entry in RUNS.glob("*-jobs/*")]  # stopped large and video jobs
     entries = []
     for entry, max_age in candidates:
         try:
@@ -360,7 +349,7 @@ def prune_runs(now: float | None = None) -> None:
             remove(entry)
         else:
             entries.append((age, size, entry))
-    for empty in (sessions.iterdir() if sessions.is_dir() else ()):
+    for empty in RUNS.glob("sessions/*"):
         with contextlib.suppress(OSError):
             empty.rmdir()  # only an empty session folder
     total = sum(size for _, size, _ in entries)
@@ -476,9 +465,7 @@ def loss_figure(curves: dict[str, tuple[list[int], list[float]]]) -> Figure:
         points = [(s, v) for s, v in zip(steps, losses) if np.isfinite(v) and v > 0]
         if points:
             axes.plot(*zip(*points), label=label, linewidth=1.5)
-    axes.set_yscale("log")
-    axes.set_xlabel("step")
-    axes.set_ylabel("total loss")
+    axes.set(yscale="log", xlabel="step", ylabel="total loss")
     axes.grid(True, which="both", alpha=0.3)
     if len(curves) > 1:
         axes.legend(fontsize=7, ncols=2 if len(curves) > 5 else 1)
@@ -524,8 +511,8 @@ def wire(run, stop, fn, inputs, outputs, api_name: str, tab: str, page_banner, c
     stop.click(stop_this, None, None, api_name=f"stop_{api_name}", queue=False, show_progress="hidden")
 
 
-def strength(value: float, label: str, what: str, low: float = 0, high: float = 10, **kwargs) -> gr.Slider:
-    return checked(gr.Slider(low, high, value=value, step=0.1, label=label, info=what, **kwargs))
+def strength(value: float, label: str, what: str) -> gr.Slider:
+    return checked(gr.Slider(0, 10, value=value, step=0.1, label=label, info=what))
 
 
 # --- settings: controls made from the settings' fields, values by name --------------------------------
@@ -568,6 +555,18 @@ def blend_weights(text) -> tuple[float, ...] | None:
         raise StyleError(f"style blend weights must be numbers separated by commas, not {text!r}") from None
 
 
+def from_strength(value, name: str) -> float:
+    """A strength slider's weight: 10^value, and 0 for 0 (off)."""
+    value = number(value, name, low=0, high=20)
+    return 0.0 if value == 0 else 10.0 ** value
+
+
+def stop_rule(until_done) -> float | None:
+    """The tolerance of "Stop when done": the optimizer's default (L-BFGS ends once the loss no longer
+    falls), or 0, every iteration."""
+    return None if until_done in (True, None) else 0.0
+
+
 # Controls that show a setting in another form: the control's name -> the setting and its value. A
 # strength is the power of ten of a weight (0: off, where 10^0 = 1 would not be); "Stop when done" is
 # the optimizer's tolerance or none; an empty learning rate or layer list is the default one.
@@ -576,7 +575,7 @@ SHOWN_AS = {
     "smoothness": ("tv_weight", lambda v: from_strength(v, "smoothness")),
     "photorealism": ("photo_weight", lambda v: from_strength(v, "photorealism")),
     "temporal_strength": ("temporal_weight", lambda v: from_strength(v, "temporal consistency")),
-    "until_done": ("tol", lambda v: stop_rule(v)),
+    "until_done": ("tol", stop_rule),
     "style_blend": ("style_blend", blend_weights),
     "lr": ("lr", lambda v: (number(v, "learning rate") or None) if v not in (None, "") else None),
     "style_layers": ("style_layers", lambda v: v or "paper"),
@@ -602,12 +601,6 @@ def setting_values(values: dict) -> dict:
 
 # --- Image tab -----------------------------------------------------------------------------------------
 
-def stop_rule(until_done) -> float | None:
-    """The tolerance of "Stop when done": the optimizer's default (L-BFGS ends once the loss no longer
-    falls), or 0, every iteration."""
-    return None if until_done in (True, None) else 0.0
-
-
 def until_done_box(value: bool) -> gr.Checkbox:
     return gr.Checkbox(value=value, label="Stop when done",
                        info="L-BFGS ends once the loss falls by less than 0.01% per step; off: every iteration")
@@ -627,9 +620,8 @@ def steps_summary(result, shape: tuple[int, int]) -> str:
     return f"**{result.iterations} steps in {result.seconds:.1f} s**{split}"
 
 
-def step_line(event: Event, pace: Pace, label: str = "Step", done: int | None = None,
-              total: int | None = None) -> str:
-    done, total = event.completed if done is None else done, event.total if total is None else total
+def step_line(event: Event, pace: Pace, label: str = "Step") -> str:
+    done, total = event.completed, event.total
     rate, left = pace.rate(done), pace.left(done, total)
     h, w = event.shape
     index, scales = event.scale
@@ -890,12 +882,6 @@ def _metrics_caption(label: str, metrics: dict) -> str:
     return f"{label} · affine residual {metrics['affine_residual']:.4f} · edge SSIM {metrics['edge_ssim']:.3f}"
 
 
-def from_strength(value, name: str) -> float:
-    """A strength slider's weight: 10^value, and 0 for 0 (off)."""
-    value = number(value, name, low=0, high=20)
-    return 0.0 if value == 0 else 10.0 ** value
-
-
 PHOTO_STRENGTH = round(math.log10(DEFAULT_PHOTO_WEIGHT), 2)
 SMOOTHNESS = round(math.log10(PHOTO_DEFAULTS["tv_weight"]), 2)
 TEMPORAL_STRENGTH = round(math.log10(DEFAULT_TEMPORAL_WEIGHT), 2)
@@ -917,27 +903,25 @@ def run_photo(content, styles, compare=False, request: gr.Request = None, **valu
         plain_run = compare and not settings.two_stage and settings.photo_weight > 0
         runs = [("plain stylisation", stylize(content_image, style_images, image, weights))] if plain_run else []
         runs.append(("photorealistic", stylize_photo(content_image, style_images, settings, weights)))
-        planned = {"plain stylisation": sum(image.scale_iterations),
-                   "photorealistic": sum(image.scale_iterations) * (2 if settings.two_stage else 1)}
-        pace, offset, plain, shown, event = Pace(), 0, None, None, None
+        planned = {label: sum(image.scale_iterations) for label, _ in runs}  # until a run says its own
+        pace, offset, plain, shown = Pace(), 0, None, None
         for index, (label, events) in enumerate(runs, 1):
             for event in events:
                 if event.done:
                     break
                 planned[label] = event.total
-                total = offset + sum(planned[name] for name, _ in runs[index - 1:])
-                if event.preview is not None:
-                    shown = event.preview
-                line = step_line(event, pace, f"{label.capitalize()} ({index} of {len(runs)}): step",
-                                 offset + event.completed, total)
+                shown = shown if event.preview is None else event.preview
+                whole = dataclasses.replace(event, completed=offset + event.completed,  # over both runs
+                                            total=offset + sum(planned[name] for name, _ in runs[index - 1:]))
+                line = step_line(whole, pace, f"{label.capitalize()} ({index} of {len(runs)}): step")
                 yield (gr.skip() if event.preview is None else to_uint8(event.preview), gr.skip(), gr.skip(),
-                       status(line + untrained_note(weights), (offset + event.completed) / max(total, 1)))
+                       status(line + untrained_note(weights), whole.completed / max(whole.total, 1)))
                 if stop.is_set():
                     events.close()
                     png = str(save_image(new_run_dir(request) / "stopped.png", shown, {
                         "Warning": "a stopped run's last picture"})) if shown is not None else None
                     yield (None if shown is None else to_uint8(shown)), png, [], status(
-                        f"**Stopped after {offset + event.completed} of {total} steps** ({clock(pace.seconds)}). "
+                        f"**Stopped after {whole.completed} of {whole.total} steps** ({clock(pace.seconds)}). "
                         "The picture and its PNG are the last ones shown." + untrained_note(weights),
                         state="stopped")
                     return
@@ -947,7 +931,7 @@ def run_photo(content, styles, compare=False, request: gr.Request = None, **valu
         plain = plain if plain is not None else (result.plain.image if compare and result.plain else None)
         text = {"style_core": result.report(), **({} if weights.trained else {"Warning": weights.source})}
         png = save_image(new_run_dir(request) / "photo.png", result.image, text)
-        gallery = [(to_uint8(resize_to(content_image, result.image.shape[:2])), "content")] if compare else []
+        gallery = [(to_uint8(resize(content_image, *result.image.shape[:2])), "content")] if compare else []
         measured = ([("plain stylisation", plain)] if compare and plain is not None else []) + (
             [("photorealistic, before smoothing", result.raw)] if settings.smooth else [])
         gallery += [(to_uint8(p), _metrics_caption(label, photo_metrics(content_image, p))) for label, p in measured]
@@ -963,11 +947,6 @@ def run_photo(content, styles, compare=False, request: gr.Request = None, **valu
                 f"{result.metrics['affine_residual']:.4f} (0 = locally an affine map of the content's colours) · "
                 f"edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {weights.source}" + untrained_note(weights))
         yield to_uint8(result.image), str(png), gallery, status(info, state="done")
-
-
-def resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    from style_core.images import resize
-    return resize(image, *shape) if image.shape[:2] != tuple(shape) else image
 
 
 def photo_tab(d: dict, page_banner) -> None:
@@ -1109,15 +1088,14 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
     content_image = load_image(content or ASSETS / "content.png")
     style_image = load_image(style or ASSETS / "style.png")
     base = study_settings(size=number(size, "size", True), iterations=number(iterations, "iterations", True))
-    gallery, curves, sources = [], {}, set()
+    cells, what = STUDIES[study].cells(base), STUDIES[study].what
+    gallery, curves, loaded = [], {}, {}
     with stop_flag(request, "explore") as stop:
         yield [], None, status("Starting…")
-        loaded = {}
-        for backbone in dict.fromkeys(s.backbone for _, s in STUDIES[study].cells(base)):
+        for backbone in dict.fromkeys(s.backbone for _, s in cells):
             loaded[backbone] = yield from weights_loading(backbone, 3)
-            sources.add(loaded[backbone].source if not loaded[backbone].trained else "")
-        warning = "".join(f"\n⚠ {s}." for s in sources if s)
-        pace, index, count = Pace(), 0, len(STUDIES[study].cells(base))
+        warning = "".join(dict.fromkeys(untrained_note(w) for w in loaded.values()))
+        pace, index, count = Pace(), 0, len(cells)
         events = run_study(study, content_image, style_image, base, loaded.__getitem__, progress=True)
         for cell in events:
             if isinstance(cell, Event):
@@ -1131,16 +1109,16 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
                 caption = f"{cell.label} · {w}x{h} px" + (f" · loss {cell.losses[-1]:.3g}" if cell.losses else "")
                 gallery.append((to_uint8(cell.image), caption))
                 curves[cell.label] = (cell.steps, cell.losses)
-                yield (gallery, loss_figure(curves), status(f"{index} of {count} cells · "
-                                                            f"{STUDIES[study].what}{warning}", index / count))
+                yield gallery, loss_figure(curves), status(f"{index} of {count} cells · {what}{warning}",
+                                                           index / count)
             if stop.is_set():
                 events.close()
                 yield gallery, loss_figure(curves), status(f"**Stopped after {index} of {count} cells** "
                                                    f"({clock(pace.seconds)}); the finished cells are shown."
                                                    + warning, state="stopped")
                 return
-        yield gallery, loss_figure(curves), status(f"**{count} cells in {pace.seconds:.1f} s** · {STUDIES[study].what}"
-                                           + warning, state="done")
+        yield gallery, loss_figure(curves), status(f"**{count} cells in {pace.seconds:.1f} s** · {what}{warning}",
+                                                   state="done")
 
 
 def explore_tab(d: dict, page_banner) -> None:

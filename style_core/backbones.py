@@ -75,8 +75,7 @@ def check_layers(backbone: str, layers: Sequence[str]) -> None:
 
 
 def deepest(backbone: str, layers: Sequence[str]) -> str:
-    order = layer_names(backbone)
-    return max(layers, key=order.index)
+    return max(layers, key=layer_names(backbone).index)
 
 
 def min_input_side(backbone: str, layers: Sequence[str]) -> int:
@@ -132,13 +131,14 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
 
 
 class VGGFeatures(nn.Module):
-    """VGG16/19 convolutional trunk, stopping after layer `last`."""
+    """VGG16/19 convolutional trunk, stopping after layer `last`. Called as flaxmodels' ResNets are;
+    `train` changes nothing (there is no batch norm)."""
     architecture: str = "vgg19"
     pooling: str = "max"
     last: str = "relu5_1"
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
+    def __call__(self, x: jax.Array, train: bool = False) -> dict[str, jax.Array]:
         out: dict[str, jax.Array] = {}
         for block, (convs, width) in enumerate(zip(VGG_BLOCKS[self.architecture],
                                                    (64, 128, 256, 512, 512)), 1):
@@ -177,12 +177,8 @@ def module_for(backbone: str, pooling: str = "max", last: str | None = None) -> 
 
 def init_variables(backbone: str, seed: int = 0) -> dict:
     """Randomly initialised variables with the full layout of a backbone (untrained)."""
-    module = module_for(backbone)
     x = jnp.zeros((1, 32, 32, 3), jnp.float32)
-    if backbone in VGG_BLOCKS:
-        variables = module.init(jax.random.PRNGKey(seed), x)
-    else:
-        variables = module.init(jax.random.PRNGKey(seed), x, train=False)
+    variables = module_for(backbone).init(jax.random.PRNGKey(seed), x, train=False)
     return jax.tree_util.tree_map(lambda a: a, dict(variables))
 
 
@@ -210,11 +206,9 @@ def feature_extractor(backbone: str, layers: tuple[str, ...], pooling: str = "ma
     """
     check_layers(backbone, layers)
     module = module_for(backbone, pooling, deepest(backbone, layers))
-    is_vgg = backbone in VGG_BLOCKS
 
     def extract(variables: Mapping, images: jax.Array) -> dict[str, jax.Array]:
-        x = normalize(images)
-        acts = module.apply(variables, x) if is_vgg else module.apply(variables, x, train=False)
+        acts = module.apply(variables, normalize(images), train=False)
         return {name: acts[name] for name in layers}
 
     return extract

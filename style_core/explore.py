@@ -113,7 +113,6 @@ def run_study(name: str, content: np.ndarray, style: np.ndarray, base: ImageSett
         raise StyleError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
     cells = STUDIES[name].cells(base)
     for index, (label, settings) in enumerate(cells):
-        result = None
         for event in stylize(content, [style], settings, weights_for(settings.backbone)):
             result = event.result
             if progress and result is None:

@@ -42,8 +42,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, background
                     f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
                     f"limit of {max_pixels / 1e6:.0f} megapixels")
             img.load()
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb_float(img, background)
+            return _to_rgb_float(ImageOps.exif_transpose(img), background)
     except StyleError:
         raise
     except Image.DecompressionBombError as e:
@@ -75,8 +74,7 @@ def _to_rgb_float(img: Image.Image, background: int = 255) -> np.ndarray:
         rgba = img.convert("RGBA")
         matte = Image.new("RGBA", rgba.size, (background,) * 3 + (255,))
         img = Image.alpha_composite(matte, rgba)
-    rgb = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    return np.ascontiguousarray(rgb)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0)
 
 
 def resize(image: np.ndarray, height: int, width: int,
@@ -124,9 +122,8 @@ def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, 
         raise StyleError(f"{path}: output must end in one of {', '.join(formats)}")
     check_writable(path)
     for given in inputs:
-        if Path(given).exists() and path.exists() and os.path.samefile(path, given):
-            raise StyleError(f"{path}: the output would overwrite the input {given}")
-        if Path(given).resolve() == path.resolve():
+        if Path(given).resolve() == path.resolve() or (  # the same name, or another link to the same file
+                Path(given).exists() and path.exists() and os.path.samefile(path, given)):
             raise StyleError(f"{path}: the output would overwrite the input {given}")
     return path
 

@@ -37,8 +37,7 @@ def fingerprint(images: Sequence[np.ndarray], settings, weights, files: Sequence
     h = hashlib.sha256()
     for path in files:
         with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+            hashlib.file_digest(f, lambda: h)  # streamed into h
     for image in images:
         h.update(str(image.shape).encode())
         h.update(np.ascontiguousarray(image, np.float32).tobytes())

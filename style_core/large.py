@@ -190,17 +190,11 @@ def _shard(tree, mesh: Mesh):
     return jax.device_put(tree, split)
 
 
-# --- the job folder ------------------------------------------------------------------------------------
+# --- the job ------------------------------------------------------------------------------------------
 
-# The global pass and every finished tile, float32 with their losses: read back exactly.
+# The job folder keeps the global pass and every finished tile, float32 with their losses: read back exactly.
 BASE, TILE = jobs.Piece("base.npz", jobs.NPZ), jobs.Piece("tiles/{:05d}.npz", jobs.NPZ)
 PIECES = (BASE, TILE)
-
-
-# --- the job --------------------------------------------------------------------------------------------
-
-def output_shape(content_shape: tuple[int, int], settings: LargeSettings) -> tuple[int, int]:
-    return fit_longest_side(content_shape, settings.size)
 
 
 def output_grams(prepared: Sequence[np.ndarray], settings: LargeSettings, weights: Weights,
@@ -255,7 +249,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     if weights.backbone != image_settings.backbone:
         raise StyleError(f"weights are for {weights.backbone}, settings ask for {image_settings.backbone}")
     start = time.perf_counter()
-    shape = output_shape(content.shape[:2], settings)
+    shape = fit_longest_side(content.shape[:2], settings.size)
     check_memory(shape)
     layout = tuple(tiles(shape, settings.tile, settings.overlap))
     need = min_input_side(image_settings.backbone, image_settings.layers)
@@ -280,29 +274,24 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     base, base_losses = None, {}
     if settings.base_size:
         base, base_losses = yield from _global_pass(content, styles, settings, weights, folder, extras, event)
-        if len(layout) == 1 and base.shape[:2] == shape:  # the output fits in one pass: it is the result
-            result = LargeResult(base, settings, weights.source, weights.trained, list(layout), [base_losses],
-                                 base_losses, 0, time.perf_counter() - start,
-                                 _stop_reason(base_losses) or "finished in one pass",
-                                 tuple(folder.remade) if folder else ())
-            yield event(stage="done", completed=1, losses=base_losses, eta=0.0, preview=_preview(base),
-                        result=result)
-            return
-    # 3. the tiles, blended into the canvas as they finish; one content divisor for every tile (1
-    # for "paper"; "relative": from the whole content at tile size), so that a flat tile's content
-    # term weighs what a busy one's does
-    small = resize_longest(content, min(settings.tile, max(shape)))
-    small = color.luminance(small) if image_settings.preserve_color == "luminance" else small
-    objective = image_objective(image_settings, extras,
-                                content_norm=content_data(image_settings, weights.variables, small)["norms"])
-    canvas = Canvas(shape, layout, resize(content, *shape), base)
-    tile_losses, resumed = yield from _paint_tiles(canvas, objective, prepared, grams, base, settings, weights,
-                                                   folder, event)
-    # 4. the canvas: the weights sum to 1 everywhere, so it is complete
-    image = canvas.finished()
+    if base is not None and len(layout) == 1 and base.shape[:2] == shape:  # one pass made the output
+        image, tile_losses, resumed, finished = base, [base_losses], 0, "finished in one pass"
+    else:
+        # 3. the tiles, blended into the canvas as they finish; one content divisor for every tile (1
+        # for "paper"; "relative": from the whole content at tile size), so that a flat tile's content
+        # term weighs what a busy one's does
+        small = resize_longest(content, min(settings.tile, max(shape)))
+        small = color.luminance(small) if image_settings.preserve_color == "luminance" else small
+        norms = content_data(image_settings, weights.variables, small)["norms"]
+        objective = image_objective(image_settings, extras, content_norm=norms)
+        canvas = Canvas(shape, layout, resize(content, *shape), base)
+        tile_losses, resumed = yield from _paint_tiles(canvas, objective, prepared, grams, base, settings,
+                                                       weights, folder, event)
+        # 4. the canvas: the weights sum to 1 everywhere, so it is complete
+        image, finished = canvas.finished(), "finished"
     result = LargeResult(image, settings, weights.source, weights.trained, list(layout), tile_losses,
                          base_losses, resumed, time.perf_counter() - start,
-                         _stop_reason(base_losses, tile_losses) or "finished", tuple(folder.remade) if folder else ())
+                         _stop_reason(base_losses, tile_losses) or finished, tuple(folder.remade) if folder else ())
     yield event(stage="done", completed=len(layout), step=settings.tile_iterations,
                 steps=settings.tile_iterations, losses=tile_losses[-1], eta=0.0, preview=_preview(image),
                 result=result)
@@ -359,8 +348,8 @@ def _paint_tiles(canvas: Canvas, objective, prepared, grams, base, settings: Lar
     image_settings, layout = settings.image, canvas.layout
     luminance = color.luminance if image_settings.preserve_color == "luminance" else (lambda x: x)
     devices = jax.devices()
-    mesh = Mesh(np.array(devices), ("tiles",)) if len(devices) > 1 else None
-    batch = len(devices) if mesh is not None else 1
+    batch = len(devices)
+    mesh = Mesh(np.array(devices), ("tiles",)) if batch > 1 else None
     tile_losses: list[dict] = [{} for _ in layout]
     todo = []
     for t in layout:
@@ -370,10 +359,10 @@ def _paint_tiles(canvas: Canvas, objective, prepared, grams, base, settings: Lar
             continue
         canvas.place(t, stored[0])
         tile_losses[t.index] = stored[1]
-    resumed = done = len(layout) - len(todo)
+    resumed = len(layout) - len(todo)
     if resumed:
-        yield event(stage="tiles", completed=done, steps=settings.tile_iterations, preview=canvas.preview())
-    optimised, tile_seconds = 0, 0.0
+        yield event(stage="tiles", completed=resumed, steps=settings.tile_iterations, preview=canvas.preview())
+    tile_seconds = 0.0  # spent on the tiles of `todo` before `first`
     for first in range(0, len(todo), batch):
         group = todo[first:first + batch]
         t0 = time.perf_counter()
@@ -389,15 +378,15 @@ def _paint_tiles(canvas: Canvas, objective, prepared, grams, base, settings: Lar
                                                                        *[a.data for a in per_tile])), mesh)
             run_terms = batched_terms(objective.function)
             x_start = _shard(jnp.stack([jnp.asarray(x) for x in x0]), mesh)
-        eta = _eta(tile_seconds, optimised, len(todo) - optimised)
+        eta = _eta(tile_seconds, first, len(todo))
         for report in descend(x_start, run_terms, aux, objective.weights, iterations=settings.tile_iterations,
                               optimizer=image_settings.optimizer, lr=image_settings.lr,
                               steps_per_call=image_settings.steps_per_call, tol=image_settings.tol,
                               bounded=image_settings.bounded):
             if report.finished:
                 break
-            yield event(stage="tiles", completed=done, step=report.step, steps=settings.tile_iterations,
-                        losses=dict(report.losses), eta=eta)
+            yield event(stage="tiles", completed=resumed + first, step=report.step,
+                        steps=settings.tile_iterations, losses=dict(report.losses), eta=eta)
         images = np.asarray(report.x).reshape(batch, *x0[0].shape)
         for k, t in enumerate(group):
             losses = dict(report.losses) if batch == 1 else _losses(objective, images[k], per_tile[k])
@@ -407,12 +396,11 @@ def _paint_tiles(canvas: Canvas, objective, prepared, grams, base, settings: Lar
                 folder.save(TILE, t.index, image=finished, meta=losses)
             canvas.place(t, finished)
             tile_losses[t.index] = losses
-        done += len(group)
-        optimised += len(group)
         tile_seconds += time.perf_counter() - t0
-        yield event(stage="tiles", completed=done, step=settings.tile_iterations, steps=settings.tile_iterations,
-                    losses=tile_losses[group[-1].index], eta=_eta(tile_seconds, optimised, len(todo) - optimised),
-                    preview=canvas.preview())
+        optimised = first + len(group)
+        yield event(stage="tiles", completed=resumed + optimised, step=settings.tile_iterations,
+                    steps=settings.tile_iterations, losses=tile_losses[group[-1].index],
+                    eta=_eta(tile_seconds, optimised, len(todo)), preview=canvas.preview())
     return tile_losses, resumed
 
 
@@ -440,8 +428,8 @@ def _tile_init(settings: ImageSettings, content: np.ndarray, styles: Sequence[np
     return initial_image(settings.replace(seed=(settings.seed + t.index) % 2 ** 32), content, styles)
 
 
-def _eta(spent: float, done: int, left: int) -> float | None:
-    return spent / done * left if done else None
+def _eta(spent: float, done: int, total: int) -> float | None:
+    return spent / done * (total - done) if done else None
 
 
 def _preview(image: np.ndarray) -> np.ndarray:

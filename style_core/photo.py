@@ -148,11 +148,9 @@ def stylize_photo(content: np.ndarray, styles: Sequence[np.ndarray], settings: P
     total = sum(sum(s.scale_iterations) for s, _ in stages)
     done, results = 0, []
     for stage_settings, extras in stages:
-        init = None
-        if results:  # the second stage starts where the first ended (as the network saw it)
-            init = results[-1].image
-            if image.preserve_color == "luminance":
-                init = color.luminance(init)
+        init = results[-1].image if results else None  # the second stage starts where the first ended,
+        if init is not None and image.preserve_color == "luminance":  # as the network saw it
+            init = color.luminance(init)
         for event in stylize(content, styles, stage_settings, weights, extras=extras, init=init):
             if event.result is not None:
                 results.append(event.result)
@@ -174,7 +172,7 @@ def guided_smooth(image: np.ndarray, guide: np.ndarray, radius: int = DEFAULT_SM
     The radius is for a 512 px image and scales with the image's longest side.
     """
     import cv2
-    guide = resize(guide, *image.shape[:2]) if guide.shape[:2] != image.shape[:2] else guide
+    guide = resize(guide, *image.shape[:2])
     r = max(1, round(radius * max(image.shape[:2]) / 512))
     out = cv2.ximgproc.guidedFilter(np.ascontiguousarray(guide, np.float32),
                                     np.ascontiguousarray(image, np.float32), r, float(eps))
@@ -189,7 +187,7 @@ def photo_metrics(content: np.ndarray, output: np.ndarray, epsilon: float = DEFA
     edge_ssim: SSIM between the Sobel edge-magnitude maps of the content's and the output's luminance,
       each scaled to [0, 255] by its own 99.5th percentile (1: the same edges).
     """
-    content = resize(content, *output.shape[:2]) if content.shape[:2] != output.shape[:2] else content
+    content = resize(content, *output.shape[:2])
     stats = matting_stats(content, epsilon)
     v = np.asarray(output, np.float32)
     energy = float(np.sum(v * np.asarray(laplacian_product(stats, v))))

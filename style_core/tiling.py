@@ -98,19 +98,13 @@ class Feather:
         return np.outer(self._y[tile.y], self._x[tile.x]).astype(np.float32)
 
 
-def blend_weights(shape: tuple[int, int], layout: list[Tile]) -> list[np.ndarray]:
-    """Per-tile (H_t, W_t) weights, feathered across each overlap and summing to 1 over the image."""
-    feather = Feather(shape, layout)
-    return [feather(t) for t in layout]
-
-
 def blend(shape: tuple[int, int], layout: list[Tile], images: list[np.ndarray]) -> np.ndarray:
-    """The image made of `images` (one per tile, (H_t, W_t, C)) blended with `blend_weights`."""
+    """The image made of `images` (one per tile, (H_t, W_t, C)) blended with their `Feather` weights."""
     if len(images) != len(layout):
         raise ValueError(f"{len(images)} tile images for {len(layout)} tiles")
-    out = np.zeros((*shape, images[0].shape[-1]), np.float32)
-    for t, w, image in zip(layout, blend_weights(shape, layout), images):
-        out[t.slices] += w[..., None] * image
+    out, feather = np.zeros((*shape, images[0].shape[-1]), np.float32), Feather(shape, layout)
+    for t, image in zip(layout, images):
+        out[t.slices] += feather(t)[..., None] * image
     return out
 
 

@@ -19,6 +19,7 @@ memory does not grow with the clip's length: the output is assembled from the fo
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import queue
@@ -194,7 +195,7 @@ def _anchor(settings: VideoSettings, content: np.ndarray, other_content: np.ndar
 
 def _flows(frames: Iterator[np.ndarray], temporal: str):
     """(frame, backward flow, mask) per input frame (flows to the previous frame; None for the first),
-    one frame ahead in a worker thread, so the flow is ready when the optimiser wants it."""
+    one frame ahead in a worker thread, so the flow is ready when it is wanted."""
     def flows_of(current, previous):
         if previous is None:
             return None, None
@@ -360,16 +361,14 @@ class _Clip:
         parts, folder, total = self.parts, self.folder, self.total
         yield self.event("assembling", len(parts) - 1)
         inputs = read_frames(self.path, start=self.settings.start, max_frames=total, size=self.settings.image.size)
-        per_pair, previous, shape = [], None, None
+        per_pair, previous = [], None
         with VideoWriter(output, self.info.fps, audio_from=self.path, start=self.settings.start,
                          duration=total / float(self.info.fps)) as writer:
-            for content, picture in zip(inputs, _assembled(folder, parts, total)):
+            for (_, backward, mask), picture in zip(_flows(inputs, "warp"), _assembled(folder, parts, total)):
                 writer.write(picture)
-                if previous is not None:
-                    backward = optical_flow(content, previous[0])
-                    mask = occlusion_mask(backward, optical_flow(previous[0], content))
-                    per_pair.append(warping_error([previous[1], picture], [(backward, mask)]))
-                previous, shape = (content, picture), picture.shape[:2]
+                if backward is not None:
+                    per_pair.append(warping_error([previous, picture], [(backward, mask)]))
+                previous = picture
         error, border, inner = _warping_errors(per_pair, parts)
         steps = [folder.meta(FRAME, ci, i).get("steps", 0) for ci, p in enumerate(parts) for i in p]
         first_steps = [folder.meta(FRAME, ci, p.start).get("steps", 0) for ci, p in enumerate(parts)]
@@ -377,9 +376,9 @@ class _Clip:
         if self.diverged:
             index, why = min(self.diverged)
             reason = f"{why} (frame {index}, {len(self.diverged)} frame{'s' * (len(self.diverged) > 1)} in all)"
-        result = VideoResult(Path(output), total, self.info.fps, shape, steps, first_steps, error, border, inner,
-                             self.resumed, time.perf_counter() - self.start, self.settings, self.weights.source,
-                             self.weights.trained, reason, tuple(folder.remade))
+        result = VideoResult(Path(output), total, self.info.fps, previous.shape[:2], steps, first_steps, error,
+                             border, inner, self.resumed, time.perf_counter() - self.start, self.settings,
+                             self.weights.source, self.weights.trained, reason, tuple(folder.remade))
         yield self.event("done", len(parts) - 1, result=result)
 
 
@@ -447,7 +446,5 @@ def _on_devices(jobs: list, devices: list) -> Iterator[Event]:
     finally:
         stop.set()
         while any(t.is_alive() for t in threads):  # unblock workers waiting on a full queue
-            try:
+            with contextlib.suppress(queue.Empty):
                 events.get(timeout=0.1)
-            except queue.Empty:
-                pass

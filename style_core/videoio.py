@@ -9,6 +9,7 @@ for the same time window without re-encoding; or a GIF.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +20,7 @@ import numpy as np
 
 from .errors import StyleError
 from .files import atomic_path, cannot_write
-from .images import resize
+from .images import fit_longest_side, resize
 
 MAX_FRAMES = 100_000
 VIDEO_FORMATS = (".mp4", ".gif")   # what VideoWriter writes
@@ -91,10 +92,7 @@ def read_frames(path: str | Path, *, start: float = 0.0, duration: float | None 
     if duration is not None:
         limit = min(limit, max(1, math.floor(duration / step + 1e-6)))
     limit = min(limit, max(1, round((info.duration - start) / step)))  # the clip's own length
-    shape = None
-    if size:
-        scale = size / max(info.width, info.height)
-        shape = (max(1, round(info.height * scale)), max(1, round(info.width * scale)))
+    shape = fit_longest_side((info.height, info.width), size) if size else None
     emitted = 0
     with _open(path) as container:
         stream = container.streams.video[0]
@@ -129,11 +127,6 @@ def _rgb(frame, shape) -> np.ndarray:
     return resize(image, *shape) if shape and image.shape[:2] != shape else image
 
 
-def even_shape(shape: tuple[int, int]) -> tuple[int, int]:
-    """H.264 in yuv420p needs even sides: drop a last odd row/column."""
-    return shape[0] - shape[0] % 2, shape[1] - shape[1] % 2
-
-
 def _palette(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A frame as GIF wants it: 8-bit indices into its own 256-colour palette (Pillow's median cut;
     swscale cannot make pal8), the palette in ARGB as PyAV takes it."""
@@ -160,56 +153,46 @@ class VideoWriter:
         self.audio_from, self.start, self.duration, self.crf = audio_from, start, duration, crf
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
-        self._closed = False
-        self._container = None
-        self._stream = None
+        self.gif, self.frames, self._closed = self.path.suffix.lower() == ".gif", 0, False
+        self._container = self._stream = self._audio = None
         self._source = None        # the file the audio is copied from (mp4 with audio_from only)
-        self._audio = None
-        self.frames = 0
 
     def _open(self, shape: tuple[int, int]) -> None:
         import av
-        fmt = "gif" if self.path.suffix.lower() == ".gif" else "mp4"
-        self._container = av.open(str(self._tmp), "w", format=fmt)
-        codec = "gif" if fmt == "gif" else "libx264"
-        self._stream = self._container.add_stream(codec, rate=self.fps)
+        self._container = av.open(str(self._tmp), "w", format="gif" if self.gif else "mp4")
+        self._stream = self._container.add_stream("gif" if self.gif else "libx264", rate=self.fps)
         self._stream.height, self._stream.width = shape
-        if fmt == "gif":
+        if self.gif:
             self._stream.pix_fmt = "pal8"
-        else:
-            self._stream.pix_fmt = "yuv420p"
-            self._stream.options = {"crf": str(self.crf), "preset": "medium"}
-        if fmt == "mp4" and self.audio_from is not None:
+            return
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(self.crf), "preset": "medium"}
+        if self.audio_from is not None:
             self._source = av.open(str(self.audio_from))
             if self._source.streams.audio:
                 self._audio = self._container.add_stream_from_template(self._source.streams.audio[0])
 
     def write(self, frame: np.ndarray) -> None:
-        try:
-            self._write(frame)
-        except OSError as e:  # a full disk, a vanished folder: one line, the partial file dropped
-            self.abort(e)
-            raise self._failed(e) from None
-
-    def _failed(self, error: OSError) -> StyleError:
-        return cannot_write(self.path, error)
-
-    def _write(self, frame: np.ndarray) -> None:
         import av
-        shape = even_shape(frame.shape[:2]) if self.path.suffix.lower() == ".mp4" else frame.shape[:2]
-        if self._container is None:
-            if min(shape) < 2:
-                raise StyleError(f"frames of {frame.shape[1]}x{frame.shape[0]} px are too small for a video")
-            self._open(shape)
+        h, w = frame.shape[:2]
+        shape = (h, w) if self.gif else (h - h % 2, w - w % 2)  # H.264 in yuv420p: even sides
+        if min(shape) < 2:
+            raise StyleError(f"frames of {w}x{h} px are too small for a video")
         pixels = np.clip(np.round(np.asarray(frame[:shape[0], :shape[1]]) * 255), 0, 255).astype(np.uint8)
-        if self._stream.pix_fmt == "pal8":
+        if self.gif:
             video_frame = av.VideoFrame.from_ndarray(_palette(pixels), format="pal8")
         else:
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
         video_frame.pts = self.frames
         video_frame.time_base = 1 / self.fps
-        for packet in self._stream.encode(video_frame):
-            self._container.mux(packet)
+        try:
+            if self._container is None:
+                self._open(shape)
+            for packet in self._stream.encode(video_frame):
+                self._container.mux(packet)
+        except OSError as e:  # a full disk, a vanished folder: one line, the partial file dropped
+            self.abort(e)
+            raise cannot_write(self.path, e) from None
         self.frames += 1
 
     def _copy_audio(self) -> None:
@@ -251,12 +234,12 @@ class VideoWriter:
         except BaseException as e:
             self.abort(e)
             if isinstance(e, OSError):
-                raise self._failed(e) from None
+                raise cannot_write(self.path, e) from None
             raise
         try:
             self._atomic.__exit__(None, None, None)
         except OSError as e:
-            raise self._failed(e) from None
+            raise cannot_write(self.path, e) from None
         finally:
             self._tmp = None   # a second close, or an abort, does nothing
         self._closed = True
@@ -267,11 +250,9 @@ class VideoWriter:
         if self._tmp is None:
             return  # closed or aborted already
         for thing in (self._container, self._source):
-            try:
+            with contextlib.suppress(Exception):  # closing a half-written container may fail too
                 if thing is not None:
                     thing.close()
-            except Exception:  # noqa: BLE001 (closing a half-written container may fail too)
-                pass
         error = error or StyleError("aborted")
         self._tmp = None
         self._atomic.__exit__(type(error), error, None)
@@ -279,7 +260,7 @@ class VideoWriter:
     def __enter__(self) -> "VideoWriter":
         return self
 
-    def __exit__(self, kind, error, tb) -> None:
+    def __exit__(self, kind, error, *_) -> None:
         if kind is None:
             self.close()
         else:

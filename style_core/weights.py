@@ -14,6 +14,7 @@ weights and is labelled as such everywhere its output appears.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -27,7 +28,7 @@ import numpy as np
 from safetensors.numpy import save_file
 from tqdm.auto import tqdm
 
-from .backbones import BACKBONES, RESNET_STAGES, VGG_BLOCKS, init_variables, layer_table, variable_shapes
+from .backbones import RESNET_STAGES, VGG_BLOCKS, init_variables, layer_table, variable_shapes
 from .errors import IntegrityError, StyleError
 from .files import atomic_path
 
@@ -173,7 +174,7 @@ def _check_layout(variables: Mapping, backbone: str) -> None:
     wrong = [f"{k} {got.get(k)} (expected {s})" for k, s in expected.items() if got.get(k) != s]
     if wrong:
         raise IntegrityError(f"the weights do not fit {backbone}: {'; '.join(wrong[:2])} — is it a file "
-                         f"for another backbone?")
+                             f"for another backbone?")
 
 
 # --- safetensors, reading only what is needed -----------------------------------------------------
@@ -235,19 +236,13 @@ def read_local(path: str | os.PathLike, backbone: str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise StyleError(f"weights file {path} does not exist")
-    with open(path, "rb") as f:
-        try:
-            header, _, _ = read_header(f)
-        except StyleError as e:
-            raise StyleError(f"{path}: {e}") from None
-        f.seek(0)
-        if any(k.startswith("params/") for k in header):
-            return _unflatten(read_tensors(f, list(header)))
-        try:
-            tensors = read_tensors(f, needed_keys(backbone) + ["fc.weight", "fc.bias"])
-        except StyleError as e:
-            raise StyleError(f"{path}: {e}") from None
     try:
+        with open(path, "rb") as f:
+            header, _, _ = read_header(f)
+            f.seek(0)
+            if any(k.startswith("params/") for k in header):  # our own cache's layout
+                return _unflatten(read_tensors(f, list(header)))
+            tensors = read_tensors(f, needed_keys(backbone) + ["fc.weight", "fc.bias"])
         return convert(tensors, backbone)
     except StyleError as e:
         raise StyleError(f"{path}: {e}") from None
@@ -309,20 +304,15 @@ def read_cache(backbone: str) -> dict | None:
 # --- the hub ----------------------------------------------------------------------------------------
 
 def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _progress_tqdm(progress: DownloadProgress | None):
     """A tqdm class that reports to `progress` instead of printing (the library never prints)."""
     class Bar(tqdm):
         def __init__(self, *args, **kwargs):
-            kwargs["file"] = io.StringIO()
-            kwargs["disable"] = False
-            super().__init__(*args, **kwargs)
+            super().__init__(*args, **{**kwargs, "file": io.StringIO(), "disable": False})
 
         def update(self, n=1):
             out = super().update(n)
@@ -380,9 +370,8 @@ def fetch_ranged(backbone: str, progress: DownloadProgress | None = None) -> tup
     listed = _remote_sha256(backbone)
     if expected and listed and listed != expected:
         raise IntegrityError(f"{hub_repo(backbone)}/{FILENAME} on the hub has SHA-256 {listed}, not the "
-                         f"known {expected}; refusing it")
-    fs = HfFileSystem()
-    with fs.open(f"{hub_repo(backbone)}/{FILENAME}", "rb", block_size=0) as f:
+                             f"known {expected}; refusing it")
+    with HfFileSystem().open(f"{hub_repo(backbone)}/{FILENAME}", "rb", block_size=0) as f:
         tensors = read_tensors(f, needed_keys(backbone), progress,
                                f"downloading {backbone} convolutions")
     return convert(tensors, backbone), listed or expected or ""
@@ -397,7 +386,7 @@ def fetch_full(backbone: str, progress: DownloadProgress | None = None, offline:
     expected = KNOWN_SHA256.get(backbone) or (None if offline else _remote_sha256(backbone))
     if expected and sha != expected:
         raise IntegrityError(f"{path} has SHA-256 {sha}, expected {expected}: the download is damaged; "
-                         f"delete it and try again")
+                             f"delete it and try again")
     return read_local(path, backbone), sha
 
 
@@ -414,22 +403,19 @@ def _attempt(fetch: Callable, backbone: str, progress: DownloadProgress | None, 
     except Exception as e:  # network, auth, hub errors: try the next way, then explain
         errors.append(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip())
         return None
-    try:
+    with contextlib.suppress(OSError):  # a read-only cache costs a re-download next time, nothing more
         write_cache(variables, backbone, sha)
-    except OSError:
-        pass  # a read-only cache folder costs a re-download next time, nothing more
     return Weights(backbone, variables, f"hub:{hub_repo(backbone)}", True)
 
 
 def load_weights(backbone: str, source: str | os.PathLike | None = None,
                  progress: DownloadProgress | None = None) -> Weights:
     """ImageNet weights for `backbone` from the first source that has them (see the module doc)."""
-    if backbone not in BACKBONES:
-        layer_table(backbone)
-    source = source or os.environ.get("STYLE_CORE_WEIGHTS") or None
-    if source is not None and str(source) == "random":
+    layer_table(backbone)  # an unknown backbone: the error lists the valid ones
+    source = source or os.environ.get("STYLE_CORE_WEIGHTS")
+    if str(source) == "random":
         return Weights(backbone, init_variables(backbone), UNTRAINED_LABEL, trained=False)
-    if source is not None:
+    if source:
         return Weights(backbone, read_local(source, backbone), f"file:{Path(source).resolve()}", True)
     cached = read_cache(backbone)
     if cached is not None:
