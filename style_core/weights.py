@@ -241,7 +241,9 @@ def read_local(path: str | os.PathLike, backbone: str) -> dict:
             header, _, _ = read_header(f)
             f.seek(0)
             if any(k.startswith("params/") for k in header):  # our own cache's layout
-                return _unflatten(read_tensors(f, list(header)))
+                variables = _unflatten(read_tensors(f, list(header)))
+                _check_layout(variables, backbone)
+                return variables
             tensors = read_tensors(f, needed_keys(backbone) + ["fc.weight", "fc.bias"])
         return convert(tensors, backbone)
     except StyleError as e:

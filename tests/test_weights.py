@@ -124,6 +124,14 @@ def test_a_tensor_of_the_wrong_shape_is_refused_naming_it(backbone, key, tmp_pat
         W.load_weights(backbone, path)
 
 
+def test_a_converted_file_for_another_backbone_is_refused(weight_files):
+    """A file in our own cache's layout given as --weights is checked like a torchvision one."""
+    path = W.write_cache(W.load_weights("vgg16", weight_files("vgg16")).variables, "vgg16", "0" * 64)
+    assert W.load_weights("vgg16", path).trained
+    with pytest.raises(StyleError, match="do not fit vgg19"):
+        W.load_weights("vgg19", path)
+
+
 def test_not_a_safetensors_file(tmp_path):
     bad = tmp_path / "model.safetensors"
     bad.write_text("hello, I am not weights")
