@@ -23,10 +23,12 @@ DEFAULT_STYLE_WEIGHT = {"paper": 1e5, "relative": 10.0}
 MAX_SIZE = 8192
 # JAX's PRNG keys hold 32 bits of seed (without x64); a larger seed would overflow or repeat a smaller one.
 MAX_SEED = 2 ** 32 - 1
-# Coarse-to-fine by default from this size up: a pass at half the size first, whose result starts
-# the full-size pass (bench/LOG.md 7: the full-size loss then falls to a plain run's in far fewer
-# full-size steps).
+# Coarse-to-fine by default from this size up: passes at a quarter and at half the size first, each
+# starting the next (bench/LOG.md 7: the full-size loss then falls to a plain run's in far fewer
+# full-size steps; LOG 17: three scales reach two scales' final loss with 20% (256 px) and 43% (512 px)
+# fewer full-size evaluations, and go lower).
 AUTO_SCALES_FROM = 256
+AUTO_SCALES = 3
 # Steps at each coarser scale, as a fraction of `iterations` (the full-size pass's), when not given:
 # the coarse passes only have to bring the full-size pass a good start (bench/LOG.md 9).
 COARSE_FRACTION = 0.25
@@ -36,8 +38,12 @@ COARSE_FRACTION = 0.25
 DEFAULT_TOL = {name: o.tol for name, o in OPTIMIZERS.items()}
 
 
-def auto_scales(size: int) -> int:
-    return 2 if size >= AUTO_SCALES_FROM else 1
+def auto_scales(size: int, need: int = 1) -> int:
+    """The default number of scales at `size` px; fewer where the coarsest would be under `need` px."""
+    scales = AUTO_SCALES if size >= AUTO_SCALES_FROM else 1
+    while scales > 1 and size // 2 ** (scales - 1) < need:
+        scales -= 1
+    return scales
 
 
 def parse_layer_spec(spec: str | Sequence[str], backbone: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
@@ -174,7 +180,7 @@ class ImageSettings:
     style_scale: float = setting(1.0, "style image's longest side relative to the output's", minimum=0,
                                  strict=True)
     scales: int | None = setting(None, "coarse-to-fine passes, each twice the size of the last (image and "
-                                       "large mode: 2 from 256 px up, else 1; photo and video mode: 1)",
+                                       "large mode: 3 from 256 px up, else 1; photo and video mode: 1)",
                                  minimum=1)   # None: auto_scales(size), again whenever the size changes
     coarse_iterations: int | None = setting(None, "steps at each coarser scale (a quarter of the "
                                                   "iterations)", minimum=0)
@@ -205,8 +211,6 @@ class ImageSettings:
                              f"(large mode tiles bigger outputs)")
         set_("scales_auto", self.scales is None)   # a copy with a given value is no longer automatic
         set_("tol_auto", self.tol is None)         # again whenever the optimizer changes
-        if self.scales is None:
-            set_("scales", auto_scales(self.size))
         if self.tol is None:
             set_("tol", DEFAULT_TOL[self.optimizer])
         if self.style_weight is None:
@@ -228,8 +232,10 @@ class ImageSettings:
             names, weights = parse_layer_spec(self.style_layers, self.backbone)
             set_("style_layers", names)
             set_("style_layer_weights", weights)
-        smallest = self.size // 2 ** (self.scales - 1)
         need = min_input_side(self.backbone, self.layers)
+        if self.scales is None:
+            set_("scales", auto_scales(self.size, need))
+        smallest = self.size // 2 ** (self.scales - 1)
         if smallest < need:
             what = f"the coarsest of {self.scales} scales is {smallest} px" if self.scales > 1 \
                 else f"size {self.size} px"

@@ -56,10 +56,18 @@ class StyleResult:
                 **({"regions": describe(self.regions)} if self.regions else {})}
 
 
-def scale_shapes(shape: tuple[int, int], settings: ImageSettings) -> list[tuple[int, int]]:
-    """Output (H, W) of each scale, coarse to fine; each scale doubles the last."""
-    return [fit_longest_side(shape, max(1, settings.size // 2 ** k))
-            for k in reversed(range(settings.scales))]
+def scale_shapes(shape: tuple[int, int], settings: ImageSettings, styles: Sequence[tuple[int, int]] = (),
+                 ) -> list[tuple[int, int]]:
+    """Output (H, W) of each scale, coarse to fine; each scale doubles the last. With automatic
+    scales, a coarse scale at which the content (or a style image, `styles` their shapes) would have a
+    side under what the backbone needs is left out (an elongated image); asked-for scales are kept."""
+    shapes = [fit_longest_side(shape, max(1, settings.size // 2 ** k)) for k in reversed(range(settings.scales))]
+    need = min_input_side(settings.backbone, settings.layers)
+    fits = lambda out: min(out) >= need and all(  # noqa: E731
+        min(fit_longest_side(s, max(1, round(settings.style_scale * max(out))))) >= need for s in styles)
+    while settings.scales_auto and len(shapes) > 1 and not fits(shapes[0]):
+        shapes = shapes[1:]
+    return shapes
 
 
 def prepare_inputs(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSettings,
@@ -113,9 +121,9 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
     content, styles = prepare_inputs(content, styles, settings)
     regions = check_regions(regions, len(styles), settings.style_blend)
     regions_key = targets_key(regions) if regions else ()   # region and plain targets never share a key
-    shapes = scale_shapes(content.shape[:2], settings)
+    shapes = scale_shapes(content.shape[:2], settings, [s.shape[:2] for s in styles])
     need = min_input_side(settings.backbone, settings.layers)
-    steps = settings.scale_iterations
+    steps = settings.scale_iterations[-len(shapes):]
     total = sum(steps)
     objective = image_objective(settings, extras, regions=bool(regions))
     grams = {} if grams is None else grams
