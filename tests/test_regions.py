@@ -111,6 +111,17 @@ def test_area_resize_is_area_averaging(shape):
     assert area_resize(np.ones((7, 9)), *shape).tolist() == np.ones(shape).tolist()
 
 
+def test_area_resize_of_a_part_is_that_part_of_the_whole():
+    """Large mode cuts a canvas-sized mask one tile at a time: from the corner exactly the whole
+    result's crop, elsewhere to float64 rounding (the integral starts at the part's first row)."""
+    mask = soft_mask(np.random.default_rng(4), 32, 40)
+    for shape in ((50, 70), (13, 17), (32, 40)):
+        whole = area_resize(mask, *shape)
+        corner, middle = (slice(0, shape[0] // 2), slice(0, shape[1] - 3)), (slice(5, shape[0]), slice(4, 11))
+        np.testing.assert_array_equal(area_resize(mask, *shape, corner), whole[corner])
+        np.testing.assert_allclose(area_resize(mask, *shape, middle), whole[middle], rtol=0, atol=1e-6)
+
+
 def test_guided_gram_matches_float64(features):
     fx, _, regions = features
     for mask, _, _ in regions:
@@ -252,6 +263,23 @@ def test_new_masks_of_the_same_count_reuse_the_compiled_steps(rng_images, vgg19_
     list(stylize(content, [style], s.replace(style_weight=1e3), vgg19_weights,
                  regions=[Region(np.tri(40, 48)), Region(np.ones((3, 3)), 0, np.eye(5))]))
     assert first_order_chunk.cache_info().misses == misses
+
+
+@pytest.mark.parametrize("normalization", ["paper", "relative"])
+def test_a_region_without_mass_here_adds_nothing(normalization, rng_images, vgg19_weights):
+    """A tile of large mode that a region does not reach gets that region's mask as zeros: with weight
+    0 its term adds neither a constant nor a gradient (nor 0/0), and the compiled code is the same."""
+    content, style = rng_images
+    s = ImageSettings(**SMALL, normalization=normalization)
+    one = check_regions([Region(soft_mask(np.random.default_rng(2), 40, 48))], 1)
+    objective, alone = _objective(s, vgg19_weights.variables, content, [style], one)
+    targets = region_targets(s, vgg19_weights.variables, [style], one * 2)
+    both = objective.aux(vgg19_weights.variables, content, targets, [one[0].mask, np.zeros((40, 48))])
+    x = jnp.asarray(np.clip(content + 0.1, 0, 1))
+    values = [jax.value_and_grad(lambda y: objective.function(y, aux)["style"])(x) for aux in (alone, both)]
+    assert float(values[0][0]) == pytest.approx(float(values[1][0]), rel=1e-6) and float(values[0][0]) > 0
+    np.testing.assert_allclose(np.asarray(values[1][1]), np.asarray(values[0][1]), rtol=1e-5, atol=1e-12)
+    assert [float(w) for w in both.data["style"]["weights"]] == [1.0, 0.0]
 
 
 def test_image_level_style_gradient_is_zero_beyond_the_receptive_field(rng_images, vgg19_weights):
