@@ -332,9 +332,11 @@ def _photo_mode(values: dict) -> Mode:
     from .photo import PhotoSettings, photo_image_settings, stylize_photo
     return Mode(from_values(PhotoSettings, values,
                             image=from_values(ImageSettings, values, make=photo_image_settings)),
-                lambda content, styles, settings, weights, **_: stylize_photo(content, styles, settings, weights),
+                lambda content, styles, settings, weights, regions, **_: stylize_photo(
+                    content, styles, settings, weights, regions=regions),
                 lambda r: f"{sum(s.iterations for s in r.stages)} steps, {r.seconds:.1f} s; affine residual "
-                          f"{r.metrics['affine_residual']:.4f}, edge SSIM {r.metrics['edge_ssim']:.3f}")
+                          f"{r.metrics['affine_residual']:.4f}, edge SSIM {r.metrics['edge_ssim']:.3f}",
+                regions=True)
 
 
 def _video_mode(values: dict) -> Mode:

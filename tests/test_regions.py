@@ -511,7 +511,21 @@ def test_cli_mask_errors_are_one_line(case, tmp_path, capsys, halves):
     assert not (tmp_path / "o.png").exists()
 
 
-@pytest.mark.parametrize("mode", ["large", "photo", "video"])
+def test_cli_photo_mode_takes_label_pairs(tmp_path, capsys, weight_files):
+    content_labels = _png(tmp_path / "cl.png", labels(48, 64, (RED_, 0, 32), (GREEN_, 32, 64)))
+    style_labels = _png(tmp_path / "sl.png", labels(30, 30, (GREEN_, 0, 15), (RED_, 15, 30)))
+    report = tmp_path / "run.json"
+    code, _, err = cli(capsys, "photo", CONTENT, STYLE, "-o", tmp_path / "o.png", *FAST, "--iterations", 2,
+                       "--two-stage", "--refine-iterations", 2, "--content-labels", content_labels,
+                       "--style-labels", style_labels, "--weights", weight_files("vgg19"), "--report", report,
+                       "--quiet")
+    assert code == 0, err
+    data = json.loads(report.read_text())
+    assert [r["style_coverage"] for r in data["regions"]] == [0.5, 0.5] and data["mode"] == "photo"
+    assert len(data["region_style_losses"]) == 2 and "photo" in data["final_losses"]
+
+
+@pytest.mark.parametrize("mode", ["large", "video"])
 def test_modes_without_masks_yet_refuse_them(mode, tmp_path, capsys, halves):
     code, _, err = cli(capsys, mode, CONTENT, STYLE, "-o", tmp_path / "o.png", "--masks", halves[0],
                        "--weights", "random")
