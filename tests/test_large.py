@@ -202,6 +202,20 @@ def test_resume_optimises_no_finished_tile(tiled_run, vgg19_weights, monkeypatch
                   **{**settings, "overlap": 8})
 
 
+def test_pixels_no_region_covers_stay_the_content(vgg19_weights):
+    """One style on the left half only: the tiles start uncovered pixels from the content, not from the
+    global pass's blurred result, and only the content term (and TV) acts there."""
+    from tests.test_regions import RED
+    content = texture((72, 96))
+    left, _ = soft_halves((72, 96))
+    _, result = run_large(content, [RED], vgg19_weights, size=96, tile=40, overlap=12, base_size=48,
+                          image=CONVERGED, regions=[Region(left, 0)])
+    moved = lambda cols: float(np.abs(result.image[:, cols] - content[:, cols]).mean())  # noqa: E731
+    print(f"\nlarge, uncovered right half, mean |x - content|: covered left {moved(slice(0, 48)):.4f}, uncovered "
+          f"right {moved(slice(48, 96)):.4f}, its far third {moved(slice(64, 96)):.2e}")
+    assert moved(slice(0, 40)) > 0.2 and moved(slice(64, 96)) < 1e-5   # 1e-3 from the global pass
+
+
 def test_other_masks_are_another_job(rng_images, vgg19_weights, tmp_path):
     """A job's masks are among its inputs: with another mask, style mask or style image for a region,
     or with masks where there were none, the job folder's tiles are not resumed."""
