@@ -34,7 +34,7 @@ from .backbones import layer_table, min_input_side
 from .errors import StyleError
 from .events import Event
 from .images import fit_longest_side, resize, resize_longest
-from .losses import blend_grams, gram_matrix
+from .losses import blend_grams
 from .objective import Aux, Term, content_data, feature_shapes, image_objective, target_features
 from .optimize import descend, evaluator
 from .regions import Region, area_resize, check_regions, describe, guided_gram, layer_guides, restart_uncovered

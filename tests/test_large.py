@@ -17,7 +17,7 @@ from style_core import large
 from style_core.errors import StyleError
 from style_core.large import LargeSettings, stylize_large, tiled_grams, tiled_guided_grams
 from style_core.objective import region_targets
-from style_core.regions import Region, check_regions
+from style_core.regions import Region
 from style_core.settings import ImageSettings
 from style_core.tiling import midlines, seam_ratio, seam_ratios
 from style_core.transfer import style_targets, stylize
