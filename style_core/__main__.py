@@ -321,20 +321,22 @@ def _image_mode(values: dict) -> Mode:
 def _large_mode(values: dict) -> Mode:
     from .large import PIECES, LargeSettings, stylize_large
     return Mode(from_values(LargeSettings, values, image=from_values(ImageSettings, values, skip=("size",))),
-                lambda content, styles, settings, weights, job, resume, **_: stylize_large(
-                    content, styles, settings, weights, job=job, resume=resume),
+                lambda content, styles, settings, weights, job, resume, regions, **_: stylize_large(
+                    content, styles, settings, weights, job=job, resume=resume, regions=regions),
                 lambda r: f"{r.image.shape[1]}x{r.image.shape[0]}, {len(r.layout)} tiles"
                           + (f", {r.tiles_resumed} resumed" if r.tiles_resumed else "") + f", {r.seconds:.1f} s",
-                "tiles", PIECES)
+                "tiles", PIECES, regions=True)
 
 
 def _photo_mode(values: dict) -> Mode:
     from .photo import PhotoSettings, photo_image_settings, stylize_photo
     return Mode(from_values(PhotoSettings, values,
                             image=from_values(ImageSettings, values, make=photo_image_settings)),
-                lambda content, styles, settings, weights, **_: stylize_photo(content, styles, settings, weights),
+                lambda content, styles, settings, weights, regions, **_: stylize_photo(
+                    content, styles, settings, weights, regions=regions),
                 lambda r: f"{sum(s.iterations for s in r.stages)} steps, {r.seconds:.1f} s; affine residual "
-                          f"{r.metrics['affine_residual']:.4f}, edge SSIM {r.metrics['edge_ssim']:.3f}")
+                          f"{r.metrics['affine_residual']:.4f}, edge SSIM {r.metrics['edge_ssim']:.3f}",
+                regions=True)
 
 
 def _video_mode(values: dict) -> Mode:

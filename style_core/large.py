@@ -34,9 +34,10 @@ from .backbones import layer_table, min_input_side
 from .errors import StyleError
 from .events import Event
 from .images import fit_longest_side, resize, resize_longest
-from .losses import blend_grams, gram_matrix
-from .objective import Aux, Term, content_data, image_objective, target_features
+from .losses import blend_grams
+from .objective import Aux, Term, content_data, feature_shapes, image_objective, target_features
 from .optimize import descend, evaluator
+from .regions import Region, area_resize, check_regions, describe, guided_gram, layer_guides, restart_uncovered
 from .settings import ImageSettings, check_fields, setting
 from .tiling import Feather, Tile, tiles
 from .transfer import _finish, initial_image, prepare_inputs, scale_shapes, stylize
@@ -110,6 +111,7 @@ class LargeResult:
     seconds: float
     stop_reason: str
     remade: tuple[str, ...] = ()           # damaged job files (relative to the job folder) made again
+    regions: tuple[Region, ...] = ()
 
     def report(self) -> dict:
         return {"mode": "large", "settings": self.settings.to_dict(), "backbone": self.settings.image.backbone,
@@ -118,7 +120,8 @@ class LargeResult:
                 "tile_shape": [self.layout[0].height, self.layout[0].width],
                 "tiles_resumed": self.tiles_resumed, "base_losses": self.base_losses,
                 "tile_losses": self.tile_losses, "seconds": round(self.seconds, 3),
-                "stop_reason": self.stop_reason, "remade": list(self.remade)}
+                "stop_reason": self.stop_reason, "remade": list(self.remade),
+                **({"regions": describe(self.regions)} if self.regions else {})}
 
 
 # --- style targets for the whole canvas ---------------------------------------------------------------
@@ -143,29 +146,47 @@ def tiled_grams(settings: ImageSettings, variables: Mapping, image: np.ndarray, 
     once: G = sum_pieces F_core^T F_core / (N C). The result differs from one pass only through
     context beyond the margin, at deep layers.
     """
+    return tiled_guided_grams(settings, variables, image, [None], core, margin)[0]
+
+
+def tiled_guided_grams(settings: ImageSettings, variables: Mapping, image: np.ndarray,
+                       masks: Sequence[np.ndarray | None], core: int, margin: int = STYLE_MARGIN,
+                       ) -> list[dict[str, jax.Array]]:
+    """`tiled_grams` under each of `masks` (None: no mask): the guided Grams (F m)^T (F m) / (sum(m^2) C)
+    of `regions.py`, from one run of the pieces for all of them. The mask is brought to each layer's
+    grid of the *whole* image and normalised by its mass there (`regions.layer_guides`), and each
+    piece's core weighted by its cut of that: the pieces' products sum to the one-pass numerator over
+    the one-pass mass, however the mask falls across the pieces (a piece it misses adds nothing)."""
     layers = settings.style_layers
     features = target_features(settings.backbone, settings.pooling, layers)
     height, width = image.shape[:2]
+    guides = [dict.fromkeys(layers) if m is None else
+              layer_guides(m, feature_shapes(settings, variables, (height, width))) for m in masks]
     if max(height, width) <= core + 2 * margin:
-        return {k: gram_matrix(v) for k, v in features(variables, jnp.asarray(image)).items()}
+        maps = features(variables, jnp.asarray(image))
+        return [{k: guided_gram(maps[k], g[k]) for k in layers} for g in guides]
     core = max(ALIGN, core // ALIGN * ALIGN)
     margin = math.ceil(margin / ALIGN) * ALIGN
     strides = {info.name: info.stride for info in layer_table(settings.backbone)}
-    sums = {name: 0.0 for name in layers}
+    sums = [{name: 0.0 for name in layers} for _ in guides]
     counts = {name: 0 for name in layers}
     for a0, a1, c0, c1 in _pieces(height, core, margin):
         for b0, b1, d0, d1 in _pieces(width, core, margin):
             maps = features(variables, jnp.asarray(image[a0:a1, b0:b1]))
             for name, f in maps.items():
                 s = strides[name]
-                rows = slice((c0 - a0) // s, (c1 - a0) // s if c1 < height else f.shape[0])
-                cols = slice((d0 - b0) // s, (d1 - b0) // s if d1 < width else f.shape[1])
-                part = f[rows, cols].reshape(-1, f.shape[-1])
-                sums[name] = sums[name] + part.T @ part
-                counts[name] += part.shape[0]
+                r0, r1 = (c0 - a0) // s, (c1 - a0) // s if c1 < height else f.shape[0]
+                q0, q1 = (d0 - b0) // s, (d1 - b0) // s if d1 < width else f.shape[1]
+                core_f = f[r0:r1, q0:q1]    # at feature (a0 / s + r0, b0 / s + q0) of the whole image's grid
+                for total, g in zip(sums, guides):
+                    cut = core_f if g[name] is None else core_f * g[name][
+                        a0 // s + r0:a0 // s + r1, b0 // s + q0:b0 // s + q1]
+                    part = cut.reshape(-1, f.shape[-1])
+                    total[name] = total[name] + part.T @ part
+                counts[name] += core_f.shape[0] * core_f.shape[1]
     # N * C passes 2**31 at 8192 px (67M positions x 64 channels): divide by a Python float, not an
     # int that JAX would take as int32
-    return {name: sums[name] / float(counts[name] * sums[name].shape[0]) for name in layers}
+    return [{name: total[name] / float(counts[name] * total[name].shape[0]) for name in layers} for total in sums]
 
 
 # --- several devices: a batch of tiles, sharded -------------------------------------------------------
@@ -198,33 +219,46 @@ PIECES = (BASE, TILE)
 
 
 def output_grams(prepared: Sequence[np.ndarray], settings: LargeSettings, weights: Weights,
-                 shape: tuple[int, int]) -> dict[str, jax.Array]:
-    """The blended style Grams of the (prepared) style images at the scale of a `shape` output."""
+                 shape: tuple[int, int], regions: Sequence[Region] = ()):
+    """The blended style Grams of the (prepared) style images at the scale of a `shape` output; with
+    `regions`, each region's guided Grams of its style image under its style mask instead (a tuple in
+    region order, as `objective.region_targets` makes them), each style image run once for all its
+    regions."""
     image_settings, need = settings.image, min_input_side(settings.image.backbone, settings.image.layers)
-    grams = []
+    scaled = []
     for style in prepared:
         s = resize_longest(style, max(1, round(image_settings.style_scale * max(shape))))
         if min(s.shape[:2]) < need:
             raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
                              f"{image_settings.backbone} needs at least {need} px: raise `style_scale`")
-        grams.append(tiled_grams(image_settings, weights.variables, s, settings.tile))
+        scaled.append(s)
+    if regions:
+        per_style = {k: iter(tiled_guided_grams(image_settings, weights.variables, scaled[k],
+                                                [r.style_mask for r in regions if r.style == k], settings.tile))
+                     for k in sorted({r.style for r in regions})}
+        return tuple(next(per_style[r.style]) for r in regions)
+    grams = [tiled_grams(image_settings, weights.variables, s, settings.tile) for s in scaled]
     return {name: blend_grams([g[name] for g in grams], image_settings.style_blend)
             for name in image_settings.style_layers}
 
 
 def tile_style_losses(image: np.ndarray, content: np.ndarray, styles: Sequence[np.ndarray],
-                      settings: LargeSettings, weights: Weights, layout: Sequence[Tile]) -> list[float]:
+                      settings: LargeSettings, weights: Weights, layout: Sequence[Tile],
+                      regions: Sequence[Region] = ()) -> list[float]:
     """The style loss of each tile of `image` (an output, e.g. the blended canvas), against the
-    style targets large mode uses for an output of its shape: how evenly the style took."""
-    s = settings.image
+    style targets large mode uses for an output of its shape (with `regions`, theirs, each tile with
+    its cut of the masks): how evenly the style took."""
+    s, shape = settings.image, image.shape[:2]
     _, prepared = prepare_inputs(content, styles, s)
-    grams = output_grams(prepared, settings, weights, image.shape[:2])
-    full = resize(content, *image.shape[:2])
-    objective = image_objective(s)
+    regions = check_regions(regions, len(styles), s.style_blend)
+    grams = output_grams(prepared, settings, weights, shape, regions)
+    full = resize(content, *shape)
+    objective = image_objective(s, regions=bool(regions))
     evaluate = evaluator(objective.function)
     seen = color.luminance if s.preserve_color == "luminance" else (lambda x: x)  # what the network saw
-    return [float(evaluate(jnp.asarray(seen(image[t.slices])), objective.aux(weights.variables,
-                           seen(full[t.slices]), grams), objective.weights)[1]["style"]) for t in layout]
+    return [float(evaluate(jnp.asarray(seen(image[t.slices])), objective.aux(
+        weights.variables, seen(full[t.slices]), grams, [area_resize(r.mask, *shape, t.slices) for r in regions]),
+        objective.weights)[1]["style"]) for t in layout]
 
 
 def check_memory(shape: tuple[int, int]) -> None:
@@ -241,10 +275,16 @@ def check_memory(shape: tuple[int, int]) -> None:
 
 def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: LargeSettings,
                   weights: Weights, job: str | os.PathLike | None = None, resume: bool = False, *,
-                  extras: Sequence[Term] = ()) -> Iterator[Event]:
+                  extras: Sequence[Term] = (), regions: Sequence[Region] = ()) -> Iterator[Event]:
     """Paints `content` at `settings.size` px tile by tile; yields progress, the last event has the
     result. With `job`, finished work is kept in that folder and `resume` continues it. `extras` add
-    loss terms to the global pass and to every tile, as `stylize`'s do (their data made per tile)."""
+    loss terms to the global pass and to every tile, as `stylize`'s do (their data made per tile).
+
+    `regions` (`regions.Region`, as `stylize` takes them): the global pass gets them; each region's
+    style targets are computed once for the canvas (its style image under its style mask at the
+    output's scale); each tile gets its cut of the masks brought to the output's size, and a region
+    that does not reach a tile weighs 0 there. Pixels no region covers get only the content term, and
+    start each tile from the content (with a content init), not from the global pass."""
     image_settings = settings.image
     if weights.backbone != image_settings.backbone:
         raise StyleError(f"weights are for {weights.backbone}, settings ask for {image_settings.backbone}")
@@ -257,23 +297,28 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         t = layout[0]
         raise StyleError(f"the tiles are {t.width}x{t.height} px, too small: {image_settings.backbone} "
                          f"up to {image_settings.deepest_layer} needs at least {need} px on each side")
+    _, prepared = prepare_inputs(content, styles, image_settings)  # one-line errors before the job folder
+    regions = check_regions(regions, len(styles), image_settings.style_blend)
     folder = None
-    if job is not None:
-        folder = jobs.JobFolder(job, jobs.fingerprint((content, *styles), settings, weights), resume, PIECES,
+    if job is not None:  # the regions are inputs too: a job with other masks is another job
+        marks = [a for r in regions for a in (r.mask, np.ones((1, 1)) if r.style_mask is None else r.style_mask,
+                                              np.float32([r.style]))]
+        key = jobs.fingerprint((content, *styles, *marks), settings, weights)
+        folder = jobs.JobFolder(job, key, resume, PIECES,
                                 {"settings": settings.to_dict(), "output_shape": list(shape), "tiles": len(layout),
-                                 "weights": weights.source})
+                                 "weights": weights.source, **({"regions": describe(regions)} if regions else {})})
     def event(**fields) -> Event:
         return Event(total=len(layout), unit="tile", shape=shape, layout=layout,
                      seconds=time.perf_counter() - start, **fields)
 
-    # 1. style targets at the output's scale (checks the inputs as image mode does)
-    _, prepared = prepare_inputs(content, styles, image_settings)
+    # 1. style targets at the output's scale
     yield event(stage="style targets", completed=0)
-    grams = output_grams(prepared, settings, weights, shape)
+    grams = output_grams(prepared, settings, weights, shape, regions)
     # 2. the global pass, whose result starts every tile
     base, base_losses = None, {}
     if settings.base_size:
-        base, base_losses = yield from _global_pass(content, styles, settings, weights, folder, extras, event)
+        base, base_losses = yield from _global_pass(content, styles, settings, weights, folder, extras, regions,
+                                                    event)
     if base is not None and len(layout) == 1 and base.shape[:2] == shape:  # one pass made the output
         image, tile_losses, resumed, finished = base, [base_losses], 0, "finished in one pass"
     else:
@@ -283,28 +328,29 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         small = resize_longest(content, min(settings.tile, max(shape)))
         small = color.luminance(small) if image_settings.preserve_color == "luminance" else small
         norms = content_data(image_settings, weights.variables, small)["norms"]
-        objective = image_objective(image_settings, extras, content_norm=norms)
+        objective = image_objective(image_settings, extras, content_norm=norms, regions=bool(regions))
         canvas = Canvas(shape, layout, resize(content, *shape), base)
-        tile_losses, resumed = yield from _paint_tiles(canvas, objective, prepared, grams, base, settings,
-                                                       weights, folder, event)
+        tile_losses, resumed = yield from _paint_tiles(canvas, objective, prepared, grams, regions, base,
+                                                       settings, weights, folder, event)
         # 4. the canvas: the weights sum to 1 everywhere, so it is complete
         image, finished = canvas.finished(), "finished"
     result = LargeResult(image, settings, weights.source, weights.trained, list(layout), tile_losses,
                          base_losses, resumed, time.perf_counter() - start,
-                         _stop_reason(base_losses, tile_losses) or finished, tuple(folder.remade) if folder else ())
+                         _stop_reason(base_losses, tile_losses) or finished,
+                         tuple(folder.remade) if folder else (), regions)
     yield event(stage="done", completed=len(layout), step=settings.tile_iterations,
                 steps=settings.tile_iterations, losses=tile_losses[-1], eta=0.0, preview=_preview(image),
                 result=result)
 
 
-def _global_pass(content, styles, settings: LargeSettings, weights: Weights, folder, extras, event):
+def _global_pass(content, styles, settings: LargeSettings, weights: Weights, folder, extras, regions, event):
     """Image mode on the whole content at `base_size` (or its result from the job folder); yields its
     progress, returns (image, final losses with its stop reason)."""
     image_settings = settings.image
     stored = folder.load(BASE, shape=scale_shapes(content.shape[:2], image_settings)[-1]) if folder else None
     if stored is not None:
         return stored
-    for e in stylize(content, styles, image_settings, weights, extras=extras):
+    for e in stylize(content, styles, image_settings, weights, extras=extras, regions=regions):
         if not e.done:
             yield event(stage="global pass", completed=0, step=e.completed, steps=e.total, losses=e.losses,
                         preview=e.preview)
@@ -340,11 +386,12 @@ class Canvas:
         return np.clip(self.image, 0.0, 1.0, out=self.image)
 
 
-def _paint_tiles(canvas: Canvas, objective, prepared, grams, base, settings: LargeSettings, weights: Weights,
-                 folder, event):
+def _paint_tiles(canvas: Canvas, objective, prepared, grams, regions, base, settings: LargeSettings,
+                 weights: Weights, folder, event):
     """Every tile not kept in the job folder optimised (a batch of tiles at once over several
-    devices) against its own content and the shared style targets, from the global pass's result;
-    yields progress, returns (each tile's final losses, the number of tiles resumed)."""
+    devices) against its own content and the shared style targets (with `regions`, its cut of their
+    masks), from the global pass's result; yields progress, returns (each tile's final losses, the
+    number of tiles resumed)."""
     image_settings, layout = settings.image, canvas.layout
     luminance = color.luminance if image_settings.preserve_color == "luminance" else (lambda x: x)
     devices = jax.devices()
@@ -368,9 +415,13 @@ def _paint_tiles(canvas: Canvas, objective, prepared, grams, base, settings: Lar
         t0 = time.perf_counter()
         members = group + [group[-1]] * (batch - len(group))  # a full batch: one compiled shape
         tile_content = [luminance(canvas.content[t.slices]) for t in members]
+        masks = [[area_resize(r.mask, *canvas.image.shape[:2], t.slices) for r in regions] for t in members]
         x0 = [luminance(resize(base, *canvas.image.shape[:2], region=t.slices)) if base is not None
               else _tile_init(image_settings, c, prepared, t) for t, c in zip(members, tile_content)]
-        per_tile = [objective.aux(weights.variables, c, grams) for c in tile_content]
+        if base is not None and regions:
+            x0 = [restart_uncovered(x, m, _tile_init(image_settings, c, prepared, t))
+                  for x, m, c, t in zip(x0, masks, tile_content, members)]
+        per_tile = [objective.aux(weights.variables, c, grams, m) for c, m in zip(tile_content, masks)]
         if batch == 1:
             aux, run_terms, x_start = per_tile[0], objective.function, jnp.asarray(x0[0])
         else:

@@ -105,7 +105,8 @@ def region_loss(kind: str, delta: float) -> Callable:
     configuration, whatever the number of regions: that is in the data's structure)."""
     rho = penalty(kind, delta)
     return lambda x, features, data: region_style_loss(features, data["guides"], data["targets"],
-                                                       data["layer_weights"], data["norms"], rho)
+                                                       data["layer_weights"], data["norms"], rho,
+                                                       data["weights"])
 
 
 def _tv(x, features, data):
@@ -145,7 +146,8 @@ def _layer_data(settings: ImageSettings, target: Mapping, layers: Sequence[str],
 def region_data(settings: ImageSettings, inputs: ScaleInputs) -> dict:
     """The region style term's data at one scale (or tile): each region's layer guides (its mask, which
     covers exactly this scale's or tile's content, brought to every style layer), targets, divisors,
-    and the layer weights."""
+    weight (0 where its mask has no mass: a tile it does not reach keeps the same structure, so the
+    same compiled code, and gets no term from it) and the layer weights."""
     if len(inputs.masks) != len(inputs.grams):
         raise ValueError(f"{len(inputs.masks)} masks for {len(inputs.grams)} regions' targets")
     shapes = feature_shapes(settings, inputs.variables, inputs.content.shape[:2])
@@ -153,7 +155,18 @@ def region_data(settings: ImageSettings, inputs: ScaleInputs) -> dict:
     return {"guides": tuple(layer_guides(m, shapes) for m in inputs.masks),
             "targets": tuple(inputs.grams),
             "norms": tuple(layer_norms(rho, t, settings.normalization) for t in inputs.grams),
+            "weights": tuple(jnp.float32(np.max(m) > 0) for m in inputs.masks),
             "layer_weights": dict(zip(settings.style_layers, map(jnp.float32, settings.style_layer_weights)))}
+
+
+def region_style_values(settings: ImageSettings, variables: Mapping, x: np.ndarray, data: dict) -> list[float]:
+    """Each region's own part of the region style term at the image x, from that term's `data` at x's
+    scale (`region_data`): how far each region is from its style, which the term's sum hides."""
+    features = target_features(settings.backbone, settings.pooling, settings.style_layers)(
+        variables, jnp.asarray(x))
+    rho = penalty(settings.loss, settings.huber_delta)
+    return [float(region_style_loss(features, [g], [t], data["layer_weights"], [n], rho, [c]))
+            for g, t, n, c in zip(data["guides"], data["targets"], data["norms"], data["weights"])]
 
 
 def content_data(settings: ImageSettings, variables: Mapping, content: np.ndarray,

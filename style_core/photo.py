@@ -28,6 +28,7 @@ from .errors import StyleError
 from .images import resize
 from .matting import DEFAULT_EPSILON, MattingStats, laplacian_product, matting_stats, photo_loss
 from .objective import Term
+from .regions import Region
 from .settings import ImageSettings, check_fields, setting
 from .events import Event
 from .transfer import StyleResult, prepare_inputs, stylize
@@ -116,9 +117,16 @@ class PhotoResult:
     weights_source = property(lambda self: self.stages[-1].weights_source)
     trained_weights = property(lambda self: self.stages[-1].trained_weights)
 
+    @property
+    def region_losses(self) -> tuple[dict[str, float], ...]:
+        """Each region's style term at the start of the first stage and at the end of the last."""
+        return tuple({"initial": a["initial"], "final": b["final"]}
+                     for a, b in zip(self.stages[0].region_losses, self.stages[-1].region_losses))
+
     def report(self) -> dict:
         last = self.stages[-1].report()
-        return {**last, "mode": "photo", "settings": self.settings.to_dict(), "metrics": self.metrics,
+        regions = {"region_style_losses": list(self.region_losses)} if self.stages[-1].regions else {}
+        return {**last, **regions, "mode": "photo", "settings": self.settings.to_dict(), "metrics": self.metrics,
                 "iterations": sum(s.iterations for s in self.stages), "seconds": round(self.seconds, 3),
                 "stop_reason": self.stop_reason,
                 "stages": [{k: s.report()[k] for k in ("iterations", "final_losses", "stop_reason")}
@@ -136,9 +144,11 @@ def _photo_loss(x, features, stats: MattingStats):
 
 
 def stylize_photo(content: np.ndarray, styles: Sequence[np.ndarray], settings: PhotoSettings,
-                  weights: Weights) -> Iterator[Event]:
+                  weights: Weights, *, regions: Sequence[Region] = ()) -> Iterator[Event]:
     """Photorealistic transfer; yields image mode's progress events, the last one with a PhotoResult
-    in `.result` (its `.image` is the final output)."""
+    in `.result` (its `.image` is the final output). `regions`: where each style image (or part of it)
+    goes, in both stages, as `stylize` takes them; label pairs (`regions.label_regions`) are Luan et
+    al.'s semantic segmentation, sky to sky. The matting term is the same with or without them."""
     start = time.perf_counter()
     prepare_inputs(content, styles, settings.image)  # one-line errors before any work
     image = settings.image
@@ -151,7 +161,8 @@ def stylize_photo(content: np.ndarray, styles: Sequence[np.ndarray], settings: P
         init = results[-1].image if results else None  # the second stage starts where the first ended,
         if init is not None and image.preserve_color == "luminance":  # as the network saw it
             init = color.luminance(init)
-        for event in stylize(content, styles, stage_settings, weights, extras=extras, init=init):
+        for event in stylize(content, styles, stage_settings, weights, extras=extras, init=init,
+                             regions=regions):
             if event.result is not None:
                 results.append(event.result)
                 done += event.result.iterations

@@ -111,26 +111,44 @@ def targets_key(regions: Sequence[Region]) -> tuple:
     return ("regions",) + tuple((r.style, digest(r.style_mask)) for r in regions)
 
 
-def _area_axis(a: np.ndarray, n: int, axis: int) -> np.ndarray:
+def _area_axis(a: np.ndarray, n: int, axis: int, part: slice = slice(None)) -> np.ndarray:
     """`a` resampled to `n` samples along `axis`: each output sample is the mean of the piecewise
-    constant input over the interval it covers (fractions of input pixels included)."""
+    constant input over the interval it covers (fractions of input pixels included). `part`: only
+    those output samples, from only the input pixels they cover."""
     a = np.moveaxis(a, axis, 0)
     m = a.shape[0]
-    cumulative = np.concatenate([np.zeros((1,) + a.shape[1:]), np.cumsum(a, axis=0)])
-    t = np.arange(n + 1) * (m / n)                   # output sample edges in input pixels
+    first, stop, _ = part.indices(n)
+    t = np.arange(n + 1)[first:stop + 1] * (m / n)   # output sample edges in input pixels
     k = np.minimum(t.astype(int), m - 1)
-    integral = cumulative[k] + (t - k).reshape((-1,) + (1,) * (a.ndim - 1)) * a[k]
+    lo, hi = k[0], k[-1] + 1
+    a = a[lo:hi].astype(np.float64)                  # the integral below starts at `lo`: differences agree
+    cumulative = np.concatenate([np.zeros((1,) + a.shape[1:]), np.cumsum(a, axis=0)])
+    integral = cumulative[k - lo] + (t - k).reshape((-1,) + (1,) * (a.ndim - 1)) * a[k - lo]
     return np.moveaxis(np.diff(integral, axis=0) * (n / m), 0, axis)
 
 
-def area_resize(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+def area_resize(mask: np.ndarray, height: int, width: int,
+                region: tuple[slice, slice] | None = None) -> np.ndarray:
     """An (H, W) mask resampled to (height, width) by area averaging (up or down, any ratio): every
-    region keeps its share of the mass and soft edges stay soft; values stay in [0, 1]."""
+    region keeps its share of the mass and soft edges stay soft; values stay in [0, 1]. With `region`
+    (rows, cols of the result), only that part of it, made from the part of the mask it covers (large
+    mode cuts a canvas-sized mask one tile at a time this way); starting at (0, 0), exactly the full
+    result's crop, elsewhere to float64 rounding."""
     mask = np.asarray(mask)
+    rows, cols = region or (slice(None), slice(None))
     if mask.shape == (height, width):
-        return mask.astype(np.float32, copy=False)
-    out = _area_axis(_area_axis(mask.astype(np.float64), height, 0), width, 1)
+        return mask[rows, cols].astype(np.float32, copy=False)
+    out = _area_axis(_area_axis(mask, height, 0, rows), width, 1, cols)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def restart_uncovered(x: np.ndarray, masks: Sequence[np.ndarray], fresh: np.ndarray) -> np.ndarray:
+    """c x + (1 - c) fresh, with c = min(1, sum of the `masks`) at x's size: a later pass (a finer scale,
+    a tile after large mode's global pass) starts the pixels no region covers afresh (the photo, with a
+    content init), not from the earlier pass's blurred result: only the content term acts there, and
+    it would not bring the detail back."""
+    cover = np.clip(sum(masks), 0.0, 1.0)[..., None]
+    return cover * x + (1.0 - cover) * fresh
 
 
 def guide(mask: np.ndarray) -> np.ndarray:
@@ -154,11 +172,15 @@ def guided_gram(features: jax.Array, guide_: jax.Array | None) -> jax.Array:
 
 def region_style_loss(features: Mapping[str, jax.Array], guides: Sequence[Mapping[str, jax.Array]],
                       targets: Sequence[Mapping[str, jax.Array]], layer_weights: Mapping[str, float],
-                      norms: Sequence[Mapping[str, jax.Array]], rho: Callable) -> jax.Array:
-    """sum_r sum_l w_l mean(rho(G_l(x; m_r) - G_l(s_r; m'_r))) / norm_rl: `losses.style_loss` of each
-    region's guided features (region r's `guides`, `targets` and `norms`), summed."""
-    return sum(style_loss({name: features[name] * g[name] for name in t}, t, layer_weights, n, rho)
-               for g, t, n in zip(guides, targets, norms))
+                      norms: Sequence[Mapping[str, jax.Array]], rho: Callable,
+                      weights: Sequence[jax.Array] | None = None) -> jax.Array:
+    """sum_r c_r sum_l w_l mean(rho(G_l(x; m_r) - G_l(s_r; m'_r))) / norm_rl: `losses.style_loss` of
+    each region's guided features (region r's `guides`, `targets` and `norms`), summed. `weights`: the
+    c_r, 1 without them; 0 for a region whose mask has no mass here (a tile of large mode it does not
+    reach), whose guided Gram would be 0 and its term a constant with no gradient."""
+    weights = (1.0,) * len(guides) if weights is None else weights
+    return sum(c * style_loss({name: features[name] * g[name] for name in t}, t, layer_weights, n, rho)
+               for g, t, n, c in zip(guides, targets, norms, weights))
 
 
 def mask_regions(masks: Sequence[np.ndarray] | None, style_masks: Sequence[np.ndarray] | None,

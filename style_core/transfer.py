@@ -20,9 +20,9 @@ from .backbones import min_input_side
 from .errors import StyleError
 from .events import Event
 from .images import fit_longest_side, resize, resize_longest
-from .objective import Term, image_objective, region_targets, style_targets
+from .objective import Term, image_objective, region_style_values, region_targets, style_targets
 from .optimize import descend
-from .regions import Region, area_resize, check_regions, describe, targets_key
+from .regions import Region, area_resize, check_regions, describe, restart_uncovered, targets_key
 from .settings import ImageSettings
 from .weights import Weights
 
@@ -40,6 +40,7 @@ class StyleResult:
     seconds: float
     stop_reason: str
     regions: tuple[Region, ...] = ()
+    region_losses: tuple[dict[str, float], ...] = ()  # each region's style term, "initial" and "final"
 
     def loss_curve(self) -> tuple[list[int], list[float]]:
         """(step, total loss) at each recorded chunk, for plots."""
@@ -53,7 +54,8 @@ class StyleResult:
                 "final_losses": self.final_losses, "iterations": self.iterations,
                 "seconds": round(self.seconds, 3), "stop_reason": self.stop_reason,
                 "output_size": list(self.image.shape[:2]), "history": self.history,
-                **({"regions": describe(self.regions)} if self.regions else {})}
+                **({"regions": describe(self.regions), "region_style_losses": list(self.region_losses)}
+                   if self.regions else {})}
 
 
 def scale_shapes(shape: tuple[int, int], settings: ImageSettings, styles: Sequence[tuple[int, int]] = (),
@@ -151,10 +153,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
                          else initial_image(settings, content_k, styles_k))
         x0 = fresh() if x is None else resize(x, *shape)
         if x is not None and regions:
-            # pixels no region covers start each scale afresh (the photo, with a content init), not
-            # from the coarser scale's blurred result: only the content term would bring back detail
-            cover = np.clip(sum(area_resize(r.mask, *shape) for r in regions), 0.0, 1.0)[..., None]
-            x0 = cover * x0 + (1.0 - cover) * fresh()
+            x0 = restart_uncovered(x0, [area_resize(r.mask, *shape) for r in regions], fresh())
         next_preview = settings.preview_every
         for report in descend(jnp.asarray(x0), objective.function, aux, objective.weights,
                               iterations=steps[index - 1], optimizer=settings.optimizer, lr=settings.lr,
@@ -180,9 +179,13 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
                         report.step, steps[index - 1], shape, (index, len(shapes)), preview=preview)
         # A diverged scale hands on its best image: the next scales still make the requested size.
     reason = diverged or reason
+    region_losses = ()
+    if regions:  # each region's own style term at the output's size, from the run's start and at its end
+        values = [region_style_values(settings, weights.variables, y, aux.data["style"]) for y in (fresh(), x)]
+        region_losses = tuple({"initial": a, "final": b} for a, b in zip(*values))
     image = _finish(x, original, settings)
     result = StyleResult(image, settings, weights.source, weights.trained, initial_losses, final_losses,
-                         history, done_steps, time.perf_counter() - start, reason, regions)
+                         history, done_steps, time.perf_counter() - start, reason, regions, region_losses)
     yield Event("done", done_steps, total, "step", final_losses, result.seconds, shape=shapes[-1],
                 scale=(len(shapes), len(shapes)), preview=image, result=result)
 

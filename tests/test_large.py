@@ -15,9 +15,11 @@ from scipy.ndimage import gaussian_filter
 
 from style_core import large
 from style_core.errors import StyleError
-from style_core.large import LargeSettings, stylize_large, tiled_grams
+from style_core.large import LargeSettings, stylize_large, tiled_grams, tiled_guided_grams
+from style_core.objective import region_targets
+from style_core.regions import Region
 from style_core.settings import ImageSettings
-from style_core.tiling import seam_ratio, seam_ratios
+from style_core.tiling import midlines, seam_ratio, seam_ratios
 from style_core.transfer import style_targets, stylize
 
 LAYERS = dict(style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", steps_per_call=10)
@@ -34,8 +36,9 @@ def texture(shape, seed=0):
 
 def run_large(content, styles, weights, job=None, resume=False, **kw):
     image_kw = {**LAYERS, "optimizer": "adam", "iterations": 12, "style_weight": 1e7, **kw.pop("image", {})}
+    regions = kw.pop("regions", ())
     settings = LargeSettings(ImageSettings(**image_kw), **kw)
-    events = list(stylize_large(content, styles, settings, weights, job=job, resume=resume))
+    events = list(stylize_large(content, styles, settings, weights, job=job, resume=resume, regions=regions))
     return events, events[-1].result
 
 
@@ -48,6 +51,31 @@ def test_one_tile_without_a_global_pass_is_image_mode(init, rng_images, vgg19_we
     image = list(stylize(content, [style], ImageSettings(size=40, **kw), vgg19_weights))[-1].result
     assert len(result.layout) == 1 and result.tiles_resumed == 0
     np.testing.assert_array_equal(result.image, image.image)
+
+
+def soft_halves(shape, ramp=8):
+    """(left, right) masks of an output `shape`: the halves, with a `ramp` px soft seam between them."""
+    x = np.arange(shape[1]) + 0.5   # pixel centres: the two masks cover exactly half each
+    left = np.clip((shape[1] / 2 + ramp / 2 - x) / ramp, 0, 1) * np.ones((shape[0], 1))
+    return left.astype(np.float32), (1 - left).astype(np.float32)
+
+
+def test_one_tile_with_masks_is_image_mode(rng_images, vgg19_weights):
+    """Two regions on one tile covering the output (masks at the output's size, no global pass): large
+    mode's targets for the canvas, its cut of the masks and its start are image mode's, bit for bit."""
+    content, style = rng_images
+    style_mask = np.zeros((36, 36), np.float32)
+    style_mask[:, :20] = 1
+    left, right = soft_halves((33, 40))
+    regions = [Region(left, 0), Region(right, 1, style_mask)]
+    kw = {**LAYERS, "optimizer": "adam", "iterations": 8, "seed": 3, "style_weight": 1e7}
+    styles = [style, style[::-1].copy()]
+    settings = LargeSettings(ImageSettings(**kw), size=40, tile=48, overlap=8, base_size=0)
+    result = list(stylize_large(content, styles, settings, vgg19_weights, regions=regions))[-1].result
+    image = list(stylize(content, styles, ImageSettings(size=40, **kw), vgg19_weights, regions=regions))[-1].result
+    assert len(result.layout) == 1 and result.image.shape == (33, 40, 3)
+    np.testing.assert_array_equal(result.image, image.image)
+    assert result.report()["regions"] == image.report()["regions"]
 
 
 def test_an_output_that_fits_one_pass_is_the_global_pass(rng_images, vgg19_weights):
@@ -70,6 +98,25 @@ def test_style_targets_in_pieces_match_one_pass(vgg19_weights):
     small = tiled_grams(settings, vgg19_weights.variables, image[:60, :60], core=48, margin=32)
     np.testing.assert_array_equal(small["relu2_1"], style_targets(settings, vgg19_weights.variables,
                                                                   [image[:60, :60]])["relu2_1"])
+
+
+def test_guided_style_targets_in_pieces_match_one_pass(vgg19_weights):
+    """Style masks cut with the pieces (the corner misses most of them): each piece's features are
+    weighted by the mask over the whole image and the sum divided by its whole mass, as in one pass."""
+    settings = ImageSettings(size=64, **LAYERS)
+    image = texture((150, 170), seed=1)
+    corner = np.zeros((75, 85), np.float32)      # half the image's size: brought to its grid
+    corner[:30, :40] = 1
+    masks = [corner, None, soft_halves((150, 170), ramp=30)[1]]
+    pieces = tiled_guided_grams(settings, vgg19_weights.variables, image, masks, core=48, margin=32)
+    whole = region_targets(settings, vgg19_weights.variables, [image],
+                           [Region(np.ones((1, 1)), 0, m) for m in masks])
+    for got, want in zip(pieces, whole):
+        for name in settings.style_layers:
+            np.testing.assert_allclose(got[name], want[name], rtol=2e-4,
+                                       atol=1e-6 * float(jnp.abs(want[name]).max()))
+    assert float(jnp.abs(pieces[0]["relu1_1"] - pieces[1]["relu1_1"]).max()) > 0.01 * float(
+        jnp.abs(pieces[1]["relu1_1"]).max())   # the corner's statistics are its own, far beyond the tolerance
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +153,30 @@ def test_tiles_leave_no_seams_and_share_one_style(tiled_run, vgg19_weights):
     assert all(e.eta is not None for e in finished) and events[-1].done
 
 
+def test_two_regions_across_tiles_leave_no_seams_and_keep_their_own_palettes(vgg19_weights):
+    """The tiled run above with a reddish style on the left half and a bluish one on the right (an 8 px
+    soft seam through the middle column of tiles; the outer columns see one region each, the other
+    weighs 0 there): the seams stay within the one-style figure, each half takes its own palette."""
+    from tests.test_regions import BLUE, RED
+    content = texture((72, 96))
+    left, right = soft_halves((72, 96))
+    _, result = run_large(content, [RED, BLUE], vgg19_weights, size=96, tile=40, overlap=12, base_size=48,
+                          image=CONVERGED, regions=[Region(left, 0), Region(right, 1)])
+    mean = lambda a: a.reshape(-1, 3).mean(0)  # noqa: E731
+    halves = {"left": mean(result.image[:, :40]), "right": mean(result.image[:, 56:])}
+    styles = {"red": mean(RED), "blue": mean(BLUE)}
+    d = {(h, s): float(np.linalg.norm(halves[h] - styles[s])) for h in halves for s in styles}
+    seams, worst = seam_ratio(result.image, result.layout), max(seam_ratios(result.image, result.layout))
+    reference = seam_ratio(result.image, midlines((72, 96), result.layout))
+    print(f"\nlarge, two regions on 9 tiles: seam ratio {seams:.3f} (max edge {worst:.3f}; midlines "
+          f"{reference:.3f}); mean colour distance left-red {d['left', 'red']:.3f}, left-blue "
+          f"{d['left', 'blue']:.3f}, right-blue {d['right', 'blue']:.3f}, right-red {d['right', 'red']:.3f}")
+    assert len(result.layout) == 9 and all(np.isfinite(t["total"]) for t in result.tile_losses)
+    assert seams < 1.1
+    assert d["left", "red"] < 0.5 * d["left", "blue"] and d["right", "blue"] < 0.5 * d["right", "red"]
+    assert result.report()["regions"][1] == {"style": 1, "coverage": 0.5, "style_coverage": 1.0}
+
+
 def test_resume_optimises_no_finished_tile(tiled_run, vgg19_weights, monkeypatch, tmp_path):
     content, style, _, _, whole = tiled_run
     job = tmp_path / "job"
@@ -129,6 +200,42 @@ def test_resume_optimises_no_finished_tile(tiled_run, vgg19_weights, monkeypatch
     with pytest.raises(StyleError, match="holds a job with other inputs or settings"):
         run_large(content, [style], vgg19_weights, job=job, resume=True, image=CONVERGED,
                   **{**settings, "overlap": 8})
+
+
+def test_pixels_no_region_covers_stay_the_content(vgg19_weights):
+    """One style on the left half only: the tiles start uncovered pixels from the content, not from the
+    global pass's blurred result, and only the content term (and TV) acts there."""
+    from tests.test_regions import RED
+    content = texture((72, 96))
+    left, _ = soft_halves((72, 96))
+    _, result = run_large(content, [RED], vgg19_weights, size=96, tile=40, overlap=12, base_size=48,
+                          image=CONVERGED, regions=[Region(left, 0)])
+    moved = lambda cols: float(np.abs(result.image[:, cols] - content[:, cols]).mean())  # noqa: E731
+    print(f"\nlarge, uncovered right half, mean |x - content|: covered left {moved(slice(0, 48)):.4f}, uncovered "
+          f"right {moved(slice(48, 96)):.4f}, its far third {moved(slice(64, 96)):.2e}")
+    assert moved(slice(0, 40)) > 0.2 and moved(slice(64, 96)) < 1e-5   # 1e-3 from the global pass
+
+
+def test_other_masks_are_another_job(rng_images, vgg19_weights, tmp_path):
+    """A job's masks are among its inputs: with another mask, style mask or style image for a region,
+    or with masks where there were none, the job folder's tiles are not resumed."""
+    content, style = rng_images
+    left, right = soft_halves((40, 48))
+    settings = LargeSettings(ImageSettings(**LAYERS, iterations=1), size=48, tile=32, overlap=8)
+    job = tmp_path / "job"
+
+    def start(regions, resume=True):
+        events = stylize_large(content, [style, style], settings, vgg19_weights, job=job, resume=resume,
+                               regions=regions)
+        next(events)   # the job folder is open
+        events.close()
+    start([Region(left, 0), Region(right, 1)], resume=False)
+    start([Region(left, 0), Region(right.copy(), 1)])  # the same masks: the same job
+    for other in ([Region(right, 0), Region(left, 1)], [Region(left, 0), Region(right, 0)],
+                  [Region(left, 0), Region(right, 1, left)], [Region(left, 0)], []):
+        with pytest.raises(StyleError, match="holds a job with other inputs or settings"):
+            start(other)
+    assert json.loads((job / "job.json").read_text())["regions"][0]["coverage"] == 0.5
 
 
 def test_bad_large_settings_get_one_line(tmp_path, rng_images, vgg19_weights):

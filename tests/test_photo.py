@@ -83,6 +83,47 @@ def test_two_stages_refine_the_plain_stylisation(images, vgg19_weights):
     assert result.metrics["affine_residual"] < photo_metrics(content, plain.image)["affine_residual"]
 
 
+def test_label_pairs_take_each_region_from_its_own_part_of_the_style_photo(vgg19_weights):
+    """Luan et al.'s sky to sky: a style photo whose upper half (labelled sky) is yellow-green and
+    lower half (land) blue-violet, on a content whose blue sky starts nearer the land's colours and
+    green land nearer the sky's. Each region's style term falls, and each takes its own part's colours."""
+    from style_core.regions import label_regions
+    content = photo_like(36, 48)
+    y, x = np.mgrid[0:48, 0:48] / 48
+    stripes = 0.15 * np.sin(17 * x + 5 * np.sin(7 * y))[..., None]
+    upper, lower = np.array([0.6, 0.8, 0.1]), np.array([0.45, 0.35, 0.9])
+    style = np.clip(np.where(y[..., None] < 0.5, upper, lower) + stripes, 0, 1).astype(np.float32)
+    cy, cx = np.mgrid[0:36, 0:48] / 48
+    ground = cy > 0.55 + 0.05 * np.sin(9 * cx)                        # photo_like's hill line
+    sky, land = (80, 160, 255), (40, 200, 60)
+    content_labels = np.where(ground[..., None], land, sky).astype(np.uint8)
+    style_labels = np.where(y[..., None] < 0.5, sky, land).astype(np.uint8)
+    regions = label_regions(content_labels, [style_labels], 1)      # ordered by colour: land, then sky
+    assert np.array_equal(regions[0].mask, ground) and np.array_equal(regions[1].style_mask[:24], np.ones((24, 48)))
+    settings = PhotoSettings(photo_image_settings(**{**FAST, "iterations": 60}, optimizer="lbfgs",
+                                                  style_weight=1e8))
+    result = list(stylize_photo(content, [style], settings, vgg19_weights, regions=regions))[-1].result
+    parts = {"sky": style[:24].reshape(-1, 3).mean(0), "land": style[24:].reshape(-1, 3).mean(0)}
+    d = {(h, p, when): float(np.linalg.norm(image[where].mean(0) - parts[p]))
+         for h, where in (("sky", ~ground), ("land", ground)) for p in parts
+         for when, image in (("before", content), ("after", result.image))}
+    losses = dict(zip(("land", "sky"), result.region_losses))
+    figures = ", ".join(f"{h}-to-{p} part {d[h, p, 'before']:.3f} -> {d[h, p, 'after']:.3f}"
+                        for h, p in (("sky", "sky"), ("sky", "land"), ("land", "land"), ("land", "sky")))
+    terms = ", ".join(f"{k} {losses[k]['initial']:.3g} -> {losses[k]['final']:.3g}" for k in ("sky", "land"))
+    print(f"\nphoto mode, label pairs: style term {terms}; mean colour distance (content -> output) {figures}; "
+          f"affine residual {result.metrics['affine_residual']:.4f}")
+    assert all(r["final"] < 0.5 * r["initial"] for r in result.region_losses)
+    stage = result.stages[0]   # the regions' terms are what the style term sums
+    for when, values in (("initial", stage.initial_losses), ("final", stage.final_losses)):
+        assert sum(r[when] for r in result.region_losses) == pytest.approx(values["style"], rel=1e-4)
+    for own, other in (("sky", "land"), ("land", "sky")):   # starts nearer the other part, ends nearer its own
+        assert d[own, other, "before"] < d[own, own, "before"]
+        assert d[own, own, "after"] < 0.5 * d[own, other, "after"]
+    assert result.report()["region_style_losses"] == [dict(r) for r in result.region_losses]
+    assert result.metrics["affine_residual"] < 0.01     # and still a photo
+
+
 def test_content_and_style_of_very_different_sizes_and_shapes(vgg19_weights):
     content = photo_like(24, 96)                     # 4:1 landscape
     style = photo_like(200, 50, seed=2)              # 1:4 portrait, larger

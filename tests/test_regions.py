@@ -111,6 +111,17 @@ def test_area_resize_is_area_averaging(shape):
     assert area_resize(np.ones((7, 9)), *shape).tolist() == np.ones(shape).tolist()
 
 
+def test_area_resize_of_a_part_is_that_part_of_the_whole():
+    """Large mode cuts a canvas-sized mask one tile at a time: from the corner exactly the whole
+    result's crop, elsewhere to float64 rounding (the integral starts at the part's first row)."""
+    mask = soft_mask(np.random.default_rng(4), 32, 40)
+    for shape in ((50, 70), (13, 17), (32, 40)):
+        whole = area_resize(mask, *shape)
+        corner, middle = (slice(0, shape[0] // 2), slice(0, shape[1] - 3)), (slice(5, shape[0]), slice(4, 11))
+        np.testing.assert_array_equal(area_resize(mask, *shape, corner), whole[corner])
+        np.testing.assert_allclose(area_resize(mask, *shape, middle), whole[middle], rtol=0, atol=1e-6)
+
+
 def test_guided_gram_matches_float64(features):
     fx, _, regions = features
     for mask, _, _ in regions:
@@ -252,6 +263,23 @@ def test_new_masks_of_the_same_count_reuse_the_compiled_steps(rng_images, vgg19_
     list(stylize(content, [style], s.replace(style_weight=1e3), vgg19_weights,
                  regions=[Region(np.tri(40, 48)), Region(np.ones((3, 3)), 0, np.eye(5))]))
     assert first_order_chunk.cache_info().misses == misses
+
+
+@pytest.mark.parametrize("normalization", ["paper", "relative"])
+def test_a_region_without_mass_here_adds_nothing(normalization, rng_images, vgg19_weights):
+    """A tile of large mode that a region does not reach gets that region's mask as zeros: with weight
+    0 its term adds neither a constant nor a gradient (nor 0/0), and the compiled code is the same."""
+    content, style = rng_images
+    s = ImageSettings(**SMALL, normalization=normalization)
+    one = check_regions([Region(soft_mask(np.random.default_rng(2), 40, 48))], 1)
+    objective, alone = _objective(s, vgg19_weights.variables, content, [style], one)
+    targets = region_targets(s, vgg19_weights.variables, [style], one * 2)
+    both = objective.aux(vgg19_weights.variables, content, targets, [one[0].mask, np.zeros((40, 48))])
+    x = jnp.asarray(np.clip(content + 0.1, 0, 1))
+    values = [jax.value_and_grad(lambda y: objective.function(y, aux)["style"])(x) for aux in (alone, both)]
+    assert float(values[0][0]) == pytest.approx(float(values[1][0]), rel=1e-6) and float(values[0][0]) > 0
+    np.testing.assert_allclose(np.asarray(values[1][1]), np.asarray(values[0][1]), rtol=1e-5, atol=1e-12)
+    assert [float(w) for w in both.data["style"]["weights"]] == [1.0, 0.0]
 
 
 def test_image_level_style_gradient_is_zero_beyond_the_receptive_field(rng_images, vgg19_weights):
@@ -483,8 +511,37 @@ def test_cli_mask_errors_are_one_line(case, tmp_path, capsys, halves):
     assert not (tmp_path / "o.png").exists()
 
 
-@pytest.mark.parametrize("mode", ["large", "photo", "video"])
-def test_modes_without_masks_yet_refuse_them(mode, tmp_path, capsys, halves):
-    code, _, err = cli(capsys, mode, CONTENT, STYLE, "-o", tmp_path / "o.png", "--masks", halves[0],
+def test_cli_large_mode_paints_through_masks_kept_in_its_job(tmp_path, capsys, weight_files, halves):
+    """Six tiles, two regions; the job's masks are its inputs: with the halves swapped it is another job."""
+    out, report, job = tmp_path / "big.png", tmp_path / "big.json", tmp_path / "job"
+    args = ["large", CONTENT, STYLE, CONTENT, "-o", out, "--size", 96, "--tile", 40, "--overlap", 8,
+            "--base-size", 32, *FAST[2:], "--optimizer", "adam", "--iterations", 2,
+            "--weights", weight_files("vgg19"), "--job", job, "--keep-job", "--report", report, "--quiet"]
+    code, _, err = cli(capsys, *args, "--masks", *halves)
+    assert code == 0, err
+    data = json.loads(report.read_text())
+    assert data["tiles"] == 6 and Image.open(out).size == (96, 72)
+    assert data["mask_files"] == [str(h) for h in halves]
+    assert [r["coverage"] for r in data["regions"]] == [0.5, 0.5]
+    code, _, err = cli(capsys, *args, "--masks", *halves[::-1], "--resume")
+    assert code == 2 and "holds a job with other inputs or settings" in err
+
+
+def test_cli_photo_mode_takes_label_pairs(tmp_path, capsys, weight_files):
+    content_labels = _png(tmp_path / "cl.png", labels(48, 64, (RED_, 0, 32), (GREEN_, 32, 64)))
+    style_labels = _png(tmp_path / "sl.png", labels(30, 30, (GREEN_, 0, 15), (RED_, 15, 30)))
+    report = tmp_path / "run.json"
+    code, _, err = cli(capsys, "photo", CONTENT, STYLE, "-o", tmp_path / "o.png", *FAST, "--iterations", 2,
+                       "--two-stage", "--refine-iterations", 2, "--content-labels", content_labels,
+                       "--style-labels", style_labels, "--weights", weight_files("vgg19"), "--report", report,
+                       "--quiet")
+    assert code == 0, err
+    data = json.loads(report.read_text())
+    assert [r["style_coverage"] for r in data["regions"]] == [0.5, 0.5] and data["mode"] == "photo"
+    assert len(data["region_style_losses"]) == 2 and "photo" in data["final_losses"]
+
+
+def test_video_mode_refuses_masks_for_now(tmp_path, capsys, halves):
+    code, _, err = cli(capsys, "video", CONTENT, STYLE, "-o", tmp_path / "o.mp4", "--masks", halves[0],
                        "--weights", "random")
-    assert code == 2 and err.strip() == f"error: masks are not supported in {mode} mode yet"
+    assert code == 2 and err.strip() == "error: masks are not supported in video mode yet"
