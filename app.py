@@ -1068,21 +1068,29 @@ TEMPORAL_STRENGTH = round(math.log10(DEFAULT_TEMPORAL_WEIGHT), 2)
 
 
 @user_errors
-def run_photo(content, styles, compare=False, request: gr.Request = None, **values):
+def run_photo(content, styles, compare=False, painting=None, masks=None, content_labels=None, style_labels=None,
+              request: gr.Request = None, **values):
     """Photorealistic transfer; streams the picture like the Image tab, then (on request) content, plain
-    stylisation and photorealistic result side by side, with their photo-likeness figures. `values`:
-    the tab's settings controls by name. Outputs: picture, PNG, side by side, status."""
+    stylisation and photorealistic result side by side, with their photo-likeness figures. Regions come
+    from a painting, masks or label images (page_regions). `values`: the tab's settings controls by
+    name. Outputs: picture, PNG, side by side, status."""
     values = setting_values(values)
     image = from_values(ImageSettings, values, make=photo_image_settings, preview_every=PAGE_PREVIEW_EVERY)
     settings = from_values(PhotoSettings, values, image=image)
     content_image, style_images = load_inputs(content, styles)
+    regions, region_names, _ = page_regions(len(style_images), painting, masks, content_labels, style_labels,
+                                            content_image.shape[:2])
+    where = {"regions": regions} if regions else {}
+    if regions and "regions" not in inspect.signature(stylize_photo).parameters:
+        raise StyleError("regions are not supported in photorealistic mode by this version of style_core yet")
     with stop_flag(request, "photo") as stop:
         yield None, None, [], status("Starting…")  # no stale download or gallery
         weights = yield from weights_loading(image.backbone, 4)
         # The plain stylisation for the comparison: a two-stage run's first stage is exactly that.
         plain_run = compare and not settings.two_stage and settings.photo_weight > 0
-        runs = [("plain stylisation", stylize(content_image, style_images, image, weights))] if plain_run else []
-        runs.append(("photorealistic", stylize_photo(content_image, style_images, settings, weights)))
+        runs = [("plain stylisation", stylize(content_image, style_images, image, weights, **where))] if plain_run \
+            else []
+        runs.append(("photorealistic", stylize_photo(content_image, style_images, settings, weights, **where)))
         planned = {label: sum(image.scale_iterations) for label, _ in runs}  # until a run says its own
         pace, offset, plain, shown = Pace(), 0, None, None
         for index, (label, events) in enumerate(runs, 1):
@@ -1123,6 +1131,7 @@ def run_photo(content, styles, compare=False, request: gr.Request = None, **valu
             f"{s.iterations} {name}" for s, name in zip(result.stages, names)]
         steps = offset + sum(s.iterations for s in result.stages)
         split = f" ({' + '.join(passes)})" if len(passes) > 1 else ""
+        split += f" · {regions_line(regions, region_names)}" if regions else ""
         info = (f"**{steps} steps in {pace.seconds:.1f} s**{split} · {final} · affine residual "
                 f"{result.metrics['affine_residual']:.4f} (0 = locally an affine map of the content's colours) · "
                 f"edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {weights.source}" + untrained_note(weights))
@@ -1136,10 +1145,12 @@ def photo_tab(d: dict, page_banner) -> None:
     with gr.Row():
         with gr.Column():
             content, styles = drop_zones("photo_", "photo")
+            regions = regions_panel("photo_", content, styles, labels=True)
             fields, c = functools.partial(controls, PhotoSettings, ImageSettings), {}
             with gr.Row():
                 c |= fields(size=slider(32, 2048, d["photo_size"], 16, "Size (px)"),
-                            iterations=slider(0, 2000, d["photo_iterations"], 10, "Iterations"))
+                            iterations=slider(0, 2000, d["photo_iterations"], 10, "Iterations",
+                                              elem_id="photo_iterations"))
             with gr.Row():
                 c["style_strength"] = strength(6, "Style strength", "style weight = 10^strength (6 = 1e6, the deck's)")
                 c["photorealism"] = strength(PHOTO_STRENGTH, "Photorealism", f"0 = off (plain image mode); matting "
@@ -1165,8 +1176,8 @@ def photo_tab(d: dict, page_banner) -> None:
             preview = result_image("photo_result", "Result", 420)
             download = gr.File(label="Download PNG (settings embedded)", elem_id="photo_download")
             gallery = gr.Gallery(label="Side by side", columns=4, height="auto", format="png")
-    wire(run, stop, run_photo, [content, styles, compare], [preview, download, gallery, progress], "photo", "photo",
-         page_banner, c)
+    wire(run, stop, run_photo, [content, styles, compare, *regions], [preview, download, gallery, progress], "photo",
+         "photo", page_banner, c)
 
 
 # --- Video tab ----------------------------------------------------------------------------------------

@@ -349,6 +349,23 @@ def test_bad_regions_come_back_as_one_line(server, red_and_blue, tmp_path, regio
     assert "Traceback" not in capfd.readouterr().err
 
 
+def test_photo_endpoint_takes_label_images(server):
+    """The Photorealistic tab's natural input, a pair of label images (the bundled sky/land pair):
+    its regions reach stylize_photo, or, while the library's photo mode takes none, one clear line."""
+    import inspect
+    labels = ROOT / "assets" / "masks"
+    client = Client(server, verbose=False)
+    args = dict(content=handle_file(CONTENT), styles=[handle_file(STYLE)], size=64, iterations=10, optimizer="adam",
+                content_labels=handle_file(str(labels / "labels.png")),
+                style_labels=[handle_file(str(labels / "style-labels.png"))])
+    if "regions" not in inspect.signature(app.stylize_photo).parameters:
+        with pytest.raises(Exception, match="regions are not supported in photorealistic mode by this version"):
+            client.predict(**args, api_name="/photo")
+        return
+    *_, info = client.predict(**args, api_name="/photo")
+    assert "2 regions: #28c83c → style 1 on 45%, #50a0ff → style 1 on 55%" in info
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     from tests.synthetic import pan, write_clip
@@ -665,6 +682,32 @@ def test_browser_paint_regions_see_them_and_run(server, page, red_and_blue):
                           ("right", right)) for style in styles}
     assert d(left, "red") < 0.5 * d(left, "blue") and d(right, "blue") < 0.5 * d(right, "red"), FIGURES["regions"]
     screenshot(page, "studio-regions-result")
+
+
+def test_browser_photo_tab_takes_label_images(server, page):
+    """The Photorealistic tab's regions panel with its natural input, a pair of label images: the
+    preview names each colour's region, and Run honours them (or, while the library's photo mode takes
+    no regions, says so in one line)."""
+    import inspect
+    page.get_by_role("tab", name="Photorealistic").click()
+    upload(page, "photo_", CONTENT)
+    page.locator("#photo_regions").get_by_text("Regions (optional)").click()
+    labels = ROOT / "assets" / "masks"
+    page.locator("#photo_content_labels input[type=file]").set_input_files(str(labels / "labels.png"))
+    page.locator("#photo_style_labels input[type=file]").set_input_files(str(labels / "style-labels.png"))
+    page.locator("#photo_regions_line").get_by_text("2 regions: #28c83c → style 1 (style.png) on").wait_for(
+        timeout=30_000)
+    assert page.locator("#photo_regions_preview img").is_visible()
+    screenshot(page, "studio-photo-regions", page.locator("#photo_regions"))
+    page.locator("#photo_iterations input[type=number]").fill("20")
+    page.locator("#photo_iterations input[type=number]").press("Enter")
+    page.locator("#photo_run").click()
+    if "regions" not in inspect.signature(app.stylize_photo).parameters:
+        page.get_by_text("regions are not supported in photorealistic mode").first.wait_for(timeout=30_000)
+        return
+    page.locator("#photo_status [data-state=done]").wait_for(timeout=300_000)
+    assert "2 regions: #28c83c → style 1 on" in page.locator("#photo_status").inner_text()
+    screenshot(page, "studio-photo-regions-result")
 
 
 @pytest.fixture(scope="module")
