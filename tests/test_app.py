@@ -644,6 +644,21 @@ def paint_halves(page, prefix: str = "", shape: tuple[int, int] = (576, 768)) ->
             page.mouse.down()
             page.mouse.move(x1, y, steps=3)
             page.mouse.up()
+    page.mouse.move(0, 0)  # the brush's outline off the picture
+
+
+def settled(page, locator, seconds: float = 2.0, timeout: float = 60.0) -> str:
+    """The text of `locator` once it has not changed for `seconds` (a preview that follows strokes
+    still arriving)."""
+    text, since, deadline = None, time.time(), time.time() + timeout
+    while time.time() < deadline:
+        now = locator.inner_text()
+        if now != text:
+            text, since = now, time.time()
+        elif time.time() - since >= seconds:
+            return text
+        page.wait_for_timeout(250)
+    raise AssertionError(f"still changing after {timeout} s: {text!r}")
 
 
 def shown_picture(page, image) -> np.ndarray:
@@ -663,6 +678,7 @@ def test_browser_paint_regions_see_them_and_run(server, page, red_and_blue):
     line.get_by_text("Nothing painted").wait_for(timeout=30_000)  # the content is in the editor
     paint_halves(page)
     line.get_by_text("2 regions: red → style 1 (red.png) on").wait_for(timeout=30_000)
+    assert "blue → style 2 (blue.png) on" in settled(page, line)
     preview = shown_picture(page, page.locator("#regions_preview img"))
     w = preview.shape[1]
     redness = lambda image: float((image[..., 0] - image[..., 2]).mean())  # noqa: E731
