@@ -635,12 +635,12 @@ def painted_regions(painting, styles: int) -> tuple[Region, ...]:
     """The editor's painting as regions: each painted pixel belongs to the style of the palette colour
     nearest its own, wholly where it is as opaque as the brush paints (FULL), in part where less (its
     layers composited in order). Style images left unpainted take no part; nothing painted, no regions."""
-    layers = [np.asarray(layer, np.float64) / 255 for layer in (painting or {}).get("layers") or []]
+    layers = [np.asarray(layer, np.float32) / 255 for layer in (painting or {}).get("layers") or []]
     if not layers:
         return ()
     if any(layer.ndim != 3 or layer.shape[2] != 4 or layer.shape != layers[0].shape for layer in layers):
         raise StyleError("the painting's layers must be RGBA images of one size")
-    premultiplied, alpha = np.zeros(layers[0].shape[:2] + (3,)), np.zeros(layers[0].shape[:2])
+    premultiplied, alpha = np.zeros(layers[0].shape[:2] + (3,), np.float32), np.zeros(layers[0].shape[:2], np.float32)
     for layer in layers:  # each over the ones before
         a = layer[..., 3]
         premultiplied = layer[..., :3] * a[..., None] + premultiplied * (1 - a[..., None])
@@ -649,7 +649,7 @@ def painted_regions(painting, styles: int) -> tuple[Region, ...]:
     if not painted.any():
         return ()
     colour = premultiplied / np.maximum(alpha, 1e-12)[..., None]
-    distance = np.linalg.norm(colour[..., None, :] - np.array(list(PALETTE.values())) / 255, axis=-1)
+    distance = np.linalg.norm(colour[..., None, :] - np.array(list(PALETTE.values()), np.float32) / 255, axis=-1)
     nearest, names = distance.argmin(-1), list(PALETTE)
     off = painted & (distance.min(-1) > OFF_PALETTE)
     if off.sum() > OFF_PALETTE_SHARE * painted.sum():
@@ -710,13 +710,15 @@ def regions_line(regions, names: list[str], styles: list[str] | None = None) -> 
             + (f"; the other {rest:.0%} stays the photo" if rest >= 0.005 else ""))
 
 
-def regions_preview(painting, styles, masks=None, content_labels=None, style_labels=None):
+def regions_preview(content, painting, styles, masks=None, content_labels=None, style_labels=None):
     """The regions over the content, each in its colour at half strength, and a line that says which
     style goes where (or what is wrong with the inputs)."""
     background = (painting or {}).get("background")
+    if background is None:  # the editor's own clear drops it, and its change may come after the refill
+        background = (painting_of(content) or {}).get("background")
     if background is None:
         return None, "Drop a content image first: it appears above to paint on."
-    picture = np.asarray(background)[..., :3].astype(np.float64)
+    picture = np.asarray(background)[..., :3].astype(np.float32)
     try:
         files = [Path(p).name for p in _paths(styles)]
         count = len(files) or len(_paths(masks, "masks")) or len(_paths(style_labels, "style label images")) \
@@ -728,7 +730,7 @@ def regions_preview(painting, styles, masks=None, content_labels=None, style_lab
         return None, "Nothing painted: every style goes everywhere, as without regions."
     for region, colour in zip(regions, colours):
         m = 0.55 * area_resize(region.mask, *picture.shape[:2])[..., None]
-        picture = picture * (1 - m) + np.array(colour, np.float64) * m
+        picture = picture * (1 - m) + np.array(colour, np.float32) * m
     return picture.astype(np.uint8), regions_line(regions, names, files)
 
 
@@ -767,10 +769,14 @@ def regions_panel(prefix: str, content, styles, labels: bool = False) -> list:
                                        height=100)]
         line = gr.Markdown(elem_id=f"{prefix}regions_line")
     quiet = dict(queue=False, show_progress="hidden", api_name=False)
-    content.change(painting_of, content, painting, **quiet)
-    painting.clear(painting_of, content, painting, **quiet)  # the editor's clear drops the content too: back
-    gr.on([c.change for c in (*inputs, styles)], regions_preview, [painting, styles, *inputs[1:]], [preview, line],
-          **quiet)
+    show = dict(fn=regions_preview, inputs=[content, painting, styles, *inputs[1:]], outputs=[preview, line],
+                trigger_mode="always_last", **quiet)
+    # The preview follows the painter's strokes (`input`: on an editor whose value was set while its
+    # accordion was closed, the first stroke fires no `change` in Gradio 6.31) and the page's own
+    # updates of the editor: the content put in it, and put back after the editor's clear drops it.
+    content.change(painting_of, content, painting, **quiet).then(**show)
+    painting.clear(painting_of, content, painting, **quiet).then(**show)
+    gr.on([painting.input, *(c.change for c in (*inputs[1:], styles))], **show)
     return inputs
 
 

@@ -644,6 +644,8 @@ def paint_halves(page, prefix: str = "", shape: tuple[int, int] = (576, 768)) ->
             page.mouse.down()
             page.mouse.move(x1, y, steps=3)
             page.mouse.up()
+            if k == 0 and y == top + 6:  # the preview follows the very first stroke too
+                page.locator(f"#{prefix}regions_line").get_by_text("1 region: red").wait_for(timeout=30_000)
     page.mouse.move(0, 0)  # the brush's outline off the picture
 
 
