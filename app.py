@@ -56,11 +56,12 @@ from style_core import Event, ImageSettings, StyleError, load_image, load_weight
 from style_core.errors import spelled  # noqa: E402
 from style_core.backbones import BACKBONES  # noqa: E402
 from style_core.explore import STUDIES, run_study, study_settings  # noqa: E402
-from style_core.images import resize, to_uint8  # noqa: E402
+from style_core.images import load_mask, resize, resize_longest, to_uint8  # noqa: E402
 from style_core.jobs import fingerprint  # noqa: E402
 from style_core.large import LARGE_MAX_SIZE, LargeSettings, stylize_large  # noqa: E402
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
     photo_metrics, stylize_photo  # noqa: E402
+from style_core.regions import EMPTY, Region, area_resize, check_regions, label_regions, mask_regions  # noqa: E402
 from style_core.runtime import use_compile_cache  # noqa: E402
 from style_core.settings import auto_scales, described, from_values  # noqa: E402
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, stylize_video, \
@@ -273,8 +274,9 @@ def ImageUpload(**kwargs) -> gr.Image:  # noqa: N802 (reads like the component i
     return component
 
 
-def _paths(files) -> list[str]:
-    """Paths of the style files, whatever shape the API sent them in (a bad one is a StyleError)."""
+def _paths(files, what: str = "style images") -> list[str]:
+    """Paths of uploaded files (the style images: `what`), whatever shape the API sent them in (a bad
+    one is a StyleError)."""
     if not files:
         return []
     files = files if isinstance(files, (list, tuple)) else [files]
@@ -283,7 +285,7 @@ def _paths(files) -> list[str]:
         path = f if isinstance(f, str) else getattr(f, "path", None) or getattr(f, "name", None) or (
             f.get("path") if isinstance(f, dict) else None)
         if not isinstance(path, str) or not Path(path).is_file():
-            raise StyleError(f"style images must be uploaded image files, not {str(f)[:40]!r}")
+            raise StyleError(f"{what} must be uploaded image files, not {str(f)[:40]!r}")
         paths.append(path)
     return paths
 
@@ -599,6 +601,185 @@ def setting_values(values: dict) -> dict:
     return named
 
 
+# --- regions: where each style goes (the Image and Photorealistic tabs) -------------------------------
+
+# The brush's colours: the k-th paints where style image k goes (the style files' order). The editor
+# offers only these; more style images than colours take mask files.
+PALETTE = {"red": (220, 40, 40), "blue": (40, 100, 230), "green": (40, 170, 70), "orange": (240, 150, 20),
+           "purple": (150, 60, 210), "cyan": (20, 180, 200)}
+# The content in the painting editor: its longest side (masks are resized to any output), so that the
+# brush's size (a radius in the editor's pixels) is the same share of every picture.
+PAINT_SIZE, BRUSH_SIZE = 768, 32
+# The brush paints at half opacity, so that the content shows through; the editor stores a stroke at
+# that opacity however often it is painted over (127 of 255), so that much or more is all of a region.
+BRUSH_OPACITY = 0.5
+FULL = math.floor(255 * BRUSH_OPACITY) / 255
+# A painted pixel further than this (RGB distance in [0, 1]^3) from every palette colour is off the
+# palette; a painting more than OFF_PALETTE_SHARE off it was not made with the page's brush.
+OFF_PALETTE, OFF_PALETTE_SHARE = 0.3, 0.05
+
+
+def painting_of(content):
+    """The painting editor's value for a content image: the picture to paint on (upright, as the run
+    sees it, PAINT_SIZE px on its longest side) and nothing painted yet; no content, an empty editor."""
+    try:
+        image = load_image(content) if content else None
+    except StyleError:
+        return None  # Run says what is wrong with the file
+    if image is None:
+        return None
+    return {"background": to_uint8(resize_longest(image, PAINT_SIZE)), "layers": [], "composite": None}
+
+
+def painted_regions(painting, styles: int) -> tuple[Region, ...]:
+    """The editor's painting as regions: each painted pixel belongs to the style of the palette colour
+    nearest its own, wholly where it is as opaque as the brush paints (FULL), in part where less (its
+    layers composited in order). Style images left unpainted take no part; nothing painted, no regions."""
+    layers = [np.asarray(layer, np.float32) / 255 for layer in (painting or {}).get("layers") or []]
+    if not layers:
+        return ()
+    if any(layer.ndim != 3 or layer.shape[2] != 4 or layer.shape != layers[0].shape for layer in layers):
+        raise StyleError("the painting's layers must be RGBA images of one size")
+    premultiplied, alpha = np.zeros(layers[0].shape[:2] + (3,), np.float32), np.zeros(layers[0].shape[:2], np.float32)
+    for layer in layers:  # each over the ones before
+        a = layer[..., 3]
+        premultiplied = layer[..., :3] * a[..., None] + premultiplied * (1 - a[..., None])
+        alpha = a + alpha * (1 - a)
+    painted = alpha > EMPTY
+    if not painted.any():
+        return ()
+    colour = premultiplied / np.maximum(alpha, 1e-12)[..., None]
+    distance = np.linalg.norm(colour[..., None, :] - np.array(list(PALETTE.values()), np.float32) / 255, axis=-1)
+    nearest, names = distance.argmin(-1), list(PALETTE)
+    off = painted & (distance.min(-1) > OFF_PALETTE)
+    if off.sum() > OFF_PALETTE_SHARE * painted.sum():
+        r, g, b = to_uint8(colour[off][0])
+        raise StyleError(f"the painting has colours outside the brush's palette (#{r:02x}{g:02x}{b:02x}): "
+                         f"paint with {', '.join(names)}, one per style image")
+    for k in np.unique(nearest[painted]):
+        if k >= styles:
+            raise StyleError(f"the painting uses {names[k]}, the colour of style image {k + 1}, but there "
+                             f"{'is 1 style image' if styles == 1 else f'are {styles} style images'}: add one "
+                             f"or erase the {names[k]}")
+    mask = np.clip(alpha / FULL, 0.0, 1.0)
+    return tuple(Region(np.where(painted & (nearest == k), mask, 0.0).astype(np.float32), int(k))
+                 for k in np.unique(nearest[painted]))
+
+
+def page_regions(styles: int, painting=None, masks=None, content_labels=None, style_labels=None,
+                 shape: tuple[int, int] | None = None) -> tuple[tuple[Region, ...], list[str], list[tuple]]:
+    """The regions the page's inputs describe (none without any), with the name and RGB colour each is
+    shown in: a painting over the content (its aspect that of the content's `shape`, where given), one
+    mask file per style image, or a pair of label images (content labels, one per style image);
+    one of these at a time."""
+    painted = painted_regions(painting, styles)
+    given = [what for what, value in (("a painting", painted), ("mask files", masks),
+                                      ("label images", content_labels or style_labels)) if value]
+    if len(given) > 1:
+        raise StyleError(f"regions come from one source at a time, not from {' and '.join(given)}: clear "
+                         f"all but one")
+    if content_labels or style_labels:
+        if not (content_labels and style_labels):
+            raise StyleError("the content labels and the style labels go together: give both")
+        labels = to_uint8(load_image(content_labels))
+        regions = label_regions(labels, [load_image(p) for p in _paths(style_labels, "style label images")], styles)
+        colours = [tuple(int(v) for v in np.median(labels[r.mask > 0.5], axis=0)) for r in regions]
+        names = ["#{:02x}{:02x}{:02x}".format(*c) for c in colours]
+    else:
+        regions = mask_regions([load_mask(p) for p in _paths(masks, "masks")], None, styles) if masks else painted
+        palette = list(PALETTE.items())
+        names, colours = zip(*(palette[r.style % len(palette)] for r in regions)) if regions else ((), ())
+    if painted and shape:
+        h, w = painted[0].mask.shape
+        if abs(h * shape[1] - w * shape[0]) > 0.02 * h * shape[1]:  # another picture's shape
+            raise StyleError(f"the painting is {w}x{h} px but the content image is {shape[1]}x{shape[0]}: "
+                             f"paint over the content (the editor shows it once it is dropped)")
+    return check_regions(regions, styles), list(names), list(colours)
+
+
+def regions_line(regions, names: list[str], styles: list[str] | None = None) -> str:
+    """'2 regions: red → style 1 (a.png) on 31% of the picture, blue → style 2 on 24%; the other 45%
+    stays the photo'."""
+    shape = regions[0].mask.shape
+    cover = [area_resize(r.mask, *shape) for r in regions]
+    parts = [f"{name} → style {r.style + 1}" + (f" ({styles[r.style]})" if styles and r.style < len(styles) else
+                                               " (not added yet)" if styles is not None else "")
+             + f" on {float(np.mean(m)):.0%}" for name, r, m in zip(names, regions, cover)]
+    rest = 1.0 - float(np.mean(np.clip(sum(cover), 0.0, 1.0)))
+    return (f"{len(regions)} region{'s' * (len(regions) != 1)}: {', '.join(parts)}"
+            + (f"; the other {rest:.0%} stays the photo" if rest >= 0.005 else ""))
+
+
+def regions_preview(content, painting, styles, masks=None, content_labels=None, style_labels=None):
+    """The regions over the content, each in its colour at half strength, and a line that says which
+    style goes where (or what is wrong with the inputs)."""
+    background = (painting or {}).get("background")
+    if background is None:  # the editor's own clear drops it, and its change may come after the refill
+        background = (painting_of(content) or {}).get("background")
+    if background is None:
+        return None, "Drop a content image first: it appears above to paint on."
+    picture = np.asarray(background)[..., :3].astype(np.float32)
+    try:
+        files = [Path(p).name for p in _paths(styles)]
+        count = len(files) or len(_paths(masks, "masks")) or len(_paths(style_labels, "style label images")) \
+            or len(PALETTE)
+        regions, names, colours = page_regions(count, painting, masks, content_labels, style_labels)
+    except StyleError as e:
+        return None, f"⚠ {e}"
+    if not regions:
+        return None, "Nothing painted: every style goes everywhere, as without regions."
+    for region, colour in zip(regions, colours):
+        m = 0.55 * area_resize(region.mask, *picture.shape[:2])[..., None]
+        picture = picture * (1 - m) + np.array(colour, np.float32) * m
+    return picture.astype(np.uint8), regions_line(regions, names, files)
+
+
+REGIONS_HELP = ("Paint where each style goes, in the brush's colours: " + ", ".join(
+    f"{name} = style {k}" for k, name in enumerate(PALETTE, 1)) + " (the style files' order). Unpainted "
+    "parts stay the photo; with nothing painted every style goes everywhere. Or upload masks instead: one "
+    "greyscale image per style image, white where it goes (grey blends).")
+
+
+def regions_panel(prefix: str, content, styles, labels: bool = False) -> list:
+    """The "Regions (optional)" accordion of a tab: the painting editor over the content, mask files
+    (and, with `labels`, a pair of label images), the regions' preview and its line. Returns the inputs
+    a run takes, in page_regions' order."""
+    help_text = REGIONS_HELP + (" For photos, label images are the natural input: a content label image "
+                                "and one per style image, each colour marking the same kind of thing on "
+                                "both sides (sky, building)." if labels else "")
+    with gr.Accordion("Regions (optional)", open=False, elem_id=f"{prefix}regions"):
+        gr.Markdown(help_text)
+        painting = gr.ImageEditor(label="Paint the regions", type="numpy", sources=(), transforms=(), layers=False,
+                                  brush=gr.Brush(BRUSH_SIZE, [(f"rgb{c}", BRUSH_OPACITY) for c in PALETTE.values()],
+                                                 color_mode="fixed"),
+                                  height=360, elem_id=f"{prefix}regions_painting")
+        with gr.Row():
+            preview = gr.Image(label="Regions over the content", format="png", interactive=False, height=220,
+                               buttons=["fullscreen"],
+                               elem_id=f"{prefix}regions_preview", elem_classes=["fit"])
+            with gr.Column():
+                inputs = [painting, gr.File(label="Or masks: one per style image, white = that style",
+                                            file_count="multiple", file_types=["image"], type="filepath",
+                                            elem_id=f"{prefix}regions_masks", height=140)]
+                if labels:
+                    inputs += [ImageUpload(label="Or content labels", type="filepath", sources=["upload"], height=100,
+                                           elem_id=f"{prefix}content_labels"),
+                               gr.File(label="and style labels: one per style image", file_count="multiple",
+                                       file_types=["image"], type="filepath", elem_id=f"{prefix}style_labels",
+                                       height=100)]
+        line = gr.Markdown(elem_id=f"{prefix}regions_line")
+    quiet = dict(queue=False, show_progress="hidden", api_name=False)
+    show = dict(fn=regions_preview, inputs=[content, painting, styles, *inputs[1:]], outputs=[preview, line],
+                trigger_mode="always_last", **quiet)
+    # The preview follows the painter's strokes (`input`: on an editor whose value was set while its
+    # accordion was closed, the first stroke fires no `change` in Gradio 6.31) and the page's own
+    # updates of the editor: the content put in it, and put back after the editor's clear drops it.
+    content.change(painting_of, content, painting, **quiet).then(**show)
+    painting.clear(painting_of, content, painting, **quiet).then(**show)
+    gr.on([painting.input, *(c.change for c in (*inputs[1:], styles))], **show)
+    return inputs
+
+
 # --- Image tab -----------------------------------------------------------------------------------------
 
 def until_done_box(value: bool) -> gr.Checkbox:
@@ -630,17 +811,20 @@ def step_line(event: Event, pace: Pace, label: str = "Step") -> str:
 
 
 @user_errors
-def run_image(content, styles, request: gr.Request = None, **values):
+def run_image(content, styles, painting=None, masks=None, request: gr.Request = None, **values):
     """Stylises the content image; streams the picture in place, then the PNG, comparison and loss
-    curve. `values`: the tab's controls by name. Outputs: picture, PNG, before/after, loss curve, status."""
+    curve. `painting` (the regions editor's value) or `masks` (one file per style image): where each
+    style goes (page_regions). `values`: the tab's controls by name. Outputs: picture, PNG,
+    before/after, loss curve, status."""
     settings = from_values(ImageSettings, setting_values(values), preview_every=PAGE_PREVIEW_EVERY)
     content_image, style_images = load_inputs(content, styles)
+    regions, names, _ = page_regions(len(style_images), painting, masks, shape=content_image.shape[:2])
     with stop_flag(request, "image") as stop:
         yield None, None, None, None, status("Starting…")  # no stale download, comparison or curve
         weights = yield from weights_loading(settings.backbone, 5)
         pace, shown = Pace(), None
         run_dir = new_run_dir(request)
-        events = stylize(content_image, style_images, settings, weights)
+        events = stylize(content_image, style_images, settings, weights, regions=regions)
         for event in events:
             if event.done:
                 break
@@ -662,7 +846,8 @@ def run_image(content, styles, request: gr.Request = None, **values):
         text = {"style_core": result.report(), **({} if weights.trained else {"Warning": weights.source})}
         png = save_image(run_dir / "result.png", result.image, text)
         final = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
-        info = (f"{steps_summary(result, content_image.shape[:2])} · {result.stop_reason} · {final} · "
+        where = f" · {regions_line(regions, names)}" if regions else ""
+        info = (f"{steps_summary(result, content_image.shape[:2])} · {result.stop_reason} · {final}{where} · "
                 f"weights: {weights.source} · device: {jax.default_backend()}" + untrained_note(weights))
         picture = to_uint8(result.image)
         yield (picture, str(png), (to_uint8(np.asarray(content_image)), picture),
@@ -723,6 +908,7 @@ def image_tab(d: dict, page_banner) -> None:
     with gr.Row():
         with gr.Column():
             content, styles = drop_zones("")
+            regions = regions_panel("", content, styles)
             with gr.Row():
                 c |= fields(size=slider(32, 2048, d["size"], 16, "Size (px)", elem_id="size"),
                             iterations=slider(0, 1000, d["iterations"], 10, "Iterations", elem_id="iterations"))
@@ -753,7 +939,7 @@ def image_tab(d: dict, page_banner) -> None:
             compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=420)
             curve = gr.Plot(label="Loss")
     outputs = [preview, download, compare, curve, progress]
-    wire(run, stop, run_image, [content, styles], outputs, "stylize", "image", page_banner, c)
+    wire(run, stop, run_image, [content, styles, *regions], outputs, "stylize", "image", page_banner, c)
     examples.select(run_example, None, [content, styles, *(c[name] for name in EXAMPLE_SETTINGS)] + outputs,
                     concurrency_id="optimise", concurrency_limit=1, show_progress="hidden",
                     api_name=False).then(banner, None, page_banner, queue=False)
@@ -888,21 +1074,29 @@ TEMPORAL_STRENGTH = round(math.log10(DEFAULT_TEMPORAL_WEIGHT), 2)
 
 
 @user_errors
-def run_photo(content, styles, compare=False, request: gr.Request = None, **values):
+def run_photo(content, styles, compare=False, painting=None, masks=None, content_labels=None, style_labels=None,
+              request: gr.Request = None, **values):
     """Photorealistic transfer; streams the picture like the Image tab, then (on request) content, plain
-    stylisation and photorealistic result side by side, with their photo-likeness figures. `values`:
-    the tab's settings controls by name. Outputs: picture, PNG, side by side, status."""
+    stylisation and photorealistic result side by side, with their photo-likeness figures. Regions come
+    from a painting, masks or label images (page_regions). `values`: the tab's settings controls by
+    name. Outputs: picture, PNG, side by side, status."""
     values = setting_values(values)
     image = from_values(ImageSettings, values, make=photo_image_settings, preview_every=PAGE_PREVIEW_EVERY)
     settings = from_values(PhotoSettings, values, image=image)
     content_image, style_images = load_inputs(content, styles)
+    regions, region_names, _ = page_regions(len(style_images), painting, masks, content_labels, style_labels,
+                                            content_image.shape[:2])
+    where = {"regions": regions} if regions else {}
+    if regions and "regions" not in inspect.signature(stylize_photo).parameters:
+        raise StyleError("regions are not supported in photorealistic mode by this version of style_core yet")
     with stop_flag(request, "photo") as stop:
         yield None, None, [], status("Starting…")  # no stale download or gallery
         weights = yield from weights_loading(image.backbone, 4)
         # The plain stylisation for the comparison: a two-stage run's first stage is exactly that.
         plain_run = compare and not settings.two_stage and settings.photo_weight > 0
-        runs = [("plain stylisation", stylize(content_image, style_images, image, weights))] if plain_run else []
-        runs.append(("photorealistic", stylize_photo(content_image, style_images, settings, weights)))
+        runs = [("plain stylisation", stylize(content_image, style_images, image, weights, **where))] if plain_run \
+            else []
+        runs.append(("photorealistic", stylize_photo(content_image, style_images, settings, weights, **where)))
         planned = {label: sum(image.scale_iterations) for label, _ in runs}  # until a run says its own
         pace, offset, plain, shown = Pace(), 0, None, None
         for index, (label, events) in enumerate(runs, 1):
@@ -943,6 +1137,7 @@ def run_photo(content, styles, compare=False, request: gr.Request = None, **valu
             f"{s.iterations} {name}" for s, name in zip(result.stages, names)]
         steps = offset + sum(s.iterations for s in result.stages)
         split = f" ({' + '.join(passes)})" if len(passes) > 1 else ""
+        split += f" · {regions_line(regions, region_names)}" if regions else ""
         info = (f"**{steps} steps in {pace.seconds:.1f} s**{split} · {final} · affine residual "
                 f"{result.metrics['affine_residual']:.4f} (0 = locally an affine map of the content's colours) · "
                 f"edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {weights.source}" + untrained_note(weights))
@@ -956,10 +1151,12 @@ def photo_tab(d: dict, page_banner) -> None:
     with gr.Row():
         with gr.Column():
             content, styles = drop_zones("photo_", "photo")
+            regions = regions_panel("photo_", content, styles, labels=True)
             fields, c = functools.partial(controls, PhotoSettings, ImageSettings), {}
             with gr.Row():
                 c |= fields(size=slider(32, 2048, d["photo_size"], 16, "Size (px)"),
-                            iterations=slider(0, 2000, d["photo_iterations"], 10, "Iterations"))
+                            iterations=slider(0, 2000, d["photo_iterations"], 10, "Iterations",
+                                              elem_id="photo_iterations"))
             with gr.Row():
                 c["style_strength"] = strength(6, "Style strength", "style weight = 10^strength (6 = 1e6, the deck's)")
                 c["photorealism"] = strength(PHOTO_STRENGTH, "Photorealism", f"0 = off (plain image mode); matting "
@@ -985,8 +1182,8 @@ def photo_tab(d: dict, page_banner) -> None:
             preview = result_image("photo_result", "Result", 420)
             download = gr.File(label="Download PNG (settings embedded)", elem_id="photo_download")
             gallery = gr.Gallery(label="Side by side", columns=4, height="auto", format="png")
-    wire(run, stop, run_photo, [content, styles, compare], [preview, download, gallery, progress], "photo", "photo",
-         page_banner, c)
+    wire(run, stop, run_photo, [content, styles, compare, *regions], [preview, download, gallery, progress], "photo",
+         "photo", page_banner, c)
 
 
 # --- Video tab ----------------------------------------------------------------------------------------

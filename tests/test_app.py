@@ -257,6 +257,115 @@ def test_photo_endpoint_streams_and_compares_three_ways(server):
         client.predict(**{**args, "epsilon": 0.0}, api_name="/photo")
 
 
+# --- regions: where each style goes, from the Image and Photorealistic tabs (issue 19, 4) -------------
+
+@pytest.fixture(scope="module")
+def red_and_blue(tmp_path_factory):
+    """tests/test_regions.py's two style images with palettes of their own (a red and a blue
+    texture), and masks of the left and right halves of the content's shape (4:3), as files."""
+    from tests.test_regions import BLUE, RED
+    folder = tmp_path_factory.mktemp("regions")
+    left = np.zeros((48, 64), np.uint8)
+    left[:, :32] = 255
+    images = {"red.png": app.to_uint8(RED), "blue.png": app.to_uint8(BLUE), "left.png": left,
+              "right.png": 255 - left, "black.png": np.zeros((48, 64), np.uint8)}
+    for name, image in images.items():
+        Image.fromarray(image).save(folder / name)
+    return {name.removesuffix(".png"): str(folder / name) for name in images}
+
+
+def painting(folder: Path, left: str | None = "red", right: str | None = "blue", opacity: float = 1.0) -> dict:
+    """The regions editor's value as the page sends it: the content behind, and one RGBA layer with the
+    two halves painted in palette colours (None: unpainted)."""
+    layer = np.zeros((48, 64, 4), np.uint8)
+    for half, colour in ((slice(0, 32), left), (slice(32, 64), right)):
+        if colour:
+            layer[:, half] = (*app.PALETTE[colour], round(255 * opacity))
+    Image.fromarray(layer, "RGBA").save(folder / "layer.png")
+    return dict(background=handle_file(CONTENT), layers=[handle_file(str(folder / "layer.png"))], composite=None)
+
+
+def regions_args(files, **kw):
+    return image_args(**{**dict(styles=(files["red"], files["blue"]), size=64, iterations=30, optimizer="lbfgs",
+                                style_layers="relu1_1,relu2_1,relu3_1"), **kw})
+
+
+def test_image_endpoint_paints_each_style_where_its_mask_is(server, red_and_blue):
+    """Mask files, one per style image: the left half takes the red style's colours, the right half the
+    blue one's; the status line and the PNG's report name the regions."""
+    client = Client(server, verbose=False)
+    masks = [handle_file(red_and_blue[side]) for side in ("left", "right")]
+    _, png, _, _, info = client.predict(**regions_args(red_and_blue, masks=masks), api_name="/stylize")
+    mean = lambda image: image.reshape(-1, 3).mean(0)  # noqa: E731
+    result = np.asarray(Image.open(png).convert("RGB"), np.float64) / 255
+    halves = {"left": mean(result[:, :24]), "right": mean(result[:, 40:])}  # 8 px off the seam
+    styles = {name: mean(np.asarray(Image.open(red_and_blue[name]), np.float64) / 255) for name in ("red", "blue")}
+    d = {(h, s): float(np.linalg.norm(halves[h] - styles[s])) for h in halves for s in styles}
+    assert d["left", "red"] < 0.5 * d["left", "blue"] and d["right", "blue"] < 0.5 * d["right", "red"], d
+    assert "2 regions: red → style 1 on 50%, blue → style 2 on 50%" in info
+    assert [r["coverage"] for r in json.loads(Image.open(png).text["style_core"])["regions"]] == [0.5, 0.5]
+
+
+def test_a_painting_is_the_regions_it_shows(server, red_and_blue, tmp_path):
+    """The editor's painting, as Gradio hands it to the run, makes the same regions as mask files of
+    the same halves: the same picture, bit for bit (a stroke at the brush's half opacity is all of a
+    region). One colour painted: one region, the rest stays the photo; nothing painted: no regions."""
+    client = Client(server, verbose=False)
+    masks = [handle_file(red_and_blue[side]) for side in ("left", "right")]
+    short = dict(iterations=5)
+    *_, from_masks, _, _, _ = client.predict(**regions_args(red_and_blue, masks=masks, **short), api_name="/stylize")
+    painted = painting(tmp_path, opacity=app.BRUSH_OPACITY)
+    _, from_painting, _, _, info = client.predict(**regions_args(red_and_blue, painting=painted, **short),
+                                                  api_name="/stylize")
+    assert np.array_equal(np.asarray(Image.open(from_masks)), np.asarray(Image.open(from_painting)))
+    assert "2 regions: red → style 1 on 50%, blue → style 2 on 50%" in info
+    *_, info = client.predict(**regions_args(red_and_blue, painting=painting(tmp_path, right=None), **short),
+                              api_name="/stylize")
+    assert "1 region: red → style 1 on 50%; the other 50% stays the photo" in info
+    *_, info = client.predict(**regions_args(red_and_blue, painting=painting(tmp_path, None, None), **short),
+                              api_name="/stylize")
+    assert "region" not in info
+
+
+@pytest.mark.parametrize("regions,message", [
+    (lambda f, tmp: dict(masks=[handle_file(f["left"])]), "1 masks for 2 style images"),
+    (lambda f, tmp: dict(masks=[handle_file(f["left"]), handle_file(f["black"])]), "mask 2 of 2 is empty"),
+    (lambda f, tmp: dict(masks=[handle_file(f["left"]), handle_file(str(tmp))]), "notes.png: not an image file"),
+    (lambda f, tmp: dict(painting=painting(tmp.parent, "red", "green")),
+     "the painting uses green, the colour of style image 3, but there are 2 style images: add one or erase the "
+     "green"),
+    (lambda f, tmp: dict(painting=painting(tmp.parent), masks=[handle_file(f["left"])] * 2),
+     "regions come from one source at a time, not from a painting and mask files: clear all but one"),
+    (lambda f, tmp: dict(masks=[handle_file(f[side]) for side in ("left", "right")], style_blend="1,1"),
+     "style blend does not apply with masks: each region names its style image"),
+])
+def test_bad_regions_come_back_as_one_line(server, red_and_blue, tmp_path, regions, message, capfd):
+    text_file = tmp_path / "notes.png"
+    text_file.write_text("not a picture")
+    client = Client(server, verbose=False)
+    with pytest.raises(Exception) as e:
+        client.predict(**regions_args(red_and_blue, **regions(red_and_blue, text_file)), api_name="/stylize")
+    assert message in str(e.value)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_photo_endpoint_takes_label_images(server):
+    """The Photorealistic tab's natural input, a pair of label images (the bundled sky/land pair):
+    its regions reach stylize_photo, or, while the library's photo mode takes none, one clear line."""
+    import inspect
+    labels = ROOT / "assets" / "masks"
+    client = Client(server, verbose=False)
+    args = dict(content=handle_file(CONTENT), styles=[handle_file(STYLE)], size=64, iterations=10, optimizer="adam",
+                content_labels=handle_file(str(labels / "labels.png")),
+                style_labels=[handle_file(str(labels / "style-labels.png"))])
+    if "regions" not in inspect.signature(app.stylize_photo).parameters:
+        with pytest.raises(Exception, match="regions are not supported in photorealistic mode by this version"):
+            client.predict(**args, api_name="/photo")
+        return
+    *_, info = client.predict(**args, api_name="/photo")
+    assert "2 regions: #28c83c → style 1 on 45%, #50a0ff → style 1 on 55%" in info
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     from tests.synthetic import pan, write_clip
@@ -385,11 +494,12 @@ def _report_figures():
         print("\nbrowser figures:", json.dumps(FIGURES, indent=1))
 
 
-def screenshot(page, name: str) -> Path:
-    """A PNG of the page as a user sees it (256 colours: small enough to keep in git)."""
+def screenshot(page, name: str, part=None) -> Path:
+    """A PNG of the page as a user sees it, or of one `part` of it (256 colours: small enough to keep
+    in git)."""
     DOCS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
-    raw = page.screenshot(full_page=True)
+    raw = part.screenshot() if part is not None else page.screenshot(full_page=True)
     import io
     path = DOCS / f"{name}.png"
     Image.open(io.BytesIO(raw)).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
@@ -468,7 +578,7 @@ def watch_then_stop(page, prefix: str, picture: str, name: str, watch_s: float, 
     return image
 
 
-def upload(page, prefix: str, content: str, style: str = STYLE, content_box: str | None = None) -> None:
+def upload(page, prefix: str, content: str, style: str | list[str] = STYLE, content_box: str | None = None) -> None:
     page.locator(f"#{content_box or prefix + 'content'} input[type=file]").set_input_files(content)
     page.locator(f"#{prefix}styles input[type=file]").set_input_files(style)
     page.wait_for_timeout(1000)  # let the uploads finish
@@ -514,6 +624,108 @@ def test_browser_photo_tab_stop(server, page):
     upload(page, "photo_", CONTENT)
     page.locator("#photo_run").click()
     watch_then_stop(page, "photo_", "photo_result", "photo", 3, "photo_download")
+
+
+def paint_halves(page, prefix: str = "", shape: tuple[int, int] = (576, 768)) -> None:
+    """With mouse drags on the regions editor's canvas, as a user would: the left half of the content
+    (`shape` in the editor's pixels) in the brush's first colour (style 1), the right half in its second."""
+    editor = page.locator(f"#{prefix}regions_painting")
+    editor.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)  # the canvas settles its zoom after the accordion opens
+    zoom = float(editor.get_by_text("%").first.inner_text().strip("%")) / 100  # the editor's own zoom
+    box = editor.locator("canvas").first.bounding_box()
+    h, w = shape[0] * zoom, shape[1] * zoom
+    left, top = box["x"] + (box["width"] - w) / 2, box["y"] + (box["height"] - h) / 2  # the picture is centred
+    for k, (x0, x1) in enumerate(((left + 2, left + w / 2 - 2), (left + w / 2 + 2, left + w - 2))):
+        editor.locator("button[aria-label='Color']").click()
+        editor.locator("button.color").nth(k).click()
+        for y in np.arange(top + 6, top + h, 24):
+            page.mouse.move(x0, y)
+            page.mouse.down()
+            page.mouse.move(x1, y, steps=3)
+            page.mouse.up()
+            if k == 0 and y == top + 6:  # the preview follows the very first stroke too
+                page.locator(f"#{prefix}regions_line").get_by_text("1 region: red").wait_for(timeout=30_000)
+    page.mouse.move(0, 0)  # the brush's outline off the picture
+
+
+def settled(page, locator, seconds: float = 2.0, timeout: float = 60.0) -> str:
+    """The text of `locator` once it has not changed for `seconds` (a preview that follows strokes
+    still arriving)."""
+    text, since, deadline = None, time.time(), time.time() + timeout
+    while time.time() < deadline:
+        now = locator.inner_text()
+        if now != text:
+            text, since = now, time.time()
+        elif time.time() - since >= seconds:
+            return text
+        page.wait_for_timeout(250)
+    raise AssertionError(f"still changing after {timeout} s: {text!r}")
+
+
+def shown_picture(page, image) -> np.ndarray:
+    """The picture an <img> of the page shows, as the browser fetched it."""
+    import io
+    body = page.request.get(image.get_attribute("src")).body()
+    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"), np.float64) / 255
+
+
+def test_browser_paint_regions_see_them_and_run(server, page, red_and_blue):
+    """Issue 19, 4: in the Image tab, paint where each style goes with mouse drags on the content, see
+    the regions over the content and the line that names them, run, and get a result with the red
+    style's colours on the left and the blue one's on the right."""
+    upload(page, "", CONTENT, [red_and_blue["red"], red_and_blue["blue"]])
+    page.locator("#regions").get_by_text("Regions (optional)").click()
+    line = page.locator("#regions_line")
+    line.get_by_text("Nothing painted").wait_for(timeout=30_000)  # the content is in the editor
+    paint_halves(page)
+    line.get_by_text("2 regions: red → style 1 (red.png) on").wait_for(timeout=30_000)
+    assert "blue → style 2 (blue.png) on" in settled(page, line)
+    preview = shown_picture(page, page.locator("#regions_preview img"))
+    w = preview.shape[1]
+    redness = lambda image: float((image[..., 0] - image[..., 2]).mean())  # noqa: E731
+    assert redness(preview[:, : w // 2 - 8]) > redness(preview[:, w // 2 + 8:]) + 0.3
+    screenshot(page, "studio-regions", page.locator("#regions"))
+    page.locator("#iterations input[type=number]").fill("30")
+    page.locator("#iterations input[type=number]").press("Enter")
+    page.locator("#run").click()
+    page.locator("#status [data-state=done]").wait_for(timeout=300_000)
+    assert "2 regions: red → style 1 on" in page.locator("#status").inner_text()
+    result = shown_picture(page, page.locator("#result img"))
+    styles = {name: np.asarray(Image.open(red_and_blue[name]), np.float64).reshape(-1, 3).mean(0) / 255
+              for name in ("red", "blue")}
+    d = lambda part, style: float(np.linalg.norm(part.reshape(-1, 3).mean(0) - styles[style]))  # noqa: E731
+    left, right = result[:, :24], result[:, 40:]
+    FIGURES["regions"] = {f"{half}-{style}": round(d(part, style), 3) for half, part in (("left", left),
+                          ("right", right)) for style in styles}
+    assert d(left, "red") < 0.5 * d(left, "blue") and d(right, "blue") < 0.5 * d(right, "red"), FIGURES["regions"]
+    screenshot(page, "studio-regions-result")
+
+
+def test_browser_photo_tab_takes_label_images(server, page):
+    """The Photorealistic tab's regions panel with its natural input, a pair of label images: the
+    preview names each colour's region, and Run honours them (or, while the library's photo mode takes
+    no regions, says so in one line)."""
+    import inspect
+    page.get_by_role("tab", name="Photorealistic").click()
+    upload(page, "photo_", CONTENT)
+    page.locator("#photo_regions").get_by_text("Regions (optional)").click()
+    labels = ROOT / "assets" / "masks"
+    page.locator("#photo_content_labels input[type=file]").set_input_files(str(labels / "labels.png"))
+    page.locator("#photo_style_labels input[type=file]").set_input_files(str(labels / "style-labels.png"))
+    page.locator("#photo_regions_line").get_by_text("2 regions: #28c83c → style 1 (style.png) on").wait_for(
+        timeout=30_000)
+    assert page.locator("#photo_regions_preview img").is_visible()
+    screenshot(page, "studio-photo-regions", page.locator("#photo_regions"))
+    page.locator("#photo_iterations input[type=number]").fill("20")
+    page.locator("#photo_iterations input[type=number]").press("Enter")
+    page.locator("#photo_run").click()
+    if "regions" not in inspect.signature(app.stylize_photo).parameters:
+        page.get_by_text("regions are not supported in photorealistic mode").first.wait_for(timeout=30_000)
+        return
+    page.locator("#photo_status [data-state=done]").wait_for(timeout=300_000)
+    assert "2 regions: #28c83c → style 1 on" in page.locator("#photo_status").inner_text()
+    screenshot(page, "studio-photo-regions-result")
 
 
 @pytest.fixture(scope="module")
