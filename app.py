@@ -1086,17 +1086,14 @@ def run_photo(content, styles, compare=False, painting=None, masks=None, content
     content_image, style_images = load_inputs(content, styles)
     regions, region_names, _ = page_regions(len(style_images), painting, masks, content_labels, style_labels,
                                             content_image.shape[:2])
-    where = {"regions": regions} if regions else {}
-    if regions and "regions" not in inspect.signature(stylize_photo).parameters:
-        raise StyleError("regions are not supported in photorealistic mode by this version of style_core yet")
     with stop_flag(request, "photo") as stop:
         yield None, None, [], status("Starting…")  # no stale download or gallery
         weights = yield from weights_loading(image.backbone, 4)
         # The plain stylisation for the comparison: a two-stage run's first stage is exactly that.
         plain_run = compare and not settings.two_stage and settings.photo_weight > 0
-        runs = [("plain stylisation", stylize(content_image, style_images, image, weights, **where))] if plain_run \
-            else []
-        runs.append(("photorealistic", stylize_photo(content_image, style_images, settings, weights, **where)))
+        runs = [("plain stylisation", stylize(content_image, style_images, image, weights, regions=regions))
+                ] if plain_run else []
+        runs.append(("photorealistic", stylize_photo(content_image, style_images, settings, weights, regions=regions)))
         planned = {label: sum(image.scale_iterations) for label, _ in runs}  # until a run says its own
         pace, offset, plain, shown = Pace(), 0, None, None
         for index, (label, events) in enumerate(runs, 1):

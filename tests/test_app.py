@@ -351,17 +351,12 @@ def test_bad_regions_come_back_as_one_line(server, red_and_blue, tmp_path, regio
 
 def test_photo_endpoint_takes_label_images(server):
     """The Photorealistic tab's natural input, a pair of label images (the bundled sky/land pair):
-    its regions reach stylize_photo, or, while the library's photo mode takes none, one clear line."""
-    import inspect
+    its regions reach stylize_photo."""
     labels = ROOT / "assets" / "masks"
     client = Client(server, verbose=False)
     args = dict(content=handle_file(CONTENT), styles=[handle_file(STYLE)], size=64, iterations=10, optimizer="adam",
                 content_labels=handle_file(str(labels / "labels.png")),
                 style_labels=[handle_file(str(labels / "style-labels.png"))])
-    if "regions" not in inspect.signature(app.stylize_photo).parameters:
-        with pytest.raises(Exception, match="regions are not supported in photorealistic mode by this version"):
-            client.predict(**args, api_name="/photo")
-        return
     *_, info = client.predict(**args, api_name="/photo")
     assert "2 regions: #28c83c → style 1 on 45%, #50a0ff → style 1 on 55%" in info
 
