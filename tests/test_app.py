@@ -699,9 +699,7 @@ def test_browser_paint_regions_see_them_and_run(server, page, red_and_blue):
 
 def test_browser_photo_tab_takes_label_images(server, page):
     """The Photorealistic tab's regions panel with its natural input, a pair of label images: the
-    preview names each colour's region, and Run honours them (or, while the library's photo mode takes
-    no regions, says so in one line)."""
-    import inspect
+    preview names each colour's region, and Run honours them."""
     page.get_by_role("tab", name="Photorealistic").click()
     upload(page, "photo_", CONTENT)
     page.locator("#photo_regions").get_by_text("Regions (optional)").click()
@@ -715,9 +713,6 @@ def test_browser_photo_tab_takes_label_images(server, page):
     page.locator("#photo_iterations input[type=number]").fill("20")
     page.locator("#photo_iterations input[type=number]").press("Enter")
     page.locator("#photo_run").click()
-    if "regions" not in inspect.signature(app.stylize_photo).parameters:
-        page.get_by_text("regions are not supported in photorealistic mode").first.wait_for(timeout=30_000)
-        return
     page.locator("#photo_status [data-state=done]").wait_for(timeout=300_000)
     assert "2 regions: #28c83c → style 1 on" in page.locator("#photo_status").inner_text()
     screenshot(page, "studio-photo-regions-result")
