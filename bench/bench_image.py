@@ -134,7 +134,12 @@ def main() -> None:
           f"{c['initial_loss']:.4g} -> {c['final_loss']:.4g}; 99% of the way there at step "
           f"{c['step_at_99pct_of_the_way']} ({c['seconds_to_99pct_of_the_way']:.1f} s); within 1% of the "
           f"final loss at step {c['step_within_1pct_of_final']} ({c['seconds_within_1pct_of_final']:.1f} s)")
-    out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"image-{device.platform}.json"
+    write_result(result, args.out or ROOT / "bench" / "results" / f"image-{device.platform}.json")
+
+
+def write_result(result: dict, out) -> None:
+    """Writes a bench's JSON (its folder made if need be) and says where."""
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")

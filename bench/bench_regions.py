@@ -15,7 +15,6 @@ evaluations). Timing does not depend on the weights' values: untrained weights (
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -27,7 +26,7 @@ import jax.numpy as jnp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench_image import time_loop, time_value_and_grad  # noqa: E402
+from bench_image import time_loop, time_value_and_grad, write_result  # noqa: E402
 from style_core.images import fit_longest_side, load_image, load_mask, resize  # noqa: E402
 from style_core.objective import image_objective, region_targets, style_targets  # noqa: E402
 from style_core.regions import Region, check_regions  # noqa: E402
@@ -89,10 +88,7 @@ def main() -> None:
         cells = [f"{r['plain'][k]:.4f} -> {r['two_regions'][k]:.4f} ({r['ratio'][k]:.2f}x)"
                  for k in ("evaluation_s", "adam_s_per_step", "lbfgs_s_per_step")]
         print(f"{r['size']:>5} {r['shape'][0]:>4}x{r['shape'][1]:<4} " + " ".join(f"{c:>26}" for c in cells))
-    out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"regions-{device.platform}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    write_result(result, args.out or ROOT / "bench" / "results" / f"regions-{device.platform}.json")
 
 
 if __name__ == "__main__":

@@ -665,6 +665,16 @@ def shown_picture(page, image) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(body)).convert("RGB"), np.float64) / 255
 
 
+def run_to_done(page, prefix: str, iterations: int) -> str:
+    """Sets the tab's iterations, runs it, and waits for the finished status line, which it returns."""
+    field = page.locator(f"#{prefix}iterations input[type=number]")
+    field.fill(str(iterations))
+    field.press("Enter")
+    page.locator(f"#{prefix}run").click()
+    page.locator(f"#{prefix}status [data-state=done]").wait_for(timeout=300_000)
+    return page.locator(f"#{prefix}status").inner_text()
+
+
 def test_browser_paint_regions_see_them_and_run(server, page, red_and_blue):
     """Issue 19, 4: in the Image tab, paint where each style goes with mouse drags on the content, see
     the regions over the content and the line that names them, run, and get a result with the red
@@ -681,11 +691,7 @@ def test_browser_paint_regions_see_them_and_run(server, page, red_and_blue):
     redness = lambda image: float((image[..., 0] - image[..., 2]).mean())  # noqa: E731
     assert redness(preview[:, : w // 2 - 8]) > redness(preview[:, w // 2 + 8:]) + 0.3
     screenshot(page, "studio-regions", page.locator("#regions"))
-    page.locator("#iterations input[type=number]").fill("30")
-    page.locator("#iterations input[type=number]").press("Enter")
-    page.locator("#run").click()
-    page.locator("#status [data-state=done]").wait_for(timeout=300_000)
-    assert "2 regions: red → style 1 on" in page.locator("#status").inner_text()
+    assert "2 regions: red → style 1 on" in run_to_done(page, "", 30)
     result = shown_picture(page, page.locator("#result img"))
     styles = {name: np.asarray(Image.open(red_and_blue[name]), np.float64).reshape(-1, 3).mean(0) / 255
               for name in ("red", "blue")}
@@ -710,11 +716,7 @@ def test_browser_photo_tab_takes_label_images(server, page):
         timeout=30_000)
     assert page.locator("#photo_regions_preview img").is_visible()
     screenshot(page, "studio-photo-regions", page.locator("#photo_regions"))
-    page.locator("#photo_iterations input[type=number]").fill("20")
-    page.locator("#photo_iterations input[type=number]").press("Enter")
-    page.locator("#photo_run").click()
-    page.locator("#photo_status [data-state=done]").wait_for(timeout=300_000)
-    assert "2 regions: #28c83c → style 1 on" in page.locator("#photo_status").inner_text()
+    assert "2 regions: #28c83c → style 1 on" in run_to_done(page, "photo_", 20)
     screenshot(page, "studio-photo-regions-result")
 
 
