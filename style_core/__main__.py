@@ -140,6 +140,10 @@ def _job_options(p: argparse.ArgumentParser, what: str) -> None:
                         "written unless --keep-job")
     p.add_argument("--resume", action="store_true", help="continue the job in the job folder")
     p.add_argument("--keep-job", action="store_true", help="keep the job folder after a finished run")
+    p.add_argument("--cluster", default="local", metavar="WHERE",
+                   help=f"where the {what} run: local (this machine, the default); ray (the Ray cluster "
+                        "RAY_ADDRESS names, or a local one started for this run); HOST:PORT or "
+                        "ray://HOST:PORT (that Ray cluster). The job folder stays on this machine")
 
 
 def _video_parser(modes) -> None:
@@ -321,10 +325,11 @@ def _image_mode(values: dict) -> Mode:
 def _large_mode(values: dict) -> Mode:
     from .large import PIECES, LargeSettings, stylize_large
     return Mode(from_values(LargeSettings, values, image=from_values(ImageSettings, values, skip=("size",))),
-                lambda content, styles, settings, weights, job, resume, regions, **_: stylize_large(
-                    content, styles, settings, weights, job=job, resume=resume, regions=regions),
+                lambda content, styles, settings, weights, job, resume, regions, backend, **_: stylize_large(
+                    content, styles, settings, weights, job=job, resume=resume, regions=regions, backend=backend),
                 lambda r: f"{r.image.shape[1]}x{r.image.shape[0]}, {len(r.layout)} tiles"
-                          + (f", {r.tiles_resumed} resumed" if r.tiles_resumed else "") + f", {r.seconds:.1f} s",
+                          + (f", {r.tiles_resumed} resumed" if r.tiles_resumed else "") + f", {r.seconds:.1f} s"
+                          + _where(r),
                 "tiles", PIECES, regions=True)
 
 
@@ -344,13 +349,20 @@ def _video_mode(values: dict) -> Mode:
     from .videoio import VIDEO_FORMATS
     return Mode(from_values(VideoSettings, values,
                             image=from_values(ImageSettings, values, make=video_image_settings)),
-                lambda content, styles, settings, weights, output, job, resume, **_: stylize_video(
-                    content, styles, settings, weights, output, job=job, resume=resume),
+                lambda content, styles, settings, weights, output, job, resume, backend, **_: stylize_video(
+                    content, styles, settings, weights, output, job=job, resume=resume, backend=backend),
                 lambda r: f"{r.frames} frames at {float(r.fps):g} fps"
                           + (f", {r.frames_resumed} resumed" if r.frames_resumed else "")
                           + f", {r.seconds:.1f} s; E_warp {r.warping_error:.3g}, later frames "
-                            f"{r.mean_later_iterations:.1f} steps on average",
+                            f"{r.mean_later_iterations:.1f} steps on average" + _where(r),
                 "frames", PIECES, VIDEO_FORMATS)
+
+
+def _where(result) -> str:
+    """Where a job's units ran, when that was not here: "; on ray: 1 node, 2 workers, 9 tasks, 0 retries"."""
+    from .cluster import said, summary
+    where = summary(result.units)
+    return f"; {said(where)}" if where.get("backend", "local") != "local" else ""
 
 
 MODES = {"image": _image_mode, "large": _large_mode, "photo": _photo_mode, "video": _video_mode}
@@ -375,6 +387,7 @@ def run(args: argparse.Namespace) -> int:
     """Every mode alike: its settings by name from the options; the output, report and job folder
     checked before anything loads; the inputs and weights; one loop over the mode's events; then the
     output, the report and the job folder's removal."""
+    from .cluster import backend
     from .images import check_output_path, load_image
     mode = MODES[args.mode](vars(args))
     image = getattr(mode.settings, "image", mode.settings)
@@ -383,12 +396,13 @@ def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output, inputs, **({"formats": mode.formats} if mode.formats else {}))
     report_path = _report_path(args, inputs)
     job = _job_folder(args, output, report_path) if mode.keeps else None
+    cluster = backend(args.cluster) if mode.keeps else None
     content = _content(args, mode.settings)
     styles = [load_image(s) for s in args.styles]
     weights = _weights(args, image.backbone, image.weights)
     with _resumable(job, mode.keeps):
         result = _follow(mode.events(content, styles, mode.settings, weights, regions=regions, output=output,
-                                     job=job, resume=getattr(args, "resume", False)), args.quiet)
+                                     job=job, resume=getattr(args, "resume", False), backend=cluster), args.quiet)
     _write(args, output, report_path, result, weights, picture=mode.formats is None)
     if job is not None:
         _end_job(args, job, result, mode.pieces)

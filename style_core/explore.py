@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from . import cluster
 from .errors import StyleError
 from .settings import OPTIMIZERS, ImageSettings
 from .events import Event
@@ -102,20 +103,37 @@ class Cell:
 
 
 def run_study(name: str, content: np.ndarray, style: np.ndarray, base: ImageSettings,
-              weights_for: Callable[[str], Weights], *, progress: bool = False) -> Iterator[Cell | Event]:
+              weights_for: Callable[[str], Weights], *, progress: bool = False,
+              backend: cluster.Local | cluster.RayCluster | None = None) -> Iterator[Cell | Event]:
     """Runs every cell of study `name`, yielding each as soon as it is done.
 
-    `weights_for(backbone)` supplies the weights (the backbone study needs five). With `progress`, each
-    cell's own progress events (one per compiled chunk) come before it, so that a front end can report
-    within a cell and stop the study between two chunks by closing the generator.
+    `weights_for(backbone)` supplies the weights (the backbone study needs five), each asked for once
+    before the first cell. With `progress`, each cell's own progress events (one per compiled chunk)
+    come before it, so that a front end can report within a cell and stop the study between two
+    chunks by closing the generator. `backend` (`cluster.py`) runs the cells: here, one after
+    another, by default; on a Ray cluster, a task per cell, each yielded as it finishes (in any
+    order: a cell's `index` says where it goes), without progress within a cell.
     """
     if name not in STUDIES:
         raise StyleError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
     cells = STUDIES[name].cells(base)
-    for index, (label, settings) in enumerate(cells):
-        for event in stylize(content, [style], settings, weights_for(settings.backbone)):
-            result = event.result
-            if progress and result is None:
-                yield event
-        steps, losses = result.loss_curve()
-        yield Cell(index, len(cells), label, result.image, losses, steps, result.stop_reason, result.seconds)
+    weights = {b: weights_for(b) for b in dict.fromkeys(settings.backbone for _, settings in cells)}
+    items = [(index, len(cells), label, settings) for index, (label, settings) in enumerate(cells)]
+    for update in (backend or cluster.Local()).run(cell_work, (content, style, weights), items):
+        if isinstance(update, cluster.Finished):
+            yield update.value
+        elif progress:
+            yield update.value
+
+
+def cell_work(shared: tuple, item: tuple, device=None):
+    """A cluster unit: one cell of a study (`item`: index, count, label, settings) on the shared
+    (content, style, weights by backbone); yields its progress, returns the `Cell`."""
+    content, style, weights = shared
+    index, count, label, settings = item
+    for event in stylize(content, [style], settings, weights[settings.backbone]):
+        if event.result is None:
+            yield event
+    result = event.result
+    steps, losses = result.loss_curve()
+    return Cell(index, count, label, result.image, losses, steps, result.stop_reason, result.seconds)

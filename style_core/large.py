@@ -22,15 +22,16 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from . import color, jobs
+from . import cluster, color, jobs
 from .backbones import layer_table, min_input_side
+from .cluster import Progress
 from .errors import StyleError
 from .events import Event
 from .images import fit_longest_side, resize, resize_longest
@@ -112,6 +113,7 @@ class LargeResult:
     stop_reason: str
     remade: tuple[str, ...] = ()           # damaged job files (relative to the job folder) made again
     regions: tuple[Region, ...] = ()
+    units: tuple[dict, ...] = ()           # where each unit of tiles ran: node, worker, seconds, retries
 
     def report(self) -> dict:
         return {"mode": "large", "settings": self.settings.to_dict(), "backbone": self.settings.image.backbone,
@@ -121,7 +123,8 @@ class LargeResult:
                 "tiles_resumed": self.tiles_resumed, "base_losses": self.base_losses,
                 "tile_losses": self.tile_losses, "seconds": round(self.seconds, 3),
                 "stop_reason": self.stop_reason, "remade": list(self.remade),
-                **({"regions": describe(self.regions)} if self.regions else {})}
+                **({"regions": describe(self.regions)} if self.regions else {}),
+                "backend": cluster.summary(self.units), "units": list(self.units)}
 
 
 # --- style targets for the whole canvas ---------------------------------------------------------------
@@ -275,7 +278,8 @@ def check_memory(shape: tuple[int, int]) -> None:
 
 def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: LargeSettings,
                   weights: Weights, job: str | os.PathLike | None = None, resume: bool = False, *,
-                  extras: Sequence[Term] = (), regions: Sequence[Region] = ()) -> Iterator[Event]:
+                  extras: Sequence[Term] = (), regions: Sequence[Region] = (),
+                  backend: cluster.Local | cluster.RayCluster | None = None) -> Iterator[Event]:
     """Paints `content` at `settings.size` px tile by tile; yields progress, the last event has the
     result. With `job`, finished work is kept in that folder and `resume` continues it. `extras` add
     loss terms to the global pass and to every tile, as `stylize`'s do (their data made per tile).
@@ -284,7 +288,10 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
     style targets are computed once for the canvas (its style image under its style mask at the
     output's scale); each tile gets its cut of the masks brought to the output's size, and a region
     that does not reach a tile weighs 0 there. Pixels no region covers get only the content term, and
-    start each tile from the content (with a content init), not from the global pass."""
+    start each tile from the content (with a content init), not from the global pass.
+
+    `backend` (`cluster.py`) runs the tiles: here by default (a batch over this host's devices), or a
+    task per tile on a Ray cluster; the job folder and the canvas stay here either way."""
     image_settings = settings.image
     if weights.backbone != image_settings.backbone:
         raise StyleError(f"weights are for {weights.backbone}, settings ask for {image_settings.backbone}")
@@ -320,7 +327,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         base, base_losses = yield from _global_pass(content, styles, settings, weights, folder, extras, regions,
                                                     event)
     if base is not None and len(layout) == 1 and base.shape[:2] == shape:  # one pass made the output
-        image, tile_losses, resumed, finished = base, [base_losses], 0, "finished in one pass"
+        image, tile_losses, resumed, finished, places = base, [base_losses], 0, "finished in one pass", []
     else:
         # 3. the tiles, blended into the canvas as they finish; one content divisor for every tile (1
         # for "paper"; "relative": from the whole content at tile size), so that a flat tile's content
@@ -328,16 +335,16 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         small = resize_longest(content, min(settings.tile, max(shape)))
         small = color.luminance(small) if image_settings.preserve_color == "luminance" else small
         norms = content_data(image_settings, weights.variables, small)["norms"]
-        objective = image_objective(image_settings, extras, content_norm=norms, regions=bool(regions))
+        work = TileWork(settings, tuple(extras), norms, bool(regions), weights.variables, grams)
         canvas = Canvas(shape, layout, resize(content, *shape), base)
-        tile_losses, resumed = yield from _paint_tiles(canvas, objective, prepared, grams, regions, base,
-                                                       settings, weights, folder, event)
+        tile_losses, resumed, places = yield from _paint_tiles(canvas, work, prepared, regions, base, weights,
+                                                               folder, event, backend or cluster.Local())
         # 4. the canvas: the weights sum to 1 everywhere, so it is complete
         image, finished = canvas.finished(), "finished"
     result = LargeResult(image, settings, weights.source, weights.trained, list(layout), tile_losses,
                          base_losses, resumed, time.perf_counter() - start,
                          _stop_reason(base_losses, tile_losses) or finished,
-                         tuple(folder.remade) if folder else (), regions)
+                         tuple(folder.remade) if folder else (), regions, tuple(places))
     yield event(stage="done", completed=len(layout), step=settings.tile_iterations,
                 steps=settings.tile_iterations, losses=tile_losses[-1], eta=0.0, preview=_preview(image),
                 result=result)
@@ -386,17 +393,73 @@ class Canvas:
         return np.clip(self.image, 0.0, 1.0, out=self.image)
 
 
-def _paint_tiles(canvas: Canvas, objective, prepared, grams, regions, base, settings: LargeSettings,
-                 weights: Weights, folder, event):
-    """Every tile not kept in the job folder optimised (a batch of tiles at once over several
-    devices) against its own content and the shared style targets (with `regions`, its cut of their
-    masks), from the global pass's result; yields progress, returns (each tile's final losses, the
-    number of tiles resumed)."""
-    image_settings, layout = settings.image, canvas.layout
+@dataclass(frozen=True)
+class TileWork:
+    """What every tile of a job shares (on a cluster, put in the object store once): the settings,
+    the mode's extra terms, the content divisors, whether the style term is that of regions, the
+    backbone's variables and the style targets. Each tile's objective is made from these where it
+    runs, so that its compiled code is cached there."""
+    settings: LargeSettings
+    extras: tuple
+    norms: Any
+    regions: bool
+    variables: Mapping
+    grams: Any
+
+    def objective(self):
+        return image_objective(self.settings.image, self.extras, content_norm=self.norms, regions=self.regions)
+
+
+@dataclass(frozen=True)
+class TileInputs:
+    """One unit of tiles (one per device of a batch): each tile's content as the network sees it, its
+    original content (for colour preservation), its start, its cut of the region masks."""
+    tiles: tuple[Tile, ...]
+    content: tuple[np.ndarray, ...]
+    original: tuple[np.ndarray, ...]
+    starts: tuple[np.ndarray, ...]
+    masks: tuple[tuple[np.ndarray, ...], ...]
+
+
+def paint(work: TileWork, unit: TileInputs, device=None):
+    """Optimises a unit of tiles (a batch sharded over this host's devices when it holds several);
+    yields each chunk's report, returns each tile's (finished image, final losses) in order."""
+    image_settings, objective = work.settings.image, work.objective()
+    per_tile = [objective.aux(work.variables, c, work.grams, m) for c, m in zip(unit.content, unit.masks)]
+    batch = len(unit.tiles)
+    if batch == 1:
+        aux, run_terms, x_start = per_tile[0], objective.function, jnp.asarray(unit.starts[0])
+    else:
+        mesh = Mesh(np.array(jax.devices()[:batch]), ("tiles",))
+        aux = _shard(Aux(work.variables, jax.tree_util.tree_map(lambda *v: jnp.stack(v),
+                                                                *[a.data for a in per_tile])), mesh)
+        run_terms = batched_terms(objective.function)
+        x_start = _shard(jnp.stack([jnp.asarray(x) for x in unit.starts]), mesh)
+    for report in descend(x_start, run_terms, aux, objective.weights, iterations=work.settings.tile_iterations,
+                          optimizer=image_settings.optimizer, lr=image_settings.lr,
+                          steps_per_call=image_settings.steps_per_call, tol=image_settings.tol,
+                          bounded=image_settings.bounded):
+        if report.finished:
+            break
+        yield report.step, dict(report.losses)
+    images = np.asarray(report.x).reshape(batch, *unit.starts[0].shape)
+    out = []
+    for k in range(batch):
+        losses = dict(report.losses) if batch == 1 else _losses(objective, images[k], per_tile[k])
+        out.append((_finish(images[k], unit.original[k], image_settings), {**losses, "stop_reason": report.stop_reason}))
+    return out
+
+
+def _paint_tiles(canvas: Canvas, work: TileWork, prepared, regions, base, weights: Weights, folder, event,
+                 backend):
+    """Every tile not kept in the job folder optimised by `backend` (locally, a batch of tiles at once
+    over several devices; on a cluster, a task per tile) against its own content and the shared style
+    targets (with `regions`, its cut of their masks), from the global pass's result; yields progress,
+    returns (each tile's final losses, the number of tiles resumed, where each unit ran)."""
+    settings = work.settings
+    image_settings, layout, shape = settings.image, canvas.layout, canvas.image.shape[:2]
     luminance = color.luminance if image_settings.preserve_color == "luminance" else (lambda x: x)
-    devices = jax.devices()
-    batch = len(devices)
-    mesh = Mesh(np.array(devices), ("tiles",)) if batch > 1 else None
+    batch = len(jax.devices()) if backend.name == "local" else 1
     tile_losses: list[dict] = [{} for _ in layout]
     todo = []
     for t in layout:
@@ -409,50 +472,40 @@ def _paint_tiles(canvas: Canvas, objective, prepared, grams, regions, base, sett
     resumed = len(layout) - len(todo)
     if resumed:
         yield event(stage="tiles", completed=resumed, steps=settings.tile_iterations, preview=canvas.preview())
-    tile_seconds = 0.0  # spent on the tiles of `todo` before `first`
-    for first in range(0, len(todo), batch):
-        group = todo[first:first + batch]
-        t0 = time.perf_counter()
+    groups = [todo[first:first + batch] for first in range(0, len(todo), batch)]
+
+    def inputs(group: list[Tile]) -> TileInputs:
         members = group + [group[-1]] * (batch - len(group))  # a full batch: one compiled shape
-        tile_content = [luminance(canvas.content[t.slices]) for t in members]
-        masks = [[area_resize(r.mask, *canvas.image.shape[:2], t.slices) for r in regions] for t in members]
-        x0 = [luminance(resize(base, *canvas.image.shape[:2], region=t.slices)) if base is not None
-              else _tile_init(image_settings, c, prepared, t) for t, c in zip(members, tile_content)]
+        content = [luminance(canvas.content[t.slices]) for t in members]
+        masks = [tuple(area_resize(r.mask, *shape, t.slices) for r in regions) for t in members]
+        x0 = [luminance(resize(base, *shape, region=t.slices)) if base is not None
+              else _tile_init(image_settings, c, prepared, t) for t, c in zip(members, content)]
         if base is not None and regions:
             x0 = [restart_uncovered(x, m, _tile_init(image_settings, c, prepared, t))
-                  for x, m, c, t in zip(x0, masks, tile_content, members)]
-        per_tile = [objective.aux(weights.variables, c, grams, m) for c, m in zip(tile_content, masks)]
-        if batch == 1:
-            aux, run_terms, x_start = per_tile[0], objective.function, jnp.asarray(x0[0])
-        else:
-            aux = _shard(Aux(weights.variables, jax.tree_util.tree_map(lambda *v: jnp.stack(v),
-                                                                       *[a.data for a in per_tile])), mesh)
-            run_terms = batched_terms(objective.function)
-            x_start = _shard(jnp.stack([jnp.asarray(x) for x in x0]), mesh)
-        eta = _eta(tile_seconds, first, len(todo))
-        for report in descend(x_start, run_terms, aux, objective.weights, iterations=settings.tile_iterations,
-                              optimizer=image_settings.optimizer, lr=image_settings.lr,
-                              steps_per_call=image_settings.steps_per_call, tol=image_settings.tol,
-                              bounded=image_settings.bounded):
-            if report.finished:
-                break
-            yield event(stage="tiles", completed=resumed + first, step=report.step,
-                        steps=settings.tile_iterations, losses=dict(report.losses), eta=eta)
-        images = np.asarray(report.x).reshape(batch, *x0[0].shape)
-        for k, t in enumerate(group):
-            losses = dict(report.losses) if batch == 1 else _losses(objective, images[k], per_tile[k])
-            losses["stop_reason"] = report.stop_reason
-            finished = _finish(images[k], canvas.content[t.slices], image_settings)
+                  for x, m, c, t in zip(x0, masks, content, members)]
+        return TileInputs(tuple(members), tuple(content), tuple(canvas.content[t.slices] for t in members),
+                          tuple(x0), tuple(masks))
+
+    places, optimised, started, eta = [], 0, time.perf_counter(), None
+    for update in backend.run(paint, work, map(inputs, groups)):
+        if isinstance(update, Progress):
+            step, losses = update.value
+            yield event(stage="tiles", completed=resumed + optimised, step=step, steps=settings.tile_iterations,
+                        losses=losses, eta=eta)
+            continue
+        group = groups[update.index]
+        for t, (finished, losses) in zip(group, update.value):
             if folder:
                 folder.save(TILE, t.index, image=finished, meta=losses)
             canvas.place(t, finished)
             tile_losses[t.index] = losses
-        tile_seconds += time.perf_counter() - t0
-        optimised = first + len(group)
+        places.append({"unit": update.index, "tiles": [t.index for t in group], **update.where})
+        optimised += len(group)
+        eta = _eta(time.perf_counter() - started, optimised, len(todo))
         yield event(stage="tiles", completed=resumed + optimised, step=settings.tile_iterations,
-                    steps=settings.tile_iterations, losses=tile_losses[group[-1].index],
-                    eta=_eta(tile_seconds, optimised, len(todo)), preview=canvas.preview())
-    return tile_losses, resumed
+                    steps=settings.tile_iterations, losses=tile_losses[group[-1].index], eta=eta,
+                    preview=canvas.preview())
+    return tile_losses, resumed, places
 
 
 def _losses(objective, x: np.ndarray, aux) -> dict[str, float]:

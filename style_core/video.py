@@ -19,10 +19,9 @@ memory does not grow with the clip's length: the output is assembled from the fo
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import dataclasses
-import functools
-import queue
+import hashlib
+import tempfile
 import threading
 import time
 from collections import deque
@@ -34,11 +33,12 @@ from typing import Iterator, Sequence
 import jax
 import numpy as np
 
-from . import color, jobs
+from . import cluster, color, jobs
 from .errors import StyleError
 from .events import Event
 from .flow import occlusion_mask, optical_flow, warp, warping_error
-from .images import resize
+from .files import user_file
+from .images import resize, to_uint8
 from .losses import temporal_loss
 from .objective import Term
 from .settings import ImageSettings, check_fields, setting
@@ -139,6 +139,7 @@ class VideoResult:
     trained_weights: bool
     stop_reason: str = "finished"           # or the first frame's divergence ("diverged ...")
     remade: tuple[str, ...] = ()            # damaged job files (relative to the job folder) made again
+    units: tuple[dict, ...] = ()            # where each chunk after its keyframe ran
 
     @property
     def mean_later_iterations(self) -> float:
@@ -156,7 +157,8 @@ class VideoResult:
                 "inner_warping_error": self.inner_warping_error,
                 "frames_resumed": self.frames_resumed, "seconds": round(self.seconds, 3),
                 "weights_source": self.weights_source, "trained_weights": self.trained_weights,
-                "stop_reason": self.stop_reason, "remade": list(self.remade)}
+                "stop_reason": self.stop_reason, "remade": list(self.remade),
+                "backend": cluster.summary(self.units), "units": list(self.units)}
 
 
 def _temporal(x, features, data):
@@ -231,26 +233,34 @@ def frames_to_do(info: VideoInfo, settings: VideoSettings) -> int:
 
 
 def stylize_video(path: str | Path, styles: Sequence[np.ndarray], settings: VideoSettings, weights: Weights,
-                  output: str | Path, *, job: str | Path, resume: bool = False) -> Iterator[Event]:
+                  output: str | Path, *, job: str | Path, resume: bool = False,
+                  backend: cluster.Local | cluster.RayCluster | None = None) -> Iterator[Event]:
     """Stylises the clip at `path` into `output` (.mp4 with the input's audio, or .gif), yielding
     progress after every frame; the last event carries the VideoResult. Finished frames are kept in
     `job` (resume=True continues them); the caller removes the folder when it is no longer wanted.
 
     Three stages: every chunk's first frame (the keyframes, in order), then the rest of each chunk
-    (chunks in parallel over several devices), then the output assembled from the job folder."""
+    (chunks in parallel over several devices, or as tasks on a cluster: `backend`, `cluster.py`), then
+    the output assembled from the job folder, which stays here."""
     info = probe(path)
     total = frames_to_do(info, settings)
     folder = jobs.JobFolder(job, jobs.fingerprint(styles, settings, weights, files=(info.path,)), resume, PIECES,
                             {"mode": "video"})
     clip = _Clip(path, info, total, folder, styles, settings, weights)
     yield from clip.keyframes()
-    devices = jax.devices()
-    if len(clip.parts) > 1 and len(devices) > 1:
-        yield from _on_devices([functools.partial(clip.chunk, ci, part) for ci, part in enumerate(clip.parts)],
-                               devices)
-    else:
-        for ci, part in enumerate(clip.parts):
-            yield from clip.chunk(ci, part, devices[0])
+    if isinstance(backend or cluster.Local(), cluster.Local):
+        devices = jax.devices() if len(clip.parts) > 1 else jax.devices()[:1]
+        updates = cluster.Local().run(chunk_work, clip, [(ci, part, {}) for ci, part in enumerate(clip.parts)],
+                                      devices)
+    else:  # the clip's bytes and the weights go to the cluster once; each chunk with the frames kept of it
+        updates = backend.run(chunk_work, ShippedClip(Path(path).read_bytes(), Path(path).suffix, info, total, styles,
+                                                      settings, weights),
+                              ((ci, part, clip.kept(ci, part)) for ci, part in enumerate(clip.parts)))
+    for update in updates:
+        if isinstance(update, cluster.Progress):
+            yield update.value
+        else:
+            yield from clip.received(update)
     yield from clip.assemble(output)
 
 
@@ -269,6 +279,7 @@ class _Clip:
         self.finished = self.resumed = self.computed = 0
         self.since: float | None = None  # when the first stylised frame started
         self.diverged: list[tuple[int, str]] = []  # (frame, stop reason) of the frames whose loss rose
+        self.units: list[dict] = []     # where each chunk after its keyframe ran
         self.lock = threading.Lock()
 
     def event(self, stage: str, ci: int, **fields) -> Event:
@@ -297,20 +308,49 @@ class _Clip:
             why = event.result.stop_reason
             output_frame = self.folder.save(FRAME, ci, index, image=event.result.image,
                                             meta={"steps": event.result.iterations, "stop_reason": why})
+        yield self.tally(ci, index, why, None if stored is None else 1, t0 if stored is None else None,
+                         output_frame)
+        return output_frame
+
+    def tally(self, ci: int, index: int, why: str, resumed: int | None, since: float | None, preview) -> Event:
+        """Counts a finished frame (`resumed` more frames read back, or one made, started at `since`);
+        the event that says so."""
         with self.lock:
-            self.finished += 1
-            if stored is None:
+            self.finished += resumed or 1
+            if resumed is None:
                 self.computed += 1
-                self.since = t0 if self.since is None else self.since
+                self.since = since if self.since is None else self.since
             else:
-                self.resumed += 1
+                self.resumed += resumed
             if why.startswith("diverged"):
                 self.diverged.append((index, why))
             # frames stylised per minute of wall time (over every device), resumed frames not counted
             rate = self.computed / (time.perf_counter() - self.since) * 60 if self.computed else None
             left = (self.count - self.finished) / rate * 60 if rate else None
-        yield self.event("frames", ci, rate=rate, preview=output_frame, eta=left)
-        return output_frame
+        return self.event("frames", ci, rate=rate, preview=preview, eta=left)
+
+    def kept(self, ci: int, part: range) -> dict:
+        """The frames of chunk `ci` the job folder holds (its keyframe at least), 8-bit, with their
+        metadata: what a worker elsewhere needs to continue the chunk as it would here."""
+        out = {}
+        for index in part:
+            stored = self.folder.load(FRAME, ci, index)
+            if stored is not None:
+                out[(ci, index)] = (to_uint8(stored[0]), stored[1])
+        return out
+
+    def received(self, update: cluster.Finished):
+        """A chunk finished (noted where); if elsewhere, its frames kept in the job folder and counted (those it was
+        given back as resumed); yields the event that says so."""
+        self.units.append({"unit": update.index, "chunk": update.index + 1, **update.where})
+        if update.value is None:  # made here: the folder has its frames already
+            return
+        made, given = update.value
+        if given:
+            yield self.tally(update.index, self.parts[update.index].start, "finished", given, None, None)
+        for ci, index, frame, meta in made:
+            picture = self.folder.save(FRAME, ci, index, image=frame.astype(np.float32) / 255.0, meta=meta)
+            yield self.tally(ci, index, meta.get("stop_reason", "finished"), None, self.start, picture)
 
     def keyframes(self):
         """Each chunk's first frame, in order, each anchored to the one before along the flow between
@@ -378,8 +418,62 @@ class _Clip:
             reason = f"{why} (frame {index}, {len(self.diverged)} frame{'s' * (len(self.diverged) > 1)} in all)"
         result = VideoResult(Path(output), total, self.info.fps, previous.shape[:2], steps, first_steps, error,
                              border, inner, self.resumed, time.perf_counter() - self.start, self.settings,
-                             self.weights.source, self.weights.trained, reason, tuple(folder.remade))
+                             self.weights.source, self.weights.trained, reason, tuple(folder.remade),
+                             tuple(self.units))
         yield self.event("done", len(parts) - 1, result=result)
+
+
+def chunk_work(clip, item: tuple, device):
+    """A cluster unit: the rest of one chunk (`item`: its number, its frames, the frames kept of it).
+    Here `clip` is the job's `_Clip`, whose folder keeps each frame as it is made; on a worker, a
+    `ShippedClip`, and the frames made come back with the count of those given."""
+    ci, part, kept = item
+    if isinstance(clip, ShippedClip):
+        clip = clip.open(kept)
+    yield from clip.chunk(ci, part, device)
+    scratch = clip.folder
+    return (scratch.made, len(kept) - 1) if isinstance(scratch, _Scratch) else None
+
+
+@dataclass(frozen=True)
+class ShippedClip:
+    """A video job as a worker elsewhere gets it: the clip's bytes (no shared disk), what the driver
+    probed of it, the styles, settings and weights."""
+    data: bytes
+    suffix: str
+    info: VideoInfo
+    total: int
+    styles: tuple
+    settings: VideoSettings
+    weights: Weights
+
+    def open(self, kept: dict) -> _Clip:
+        """The job on this worker: the clip written to a temporary file once per process, a folder
+        in memory that holds the frames `kept` and those made here."""
+        path = Path(tempfile.gettempdir()) / f"style_core-{hashlib.sha256(self.data).hexdigest()[:16]}{self.suffix}"
+        if not path.exists():
+            with user_file(path) as tmp:
+                Path(tmp).write_bytes(self.data)
+        return _Clip(path, self.info, self.total, _Scratch(kept), self.styles, self.settings, self.weights)
+
+
+class _Scratch:
+    """A worker's stand-in for the job folder: the frames it was given and those it makes, each read
+    back as the job folder would (8-bit, as its PNGs hold them), so the chunk goes on bit for bit as
+    it would on the driver."""
+    remade = ()
+
+    def __init__(self, kept: dict):
+        self.kept, self.made = dict(kept), []
+
+    def load(self, piece, ci: int, index: int, shape=None):
+        stored = self.kept.get((ci, index))
+        return None if stored is None else (stored[0].astype(np.float32) / 255.0, dict(stored[1]))
+
+    def save(self, piece, ci: int, index: int, *, image: np.ndarray, meta: dict) -> np.ndarray:
+        self.kept[(ci, index)] = (to_uint8(image), meta)
+        self.made.append((ci, index, *self.kept[(ci, index)]))
+        return self.load(piece, ci, index)[0]
 
 
 def _assembled(folder: jobs.JobFolder, parts: list[range], total: int) -> Iterator[np.ndarray]:
@@ -408,43 +502,3 @@ def _warping_errors(per_pair: list[float], parts: list[range]):
     inner = [per_pair[k] for k in range(len(per_pair)) if k not in near]
     mean = lambda v: float(np.mean(v)) if v else None  # noqa: E731
     return float(np.mean(per_pair)), mean(border) if len(parts) > 1 else None, mean(inner)
-
-
-def _on_devices(jobs: list, devices: list) -> Iterator[Event]:
-    """Runs the generator functions `jobs` (each takes its device) in one thread per device (device d
-    takes jobs d, d + n, ...), each under `jax.default_device`, and yields their events as they come.
-    Stopping the iteration stops the threads after their current step."""
-    events: queue.Queue = queue.Queue(maxsize=64)
-    stop = threading.Event()
-
-    def work(d: int) -> None:
-        try:
-            with jax.default_device(devices[d]):
-                for job in jobs[d::len(devices)]:
-                    for event in job(devices[d]):
-                        if stop.is_set():
-                            return
-                        events.put(event)
-        except BaseException as e:  # handed to the caller's thread
-            events.put(e)
-        finally:
-            events.put(None)
-
-    threads = [threading.Thread(target=work, args=(d,), daemon=True) for d in range(min(len(devices), len(jobs)))]
-    for thread in threads:
-        thread.start()
-    running = len(threads)
-    try:
-        while running:
-            event = events.get()
-            if event is None:
-                running -= 1
-            elif isinstance(event, BaseException):
-                raise event
-            else:
-                yield event
-    finally:
-        stop.set()
-        while any(t.is_alive() for t in threads):  # unblock workers waiting on a full queue
-            with contextlib.suppress(queue.Empty):
-                events.get(timeout=0.1)
