@@ -55,6 +55,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from style_core import Event, ImageSettings, StyleError, load_image, load_weights, save_image, stylize  # noqa: E402
 from style_core.errors import spelled  # noqa: E402
 from style_core.backbones import BACKBONES  # noqa: E402
+from style_core.cluster import Local, backend, said, summary  # noqa: E402
 from style_core.explore import STUDIES, run_study, study_settings  # noqa: E402
 from style_core.images import load_mask, resize, resize_longest, to_uint8  # noqa: E402
 from style_core.jobs import fingerprint  # noqa: E402
@@ -101,6 +102,7 @@ def device_defaults(backend: str | None = None) -> dict:
 # --- weights: loaded on first use, once per backbone -------------------------------------------------
 
 WEIGHTS_SOURCE: str | None = None  # --weights; None: $STYLE_CORE_WEIGHTS, the cache, then the hub
+CLUSTER = Local()  # --cluster: where Large's tiles, Video's chunks and Explore's cells run
 _weights: dict = {}
 _weights_lock = threading.Lock()
 
@@ -995,7 +997,7 @@ def run_large(content, styles, request: gr.Request = None, **values):
         job = RUNS / "large-jobs" / fingerprint((content_image, *style_images), settings, weights)[:20]
         resumed = " · continuing a stopped job" if job.exists() else ""
         pace, tiles, canvas, shown, gridded = Pace(), Pace(), None, None, False
-        events = stylize_large(content_image, style_images, settings, weights, job=job, resume=True)
+        events = stylize_large(content_image, style_images, settings, weights, job=job, resume=True, backend=CLUSTER)
         for event in events:
             if event.done:
                 break
@@ -1026,8 +1028,9 @@ def run_large(content, styles, request: gr.Request = None, **values):
         png = save_image(new_run_dir(request) / "large.png", result.image, text)
         shutil.rmtree(job, ignore_errors=True)
         info = (f"**{w}x{h} px, {len(result.layout)} tiles in {pace.seconds:.1f} s**"
-                f" ({result.tiles_resumed} from the stopped job) · weights: {weights.source} · device: "
-                f"{jax.default_backend()} × {jax.device_count()}" + untrained_note(weights))
+                f" ({result.tiles_resumed} from the stopped job) · weights: {weights.source} · "
+                + (ran_on(result.units) or f"device: {jax.default_backend()} × {jax.device_count()}")
+                + untrained_note(weights))
         yield to_uint8(event.preview), str(png), status(info, state="done")
 
 
@@ -1201,7 +1204,7 @@ def run_video(clip, styles, request: gr.Request = None, **values):
         resumed = " · continuing a stopped job" if job.exists() else ""
         output = new_run_dir(request) / "stylised.mp4"
         pace, last = Pace(), None
-        events = stylize_video(clip, style_images, settings, weights, output, job=job, resume=True)
+        events = stylize_video(clip, style_images, settings, weights, output, job=job, resume=True, backend=CLUSTER)
         for event in events:
             if event.done:
                 break
@@ -1234,7 +1237,8 @@ def run_video(clip, styles, request: gr.Request = None, **values):
                 f"{computed / max(pace.seconds, 1e-6) * 60:.1f} frames/min · first frame "
                 f"{result.first_iterations[0]} steps, later frames {result.mean_later_iterations:.1f} "
                 f"on average · warping error E_warp {result.warping_error:.3g}{border} · weights: "
-                f"{weights.source}" + untrained_note(weights))
+                f"{weights.source}" + (f" · {ran_on(result.units)}" if ran_on(result.units) else "")
+                + untrained_note(weights))
         yield last, str(result.path), status(text, state="done")
 
 
@@ -1283,36 +1287,50 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
     style_image = load_image(style or ASSETS / "style.png")
     base = study_settings(size=number(size, "size", True), iterations=number(iterations, "iterations", True))
     cells, what = STUDIES[study].cells(base), STUDIES[study].what
-    gallery, curves, loaded = [], {}, {}
+    gallery, curves, loaded, places = {}, {}, {}, []
     with stop_flag(request, "explore") as stop:
         yield [], None, status("Starting…")
         for backbone in dict.fromkeys(s.backbone for _, s in cells):
             loaded[backbone] = yield from weights_loading(backbone, 3)
         warning = "".join(dict.fromkeys(untrained_note(w) for w in loaded.values()))
         pace, index, count = Pace(), 0, len(cells)
-        events = run_study(study, content_image, style_image, base, loaded.__getitem__, progress=True)
+        events = run_study(study, content_image, style_image, base, loaded.__getitem__, progress=True,
+                           backend=CLUSTER)
         for cell in events:
             if isinstance(cell, Event):
                 done = index + cell.completed / max(cell.total, 1)  # the cell at work counts in part
                 line = progress_line(f"Cell {index + 1} of {count}: step {cell.completed} of {cell.total}",
                                      rate=pace.rate(index, 60), unit="cells/min", left=pace.left(done, count))
                 yield gr.skip(), gr.skip(), status(line + warning, done / count)
-            else:
-                index = cell.index + 1
+            else:  # on a cluster, cells finish in any order: each goes to its place in the grid
+                index = len(gallery) + 1
                 h, w = cell.image.shape[:2]
                 caption = f"{cell.label} · {w}x{h} px" + (f" · loss {cell.losses[-1]:.3g}" if cell.losses else "")
-                gallery.append((to_uint8(cell.image), caption))
+                gallery[cell.index] = (to_uint8(cell.image), caption)
                 curves[cell.label] = (cell.steps, cell.losses)
-                yield gallery, loss_figure(curves), status(f"{index} of {count} cells · {what}{warning}",
-                                                           index / count)
+                places.append(cell.where)
+                yield grid(gallery), loss_figure(curves), status(f"{index} of {count} cells · {what}{warning}",
+                                                                 index / count)
             if stop.is_set():
                 events.close()
-                yield gallery, loss_figure(curves), status(f"**Stopped after {index} of {count} cells** "
+                yield grid(gallery), loss_figure(curves), status(f"**Stopped after {index} of {count} cells** "
                                                    f"({clock(pace.seconds)}); the finished cells are shown."
                                                    + warning, state="stopped")
                 return
-        yield gallery, loss_figure(curves), status(f"**{count} cells in {pace.seconds:.1f} s** · {what}{warning}",
-                                                   state="done")
+        where = f" · {ran_on(places)}" if ran_on(places) else ""
+        yield grid(gallery), loss_figure(curves), status(f"**{count} cells in {pace.seconds:.1f} s**{where} · "
+                                                         f"{what}{warning}", state="done")
+
+
+def grid(cells: dict) -> list:
+    """The gallery's cells in study order."""
+    return [cells[k] for k in sorted(cells)]
+
+
+def ran_on(places) -> str:
+    """Where a job's units ran, if not here: "on ray: 1 node, 2 workers, 6 tasks, 0 retries"."""
+    where = summary(places)
+    return said(where) if where.get("backend", "local") != "local" else ""
 
 
 def explore_tab(d: dict, page_banner) -> None:
@@ -1419,18 +1437,29 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
 
 
 def main() -> None:
-    global WEIGHTS_SOURCE
+    global WEIGHTS_SOURCE, CLUSTER
     parser = argparse.ArgumentParser(description="Style transfer studio (Gradio).")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="create a public Gradio share link")
     parser.add_argument("--weights", default=None, help="local weights file, or 'random' (untrained)")
+    parser.add_argument("--cluster", default="local",
+                        help="where Large's tiles, Video's chunks and Explore's cells run: local (this machine), "
+                             "ray (the Ray cluster RAY_ADDRESS names, or a local one), HOST:PORT or ray://HOST:PORT")
     parser.add_argument("--warmup", action="store_true", default=bool(os.environ.get("SPACE_ID")),
                         help="compile the default size at start-up (on by default on a Hugging Face Space)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit cleanly: atexit removes our temp folder
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     WEIGHTS_SOURCE = args.weights
+    try:
+        CLUSTER = backend(args.cluster)
+        if CLUSTER.name == "ray":
+            log.info("Large, Video and Explore run on the Ray cluster: %s", ", ".join(
+                f"{n['NodeManagerAddress']} ({n['Resources'].get('GPU', 0):g} GPU, {n['Resources'].get('CPU', 0):g} CPU)"
+                for n in CLUSTER.nodes()))
+    except StyleError as e:
+        parser.exit(2, f"error: {e}\n")
     log.info("compiled code kept in %s", use_compile_cache())
     log.info("JAX backend %s, devices %s; temporary files in %s", jax.default_backend(), jax.devices(), TEMP)
     if str(args.weights or os.environ.get("STYLE_CORE_WEIGHTS")) == "random":

@@ -12,8 +12,8 @@ while a unit works (where it can) and `Finished` with its value and where it ran
   the object store once, the items as they are submitted (a window of them, so memory does not grow
   with the job), and the values come back as they finish (`ray.wait`). A task asks for one GPU when
   the cluster has GPUs, `cpus` CPUs otherwise. A task whose worker dies (killed, node lost) is
-  retried by Ray (`retries` times); each unit's attempts are counted by a small actor, so that the
-  report says which ones were retried. Closing the run (Ctrl-C) cancels the outstanding tasks.
+  retried by Ray (`retries` times); each unit reports Ray's attempt number, so that the report says
+  which ones were retried. Closing the run (Ctrl-C) cancels the outstanding tasks.
 
 The driver keeps the job: it writes every finished unit into the job folder (workers need no shared
 filesystem), so a job resumes on either backend.
@@ -154,31 +154,29 @@ def _threads(work: Work, shared, items: list, devices: Sequence) -> Iterator[Pro
 ADDRESS = re.compile(r"(ray://)?[A-Za-z0-9.\-\[\]:]+:\d+")
 
 
-class _Attempts:
-    """A Ray actor that counts how many times each unit started: a retried task starts again."""
+def _attempt() -> int:
+    """How many times Ray has retried the task this worker runs: Ray's own attempt number, which it
+    offers only on its core worker so far (0 where a Ray without it runs)."""
+    from ray._private import worker
+    try:
+        return int(worker.global_worker.core_worker.get_current_task_attempt_number())
+    except AttributeError:
+        return 0
 
-    def __init__(self):
-        self.count: dict[int, int] = {}
 
-    def start(self, index: int) -> int:
-        self.count[index] = self.count.get(index, 0) + 1
-        return self.count[index]
-
-
-def _unit(work: Work, shared, item, index: int, attempts) -> tuple[Any, dict]:
+def _unit(work: Work, shared, item) -> tuple[Any, dict]:
     """One unit on a Ray worker: its work run to the end on the worker's first device."""
     import jax
     import ray
 
     from .runtime import use_compile_cache
     use_compile_cache()
-    attempt = ray.get(attempts.start.remote(index))
     start = time.perf_counter()
     value = drain(work(shared, item, jax.devices()[0]))
     context = ray.get_runtime_context()
     return value, {"backend": "ray", "node": context.get_node_id(), "host": ray.util.get_node_ip_address(),
                    "worker": os.getpid(), "seconds": round(time.perf_counter() - start, 3),
-                   "retries": attempt - 1}
+                   "retries": _attempt()}
 
 
 class RayCluster:
@@ -224,14 +222,13 @@ class RayCluster:
         ask = {"num_gpus": 1} if gpus else {"num_cpus": self.cpus}
         slots = max(1, gpus or int(resources.get("CPU", 1)) // self.cpus)
         task = ray.remote(_unit).options(max_retries=self.retries, retry_exceptions=False, **ask)
-        attempts = ray.remote(_Attempts).options(num_cpus=0).remote()
         shared_ref = ray.put(shared)
         pending: dict = {}
         items = enumerate(items)
         try:
             while True:
                 for index, item in items:
-                    pending[task.remote(work, shared_ref, item, index, attempts)] = index
+                    pending[task.remote(work, shared_ref, item)] = index
                     if len(pending) >= WINDOW_PER_SLOT * slots:
                         break
                 if not pending:
@@ -242,13 +239,14 @@ class RayCluster:
                     value, where = ray.get(done[0])
                 except ray.exceptions.RayTaskError as e:   # the unit's own error, as the unit raised it
                     raise e.cause if isinstance(e.cause, Exception) else e from None
+                except ray.exceptions.RayError as e:       # its worker or node lost more often than retried
+                    raise StyleError(f"unit {index} failed on the cluster after {self.retries} retries: "
+                                     f"{str(e).strip().splitlines()[0]}") from None
                 yield Finished(index, value, where)
         finally:
             for ref in pending:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
-            with contextlib.suppress(Exception):
-                ray.kill(attempts)
 
 
 def backend(name: str | None) -> Local | RayCluster:

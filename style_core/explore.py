@@ -8,7 +8,7 @@ a CPU finishes a whole study in minutes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -100,6 +100,7 @@ class Cell:
     steps: list[int]
     stop_reason: str
     seconds: float
+    where: dict = field(default_factory=dict)   # where it ran (`cluster.Finished.where`)
 
 
 def run_study(name: str, content: np.ndarray, style: np.ndarray, base: ImageSettings,
@@ -121,7 +122,7 @@ def run_study(name: str, content: np.ndarray, style: np.ndarray, base: ImageSett
     items = [(index, len(cells), label, settings) for index, (label, settings) in enumerate(cells)]
     for update in (backend or cluster.Local()).run(cell_work, (content, style, weights), items):
         if isinstance(update, cluster.Finished):
-            yield update.value
+            yield replace(update.value, where=update.where)
         elif progress:
             yield update.value
 
