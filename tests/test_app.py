@@ -623,7 +623,9 @@ def test_browser_photo_tab_stop(server, page):
 
 def paint_halves(page, prefix: str = "", shape: tuple[int, int] = (576, 768)) -> None:
     """With mouse drags on the regions editor's canvas, as a user would: the left half of the content
-    (`shape` in the editor's pixels) in the brush's first colour (style 1), the right half in its second."""
+    (`shape` in the editor's pixels) in the brush's first colour (style 1), the right half in its second.
+    The brush at its widest covers a half in one drag of two columns: each move of the brush redraws the
+    canvas, about half a second in headless Chromium's software rendering."""
     editor = page.locator(f"#{prefix}regions_painting")
     editor.scroll_into_view_if_needed()
     page.wait_for_timeout(500)  # the canvas settles its zoom after the accordion opens
@@ -631,16 +633,21 @@ def paint_halves(page, prefix: str = "", shape: tuple[int, int] = (576, 768)) ->
     box = editor.locator("canvas").first.bounding_box()
     h, w = shape[0] * zoom, shape[1] * zoom
     left, top = box["x"] + (box["width"] - w) / 2, box["y"] + (box["height"] - h) / 2  # the picture is centred
-    for k, (x0, x1) in enumerate(((left + 2, left + w / 2 - 2), (left + w / 2 + 2, left + w - 2))):
+    editor.locator("button[aria-label='Brush Size']").click()
+    size = editor.locator("input[type=range]")
+    size.fill(size.get_attribute("max"))
+    r = float(size.get_attribute("max")) * zoom  # the brush's radius on the screen
+    assert 4 * r >= w / 2, "two columns of the widest brush no longer cover half the picture"
+    for k, x in enumerate((left, left + w / 2)):
         editor.locator("button[aria-label='Color']").click()
         editor.locator("button.color").nth(k).click()
-        for y in np.arange(top + 6, top + h, 24):
-            page.mouse.move(x0, y)
-            page.mouse.down()
-            page.mouse.move(x1, y, steps=3)
-            page.mouse.up()
-            if k == 0 and y == top + 6:  # the preview follows the very first stroke too
-                page.locator(f"#{prefix}regions_line").get_by_text("1 region: red").wait_for(timeout=30_000)
+        page.mouse.move(x + r, top + 1)
+        page.mouse.down()
+        for point in ((x + r, top + h - 1), (x + w / 2 - r, top + h - 1), (x + w / 2 - r, top + 1)):
+            page.mouse.move(*point)
+        page.mouse.up()
+        if k == 0:  # the preview follows the very first stroke too
+            page.locator(f"#{prefix}regions_line").get_by_text("1 region: red").wait_for(timeout=30_000)
     page.mouse.move(0, 0)  # the brush's outline off the picture
 
 
@@ -691,7 +698,7 @@ def test_browser_paint_regions_see_them_and_run(server, page, red_and_blue):
     redness = lambda image: float((image[..., 0] - image[..., 2]).mean())  # noqa: E731
     assert redness(preview[:, : w // 2 - 8]) > redness(preview[:, w // 2 + 8:]) + 0.3
     screenshot(page, "studio-regions", page.locator("#regions"))
-    assert "2 regions: red → style 1 on" in run_to_done(page, "", 30)
+    assert "2 regions: red → style 1 on" in run_to_done(page, "", 10)
     result = shown_picture(page, page.locator("#result img"))
     styles = {name: np.asarray(Image.open(red_and_blue[name]), np.float64).reshape(-1, 3).mean(0) / 255
               for name in ("red", "blue")}
