@@ -199,11 +199,11 @@ class RayCluster:
         if ray.is_initialized():
             return ray
         address = self.address or os.environ.get("RAY_ADDRESS") or None
-        options = dict(log_to_driver=False, configure_logging=False)
+        # the workers get the library with the job (Ray's py_modules), not from a shared disk
+        options = dict(log_to_driver=False, configure_logging=False,
+                       runtime_env={"py_modules": [str(Path(__file__).parent)]})
         if address is None:   # a local cluster of this machine, for this process
             options["include_dashboard"] = False
-        else:                 # workers elsewhere get the library with the job, not from a shared disk
-            options["runtime_env"] = {"py_modules": [str(Path(__file__).parent)]}
         try:
             ray.init(address=address, **options)
         except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:

@@ -64,9 +64,10 @@ class Cluster:
     env: dict
     address: str
 
-    def cli(self, *args, **kw) -> subprocess.Popen:
-        return subprocess.Popen([*self.enter, sys.executable, "-m", "style_core", *map(str, args)], env=self.env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    def cli(self, *args, env: dict | None = None) -> subprocess.Popen:
+        return subprocess.Popen([*self.enter, sys.executable, "-m", "style_core", *map(str, args)],
+                                env={**self.env, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
 
     def run(self, *args, timeout=300) -> subprocess.CompletedProcess:
         proc = self.cli(*args)
@@ -130,10 +131,10 @@ def local_large(inputs):
     return to_uint8(result.image), result
 
 
-def large_on(cluster: Cluster, inputs, out: Path, iterations: int = 6) -> list:
+def large_on(cluster: Cluster, inputs, out: Path, iterations: int = 6, where: str | None = None) -> list:
     folder, weights = inputs
     return [folder / "content.png", folder / "style.png", "-o", out, "--weights", weights, *LARGE,
-            "--iterations", iterations, "--cluster", cluster.address, "--report", out.with_suffix(".json"),
+            "--iterations", iterations, "--cluster", where or cluster.address, "--report", out.with_suffix(".json"),
             "--quiet"]
 
 
@@ -172,9 +173,9 @@ def _unit_workers(namespace: str) -> list[int]:
 
 def test_a_worker_killed_mid_task_is_retried_and_the_job_completes(cluster, inputs, local_large, tmp_path):
     """SIGKILL to a worker process while it runs a tile: Ray retries the task, the job completes with
-    the same pixels, and the report shows the retry."""
+    the same pixels, and the report shows the retry. (`--cluster ray`: the cluster RAY_ADDRESS names.)"""
     out = tmp_path / "fault.png"
-    proc = cluster.cli("large", *large_on(cluster, inputs, out))
+    proc = cluster.cli("large", *large_on(cluster, inputs, out, where="ray"), env={"RAY_ADDRESS": cluster.address})
     namespace = cluster.enter[1].split("=", 1)[1]
     killed = None
     deadline = time.monotonic() + 120
