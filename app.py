@@ -1455,9 +1455,9 @@ def main() -> None:
     try:
         CLUSTER = backend(args.cluster)
         if CLUSTER.name == "ray":
+            nodes = [(n["NodeManagerAddress"], n["Resources"]) for n in CLUSTER.nodes()]
             log.info("Large, Video and Explore run on the Ray cluster: %s", ", ".join(
-                f"{n['NodeManagerAddress']} ({n['Resources'].get('GPU', 0):g} GPU, {n['Resources'].get('CPU', 0):g} CPU)"
-                for n in CLUSTER.nodes()))
+                f"{host} ({r.get('GPU', 0):g} GPU, {r.get('CPU', 0):g} CPU)" for host, r in nodes))
     except StyleError as e:
         parser.exit(2, f"error: {e}\n")
     log.info("compiled code kept in %s", use_compile_cache())

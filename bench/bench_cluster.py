@@ -122,7 +122,8 @@ def main() -> None:
                            capture_output=True, text=True, check=True)
     rows = [{"workers": 1, **json.loads(local.stdout.splitlines()[-1])}]
     rows += [{"workers": n, **on_ray(n, args)} for n in args.workers]
-    print(f"{'backend':>16} {'workers':>7} {'tiles':>5} {'tiles s':>8} {'tiles/min':>9} {'task s':>7} {'overhead s':>10}")
+    print(f"{'backend':>16} {'workers':>7} {'tiles':>5} {'tiles s':>8} {'tiles/min':>9} {'task s':>7} "
+          f"{'overhead s':>10}")
     for row in rows:
         row["overhead_per_tile"] = round((row["workers"] * row["seconds_tiles"] - row["sum_task_seconds"])
                                          / row["tiles"], 3)

@@ -446,7 +446,8 @@ def paint(work: TileWork, unit: TileInputs, device=None):
     out = []
     for k in range(batch):
         losses = dict(report.losses) if batch == 1 else _losses(objective, images[k], per_tile[k])
-        out.append((_finish(images[k], unit.original[k], image_settings), {**losses, "stop_reason": report.stop_reason}))
+        finished = _finish(images[k], unit.original[k], image_settings)
+        out.append((finished, {**losses, "stop_reason": report.stop_reason}))
     return out
 
 

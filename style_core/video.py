@@ -340,8 +340,8 @@ class _Clip:
         return out
 
     def received(self, update: cluster.Finished):
-        """A chunk finished (noted where); if elsewhere, its frames kept in the job folder and counted (those it was
-        given back as resumed); yields the event that says so."""
+        """A chunk finished (noted where it ran); if elsewhere, its frames kept in the job folder and
+        counted (the ones it was given, as resumed); yields the events that say so."""
         self.units.append({"unit": update.index, "chunk": update.index + 1, **update.where})
         if update.value is None:  # made here: the folder has its frames already
             return
