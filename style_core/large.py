@@ -31,7 +31,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import cluster, color, jobs
 from .backbones import layer_table, min_input_side
-from .cluster import Progress
 from .errors import StyleError
 from .events import Event
 from .images import fit_longest_side, resize, resize_longest
@@ -337,8 +336,8 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         norms = content_data(image_settings, weights.variables, small)["norms"]
         work = TileWork(settings, tuple(extras), norms, bool(regions), weights.variables, grams)
         canvas = Canvas(shape, layout, resize(content, *shape), base)
-        tile_losses, resumed, places = yield from _paint_tiles(canvas, work, prepared, regions, base, weights,
-                                                               folder, event, backend or cluster.Local())
+        tile_losses, resumed, places = yield from _paint_tiles(canvas, work, prepared, regions, base, folder, event,
+                                                               backend or cluster.Local())
         # 4. the canvas: the weights sum to 1 everywhere, so it is complete
         image, finished = canvas.finished(), "finished"
     result = LargeResult(image, settings, weights.source, weights.trained, list(layout), tile_losses,
@@ -451,8 +450,7 @@ def paint(work: TileWork, unit: TileInputs, device=None):
     return out
 
 
-def _paint_tiles(canvas: Canvas, work: TileWork, prepared, regions, base, weights: Weights, folder, event,
-                 backend):
+def _paint_tiles(canvas: Canvas, work: TileWork, prepared, regions, base, folder, event, backend):
     """Every tile not kept in the job folder optimised by `backend` (locally, a batch of tiles at once
     over several devices; on a cluster, a task per tile) against its own content and the shared style
     targets (with `regions`, its cut of their masks), from the global pass's result; yields progress,
@@ -489,7 +487,7 @@ def _paint_tiles(canvas: Canvas, work: TileWork, prepared, regions, base, weight
 
     places, optimised, started, eta = [], 0, time.perf_counter(), None
     for update in backend.run(paint, work, map(inputs, groups)):
-        if isinstance(update, Progress):
+        if isinstance(update, cluster.Progress):
             step, losses = update.value
             yield event(stage="tiles", completed=resumed + optimised, step=step, steps=settings.tile_iterations,
                         losses=losses, eta=eta)
