@@ -30,7 +30,7 @@ example: setup
 # Two workers, a test file each at a time (a file's module fixtures, e.g. the app's server or the
 # Ray cluster, start once): 539 s instead of 776 s on a 2-core machine.
 test: setup
-	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: setup $(BENCH_STAMP)
 	$(PY) bench/bench.py

@@ -134,14 +134,3 @@ def rng_images():
     content = rng.random((40, 48, 3)).astype(np.float32)
     style = rng.random((36, 36, 3)).astype(np.float32)
     return content, style
-
-
-# The longest files first (serial seconds on a 2-core CPU, stop 28): `make test`'s workers take a
-# file at a time in this order, so no long file starts last and leaves the other worker idle.
-LONGEST_FIRST = ("test_app.py", "test_cluster.py", "test_explore.py", "test_regions.py", "test_cli.py",
-                 "test_video.py", "test_transfer.py", "test_large.py", "test_photo.py", "test_faults.py")
-
-
-def pytest_collection_modifyitems(items):
-    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: a file keeps its order
