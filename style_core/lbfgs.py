@@ -80,8 +80,8 @@ class HostLBFGS:
         # One compiled call per trial (projection, forward and backward pass, both slopes) and one per
         # direction: on small images each extra dispatch costs as much as a convolution.
         self.probe = jax.jit(functools.partial(_probe, value_and_grad, box=box))
-        # The memory is updated in place (donated): a copy of its pairs per step cost 10 of a 256 px
-        # step's 20 ms here and 75 of a 512 px step's 105 ms (bench/LOG.md 20). `fresh` makes a memory
+        # The memory is updated in place (donated): copying its pairs cost 10 of the direction call's
+        # 20 ms at 256 px and 75 of its 105 ms at 512 px (bench/LOG.md 20). `fresh` makes a memory
         # whose buffers are distinct, as donation needs (optax's init shares one zero array).
         self.direction = jax.jit(functools.partial(_direction, self.base.update, box=box), donate_argnums=1)
         self.fresh = jax.jit(self.base.init)
