@@ -28,7 +28,8 @@ import numpy as np
 from safetensors.numpy import save_file
 from tqdm.auto import tqdm
 
-from .backbones import RESNET_STAGES, VGG_BLOCKS, init_variables, layer_table, variable_shapes
+from .backbones import (BACKWARD, RESNET_STAGES, VGG_BLOCKS, init_variables, layer_table, variable_shapes,
+                        with_backward_kernels)
 from .errors import IntegrityError, StyleError
 from .files import atomic_path
 
@@ -54,11 +55,15 @@ def hub_repo(backbone: str) -> str:
 
 @dataclass(frozen=True)
 class Weights:
-    """Flax variables of a backbone and where they came from."""
+    """Flax variables of a backbone and where they came from. A VGG's variables also hold each
+    kernel turned for the backward pass (`backbones.with_backward_kernels`), made here once."""
     backbone: str
     variables: Mapping
     source: str
     trained: bool
+
+    def __post_init__(self):
+        object.__setattr__(self, "variables", with_backward_kernels(self.backbone, self.variables))
 
 
 # --- torchvision layout -> flaxmodels layout ------------------------------------------------------
@@ -266,7 +271,7 @@ def write_cache(variables: Mapping, backbone: str, source_sha256: str) -> Path:
     """Writes the converted variables atomically, with a checksum of the converted tensors."""
     path = cache_path(backbone)
     path.parent.mkdir(parents=True, exist_ok=True)
-    flat = _flatten(variables)
+    flat = _flatten({k: v for k, v in variables.items() if k != BACKWARD})   # made again when loaded
     metadata = {"format": FORMAT, "backbone": backbone, "source": hub_repo(backbone),
                 "source_sha256": source_sha256, "sha256": _tensors_sha256(flat)}
     with atomic_path(path) as tmp:

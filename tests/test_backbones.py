@@ -104,3 +104,45 @@ def test_max_pool_2x2_is_flax_max_pool_with_its_gradient():
     tied = jnp.zeros((1, 2, 2, 1)).at[0, 0, 1, 0].set(1.0).at[0, 1, 0, 0].set(1.0)
     g = np.asarray(jax.grad(lambda u: jnp.sum(max_pool_2x2(u)))(tied))[0, :, :, 0]
     np.testing.assert_array_equal(g, [[0, 0.5], [0.5, 0]])
+
+
+def numpy_conv_gradients(x, kernel, g):
+    """For L = sum(g * conv(x)), a 3x3 SAME cross-correlation (float64): dL/dx by scattering each
+    output's g back through the taps, and dL/dkernel = sum over pixels of x's patches times g."""
+    x, kernel, g = (np.asarray(a, np.float64) for a in (x, kernel, g))
+    h, w, _ = x.shape
+    padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+    dx, dk = np.zeros_like(padded), np.zeros_like(kernel)
+    for dy in range(3):
+        for dxx in range(3):
+            dx[dy:dy + h, dxx:dxx + w] += g @ kernel[dy, dxx].T
+            dk[dy, dxx] = padded[dy:dy + h, dxx:dxx + w].reshape(h * w, -1).T @ g.reshape(h * w, -1)
+    return dx[1:-1, 1:-1], dk
+
+
+def test_turned_kernels_give_the_convolutions_gradients():
+    """With the BACKWARD collection (what `Weights` holds for VGG) the input's gradient convolves with
+    the turned kernels; it and the kernel's gradient equal a float64 numpy reference, and the features
+    and their input gradient equal those of the bare variables."""
+    from style_core.backbones import BACKWARD, with_backward_kernels
+
+    variables = load_weights("vgg19", "random").variables
+    assert set(variables[BACKWARD]) == {f"conv{b}_{i}" for b, n in enumerate((2, 2, 4, 4, 4), 1)
+                                        for i in range(1, n + 1)}
+    bare = {"params": variables["params"]}
+    assert with_backward_kernels("vgg19", bare)[BACKWARD].keys() == variables[BACKWARD].keys()
+    extract = feature_extractor("vgg19", ("conv1_1",), "max")
+    image = np.random.default_rng(3).random((1, 6, 7, 3)).astype(np.float32)
+    g = np.random.default_rng(4).normal(size=(6, 7, 64)).astype(np.float32)
+    loss = lambda v, x: jnp.sum(g * extract(v, x)["conv1_1"][0])  # noqa: E731
+    dv, dx = jax.grad(loss, argnums=(0, 1))(variables, jnp.asarray(image))
+    # conv1_1 sees the normalised image: chain through the normalisation's 1/std.
+    want_dx, want_dk = numpy_conv_gradients(np.asarray(normalize(image[0])), variables["params"]["conv1_1"]["kernel"], g)
+    np.testing.assert_allclose(np.asarray(dx[0]), want_dx / np.array([0.229, 0.224, 0.225]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(dv["params"]["conv1_1"]["kernel"]), want_dk, rtol=1e-5, atol=1e-4)
+    deep = feature_extractor("vgg19", ("relu3_1", "relu5_1"), "max")
+    image = jnp.asarray(np.random.default_rng(5).random((1, 32, 40, 3)), jnp.float32)
+    total = lambda v, x: sum(jnp.sum(f ** 2) for f in deep(v, x).values())  # noqa: E731
+    for a, b in zip(jax.value_and_grad(total, argnums=1)(variables, image),
+                    jax.value_and_grad(total, argnums=1)(bare, image)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6 * float(jnp.max(jnp.abs(b))))
