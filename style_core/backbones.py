@@ -135,7 +135,8 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
 # uses it: turned by 180 degrees with its input and output channels swapped. XLA:CPU otherwise makes
 # that copy of every kernel in every backward pass, a strided transpose of up to 9 MB that costs as
 # much as a small image's convolution: with the turned kernels made once, a 64 px evaluation of VGG19
-# to relu5_1 takes 45 ms instead of 82, a 256 px one 0.51 s instead of 0.54 (bench/LOG.md 21).
+# to relu5_1 takes 46 ms instead of 86, a 128 px one 152 instead of 185; from 256 px up the copies are
+# lost in the convolutions' time (bench/LOG.md 21).
 BACKWARD = "backward"
 
 

@@ -59,7 +59,7 @@ class Weights:
     """Flax variables of a backbone and where they came from. A VGG's variables also hold each
     kernel turned for the backward pass (`backbones.with_backward_kernels`), made here once. Every
     array is put on the device here, once: a compiled call copies a numpy argument in every call
-    (VGG19's kernels: 15 ms of a 64 px evaluation's 65; bench/LOG.md 21)."""
+    (VGG19's kernels: 11 ms of a 64 px evaluation's 71; bench/LOG.md 21)."""
     backbone: str
     variables: Mapping
     source: str
