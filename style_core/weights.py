@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Mapping
 
-import jax
 import numpy as np
 from safetensors.numpy import save_file
 from tqdm.auto import tqdm
@@ -57,17 +56,14 @@ def hub_repo(backbone: str) -> str:
 @dataclass(frozen=True)
 class Weights:
     """Flax variables of a backbone and where they came from. A VGG's variables also hold each
-    kernel turned for the backward pass (`backbones.with_backward_kernels`), made here once. Every
-    array is put on the device here, once: a compiled call copies a numpy argument in every call
-    (VGG19's kernels: 11 ms of a 64 px evaluation's 71; bench/LOG.md 21)."""
+    kernel turned for the backward pass (`backbones.with_backward_kernels`), made here once."""
     backbone: str
     variables: Mapping
     source: str
     trained: bool
 
     def __post_init__(self):
-        variables = with_backward_kernels(self.backbone, self.variables)
-        object.__setattr__(self, "variables", jax.device_put(variables))
+        object.__setattr__(self, "variables", with_backward_kernels(self.backbone, self.variables))
 
 
 # --- torchvision layout -> flaxmodels layout ------------------------------------------------------
