@@ -28,7 +28,7 @@ example: setup
 	$(PY) -m style_core image assets/content.png assets/style.png -o out/example.png --size 256 --iterations 100 --report out/example.json
 
 # Two workers, a test file each at a time (a file's module fixtures, e.g. the app's server or the
-# Ray cluster, start once): 537-634 s in four fresh-clone runs instead of 776 s on a 2-core machine.
+# Ray cluster, start once): 563 and 628 s in two fresh-clone runs on a 2-core machine (2026-12-02).
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
