@@ -248,10 +248,18 @@ def variable_shapes(backbone: str) -> dict:
     return jax.eval_shape(functools.partial(init_variables, backbone))
 
 
-def normalize(images: jax.Array) -> jax.Array:
-    mean = jnp.asarray(IMAGENET_MEAN, images.dtype)
-    std = jnp.asarray(IMAGENET_STD, images.dtype)
-    return (images - mean) / std
+# The variables' collection that says how the first convolution wants its input, where that is not
+# torchvision's (ImageNet mean and std): {"mean": (3,), "std": (3,)}, RGB, for images in [0, 1].
+# Keras' VGGs (the Caffe convention: BGR, 0-255, mean subtracted) get mean = Caffe's mean / 255 and
+# std = 1 / 255 with their kernels' input channels reversed; their network is then computed exactly,
+# its zero padding included (weights.py, `keras_convention`).
+INPUT = "input"
+
+
+def normalize(images: jax.Array, convention: Mapping | None = None) -> jax.Array:
+    """(images - mean) / std per channel: ImageNet's statistics, or the weights' own `convention`."""
+    mean, std = (convention["mean"], convention["std"]) if convention else (IMAGENET_MEAN, IMAGENET_STD)
+    return (images - jnp.asarray(mean, images.dtype)) / jnp.asarray(std, images.dtype)
 
 
 FeatureFn = Callable[[Mapping, jax.Array], dict[str, jax.Array]]
@@ -268,7 +276,8 @@ def feature_extractor(backbone: str, layers: tuple[str, ...], pooling: str = "ma
     module = module_for(backbone, pooling, deepest(backbone, layers))
 
     def extract(variables: Mapping, images: jax.Array) -> dict[str, jax.Array]:
-        acts = module.apply(variables, normalize(images), train=False)
+        network = {k: v for k, v in variables.items() if k != INPUT}
+        acts = module.apply(network, normalize(images, variables.get(INPUT)), train=False)
         return {name: acts[name] for name in layers}
 
     return extract

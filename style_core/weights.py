@@ -32,6 +32,7 @@ from .backbones import (BACKWARD, RESNET_STAGES, VGG_BLOCKS, init_variables, lay
                         with_backward_kernels)
 from .errors import IntegrityError, StyleError
 from .files import atomic_path
+from .keras_files import file_kind, read_h5, read_onnx
 
 FILENAME = "model.safetensors"
 FORMAT = "style_core-flax-1"
@@ -236,12 +237,39 @@ def read_tensors(f: BinaryIO, keys: list[str], progress: DownloadProgress | None
     return tensors
 
 
+def file_backbone(path: str | os.PathLike) -> str | None:
+    """The VGG a weights file holds, where the file says (a Keras ONNX or .h5 file by its number of
+    convolutions, a torchvision-layout file by its last convolution's index), else None."""
+    try:
+        kind = file_kind(path)
+        if kind != "safetensors":
+            return (read_h5 if kind == "h5" else read_onnx)(path)[0]
+        with open(path, "rb") as f:
+            header, _, metadata = read_header(f)
+    except (OSError, StyleError):
+        return None
+    if metadata.get("backbone") in VGG_BLOCKS:
+        return metadata["backbone"]
+    last = {b: f"features.{max(int(k.split('.')[1]) for k in needed_keys(b))}.weight" for b in VGG_BLOCKS}
+    convs = [b for b in VGG_BLOCKS if last[b] in header and f"{last[b][:-6]}bias" in header]
+    return max(convs, key=lambda b: sum(VGG_BLOCKS[b])) if convs and "fc.weight" not in header else None
+
+
 def read_local(path: str | os.PathLike, backbone: str) -> dict:
-    """Converted variables from a local file in the timm/torchvision layout (or our own cache)."""
+    """Converted variables from a local file: the timm/torchvision layout (or our own cache), or a Keras
+    VGG16/VGG19 as ONNX or .h5 (`keras_files`), whose backbone must be `backbone`."""
     path = Path(path)
     if not path.is_file():
         raise StyleError(f"weights file {path} does not exist")
     try:
+        kind = file_kind(path)
+        if kind != "safetensors":
+            held, variables = (read_h5 if kind == "h5" else read_onnx)(path)
+            if held != backbone:
+                raise StyleError(f"the file holds a Keras {held.upper()}, not {backbone}: choose backbone "
+                                 f"{held}")
+            _check_layout(variables, backbone)
+            return variables
         with open(path, "rb") as f:
             header, _, _ = read_header(f)
             f.seek(0)

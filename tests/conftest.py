@@ -134,3 +134,29 @@ def rng_images():
     content = rng.random((40, 48, 3)).astype(np.float32)
     style = rng.random((36, 36, 3)).astype(np.float32)
     return content, style
+
+
+REAL_INPUTS = Path(__file__).resolve().parent.parent.parent / "shared" / "real-inputs"
+
+
+class RealInputs:
+    """Real photos and paintings (`../shared/real-inputs/`, see its README) and a scratch folder."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+
+    def photo(self, name: str) -> Path:
+        return REAL_INPUTS / "photo-pairs" / name
+
+    def painting(self, name: str) -> Path:
+        return REAL_INPUTS / "paintings" / name
+
+    def segmentation(self, name: str) -> Path:
+        return REAL_INPUTS / "photo-pairs" / "segmentation" / name
+
+
+@pytest.fixture
+def real_inputs(tmp_path):
+    if not REAL_INPUTS.is_dir():
+        pytest.skip(f"the real photos and paintings are not here ({REAL_INPUTS})")
+    return RealInputs(tmp_path)

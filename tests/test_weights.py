@@ -135,7 +135,7 @@ def test_a_converted_file_for_another_backbone_is_refused(weight_files):
 def test_not_a_safetensors_file(tmp_path):
     bad = tmp_path / "model.safetensors"
     bad.write_text("hello, I am not weights")
-    with pytest.raises(StyleError, match="not a safetensors file"):
+    with pytest.raises(StyleError, match="neither a safetensors, an ONNX nor a Keras .h5 file"):
         W.load_weights("vgg19", bad)
     with pytest.raises(StyleError, match="does not exist"):
         W.load_weights("vgg19", tmp_path / "missing.safetensors")
