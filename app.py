@@ -68,7 +68,7 @@ from style_core.settings import auto_scales, described, from_values  # noqa: E40
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, stylize_video, \
     video_image_settings  # noqa: E402
 from style_core.videoio import probe  # noqa: E402
-from style_core.weights import FILENAME, WeightsUnavailable, hub_repo  # noqa: E402
+from style_core.weights import FILENAME, WeightsUnavailable, file_backbone, hub_repo  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
@@ -179,16 +179,21 @@ def no_weights_message(e: WeightsUnavailable) -> str:
 
 
 def use_weights_file(path, backbone):
-    """The Weights panel: a model.safetensors uploaded in the page."""
+    """The Weights panel: a model.safetensors, or a Keras VGG16/VGG19 as ONNX or .h5, uploaded in the
+    page; a file that says which VGG it holds is used for that one, whatever the dropdown says."""
     if not path:
-        raise gr.Error("drop a model.safetensors file first", print_exception=False)
+        raise gr.Error("drop a weights file first", print_exception=False)
+    held = file_backbone(path)
+    backbone = held or backbone
     try:
         weights = load_weights(backbone, path)
     except StyleError as e:
         raise gr.Error(str(e), print_exception=False) from None
     with _weights_lock:
         _weights[backbone] = weights
-    return banner(), f"Using the uploaded weights for {backbone}."
+    return banner(), (f"Using the uploaded weights for {backbone}"
+                      + (f" (the file holds a {backbone.upper()}): choose backbone {backbone} under "
+                         f"Advanced in each tab." if held and held != "vgg19" else "."))
 
 
 def use_untrained_weights():
@@ -1385,7 +1390,8 @@ def weights_panel(page_banner) -> None:
                     "and results carry the style's colour and texture statistics, not a trained "
                     "network's style.")
         with gr.Row():
-            upload = gr.File(label=FILENAME, file_types=[".safetensors"], type="filepath", elem_id="weights_file")
+            upload = gr.File(label=f"{FILENAME}, or a Keras VGG16/VGG19 as .onnx or .h5",
+                             file_types=[".safetensors", ".onnx", ".h5"], type="filepath", elem_id="weights_file")
             backbone = gr.Dropdown(list(BACKBONES), value="vgg19", label="For the backbone")
         with gr.Row():
             use_file = gr.Button("Use this file", elem_id="use_weights_file")

@@ -318,7 +318,7 @@ def _image_mode(values: dict) -> Mode:
     return Mode(from_values(ImageSettings, values),
                 lambda content, styles, settings, weights, regions, **_: stylize(
                     content, styles, settings, weights, regions=regions),
-                lambda r: f"{r.iterations} steps, {r.seconds:.1f} s; "
+                lambda r: f"{r.iterations} steps ({r.evaluations} evaluations), {r.seconds:.1f} s; "
                           + ", ".join(f"{k} {v:.4g}" for k, v in r.final_losses.items()), regions=True)
 
 
@@ -426,9 +426,22 @@ def _fields() -> tuple:
     return tuple(f for cls in (ImageSettings, LargeSettings, PhotoSettings, VideoSettings) for f in described(cls))
 
 
+def _backbone_from_weights(args: argparse.Namespace, argv: list[str]) -> None:
+    """Without --backbone, a weights file that says which VGG it holds chooses it."""
+    if not getattr(args, "weights", None) or args.weights == "random" or any(
+            a == "--backbone" or a.startswith("--backbone=") for a in argv):
+        return
+    from .weights import file_backbone
+    held = file_backbone(args.weights)
+    if held:
+        args.backbone = held   # layers the file's VGG lacks are refused by the settings, naming the valid ones
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
+        _backbone_from_weights(args, argv)
         from .runtime import use_compile_cache
         use_compile_cache()
         return run(args)

@@ -55,7 +55,8 @@ def host_lbfgs(value_and_grad: Callable, lr: float, *, bounded: bool, size: int,
     """The L-BFGS stepper (`steppers.py`). Its steps run from the host one by one, so the chunking only
     sets how often the host looks; unbounded, the image leaves [0, 1] (the classic scripts' way)."""
     host = _compiled(value_and_grad, lbfgs_memory(size), bounded)
-    return Stepper(functools.partial(host.init, lr=lr), dispatched(host.step), lambda state: state.inner.stalled)
+    return Stepper(functools.partial(host.init, lr=lr), dispatched(host.step), lambda state: state.inner.stalled,
+                   lambda state: state.inner.evaluations)
 
 
 class HostLBFGSState(NamedTuple):
@@ -66,6 +67,7 @@ class HostLBFGSState(NamedTuple):
     grad: Any = None
     first: bool = True
     stalled: bool = False        # not even the steepest descent found a decrease: x is a minimum
+    evaluations: int = 0         # of the loss and its gradient, the line searches' included
 
 
 class HostLBFGS:
@@ -106,7 +108,7 @@ class HostLBFGS:
         if inner.value is None:
             zero = jnp.zeros_like(x)
             x, value, terms, grad, _, _ = self._evaluate(x, jnp.float32(0), zero, zero, aux, weights)
-            inner = inner._replace(value=value, terms=terms, grad=grad)
+            inner = inner._replace(value=value, terms=terms, grad=grad, evaluations=inner.evaluations + 1)
         f, g, first = inner.value, inner.grad, inner.first
         if not (np.isfinite(f) and f <= float(limit)):
             return state._replace(x=x, inner=inner, diverged=jnp.bool_(True)), (jnp.float32(f), inner.terms)
@@ -121,9 +123,10 @@ class HostLBFGS:
         # like SciPy and PyTorch by 1/|g|_1). Later steps try t = 1, the quasi-Newton step: starting
         # lower only makes the search double its way back up, one evaluation per doubling.
         t = inner.lr * min(1.0, 1.0 / max(float(self.abs_sum(d)), 1e-12)) if first else 1.0
-        lo, hi, accepted, valid_pair, f_t = 0.0, np.inf, None, False, f
+        lo, hi, accepted, valid_pair, f_t, tried = 0.0, np.inf, None, False, f, 0
         for _ in range(MAX_EVALUATIONS if slope < 0 else 0):  # slope 0: every pixel held, a minimum
             x_t, f_t, terms_t, g_t, gs, gs_t = self._evaluate(x, jnp.float32(t), d, g, aux, weights)
+            tried += 1
             if not np.isfinite(f_t) or not gs < 0 or f_t > f + C1 * gs:
                 hi = t
             elif gs_t < C2 * gs:
@@ -148,7 +151,8 @@ class HostLBFGS:
         # memory starts afresh.
         new_x, value, terms, grad = accepted or (x, f, inner.terms, g)
         memory, first = (memory, False) if valid_pair else (self.fresh(x), True)
-        inner = inner._replace(memory=memory, first=first, value=value, terms=terms, grad=grad)
+        inner = inner._replace(memory=memory, first=first, value=value, terms=terms, grad=grad,
+                               evaluations=inner.evaluations + tried)
         return StepState(new_x, inner, best_x, best_loss, jnp.bool_(False)), out
 
 

@@ -21,7 +21,7 @@ import optax
 
 from .errors import StyleError
 from .lbfgs import host_lbfgs
-from .steppers import Stepper, first_order
+from .steppers import StepState, Stepper, first_order
 
 
 class Optimizer(NamedTuple):
@@ -100,6 +100,7 @@ class Descent:
     seconds: float
     finished: bool = False
     stop_reason: str = "finished"
+    evaluations: int = 0                   # of the loss and its gradient (L-BFGS: line searches included)
 
 
 def _losses(evaluate: Callable, x, aux, weights) -> dict[str, float]:
@@ -127,6 +128,8 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
                                             dispatch=dispatch or default_dispatch(), bounded=bool(bounded),
                                             size=x0.size)
     state = stepper.init(x0)
+    def count(state: StepState, step: int) -> int:
+        return stepper.evaluations(state) if stepper.evaluations else step
     weights = {k: jnp.float32(v) for k, v in weights.items()}
     measure = functools.partial(_losses, evaluator(terms), aux=aux, weights=weights)
     losses0 = measure(state.x)
@@ -157,7 +160,7 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
             yield Descent(step, state.best_x, measure(state.best_x), tuple(history), losses0,
                           time.perf_counter() - start, True,
                           f"diverged at step {step + 1} (loss {totals[taken]:.3g}); kept the best image so "
-                          f"far: try a smaller learning rate")
+                          f"far: try a smaller learning rate", count(state, step))
             return
         current = history[-1]
         seen = len(history) - 1 - last_seen
@@ -169,9 +172,10 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
             break
         last = {k: float(np.asarray(v)[n - 1]) for k, v in values.items()}
         losses = {"total": current, **{k: v for k, v in last.items() if np.isfinite(v)}}
-        yield Descent(step, state.x, losses, tuple(history), losses0, time.perf_counter() - start)
+        yield Descent(step, state.x, losses, tuple(history), losses0, time.perf_counter() - start,
+                      evaluations=count(state, step))
     final = Descent(step, state.x, measure(state.x), tuple(history), losses0, 0.0, True,
-                    "converged" if step < iterations else "finished")
+                    "converged" if step < iterations else "finished", count(state, step))
     yield dataclasses.replace(_keep_best(final, state.best_x, measure), seconds=time.perf_counter() - start)
 
 

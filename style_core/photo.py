@@ -127,9 +127,10 @@ class PhotoResult:
         last = self.stages[-1].report()
         regions = {"region_style_losses": list(self.region_losses)} if self.stages[-1].regions else {}
         return {**last, **regions, "mode": "photo", "settings": self.settings.to_dict(), "metrics": self.metrics,
-                "iterations": sum(s.iterations for s in self.stages), "seconds": round(self.seconds, 3),
+                "iterations": sum(s.iterations for s in self.stages),
+                "evaluations": sum(s.evaluations for s in self.stages), "seconds": round(self.seconds, 3),
                 "stop_reason": self.stop_reason,
-                "stages": [{k: s.report()[k] for k in ("iterations", "final_losses", "stop_reason")}
+                "stages": [{k: s.report()[k] for k in ("iterations", "evaluations", "final_losses", "stop_reason")}
                            for s in self.stages]}
 
 

@@ -35,6 +35,9 @@ class Stepper(NamedTuple):
     init: Callable[[jax.Array], StepState]
     run: Callable[..., tuple[StepState, tuple[jax.Array, Mapping[str, jax.Array]]]]
     converged: Callable[[StepState], bool]
+    # Evaluations of the loss and its gradient so far (a line search makes several per step); None:
+    # one per step, as in every first-order method.
+    evaluations: Callable[[StepState], int] | None = None
 
 
 def first_order(transform: Callable[..., optax.GradientTransformation]) -> Callable[..., Stepper]:

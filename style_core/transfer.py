@@ -41,6 +41,8 @@ class StyleResult:
     stop_reason: str
     regions: tuple[Region, ...] = ()
     region_losses: tuple[dict[str, float], ...] = ()  # each region's style term, "initial" and "final"
+    evaluations: int = 0                   # of the loss and its gradient over all scales (L-BFGS: with
+                                           # its line searches; first-order methods: one per step)
 
     def loss_curve(self) -> tuple[list[int], list[float]]:
         """(step, total loss) at each recorded chunk, for plots."""
@@ -52,6 +54,7 @@ class StyleResult:
                 "backbone": self.settings.backbone, "weights_source": self.weights_source,
                 "trained_weights": self.trained_weights, "initial_losses": self.initial_losses,
                 "final_losses": self.final_losses, "iterations": self.iterations,
+                "evaluations": self.evaluations,
                 "seconds": round(self.seconds, 3), "stop_reason": self.stop_reason,
                 "output_size": list(self.image.shape[:2]), "history": self.history,
                 **({"regions": describe(self.regions), "region_style_losses": list(self.region_losses)}
@@ -131,7 +134,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
     grams = {} if grams is None else grams
     history: list[dict] = []
     initial_losses: dict[str, float] = {}
-    done_steps, x, reason, final_losses = 0, None, "finished", {}
+    done_steps, x, reason, final_losses, evaluations = 0, None, "finished", {}, 0
     diverged = ""   # the first scale's divergence, reported whatever the later scales did
     for index, shape in enumerate(shapes, 1):
         if min(shape) < need:
@@ -167,6 +170,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
             if report.finished:
                 x = np.clip(np.asarray(report.x), 0.0, 1.0)
                 final_losses, reason = dict(report.losses), report.stop_reason
+                evaluations += report.evaluations
                 if reason.startswith("diverged") and not diverged:
                     diverged = f"{reason} (scale {index} of {len(shapes)})" if len(shapes) > 1 else reason
                 done_steps = step
@@ -185,7 +189,8 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
         region_losses = tuple({"initial": a, "final": b} for a, b in zip(*values))
     image = _finish(x, original, settings)
     result = StyleResult(image, settings, weights.source, weights.trained, initial_losses, final_losses,
-                         history, done_steps, time.perf_counter() - start, reason, regions, region_losses)
+                         history, done_steps, time.perf_counter() - start, reason, regions, region_losses,
+                         evaluations)
     yield Event("done", done_steps, total, "step", final_losses, result.seconds, shape=shapes[-1],
                 scale=(len(shapes), len(shapes)), preview=image, result=result)
 

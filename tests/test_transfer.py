@@ -33,6 +33,10 @@ def test_every_optimizer_lowers_the_loss(optimizer, rng_images, vgg19_weights):
     assert result.stop_reason.split(" (kept step ")[0] == "finished" and result.iterations == 15
     assert result.final_losses["total"] < 0.9 * result.initial_losses["total"]
     assert result.image.shape == (27, 32, 3) and 0 <= result.image.min() and result.image.max() <= 1
+    # the report counts forward and backward passes: L-BFGS's line searches make at least one per step
+    # (and one at the start), a first-order method exactly one
+    assert result.report()["evaluations"] == result.evaluations
+    assert result.evaluations >= 16 if optimizer == "lbfgs" else result.evaluations == 15
 
 
 def test_events_stream_with_previews_and_the_last_has_the_result(rng_images, vgg19_weights):
@@ -327,6 +331,7 @@ def test_host_line_search_takes_a_short_step_with_a_valid_pair_and_then_the_newt
     opt = _counting_host_lbfgs(lambda x, c: 0.5 * jnp.sum((x - c) ** 2))
     state, losses = _host_steps(opt, jnp.zeros((6, 7, 3)), target, 3)
     assert opt.evaluations == 1 + 3          # the start, then one trial per step
+    assert state.inner.evaluations == opt.evaluations   # what the run's report counts
     np.testing.assert_allclose(np.asarray(state.x), np.asarray(target), atol=1e-5)
     assert losses[0] > losses[1] > losses[2]
 
