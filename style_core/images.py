@@ -17,23 +17,27 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from .errors import StyleError
-from .files import check_writable, user_file
+from .files import check_readable, check_writable, same_file, user_file
 
 MAX_PIXELS = 64_000_000  # 8000 x 8000; larger inputs are refused before they are decoded
+# A mask's pixel is grey when its R, G and B are this close. JPEG keeps a grey picture grey (its colour
+# planes stay constant: the spread measured 0 levels at quality 30 to 95), so this allows a faint tint,
+# not a colour: the studio's red brush is 180 levels apart.
+GREY_TOLERANCE = 24 / 255
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
-def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, background: int = 255) -> np.ndarray:
+def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, background: int = 255,
+               still: bool = False) -> np.ndarray:
     """Reads an image file as float32 RGB in [0, 1], honouring EXIF orientation.
 
     Transparent images are composited over white (what a viewer shows), or the grey level
-    `background`; 16-bit greyscale keeps its precision instead of being clipped to 8 bits.
+    `background`; 16-bit greyscale keeps its precision instead of being clipped to 8 bits. An
+    animated image is read as its first frame, or refused with `still` (a mask or a label image,
+    where a frame chosen for the user would be a guess). Pipes, devices and folders are refused
+    before they are opened (reading a FIFO would never end).
     """
-    path = Path(path)
-    if not path.exists():
-        raise StyleError(f"{path}: no such file")
-    if path.is_dir():
-        raise StyleError(f"{path}: is a folder, not an image")
+    path = check_readable(path)
     try:
         with Image.open(path) as img:
             width, height = img.size
@@ -41,6 +45,10 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, background
                 raise StyleError(
                     f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
                     f"limit of {max_pixels / 1e6:.0f} megapixels")
+            frames = getattr(img, "n_frames", 1)
+            if still and frames > 1 and img.format != "MPO":  # MPO: a camera's JPEG and its preview
+                raise StyleError(f"{path}: an animated image ({frames} frames); a mask or label image must "
+                                 f"be one picture: save the frame you mean as a PNG")
             img.load()
             return _to_rgb_float(ImageOps.exif_transpose(img), background)
     except StyleError:
@@ -49,14 +57,27 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, background
         raise StyleError(f"{path}: refused as a decompression bomb ({e})") from None
     except UnidentifiedImageError:
         raise StyleError(f"{path}: not an image file (or a format Pillow cannot read)") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise StyleError(f"{path}: damaged or truncated image ({e})") from None
 
 
 def load_mask(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """A mask file as float32 (H, W) in [0, 1]: its luminance, white 1; transparent pixels count as
-    black (a painted layer's unpainted part is no part of the mask)."""
-    rgb = load_image(path, max_pixels, background=0).astype(np.float64)   # float64: a grey stays exact
+    """A mask file as float32 (H, W) in [0, 1]: its grey level, white 1; transparent pixels count as
+    black (a painted layer's unpainted part is no part of the mask).
+
+    A mask is greyscale: a coloured one (pixels whose R, G and B are more than GREY_TOLERANCE apart)
+    is refused, since its grey level would weigh a colour by its luminance (pure red, 30%) without a
+    word; colour-coded regions are label images (`regions.label_regions`). An animated image is refused.
+    """
+    rgb = load_image(path, max_pixels, background=0, still=True).astype(np.float64)  # float64: a grey stays exact
+    spread = rgb.max(axis=2) - rgb.min(axis=2)
+    if spread.max() > GREY_TOLERANCE:
+        y, x = np.unravel_index(int(spread.argmax()), spread.shape)
+        colour = "#" + "".join(f"{v:02x}" for v in to_uint8(rgb[y, x]))
+        raise StyleError(f"{path}: a mask must be greyscale (white where its style goes, black where not), "
+                         f"but it has colours ({colour} at x={x}, y={y}, {np.mean(spread > GREY_TOLERANCE):.1%} "
+                         f"of it); for colour-coded regions give label images: `content_labels` and "
+                         f"`style_labels`")
     return np.clip(rgb @ [0.299, 0.587, 0.114], 0.0, 1.0).astype(np.float32)
 
 
@@ -115,15 +136,16 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, ...] = (),
                       formats: tuple[str, ...] = SAVE_FORMATS) -> Path:
-    """Refuses an output path that cannot be written, has none of the `formats` suffixes, or would
-    overwrite one of the inputs."""
+    """Refuses an output path that cannot be written (`files.check_writable`), has none of the
+    `formats` suffixes, or would overwrite one of the inputs (the same file under another name too)."""
     path = Path(path)
+    if path.name.lower() in formats:  # ".png" is a hidden file's name, with no suffix
+        raise StyleError(f"{path}: the output needs a name before its suffix ({path.parent / ('out' + path.name)}, say)")
     if path.suffix.lower() not in formats:
         raise StyleError(f"{path}: output must end in one of {', '.join(formats)}")
     check_writable(path)
     for given in inputs:
-        if Path(given).resolve() == path.resolve() or (  # the same name, or another link to the same file
-                Path(given).exists() and path.exists() and os.path.samefile(path, given)):
+        if same_file(given, path):  # the same name, or another link to the same file
             raise StyleError(f"{path}: the output would overwrite the input {given}")
     return path
 
