@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import StyleError
-from .files import user_file
+from .files import name_too_long, same_file, user_file
 from .images import load_image, to_uint8
 
 # Image settings that change how a run is shown or where weights come from, not its pixels.
@@ -101,15 +101,32 @@ class Piece:
 
 
 def check_folder(folder: str | os.PathLike, keep: Sequence[str | os.PathLike]) -> Path:
-    """Refuses a job folder that is, or holds, one of the files in `keep` (the inputs, the output,
-    the report): the folder is removed when the job is done, and must hold only what the job made."""
-    folder = Path(folder)
+    """Refuses a job folder that is, or holds, one of the files in `keep` (the inputs, the weights,
+    the output, the report): the folder is removed when the job is done, and must hold only what the
+    job made. A name the system cannot take (too long) is refused here too, before any work."""
+    folder = _usable_name(folder)
     where = folder.resolve()
     for path in keep:
         resolved = Path(path).resolve()
-        if resolved == where or where in resolved.parents:
+        if resolved == where or where in resolved.parents or same_file(path, folder):
             raise StyleError(f"the job folder {folder} would hold {path}, and a job folder is removed "
                              f"when the job is done: choose a job folder of its own")
+    return folder
+
+
+def _usable_name(folder: str | os.PathLike) -> Path:
+    """The job folder's name, refused in one line where the system cannot take it (a name too long),
+    before any folder of it is made."""
+    folder = Path(folder)
+    why = name_too_long(folder)
+    try:
+        folder.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as e:
+        why = why or e.strerror or str(e)
+    if why:
+        raise StyleError(f"the job folder {folder} cannot be made: {why}: choose another with `job`")
     return folder
 
 
@@ -120,9 +137,10 @@ def open_folder(folder: str | os.PathLike, key: str, resume: bool, subfolders: S
 
     Refuses, in one line each: a symbolic link (a finished job's files are removed, never through a
     link), a damaged manifest, an earlier job without `resume`, another job's folder, a file or a
-    non-empty folder that holds no job, a folder that cannot be written.
+    non-empty folder that holds no job, a folder that cannot be written (the folders made for it are
+    removed again).
     """
-    folder = Path(folder)
+    folder = _usable_name(folder)
     if folder.is_symlink():
         raise StyleError(f"the job folder {folder} is a symbolic link: name the folder it points to, or "
                          f"another one")
@@ -144,10 +162,40 @@ def open_folder(folder: str | os.PathLike, key: str, resume: bool, subfolders: S
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise StyleError(f"{folder} is not an empty folder and holds no job: choose another job folder")
     created = not folder.exists()
-    with user_file(manifest, folders=[folder / sub for sub in subfolders] or [folder], what=f"the job folder {folder}") as tmp:
-        Path(tmp).write_text(json.dumps({"fingerprint": key, "created": created, **(description or {})},
-                                        indent=2, default=str))
+    made = [folder / sub for sub in subfolders] + [f for f in (folder, *folder.parents) if not os.path.lexists(f)]
+    try:
+        with user_file(manifest, folders=[folder / sub for sub in subfolders] or [folder],
+                       what=f"the job folder {folder}") as tmp:
+            Path(tmp).write_text(json.dumps({"fingerprint": key, "created": created, **(description or {})},
+                                            indent=2, default=str))
+    except StyleError:
+        _remove_empty(made)  # no job began: the folders made for it go
+        raise
     return folder
+
+
+def _remove_empty(folders: Sequence[Path]) -> None:
+    """Removes `folders` (deepest first) while they are empty; stops at the first that is not."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return
+
+
+@contextlib.contextmanager
+def made_parents(folder: str | os.PathLike):
+    """Around a run whose job folder is `folder`: the folders above it that do not exist yet (the run
+    makes them for the job) are removed again afterwards if they are empty, i.e. the job's folder
+    went (finished and removed, or never made: the run was refused or failed first). A kept job
+    keeps them. Only what was missing before the run is touched."""
+    missing = [f for f in Path(folder).parents if not os.path.lexists(f)]
+    try:
+        yield
+    finally:
+        _remove_empty(missing)
 
 
 def remove_folder(folder: str | os.PathLike, pieces: Sequence[Piece]) -> bool:
