@@ -12,12 +12,13 @@ import argparse
 import contextlib
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 from .errors import StyleError, spelled
-from .files import check_writable, user_file
+from .files import check_readable, check_writable, same_file, user_file
 from .settings import DEFAULT_LR, DEFAULT_STYLE_WEIGHT, ImageSettings, described, flag, from_values
 
 
@@ -125,8 +126,8 @@ def _regions(args: argparse.Namespace, mode: Mode, styles: int, blend: tuple | N
     if args.content_labels or args.style_labels:
         if not (args.content_labels and args.style_labels):
             raise StyleError("--content-labels and --style-labels go together")
-        regions = label_regions(load_image(args.content_labels), [load_image(f) for f in args.style_labels],
-                                styles)
+        labels = functools.partial(load_image, still=True)
+        regions = label_regions(labels(args.content_labels), [labels(f) for f in args.style_labels], styles)
     else:
         load = lambda files: files and [load_mask(f) for f in files]  # noqa: E731
         regions = mask_regions(load(args.masks), load(args.style_masks), styles)
@@ -189,9 +190,28 @@ def _report_path(args: argparse.Namespace, inputs: tuple) -> Path | None:
     if not args.report:
         return None
     report_path = check_writable(args.report)
-    if any(report_path.resolve() == Path(p).resolve() for p in (*inputs, args.output)):
+    if any(same_file(report_path, p) for p in (*inputs, args.output)):
         raise StyleError(f"{report_path}: the report would overwrite an input or the output")
     return report_path
+
+
+def _weights_file(args: argparse.Namespace) -> str | None:
+    """The weights file the run reads (`weights` or STYLE_CORE_WEIGHTS), if any: an input like the
+    images, never to be overwritten."""
+    source = getattr(args, "weights", None) or os.environ.get("STYLE_CORE_WEIGHTS")
+    return None if not source or source == "random" else source
+
+
+def _inputs(args: argparse.Namespace) -> tuple[str, ...]:
+    """Every file the run reads: content, styles, masks and label images, the weights file."""
+    return (args.content, *args.styles, *_mask_files(args), *filter(None, [_weights_file(args)]))
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Each input is a regular file that can be read, before anything opens one (a FIFO, a device
+    or a folder would hang the run or fail deep inside it)."""
+    for path in _inputs(args):
+        check_readable(path)
 
 
 def _weights(args: argparse.Namespace, backbone: str, source: str | None):
@@ -220,10 +240,7 @@ def _job_folder(args: argparse.Namespace, output: Path, report_path: Path | None
     """--job (OUTPUT.job by default), refused if it is or would hold a file the job did not make."""
     from .jobs import check_folder
     job = Path(args.job) if args.job else output.with_name(output.name + ".job")
-    keep = [args.content, *args.styles, *_mask_files(args), output, *([report_path] if report_path else [])]
-    if args.weights and args.weights != "random":
-        keep.append(args.weights)
-    return check_folder(job, keep)
+    return check_folder(job, [*_inputs(args), output, *([report_path] if report_path else [])])
 
 
 def _end_job(args: argparse.Namespace, job: Path, result, pieces: tuple) -> None:
@@ -389,23 +406,25 @@ def run(args: argparse.Namespace) -> int:
     output, the report and the job folder's removal."""
     from .cluster import backend
     from .images import check_output_path, load_image
+    from .jobs import made_parents
     mode = MODES[args.mode](vars(args))
     image = getattr(mode.settings, "image", mode.settings)
     regions = _regions(args, mode, len(args.styles), image.style_blend)
-    inputs = (args.content, *args.styles, *_mask_files(args))
-    output = check_output_path(args.output, inputs, **({"formats": mode.formats} if mode.formats else {}))
-    report_path = _report_path(args, inputs)
+    output = check_output_path(args.output, _inputs(args), **({"formats": mode.formats} if mode.formats else {}))
+    report_path = _report_path(args, _inputs(args))
     job = _job_folder(args, output, report_path) if mode.keeps else None
-    cluster = backend(args.cluster) if mode.keeps else None
-    content = _content(args, mode.settings)
-    styles = [load_image(s) for s in args.styles]
-    weights = _weights(args, image.backbone, image.weights)
-    with _resumable(job, mode.keeps):
-        result = _follow(mode.events(content, styles, mode.settings, weights, regions=regions, output=output,
-                                     job=job, resume=getattr(args, "resume", False), backend=cluster), args.quiet)
-    _write(args, output, report_path, result, weights, picture=mode.formats is None)
-    if job is not None:
-        _end_job(args, job, result, mode.pieces)
+    with made_parents(job) if job is not None else contextlib.nullcontext():
+        cluster = backend(args.cluster) if mode.keeps else None
+        content = _content(args, mode.settings)
+        styles = [load_image(s) for s in args.styles]
+        weights = _weights(args, image.backbone, image.weights)
+        with _resumable(job, mode.keeps):
+            result = _follow(mode.events(content, styles, mode.settings, weights, regions=regions, output=output,
+                                         job=job, resume=getattr(args, "resume", False), backend=cluster),
+                             args.quiet)
+        _write(args, output, report_path, result, weights, picture=mode.formats is None)
+        if job is not None:
+            _end_job(args, job, result, mode.pieces)
     if result.stop_reason.startswith("diverged"):
         print(f"warning: {result.stop_reason}", file=sys.stderr)
     if not args.quiet:
@@ -441,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         args = build_parser().parse_args(argv)
+        _check_inputs(args)
         _backbone_from_weights(args, argv)
         from .runtime import use_compile_cache
         use_compile_cache()

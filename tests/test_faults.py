@@ -8,8 +8,9 @@ code is shared between cases) and is checked the same way (`test_fault`):
 - nothing appears under the output's name (nor a temporary file anywhere) unless the run finished;
 - a case's own `check` asserts the rest (a job still resumable, a note said, a mode bit).
 
-Cases marked "issue 21.N" are the defects of issue 21, each failing before its fix. Sizes are tiny
-and shared (32 px images, 40 px tiles, 24x32 frames) so that the module compiles each shape once.
+Cases marked "issue 21.N" and "32.N" are the defects of issues 21 and 32, each failing before its
+fix; the cases after them, what a hostile user tried next (with what each did before its fix). Sizes
+are tiny and shared (32 px images, 40 px tiles, 24x32 frames) so that the module compiles each shape once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import os
 import shutil
 import stat
 import struct
+import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,6 +338,71 @@ def _foreign_file_survives(run: Run, err: str) -> None:
     assert (run.tmp / "jd" / "notes.txt").read_text() == "mine"
 
 
+# --- issue 32's makers: pipes, masks, names ------------------------------------------------------------
+
+def _fifo(run: Run, name: str) -> Path:
+    """A named pipe. Should the run open it to read (the fault), a writer opens and closes it at once,
+    so that the reader sees an empty file and the case fails on its message instead of hanging."""
+    path = run.tmp / name
+    os.mkfifo(path)
+
+    def unblock():
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # only succeeds while a reader waits
+            except OSError:
+                time.sleep(0.05)
+    threading.Thread(target=unblock, daemon=True).start()
+    return path
+
+
+def _mask(run: Run, name: str, frames: list[np.ndarray], **options) -> Path:
+    """A mask image (several frames: an animated GIF) of the content's 24x32 shape."""
+    path = run.tmp / name
+    first, *more = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
+    first.save(path, **({"save_all": True, "append_images": more} if more else {}), **options)
+    return path
+
+
+def _half(colour) -> np.ndarray:
+    """24x32 RGB, the left half `colour`, the right half black."""
+    image = np.zeros((24, 32, 3), np.uint8)
+    image[:, :16] = colour
+    return image
+
+
+def _weights_file(run: Run, name: str = "w.safetensors") -> Path:
+    """A stand-in for the user's weights file (never read: each case using it is refused first)."""
+    return _file(run, name, b"the user's weights" * 8)
+
+
+def _left_no_folder(*names: str):
+    def check(run: Run, err: str) -> None:
+        for name in names:
+            assert not (run.tmp / name).exists(), sorted(str(p) for p in run.tmp.rglob("*"))
+    return check
+
+
+def _full_disk_on_job_manifest(run: Run) -> None:
+    real = Path.write_text
+
+    def write_text(self, *args, **kwargs):
+        if ".job.json." in self.name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, *args, **kwargs)
+    run.monkeypatch.setattr(Path, "write_text", write_text)
+
+
+def _coverage(expected: float):
+    def check(run: Run, err: str) -> None:
+        regions = json.loads((run.tmp / "r.json").read_text())["regions"]
+        assert [r["coverage"] for r in regions] == [expected], regions
+    return check
+
+
+LONG = "a" * 260 + ".png"   # 264 bytes: over the 255 that ext4, XFS, btrfs and tmpfs take
+
 # --- the table ---------------------------------------------------------------------------------------
 
 CASES: dict[str, Case] = {
@@ -475,6 +543,86 @@ CASES: dict[str, Case] = {
     "video long-term 1": Case(lambda r: r.video("--long-term", 1), "at least 2"),
     "video frame too big": Case(lambda r: r.video("--size", 5000), "over video mode's limit"),
     "video output is the clip": Case(lambda r: ["video", r.clip, STYLE, "-o", r.clip], "overwrite the input"),
+    # issue 32.1: the report onto the weights file replaced it with the JSON, exit 0
+    "32.1 --report is the weights file": Case(
+        lambda r: r.image("--weights", _weights_file(r), "--report", r.tmp / "w.safetensors"), "report would overwrite"),
+    "32.1 output is the weights file": Case(lambda r: r.image("--weights", _weights_file(r, "w.png"), out="w.png"),
+                                            "overwrite the input"),
+    "32.1 --job is the weights file (refused already)": Case(
+        lambda r: r.large("--weights", _weights_file(r), "--job", r.tmp / "w.safetensors"), "would hold"),
+    "32.1 --report is a mask (refused already)": Case(
+        lambda r: r.image("--masks", _mask(r, "m.png", [_half(255)[..., 0]]), "--report", r.tmp / "m.png"),
+        "report would overwrite"),
+    # issue 32.3: a pipe (or a device) as an input hung the run for ever
+    "32.3 content is a pipe": Case(lambda r: ["image", _fifo(r, "c.png"), STYLE, "-o", r.tmp / "o.png"],
+                                   "c.png: is not a regular file"),
+    "32.3 style is a pipe": Case(lambda r: ["image", CONTENT, _fifo(r, "s.png"), "-o", r.tmp / "o.png"],
+                                 "s.png: is not a regular file"),
+    "32.3 mask is a pipe": Case(lambda r: r.image("--masks", _fifo(r, "m.png")), "m.png: is not a regular file"),
+    "32.3 content labels are a pipe": Case(
+        lambda r: r.image("--content-labels", _fifo(r, "l.png"), "--style-labels", CONTENT.parent / "masks" / "labels.png"),
+        "l.png: is not a regular file"),
+    "32.3 weights file is a pipe": Case(lambda r: r.image("--weights", _fifo(r, "w.safetensors")),
+                                        "w.safetensors: is not a regular file"),
+    "32.3 video clip is a pipe": Case(lambda r: r.video(clip=_fifo(r, "v.mp4")), "v.mp4: is not a regular file"),
+    "32.3 mask is a device": Case(lambda r: r.image("--masks", "/dev/zero"), "/dev/zero: is not a regular file"),
+    "32.3 weights file is a folder": Case(lambda r: r.image("--weights", r.tmp), "is a folder, not a file"),
+    # issue 32.7: names longer than the file system takes gave a traceback (OSError: File name too long)
+    "32.7 output name of 264 bytes": Case(lambda r: r.image(out=LONG), "name is too long (264 bytes"),
+    "32.7 report name of 264 bytes": Case(lambda r: r.image("--report", r.tmp / LONG), "name is too long (264 bytes"),
+    "32.7 --job name of 300 bytes": Case(lambda r: r.large("--job", r.tmp / ("j" * 300)), "name is too long (300 bytes"),
+    "32.7 the default job folder's name too long": Case(lambda r: r.large(out="b" * 248 + ".png"),
+                                                        ".png.job cannot be made: the name is too long (256 bytes"),
+    # issue 32.8: a colour mask was read as its grey level (red: 30%) without a word; an animated one, as
+    # its first frame
+    "32.8 a red mask": Case(lambda r: r.image("--masks", _mask(r, "red.png", [_half((255, 0, 0))])),
+                            "a mask must be greyscale"),
+    "32.8 an animated mask": Case(lambda r: r.image("--masks", _mask(r, "a.gif", [_half(255), _half(0), _half(128)])),
+                                  "an animated image (3 frames)"),
+    "32.8 animated content labels": Case(
+        lambda r: r.image("--content-labels", _mask(r, "a.gif", [_half(255), _half(0)]), "--style-labels",
+                          CONTENT.parent / "masks" / "labels.png"), "an animated image (2 frames)"),
+    "32.8 a grey mask through JPEG is grey": Case(
+        lambda r: r.image("--masks", _mask(r, "m.jpg", [_half(255)], quality=30), "--report", r.tmp / "r.json"),
+        check=_coverage(0.5)),
+    # issue 32.9: a --job with missing parents left the parents behind
+    "32.9 --job with missing parents, finished": Case(lambda r: r.large("--job", r.tmp / "x" / "y" / "job"),
+                                                      check=_left_no_folder("x")),
+    "32.9 --job with missing parents, refused": Case(lambda r: r.large("--job", r.tmp / "x" / "y" / ("j" * 300)),
+                                                     "name is too long", check=_left_no_folder("x")),
+    "32.9 --job with missing parents, full disk making it": Case(
+        lambda r: r.large("--job", r.tmp / "x" / "y" / "job"), "No space left on device",
+        setup=_full_disk_on_job_manifest, check=_left_no_folder("x")),
+    "32.9 --job with missing parents, stopped: the job keeps them": Case(
+        lambda r: r.large("--job", r.tmp / "x" / "y" / "job"), "interrupted; the finished tiles are kept",
+        setup=lambda r: _interrupt_after(r, JobFolder, "save", 1),
+        check=lambda r, e: (r.tmp / "x" / "y" / "job" / "job.json").exists() or pytest.fail(e)),
+    # --- issue 32, what the hostile tester tried next ---
+    # (a traceback: OSError: File name too long)
+    "content name of 264 bytes": Case(lambda r: ["image", r.tmp / LONG, STYLE, "-o", r.tmp / "o.png"],
+                                      "name is too long (264 bytes"),
+    # (a traceback: OSError: File name too long)
+    "output under a folder name of 300 bytes": Case(
+        lambda r: ["image", CONTENT, STYLE, "-o", r.tmp / ("d" * 300) / "o.png"], "folder name dddd"),
+    # (refused: "the folder . is not writable (File name too long)": the temporary name was 16 bytes longer)
+    "output name of 250 bytes is written": Case(lambda r: r.image(out="a" * 246 + ".png"),
+                                                check=lambda r, e: r.out.exists() or pytest.fail(e)),
+    # (a traceback: RuntimeError: Symlink loop)
+    "style is a symbolic link loop": Case(lambda r: ["image", CONTENT, r.tmp / "loop.png", "-o", r.tmp / "o.png"],
+                                          "leads back to itself", setup=lambda r: (r.tmp / "loop.png").symlink_to("loop.png")),
+    # (the weights file replaced with the JSON, exit 0)
+    "--report is STYLE_CORE_WEIGHTS": Case(
+        lambda r: ["image", CONTENT, STYLE, "-o", r.tmp / "o.png", *FAST, *STEPS, "--quiet", "--report",
+                   _weights_file(r)], "report would overwrite",
+        setup=lambda r: r.monkeypatch.setenv("STYLE_CORE_WEIGHTS", str(r.tmp / "w.safetensors"))),
+    # (replaced, exit 0: an atomic write renames over the file, which a read-only mode does not stop)
+    "output is read-only": Case(lambda r: r.image(), "the file is read-only",
+                                setup=lambda r: _file(r, "out.png", b"mine").chmod(0o444)),
+    # ("output must end in one of .png, ...": it does)
+    "output is named .png": Case(lambda r: r.image(out=".png"), "needs a name before its suffix"),
+    # ("the folder f.png does not exist": it does, as a file)
+    "output's folder is a file": Case(lambda r: ["image", CONTENT, STYLE, "-o", r.tmp / "f.png" / "o.png"],
+                                      "f.png is not a folder", setup=lambda r: _file(r, "f.png", b"mine")),
 }
 
 
@@ -503,6 +651,7 @@ def test_the_table_covers_the_issue_and_more():
     assert len(CASES) >= 40
     assert {name.split()[0] for name in CASES if name.startswith("21.")} == {
         "21.1", "21.2", "21.3", "21.4", "21.5", "21.6", "21.10"}
+    assert {name.split()[0] for name in CASES if name.startswith("32.")} == {"32.1", "32.3", "32.7", "32.8", "32.9"}
 
 
 @pytest.mark.parametrize("name", list(CASES))
