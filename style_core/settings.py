@@ -23,11 +23,13 @@ DEFAULT_STYLE_WEIGHT = {"paper": 1e5, "relative": 10.0}
 MAX_SIZE = 8192
 # JAX's PRNG keys hold 32 bits of seed (without x64); a larger seed would overflow or repeat a smaller one.
 MAX_SEED = 2 ** 32 - 1
-# Coarse-to-fine by default from this size up: passes at a quarter and at half the size first, each
-# starting the next (bench/LOG.md 7: the full-size loss then falls to a plain run's in far fewer
-# full-size steps; LOG 17: three scales reach two scales' final loss with 20% (256 px) and 43% (512 px)
-# fewer full-size evaluations, and go lower).
-AUTO_SCALES_FROM = 256
+# Coarse-to-fine by default, each pass at half the size of the next and starting it, up to AUTO_SCALES
+# passes, but none under COARSEST_SCALE px: on a trained network a pass at 64 px paints the painting's
+# own layout (Starry Night's moon, the Shipwreck's sails) over the photo, and the finer passes keep it
+# (grey-level structure 0.60 against 0.83-0.94 at one scale, bench/LOG.md 22); at 256 px and up a
+# network sees the photo's scene. The speed-up stays where it is worth most (LOG 7, 17: the
+# full-size pass starts near its end, 20-43% fewer full-size evaluations).
+COARSEST_SCALE = 256
 AUTO_SCALES = 3
 # Steps at each coarser scale, as a fraction of `iterations` (the full-size pass's), when not given:
 # the coarse passes only have to bring the full-size pass a good start (bench/LOG.md 9).
@@ -39,10 +41,11 @@ DEFAULT_TOL = {name: o.tol for name, o in OPTIMIZERS.items()}
 
 
 def auto_scales(size: int, need: int = 1) -> int:
-    """The default number of scales at `size` px; fewer where the coarsest would be under `need` px."""
-    scales = AUTO_SCALES if size >= AUTO_SCALES_FROM else 1
-    while scales > 1 and size // 2 ** (scales - 1) < need:
-        scales -= 1
+    """The default number of scales at `size` px: as many as fit (up to AUTO_SCALES) with the coarsest
+    at COARSEST_SCALE px or more (512 px: 2, 1024 px: 3), and at `need` px or more."""
+    scales = 1
+    while scales < AUTO_SCALES and size // 2 ** scales >= max(COARSEST_SCALE, need):
+        scales += 1
     return scales
 
 
@@ -180,7 +183,8 @@ class ImageSettings:
     style_scale: float = setting(1.0, "style image's longest side relative to the output's", minimum=0,
                                  strict=True)
     scales: int | None = setting(None, "coarse-to-fine passes, each twice the size of the last (image and "
-                                       "large mode: 3 from 256 px up, else 1; photo and video mode: 1)",
+                                       "large mode: as many as keep the coarsest at 256 px or more, up to "
+                                       "3; photo and video mode: 1)",
                                  minimum=1)   # None: auto_scales(size), again whenever the size changes
     coarse_iterations: int | None = setting(None, "steps at each coarser scale (a quarter of the "
                                                   "iterations)", minimum=0)

@@ -130,13 +130,13 @@ def test_multi_scale_runs_coarse_to_fine(rng_images, vgg19_weights):
 
 
 def test_automatic_scales_leave_out_a_coarse_scale_too_small_for_an_elongated_image():
-    """VGG19 to relu5_1 needs 16 px a side: a 256x40 content's quarter scale (64x10) is left out, as is
-    one at which a style image would be too narrow; scales the user asked for are kept (and refused
+    """VGG19 to relu5_1 needs 16 px a side: a 1024x40 content's quarter scale (256x10) is left out, as
+    is one at which a style image would be too narrow; scales the user asked for are kept (and refused
     by stylize with a message)."""
     from style_core.transfer import scale_shapes
-    assert scale_shapes((40, 256), ImageSettings(size=256)) == [(20, 128), (40, 256)]
-    assert scale_shapes((192, 256), ImageSettings(size=256)) == [(48, 64), (96, 128), (192, 256)]
-    assert scale_shapes((192, 256), ImageSettings(size=256), [(400, 80)]) == [(96, 128), (192, 256)]
+    assert scale_shapes((40, 1024), ImageSettings(size=1024)) == [(20, 512), (40, 1024)]
+    assert scale_shapes((768, 1024), ImageSettings(size=1024)) == [(192, 256), (384, 512), (768, 1024)]
+    assert scale_shapes((768, 1024), ImageSettings(size=1024), [(1600, 80)]) == [(384, 512), (768, 1024)]
     assert scale_shapes((40, 256), ImageSettings(size=256, scales=3)) == [(10, 64), (20, 128), (40, 256)]
 
 
@@ -162,17 +162,17 @@ def test_lbfgs_stops_by_default_when_the_loss_no_longer_falls_and_a_chosen_toler
     assert "tol_auto" not in ImageSettings().to_dict() and video_image_settings().tol == 1e-3
 
 
-def test_scales_default_to_three_from_256_px_and_follow_the_size():
+def test_scales_default_to_passes_of_256_px_or_more_and_follow_the_size():
     from style_core.photo import photo_image_settings
     from style_core.settings import auto_scales
     from style_core.video import video_image_settings
-    assert ImageSettings(size=512).scales == 3 and ImageSettings(size=128).scales == 1
-    assert ImageSettings(size=512).replace(size=128).scales == 1
-    assert ImageSettings(size=128).replace(size=300).scales == 3
+    assert [ImageSettings(size=s).scales for s in (128, 256, 511, 512, 1023, 1024, 4096)] == [1, 1, 1, 2, 2, 3, 3]
+    assert ImageSettings(size=1024).replace(size=128).scales == 1
+    assert ImageSettings(size=128).replace(size=600).scales == 2
     assert ImageSettings(size=512, scales=1).replace(size=1024).scales == 1  # a chosen value stays
     assert ImageSettings(size=64, scales=3).replace(iterations=5).scales == 3
-    assert "scales_auto" not in ImageSettings().to_dict() and ImageSettings().to_dict()["scales"] == 3
-    assert auto_scales(256, need=32) == 3 and auto_scales(256, need=100) == 2 and auto_scales(256, need=200) == 1
+    assert "scales_auto" not in ImageSettings().to_dict() and ImageSettings().to_dict()["scales"] == 2
+    assert auto_scales(1024, need=300) == 2 and auto_scales(1024, need=600) == 1
     assert photo_image_settings(size=512).scales == 1 and video_image_settings(size=512).scales == 1
 
 
