@@ -31,15 +31,23 @@ from style_core.transfer import stylize  # noqa: E402
 from style_core.weights import file_backbone, load_weights  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "real-inputs"
-PAIRS = {"mountains-starry": ("photo-pairs/in2.png", "paintings/starry_night_google.jpg"),
-         "city-shipwreck": ("photo-pairs/in4.png", "paintings/shipwreck.jpg"),
-         "village-matisse": ("photo-pairs/in5.png", "paintings/woman-with-hat-matisse.jpg"),
-         "harbour-starry": ("photo-pairs/in6.png", "paintings/starry_night_google.jpg"),
+ASSETS = ROOT / "assets"
+STARRY, SHIPWRECK, MATISSE = (ASSETS / "paintings" / n for n in (
+    "starry_night_google.jpg", "shipwreck.jpg", "woman-with-hat-matisse.jpg"))
+PAIRS = {"mountains-starry": (REAL / "photo-pairs/in2.png", STARRY),
+         "city-shipwreck": (REAL / "photo-pairs/in4.png", SHIPWRECK),
+         "village-matisse": (REAL / "photo-pairs/in5.png", MATISSE),
+         "harbour-starry": (REAL / "photo-pairs/in6.png", STARRY),
          # photo mode: the photorealistic paper's pairs
-         "photo2": ("photo-pairs/in2.png", "photo-pairs/tar2.png"),
-         "photo4": ("photo-pairs/in4.png", "photo-pairs/tar4.png"),
-         "photo5": ("photo-pairs/in5.png", "photo-pairs/tar5.png"),
-         "photo6": ("photo-pairs/in6.png", "photo-pairs/tar6.png")}
+         **{f"photo{n}": (REAL / f"photo-pairs/in{n}.png", REAL / f"photo-pairs/tar{n}.png") for n in (2, 4, 5, 6)},
+         # the README's and docs' montages: bundled public-domain/CC0 photos (assets/photos/README.md)
+         "astronaut-starry": (ASSETS / "photos/astronaut.png", STARRY),
+         "chelsea-matisse": (ASSETS / "photos/chelsea.png", MATISSE),
+         "coffee-shipwreck": (ASSETS / "photos/coffee.png", SHIPWRECK),
+         "rocket-starry": (ASSETS / "photos/rocket.jpg", STARRY),
+         "astronaut-matisse": (ASSETS / "photos/astronaut.png", MATISSE),
+         "chelsea-shipwreck": (ASSETS / "photos/chelsea.png", SHIPWRECK)}
+DOCS_PAIRS = "astronaut-starry,chelsea-matisse,coffee-shipwreck,rocket-starry,astronaut-matisse,chelsea-shipwreck"
 
 
 def parse_config(text: str) -> tuple[str, dict]:
@@ -58,7 +66,7 @@ def parse_config(text: str) -> tuple[str, dict]:
 
 
 def run(weights, pair: str, size: int, values: dict, mode: str) -> tuple[np.ndarray, dict]:
-    content, style = (load_image(REAL / p) for p in PAIRS[pair])
+    content, style = (load_image(p) for p in PAIRS[pair])
     start = time.perf_counter()
     if mode == "photo":
         photo_fields = {f.name for f in dataclasses.fields(PhotoSettings)}
@@ -108,14 +116,14 @@ def main() -> None:
     out = Path(args.out or ROOT / "bench" / "results" / f"quality-cpu-{args.size}")
     out.mkdir(parents=True, exist_ok=True)
     table, configs = [], [parse_config(c) for c in (args.config or ["default"])]
-    pairs = args.pairs.split(",")
+    pairs = (DOCS_PAIRS if args.pairs == "docs" else args.pairs).split(",")
     for name, values in configs:
         rows = []
         for pair in pairs:
             image, row = run(weights, pair, args.size, values, args.mode)
             row["config"] = name
             table.append(row)
-            content, style = (load_image(REAL / q) for q in PAIRS[pair])
+            content, style = (load_image(q) for q in PAIRS[pair])
             rows.append([resize_longest(content, 256), resize_longest(style, 256), image])
             save_image(out / f"{name}-{pair}.png", image)
             extra = (f" affine {row['affine_residual']:.3f} edge_ssim {row['edge_ssim']:.3f}"
