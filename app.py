@@ -524,6 +524,16 @@ def strength(value: float, label: str, what: str) -> gr.Slider:
     return checked(gr.Slider(0, 10, value=value, step=0.1, label=label, info=what))
 
 
+def style_strength(settings: ImageSettings) -> gr.Slider:
+    """The style weight as its power of ten, starting at the mode's default (`settings`'), in the range
+    the trained network needs (relative normalisation: 0.001 barely touches the photo, 1000 repaints
+    the painting; bench/LOG.md 22)."""
+    value = round(math.log10(settings.style_weight), 2)
+    return checked(gr.Slider(-3, 4, value=value, step=0.1, label="Style strength",
+                             info=f"style weight = 10^strength ({value:g} = {settings.style_weight:g}, the "
+                                  f"default; higher paints more of the painting)"))
+
+
 # --- settings: controls made from the settings' fields, values by name --------------------------------
 
 def control(classes: tuple, name: str, make=None, **look):
@@ -862,12 +872,18 @@ def run_image(content, styles, painting=None, masks=None, request: gr.Request = 
 
 
 # Every control of the Image tab, by name: what an example runs is what the page then shows.
-EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=5, preserve_color="none", style_blend="",
+EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=round(math.log10(ImageSettings().style_weight), 2),
+                        preserve_color="none", style_blend="",
                         backbone="vgg19", style_layers="paper", content_layers="", optimizer="lbfgs", lr=None,
-                        loss="mse", normalization="paper", init="content", content_weight=1.0, tv_weight=0.0,
+                        loss="mse", normalization=ImageSettings().normalization, init="content", content_weight=1.0,
+                        tv_weight=ImageSettings().tv_weight,
                         scales=1, seed=0, bounds="box", until_done=True, pooling="max", huber_delta=1.0,
                         style_scale=1.0, coarse_iterations=None)
-EXAMPLES = [("content.png", "style.png"), ("content.png", "style2.png")]
+EXAMPLES = [("content.png", "style.png"), ("content.png", "style2.png"),
+            # public-domain and CC0 photos under public-domain paintings (assets/*/README.md)
+            ("photos/chelsea.png", "paintings/starry_night_google.jpg"),
+            ("photos/astronaut.png", "paintings/woman-with-hat-matisse.jpg"),
+            ("photos/coffee.png", "paintings/shipwreck.jpg")]
 _example_results: dict = {}
 
 
@@ -920,8 +936,7 @@ def image_tab(d: dict, page_banner) -> None:
                 c |= fields(size=slider(32, 2048, d["size"], 16, "Size (px)", elem_id="size"),
                             iterations=slider(0, 1000, d["iterations"], 10, "Iterations", elem_id="iterations"))
             with gr.Row():
-                c["style_strength"] = strength(5, "Style strength", "0 = none … 10 = style only; style weight = "
-                                               "10^strength (5 = 1e5)")
+                c["style_strength"] = style_strength(ImageSettings())
                 c |= fields(preserve_color=radio("Preserve colour"))
             with gr.Accordion("Advanced", open=False):
                 c |= fields(style_blend=dict(value="", label="Style blend weights"))
@@ -1056,7 +1071,7 @@ def large_tab(d: dict, page_banner) -> None:
                 c |= fields(iterations=slider(0, 1000, d["large_iterations"], 10, "Global pass iterations"),
                             tile_iterations=slider(0, 1000, d["tile_iterations"], 10, "Iterations per tile"))
             with gr.Row():
-                c["style_strength"] = strength(5, "Style strength", "style weight = 10^strength (5 = 1e5)")
+                c["style_strength"] = style_strength(ImageSettings())
                 c |= fields(preserve_color=radio("Preserve colour"))
             with gr.Accordion("Advanced", open=False):
                 c |= fields(optimizer="Optimizer",
@@ -1163,7 +1178,7 @@ def photo_tab(d: dict, page_banner) -> None:
                             iterations=slider(0, 2000, d["photo_iterations"], 10, "Iterations",
                                               elem_id="photo_iterations"))
             with gr.Row():
-                c["style_strength"] = strength(6, "Style strength", "style weight = 10^strength (6 = 1e6, the deck's)")
+                c["style_strength"] = style_strength(photo_image_settings())
                 c["photorealism"] = strength(PHOTO_STRENGTH, "Photorealism", f"0 = off (plain image mode); matting "
                                              f"weight per pixel = 10^value ({PHOTO_STRENGTH} = "
                                              f"{DEFAULT_PHOTO_WEIGHT:.3g}, the deck's)")
@@ -1260,7 +1275,7 @@ def video_tab(d: dict, page_banner) -> None:
                 c |= fields(size=slider(32, 1024, d["video_size"], 16, "Frame size (px)"),
                             max_frames=slider(1, 600, d["video_frames"], 1, "Frames"), start="Start (s)")
             with gr.Row():
-                c["style_strength"] = strength(5, "Style strength", "style weight = 10^strength (5 = 1e5)")
+                c["style_strength"] = style_strength(video_image_settings())
                 c["temporal_strength"] = strength(TEMPORAL_STRENGTH, "Temporal consistency",
                                                   f"0 = off (every frame on its own); temporal weight = 10^value "
                                                   f"({TEMPORAL_STRENGTH:g} = {DEFAULT_TEMPORAL_WEIGHT:g})")
