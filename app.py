@@ -580,6 +580,15 @@ def from_strength(value, name: str) -> float:
     return 0.0 if value == 0 else 10.0 ** value
 
 
+SMOOTHNESS_OFF = -3.0   # the Smoothness slider's floor: TV off (its default, TV weight 1, is 10^0)
+
+
+def from_smoothness(value) -> float:
+    """The Smoothness slider's TV weight: 10^value, and 0 at the slider's floor (off)."""
+    value = number(value, "smoothness", low=SMOOTHNESS_OFF, high=20)
+    return 0.0 if value <= SMOOTHNESS_OFF else 10.0 ** value
+
+
 def stop_rule(until_done) -> float | None:
     """The tolerance of "Stop when done": the optimizer's default (L-BFGS ends once the loss no longer
     falls), or 0, every iteration."""
@@ -591,7 +600,7 @@ def stop_rule(until_done) -> float | None:
 # the optimizer's tolerance or none; an empty learning rate or layer list is the default one.
 SHOWN_AS = {
     "style_strength": ("style_weight", lambda v: 10.0 ** number(v, "style strength", low=-10, high=20)),
-    "smoothness": ("tv_weight", lambda v: from_strength(v, "smoothness")),
+    "smoothness": ("tv_weight", from_smoothness),
     "photorealism": ("photo_weight", lambda v: from_strength(v, "photorealism")),
     "temporal_strength": ("temporal_weight", lambda v: from_strength(v, "temporal consistency")),
     "until_done": ("tol", stop_rule),
@@ -1180,10 +1189,12 @@ def photo_tab(d: dict, page_banner) -> None:
             with gr.Row():
                 c["style_strength"] = style_strength(photo_image_settings())
                 c["photorealism"] = strength(PHOTO_STRENGTH, "Photorealism", f"0 = off (plain image mode); matting "
-                                             f"weight per pixel = 10^value ({PHOTO_STRENGTH} = "
-                                             f"{DEFAULT_PHOTO_WEIGHT:.3g}, the deck's)")
-                c["smoothness"] = strength(SMOOTHNESS, "Smoothness", f"0 = off; TV weight = 10^value ({SMOOTHNESS} = "
-                                           f"{PHOTO_DEFAULTS['tv_weight']:.4g}, the deck's)")
+                                             f"weight = 10^value ({PHOTO_STRENGTH:g} = {DEFAULT_PHOTO_WEIGHT:.3g}, "
+                                             f"the default)")
+                c["smoothness"] = checked(gr.Slider(SMOOTHNESS_OFF, 3, value=SMOOTHNESS, step=0.1, label="Smoothness",
+                                                    info=f"{SMOOTHNESS_OFF:g} = off; TV weight = 10^value "
+                                                         f"({SMOOTHNESS:g} = {PHOTO_DEFAULTS['tv_weight']:.4g}, "
+                                                         f"the default)"))
             with gr.Row():
                 compare = gr.Checkbox(value=False, label="Compare: content, plain stylisation, photorealistic")
                 c |= fields(smooth="Smooth with a guided filter (shown side by side)")

@@ -170,14 +170,14 @@ def _photo_parser(modes) -> None:
                                        "content's structure",
                          description="Photo mode (Luan et al. 2017): image mode plus gamma * L_photo, the "
                                      "matting Laplacian of the content, so that the output is locally an "
-                                     "affine function of the content's colours. Defaults are the research "
-                                     "deck's, per pixel (its sums were over a 512x512 image).")
+                                     "affine function of the content's colours. Defaults: the research "
+                                     "deck's schedule, weights tuned on a trained VGG16 (bench/LOG.md 22).")
     _image_options(p, PHOTO_DEFAULTS, helps={
         "iterations": "optimisation steps at the full size; with --two-stage, of the first stage",
         "lr": f"learning rate; default {PHOTO_ADAM_LR:g} for adam (the deck's), else "
               + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items() if k != "adam"),
-        "style_weight": f"alpha, weight of the style loss; default {PHOTO_STYLE_WEIGHT:g} (paper, the "
-                        f"deck's), {DEFAULT_STYLE_WEIGHT['relative']:g} (relative)"})
+        "style_weight": "alpha, weight of the style loss; default " + ", ".join(
+            f"{v:g} ({k})" for k, v in PHOTO_STYLE_WEIGHT.items())})
     _options(p, PhotoSettings)
 
 

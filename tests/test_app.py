@@ -244,7 +244,7 @@ def test_large_endpoint_streams_the_canvas_with_its_grid(server):
 def test_photo_endpoint_streams_and_compares_three_ways(server):
     client = Client(server, verbose=False)
     args = dict(content=handle_file(CONTENT), styles=[handle_file(STYLE)], size=64, iterations=40,
-                style_strength=6, photorealism=7.41, smoothness=2.0, preserve_color="none", two_stage=False,
+                style_strength=1, photorealism=4, smoothness=0.0, preserve_color="none", two_stage=False,
                 refine_iterations=10, smooth=True, compare=True, optimizer="adam", epsilon=1e-7)
     job = client.submit(**args, api_name="/photo")
     preview, png, gallery, info = job.result(timeout=300)

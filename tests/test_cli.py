@@ -224,7 +224,7 @@ def test_photo_writes_the_output_with_its_metrics(tmp_path, capsys, weight_files
     data = json.loads(report.read_text())
     assert data["mode"] == "photo" and data["iterations"] == 10 and len(data["stages"]) == 2
     assert data["settings"]["image"]["optimizer"] == "adam" and data["settings"]["image"]["lr"] == 0.01
-    assert data["settings"]["image"]["style_weight"] == 1e6 and data["settings"]["two_stage"]
+    assert data["settings"]["image"]["style_weight"] == 10.0 and data["settings"]["two_stage"]
     assert "photo" in data["final_losses"] and 0 <= data["metrics"]["affine_residual"] <= 1
     assert Image.open(out).size == (32, 24)
 
@@ -232,11 +232,11 @@ def test_photo_writes_the_output_with_its_metrics(tmp_path, capsys, weight_files
 def test_photo_keeps_image_mode_defaults_for_other_optimizers(tmp_path, capsys, weight_files):
     report = tmp_path / "r.json"
     code, _, err = cli(capsys, "photo", CONTENT, STYLE, "-o", tmp_path / "o.png", *FAST, "--iterations", 2,
-                       "--optimizer", "lbfgs", "--normalize", "relative", "--weights", "random",
+                       "--optimizer", "lbfgs", "--normalize", "paper", "--weights", "random",
                        "--report", report, "--quiet")
     assert code == 0, err
     settings = json.loads(report.read_text())["settings"]["image"]
-    assert settings["lr"] == 1.0 and settings["style_weight"] == 10.0
+    assert settings["lr"] == 1.0 and settings["style_weight"] == 40.0 and settings["normalization"] == "paper"
 
 
 @pytest.mark.parametrize("extra,message", [
