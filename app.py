@@ -102,6 +102,9 @@ def device_defaults(backend: str | None = None) -> dict:
 # --- weights: loaded on first use, once per backbone -------------------------------------------------
 
 WEIGHTS_SOURCE: str | None = None  # --weights; None: $STYLE_CORE_WEIGHTS, the cache, then the hub
+# The backbone every tab starts from: the library's, or the VGG that the server's --weights file holds
+# (a Keras VGG16 file serves every tab with VGG16).
+DEFAULT_BACKBONE: str = ImageSettings().backbone
 CLUSTER = Local()  # --cluster: where Large's tiles, Video's chunks and Explore's cells run
 _weights: dict = {}
 _weights_lock = threading.Lock()
@@ -529,7 +532,7 @@ def style_strength(settings: ImageSettings) -> gr.Slider:
     the trained network needs (relative normalisation: 0.001 barely touches the photo, 1000 repaints
     the painting; bench/LOG.md 22)."""
     value = round(math.log10(settings.style_weight), 2)
-    return checked(gr.Slider(-3, 4, value=value, step=0.1, label="Style strength",
+    return checked(gr.Slider(-3, 8, value=value, step=0.1, label="Style strength",
                              info=f"style weight = 10^strength ({value:g} = {settings.style_weight:g}, the "
                                   f"default; higher paints more of the painting)"))
 
@@ -883,7 +886,7 @@ def run_image(content, styles, painting=None, masks=None, request: gr.Request = 
 # Every control of the Image tab, by name: what an example runs is what the page then shows.
 EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=round(math.log10(ImageSettings().style_weight), 2),
                         preserve_color="none", style_blend="",
-                        backbone="vgg19", style_layers="paper", content_layers="", optimizer="lbfgs", lr=None,
+                        backbone=DEFAULT_BACKBONE, style_layers="paper", content_layers="", optimizer="lbfgs", lr=None,
                         loss="mse", normalization=ImageSettings().normalization, init="content", content_weight=1.0,
                         tv_weight=ImageSettings().tv_weight,
                         scales=1, seed=0, bounds="box", until_done=True, pooling="max", huber_delta=1.0,
@@ -915,7 +918,7 @@ def run_example(evt: gr.SelectData, request: gr.Request = None):
     shows), then it runs like Run, or comes from the result kept from an earlier click."""
     content, style = (str(ASSETS / name) for name in EXAMPLES[evt.index])
     controls = (content, [style], *EXAMPLE_SETTINGS.values())  # the outputs' order: image_tab's
-    weights = _weights.get("vgg19")
+    weights = _weights.get(EXAMPLE_SETTINGS["backbone"])
     key = (evt.index, WEIGHTS_SOURCE, weights.source if weights else None, tuple(EXAMPLE_SETTINGS.values()))
     if key in _example_results:
         yield *controls, *_example_results[key]
@@ -950,7 +953,8 @@ def image_tab(d: dict, page_banner) -> None:
             with gr.Accordion("Advanced", open=False):
                 c |= fields(style_blend=dict(value="", label="Style blend weights"))
                 with gr.Row():
-                    c |= fields(backbone="Backbone", pooling=radio("Pooling"), style_layers="Style layers",
+                    c |= fields(backbone=dict(value=DEFAULT_BACKBONE, label="Backbone"), pooling=radio("Pooling"),
+                                style_layers="Style layers",
                                 content_layers=dict(value="", label="Content layers"))
                 with gr.Row():
                     c |= fields(optimizer="Optimizer", lr="Learning rate", loss="Loss kind", huber_delta="Huber delta",
@@ -1017,7 +1021,7 @@ def run_large(content, styles, request: gr.Request = None, **values):
     its finished tiles: running the same inputs and settings again continues it. `values`: the tab's
     controls by name (`size` is the output's). Outputs: canvas, PNG, status."""
     values = setting_values(values)
-    image = from_values(ImageSettings, values, skip=("size",), preview_every=10)
+    image = from_values(ImageSettings, values, skip=("size",), preview_every=10, backbone=DEFAULT_BACKBONE)
     settings = from_values(LargeSettings, values, image=image)
     content_image, style_images = load_inputs(content, styles)
     with stop_flag(request, "large") as stop:
@@ -1113,7 +1117,8 @@ def run_photo(content, styles, compare=False, painting=None, masks=None, content
     from a painting, masks or label images (page_regions). `values`: the tab's settings controls by
     name. Outputs: picture, PNG, side by side, status."""
     values = setting_values(values)
-    image = from_values(ImageSettings, values, make=photo_image_settings, preview_every=PAGE_PREVIEW_EVERY)
+    image = from_values(ImageSettings, values, make=photo_image_settings, preview_every=PAGE_PREVIEW_EVERY,
+                        backbone=DEFAULT_BACKBONE)
     settings = from_values(PhotoSettings, values, image=image)
     content_image, style_images = load_inputs(content, styles)
     regions, region_names, _ = page_regions(len(style_images), painting, masks, content_labels, style_labels,
@@ -1225,7 +1230,8 @@ def run_video(clip, styles, request: gr.Request = None, **values):
     job keeps its frames: running the same inputs and settings again continues it. `values`: the tab's
     controls by name. Outputs: frame, video, status."""
     values = setting_values(values)
-    image = from_values(ImageSettings, values, make=video_image_settings, preview_every=10)
+    image = from_values(ImageSettings, values, make=video_image_settings, preview_every=10,
+                        backbone=DEFAULT_BACKBONE)
     settings = from_values(VideoSettings, values, image=image)
     info, style_images = load_inputs(clip, styles, "video", probe)
     with stop_flag(request, "video") as stop:
@@ -1316,7 +1322,8 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
         raise StyleError(f"unknown study {str(study)[:40]!r}; choose one of {', '.join(STUDIES)}")
     content_image = load_image(content or ASSETS / "content.png")
     style_image = load_image(style or ASSETS / "style.png")
-    base = study_settings(size=number(size, "size", True), iterations=number(iterations, "iterations", True))
+    base = study_settings(size=number(size, "size", True), iterations=number(iterations, "iterations", True),
+                          backbone=DEFAULT_BACKBONE)
     cells, what = STUDIES[study].cells(base), STUDIES[study].what
     gallery, curves, loaded, places = {}, {}, {}, []
     with stop_flag(request, "explore") as stop:
@@ -1452,9 +1459,10 @@ def build(defaults: dict | None = None) -> gr.Blocks:
 def warm_up(size: int) -> None:
     """Loads the default weights and compiles the default size once, so the first user waits less."""
     try:
-        weights = get_weights("vgg19")
+        weights = get_weights(DEFAULT_BACKBONE)
         image = load_image(ASSETS / "content.png")
-        for _ in stylize(image, [load_image(ASSETS / "style.png")], ImageSettings(size=size, iterations=1), weights):
+        for _ in stylize(image, [load_image(ASSETS / "style.png")],
+                         ImageSettings(size=size, iterations=1, backbone=DEFAULT_BACKBONE), weights):
             pass
         log.info("warm-up done: compiled %d px on %s", size, jax.devices()[0])
     except StyleError as e:
@@ -1469,7 +1477,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
 
 
 def main() -> None:
-    global WEIGHTS_SOURCE, CLUSTER
+    global WEIGHTS_SOURCE, CLUSTER, DEFAULT_BACKBONE
     parser = argparse.ArgumentParser(description="Style transfer studio (Gradio).")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
@@ -1484,6 +1492,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit cleanly: atexit removes our temp folder
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     WEIGHTS_SOURCE = args.weights
+    held = file_backbone(args.weights) if args.weights and args.weights != "random" else None
+    if held:
+        DEFAULT_BACKBONE = EXAMPLE_SETTINGS["backbone"] = held
+        log.info("every tab starts with %s, the network in %s", held, args.weights)
     try:
         CLUSTER = backend(args.cluster)
         if CLUSTER.name == "ray":

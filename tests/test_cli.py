@@ -116,7 +116,7 @@ BAD = {
     "bad blend": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--style-blend", "a,b"],
                   "expected numbers"),
     "missing weights file": (lambda t: ["image", CONTENT, STYLE, "-o", t / "o.png", "--weights", t / "w.st"],
-                             "does not exist"),
+                             "no such file"),
     "no mode": (lambda t: [], "required"),
 }
 

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from style_core import judge as J
-from style_core.images import resize
 from style_core.weights import load_weights
 
 
@@ -16,13 +15,14 @@ def vgg16(weight_files):
     return load_weights("vgg16", weight_files("vgg16"))
 
 
-def test_the_photo_scores_no_style_and_all_its_structure_the_painting_all_style(vgg16, rng_images):
+def test_the_photo_scores_no_style_and_all_its_structure_the_painting_all_style(vgg16):
     from tests.synthetic import photo_like
-    photo, painting = photo_like(48, 64, seed=1), rng_images[1]   # a photo-like scene, a noise "painting"
+    # a photo-like scene and a noise "painting" of its shape (the judge sizes the painting as runs do)
+    photo, painting = photo_like(48, 64, seed=1), np.random.default_rng(3).random((48, 64, 3)).astype(np.float32)
     same = J.judge(vgg16, photo, [painting], photo)
     assert same["style_match"] == pytest.approx(0, abs=1e-6)
     assert same["structure"] == pytest.approx(1, abs=1e-6) and same["content_distance"] == pytest.approx(0, abs=1e-6)
-    other = J.judge(vgg16, photo, [painting], resize(painting, 48, 64))
+    other = J.judge(vgg16, photo, [painting], painting)
     assert other["style_match"] == pytest.approx(1, abs=1e-5)
     assert other["structure"] < 0.5 and other["content_distance"] > 0.1
 

@@ -277,7 +277,7 @@ from style_core.weights import load_weights
 rng = np.random.default_rng(0)
 content, style = rng.random((48, 64, 3)).astype(np.float32), rng.random((40, 40, 3)).astype(np.float32)
 settings = LargeSettings(ImageSettings(style_layers="relu1_1,relu2_1", content_layers="relu2_1",
-                                       optimizer=sys.argv[3], iterations=6, style_weight=1e7),
+                                       optimizer=sys.argv[3], iterations=6, style_weight=1e7, normalization="paper"),
                          size=64, tile=32, overlap=8, base_size=0)
 result = list(stylize_large(content, [style], settings, load_weights("vgg19", sys.argv[1])))[-1].result
 np.save(sys.argv[2], result.image)

@@ -308,7 +308,8 @@ def texture(a, b, seed, size=48):
 
 
 RED, BLUE = texture((0.9, 0.25, 0.1), (0.6, 0.05, 0.1), 1), texture((0.1, 0.35, 0.9), (0.05, 0.1, 0.5), 2)
-HALVES = ImageSettings(**{**SMALL, "size": 64}, scales=2, iterations=30)
+HALVES = ImageSettings(**{**SMALL, "size": 64}, scales=2, iterations=30, normalization="paper",
+                       style_weight=1e5)   # random weights: the deck's weighting, as measured
 
 
 def _halves():

@@ -15,7 +15,10 @@ from style_core.steppers import first_order_chunk
 from style_core.transfer import stylize
 
 # tol 0: a fixed number of steps, as these tests count them (the default stop rule has its own test)
-SMALL = dict(size=32, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", steps_per_call=10, tol=0.0)
+# Random weights: the figures below were measured with the research deck's "paper" weighting (style
+# 1e5); the defaults are for trained networks (tests/test_trained.py).
+SMALL = dict(size=32, style_layers="relu1_1,relu2_1,relu3_1", content_layers="relu2_2", steps_per_call=10, tol=0.0,
+             normalization="paper", style_weight=1e5)
 
 
 def run(content, styles, weights, **kw):
@@ -141,7 +144,8 @@ def test_automatic_scales_leave_out_a_coarse_scale_too_small_for_an_elongated_im
 
 
 def test_steps_per_scale():
-    assert ImageSettings(size=512, iterations=300).scale_iterations == (75, 75, 300)
+    assert ImageSettings(size=1024, iterations=300).scale_iterations == (75, 75, 300)
+    assert ImageSettings(size=512, iterations=300).scale_iterations == (75, 300)
     assert ImageSettings(size=512, scales=3, iterations=10).scale_iterations == (3, 3, 10)
     assert ImageSettings(size=512, scales=2, iterations=10, coarse_iterations=0).scale_iterations == (0, 10)
     assert ImageSettings(size=128, iterations=10).scale_iterations == (10,)
