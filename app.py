@@ -527,14 +527,14 @@ def strength(value: float, label: str, what: str) -> gr.Slider:
     return checked(gr.Slider(0, 10, value=value, step=0.1, label=label, info=what))
 
 
-def style_strength(settings: ImageSettings) -> gr.Slider:
+def style_strength(settings: ImageSettings, elem_id: str | None = None) -> gr.Slider:
     """The style weight as its power of ten, starting at the mode's default (`settings`'), in the range
     the trained network needs (relative normalisation: 0.001 barely touches the photo, 1000 repaints
     the painting; bench/LOG.md 22)."""
     value = round(math.log10(settings.style_weight), 2)
     return checked(gr.Slider(-3, 8, value=value, step=0.1, label="Style strength",
                              info=f"style weight = 10^strength ({value:g} = {settings.style_weight:g}, the "
-                                  f"default; higher paints more of the painting)"))
+                                  f"default; higher paints more of the painting)", elem_id=elem_id))
 
 
 # --- settings: controls made from the settings' fields, values by name --------------------------------
@@ -948,7 +948,7 @@ def image_tab(d: dict, page_banner) -> None:
                 c |= fields(size=slider(32, 2048, d["size"], 16, "Size (px)", elem_id="size"),
                             iterations=slider(0, 1000, d["iterations"], 10, "Iterations", elem_id="iterations"))
             with gr.Row():
-                c["style_strength"] = style_strength(ImageSettings())
+                c["style_strength"] = style_strength(ImageSettings(), elem_id="style_strength")
                 c |= fields(preserve_color=radio("Preserve colour"))
             with gr.Accordion("Advanced", open=False):
                 c |= fields(style_blend=dict(value="", label="Style blend weights"))
@@ -958,7 +958,7 @@ def image_tab(d: dict, page_banner) -> None:
                                 content_layers=dict(value="", label="Content layers"))
                 with gr.Row():
                     c |= fields(optimizer="Optimizer", lr="Learning rate", loss="Loss kind", huber_delta="Huber delta",
-                                normalization=radio("Normalisation"))
+                                normalization=radio("Normalisation") | {"elem_id": "normalization"})
                 with gr.Row():
                     c |= fields(init=radio("Start from"), content_weight="Content weight",
                                 tv_weight="Smoothness (TV weight; 0 = off)", style_scale="Style scale",

@@ -701,6 +701,12 @@ def test_browser_paint_regions_see_them_and_run(server, page, red_and_blue):
     redness = lambda image: float((image[..., 0] - image[..., 2]).mean())  # noqa: E731
     assert redness(preview[:, : w // 2 - 8]) > redness(preview[:, w // 2 + 8:]) + 0.3
     screenshot(page, "studio-regions", page.locator("#regions"))
+    # random weights: the research deck's weighting (paper, 1e5), under which this was measured
+    page.get_by_text("Advanced", exact=True).first.click()
+    page.locator("#normalization").get_by_text("paper", exact=True).click()
+    strength = page.locator("#style_strength input[type=number]")
+    strength.fill("5")
+    strength.press("Enter")
     assert "2 regions: red → style 1 on" in run_to_done(page, "", 10)
     result = shown_picture(page, page.locator("#result img"))
     styles = {name: np.asarray(Image.open(red_and_blue[name]), np.float64).reshape(-1, 3).mean(0) / 255
