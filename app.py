@@ -73,7 +73,7 @@ from style_core.weights import FILENAME, WeightsUnavailable, file_backbone, hub_
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "assets"
 RUNS = TEMP / "runs"
-MAX_UPLOAD = "25mb"
+MAX_UPLOAD = "2gb"   # weights files: a VGG16 is 59 MB, timm's VGG19 model.safetensors 548 MB
 # Disk budget: a session's files go when its page closes; anything older than an hour (stopped jobs
 # kept for resuming: a day) goes on the next run; and the runs folder never holds more than RUNS_BUDGET
 # bytes (oldest first). Gradio's copies of uploads and results go after the same hour (delete_cache).
@@ -217,12 +217,16 @@ def user_errors(fn):
     """A StyleError (bad input, nonsense setting, no weights) reaches the user as a one-line gr.Error."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        shown = None   # the outputs last streamed: their last one is the tab's status line
         try:
-            yield from fn(*args, **kwargs)
-        except WeightsUnavailable as e:
-            raise gr.Error(no_weights_message(e), print_exception=False) from None
+            for shown in fn(*args, **kwargs):
+                yield shown
         except StyleError as e:  # a setting the message names in backquotes, in the page's words
-            raise gr.Error(spelled(str(e), lambda name: name.replace("_", " ")), print_exception=False) from None
+            message = no_weights_message(e) if isinstance(e, WeightsUnavailable) else \
+                spelled(str(e), lambda name: name.replace("_", " "))
+            if isinstance(shown, tuple):  # the status line says it too, for good (the toast goes)
+                yield *(gr.skip(),) * (len(shown) - 1), status(message, state="error")
+            raise gr.Error(message, print_exception=False) from None
     return wrapper
 
 
@@ -419,11 +423,19 @@ def clock(seconds: float | None) -> str:
     return f"{seconds} s" if seconds < 90 else f"{seconds // 60} min {seconds % 60:02d} s"
 
 
+ESTIMATING = "estimating…"
+
+
 def progress_line(head: str, loss: float | None = None, rate: float | None = None, unit: str = "",
-                  left: float | None = None) -> str:
-    """'head · loss L · R unit · T left', each part where it is known."""
+                  left: float | str | None = None) -> str:
+    """'head · loss L · R unit · T left', each part where it is known; `left` ESTIMATING until a rate is
+    measured (compiling excluded: the library's events carry their own estimate, `Event.eta`)."""
     return (head + (f" · loss {loss:.4g}" if loss is not None else "") + (f" · {rate:.1f} {unit}" if rate else "")
-            + (f" · {clock(left)} left" if left is not None else ""))
+            + (f" · {left}" if isinstance(left, str) else f" · {clock(left)} left" if left is not None else ""))
+
+
+def eta_of(event) -> float | str:
+    return ESTIMATING if event.eta is None else event.eta
 
 
 def status(text: str, fraction: float | None = None, state: str = "running") -> str:
@@ -490,15 +502,49 @@ def drop_zones(prefix: str, what: str = "image") -> tuple[gr.Image, gr.File]:
                         elem_id=f"{prefix}content", height=220), style_files(prefix, what))
 
 
+def downloads(elem_id: str, label: str) -> gr.File:
+    """The result's file, under its picture: one line high until there is one."""
+    return gr.File(label=label, elem_id=elem_id, height=60, elem_classes=["download"])
+
+
 def style_files(prefix: str, what: str = "image") -> gr.File:
     return gr.File(label=f"Style {what}s (one or more)", file_count="multiple", file_types=["image"],
                    type="filepath", elem_id=f"{prefix}styles", height=120)
 
 
-def result_image(elem_id: str, label: str, height: int) -> gr.Image:
+# The result pane's picture: what is left of a laptop's screen (1366x768) under Run, the status line
+# and the download (the pane is pinned beside the controls, so they scroll and it stays).
+RESULT_HEIGHT = "calc(100vh - 240px)"
+
+
+def result_image(elem_id: str, label: str, height: int | str = RESULT_HEIGHT) -> gr.Image:
     """The streamed picture: scaled to its pane (the PNG keeps its real size), updated in place."""
     return gr.Image(label=label, format="png", interactive=False, elem_id=elem_id, height=height,
                     elem_classes=["fit"], buttons=["download", "fullscreen"])
+
+
+@contextlib.contextmanager
+def tab_columns(prefix: str, label: str = "Run"):
+    """A tab's two columns: the controls (yielded first, as `controls`), then the result pane, pinned
+    beside them while they scroll, whose top is Run and Stop and the status line: on a laptop's
+    screen the live result and Run are always in view together. Yields a `Columns` to fill."""
+    columns = Columns()
+    with gr.Row(equal_height=False):
+        columns.controls = gr.Column(scale=5, min_width=360)
+        columns.pane = gr.Column(scale=6, min_width=360, elem_classes=["pinned"])
+        with columns.pane:
+            columns.run, columns.stop = run_and_stop(prefix, label)
+            columns.progress = status_box(prefix)
+        yield columns
+
+
+@dataclasses.dataclass
+class Columns:
+    controls: gr.Column | None = None
+    pane: gr.Column | None = None
+    run: gr.Button | None = None
+    stop: gr.Button | None = None
+    progress: gr.HTML | None = None
 
 
 def status_box(prefix: str) -> gr.HTML:
@@ -832,11 +878,14 @@ def steps_summary(result, shape: tuple[int, int]) -> str:
 
 def step_line(event: Event, pace: Pace, label: str = "Step") -> str:
     done, total = event.completed, event.total
-    rate, left = pace.rate(done), pace.left(done, total)
     h, w = event.shape
     index, scales = event.scale
     scale = f" (scale {index} of {scales}, {w}x{h} px)" if scales > 1 else f" ({w}x{h} px)"
-    return progress_line(f"{label} {done} of {total}{scale}", event.losses.get("total"), rate, "steps/s", left)
+    if event.stage == "compiling":
+        return (f"{label} {done} of {total}{scale}: preparing: the style's statistics, and XLA compiles "
+                f"each new size once…")
+    return progress_line(f"{label} {done} of {total}{scale}", event.losses.get("total"), pace.rate(done), "steps/s",
+                         eta_of(event))
 
 
 @user_errors
@@ -860,7 +909,7 @@ def run_image(content, styles, painting=None, masks=None, request: gr.Request = 
             if event.preview is not None:
                 shown = (event.preview, event.completed)
             yield (gr.skip() if event.preview is None else to_uint8(event.preview), gr.skip(), gr.skip(), gr.skip(),
-                   status(step_line(event, pace) + untrained_note(weights), event.completed / max(event.total, 1)))
+                   status(step_line(event, pace), event.completed / max(event.total, 1)))
             if stop.is_set():
                 events.close()
                 text = {"style_core": {"settings": settings.to_dict(), "stopped_at_step": event.completed},
@@ -877,7 +926,7 @@ def run_image(content, styles, painting=None, masks=None, request: gr.Request = 
         final = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
         where = f" · {regions_line(regions, names)}" if regions else ""
         info = (f"{steps_summary(result, content_image.shape[:2])} · {result.stop_reason} · {final}{where} · "
-                f"weights: {weights.source} · device: {jax.default_backend()}" + untrained_note(weights))
+                f"weights: {weights.source} · device: {jax.default_backend()}")
         picture = to_uint8(result.image)
         yield (picture, str(png), (to_uint8(np.asarray(content_image)), picture),
                loss_figure({"total": result.loss_curve()}), status(info, state="done"))
@@ -891,25 +940,30 @@ EXAMPLE_SETTINGS = dict(size=256, iterations=100, style_strength=round(math.log1
                         tv_weight=ImageSettings().tv_weight,
                         scales=1, seed=0, bounds="box", until_done=True, pooling="max", huber_delta=1.0,
                         style_scale=1.0, coarse_iterations=None)
-EXAMPLES = [("content.png", "style.png"), ("content.png", "style2.png"),
-            # public-domain and CC0 photos under public-domain paintings (assets/*/README.md)
-            ("photos/chelsea.png", "paintings/starry_night_google.jpg"),
+# public-domain and CC0 photos under public-domain paintings (assets/*/README.md)
+EXAMPLES = [("photos/chelsea.png", "paintings/starry_night_google.jpg"),
             ("photos/astronaut.png", "paintings/woman-with-hat-matisse.jpg"),
-            ("photos/coffee.png", "paintings/shipwreck.jpg")]
+            ("photos/coffee.png", "paintings/shipwreck.jpg"),
+            ("photos/rocket.jpg", "paintings/starry_night_google.jpg"),
+            ("photos/chelsea.png", "paintings/shipwreck.jpg")]
+PAINTERS = {"starry_night_google": "Van Gogh", "woman-with-hat-matisse": "Matisse", "shipwreck": "Turner"}
 _example_results: dict = {}
 
 
-def example_thumbnails() -> list[tuple[np.ndarray, str]]:
-    """Content and style side by side, one picture per example (arrays: Gradio stores and serves them)."""
-    from PIL import Image
+def example_thumbnails(height: int = 72) -> list[np.ndarray]:
+    """Content and style side by side, one picture per example, named in a band under them (a
+    gallery's caption would cover the style). Arrays: Gradio stores and serves them."""
+    from PIL import Image, ImageDraw
     thumbs = []
     for content, style in EXAMPLES:
         pictures = [Image.open(ASSETS / name).convert("RGB") for name in (content, style)]
-        pictures = [p.resize((round(p.width * 96 / p.height), 96), Image.LANCZOS) for p in pictures]
-        sheet = Image.new("RGB", (sum(p.width for p in pictures) + 6, 96), "white")
+        pictures = [p.resize((round(p.width * height / p.height), height), Image.LANCZOS) for p in pictures]
+        sheet = Image.new("RGB", (sum(p.width for p in pictures) + 4, height + 16), "white")
         sheet.paste(pictures[0], (0, 0))
-        sheet.paste(pictures[1], (pictures[0].width + 6, 0))
-        thumbs.append((np.asarray(sheet), f"{content} + {style}"))
+        sheet.paste(pictures[1], (pictures[0].width + 4, 0))
+        name = f"{Path(content).stem} + {PAINTERS.get(Path(style).stem, Path(style).stem)}"
+        ImageDraw.Draw(sheet).text((2, height + 2), name, fill=(40, 40, 40))
+        thumbs.append(np.asarray(sheet))
     return thumbs
 
 
@@ -938,10 +992,11 @@ def run_example(evt: gr.SelectData, request: gr.Request = None):
 def image_tab(d: dict, page_banner) -> None:
     examples = gr.Gallery(example_thumbnails(), label=f"Examples: click one to run it ({EXAMPLE_SETTINGS['size']} px, "
                           f"{EXAMPLE_SETTINGS['iterations']} iterations; a second click shows the kept result)",
-                          columns=6, height=140, allow_preview=False, elem_id="examples", object_fit="contain")
+                          columns=len(EXAMPLES), height=118, allow_preview=False, elem_id="examples",
+                          object_fit="contain")
     fields, c = functools.partial(controls, ImageSettings), {}
-    with gr.Row():
-        with gr.Column():
+    with tab_columns("") as cols:
+        with cols.controls:
             content, styles = drop_zones("")
             regions = regions_panel("", content, styles)
             with gr.Row():
@@ -966,13 +1021,13 @@ def image_tab(d: dict, page_banner) -> None:
                                 coarse_iterations="Coarse iterations", seed="Seed",
                                 bounds=radio("Pixels while optimising"))
                     c["until_done"] = until_done_box(d["until_done"])
-            run, stop = run_and_stop("")
-        with gr.Column():
-            progress = status_box("")
-            preview = result_image("result", "Result", 420)
-            download = gr.File(label="Download PNG (settings embedded)", elem_id="download")
-            compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=420)
-            curve = gr.Plot(label="Loss")
+        with cols.pane:
+            preview = result_image("result", "Result")
+            download = downloads("download", "Download PNG (settings embedded)")
+    with gr.Row():
+        compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=480)
+        curve = gr.Plot(label="Loss")
+    run, stop, progress = cols.run, cols.stop, cols.progress
     outputs = [preview, download, compare, curve, progress]
     wire(run, stop, run_image, [content, styles, *regions], outputs, "stylize", "image", page_banner, c)
     examples.select(run_example, None, [content, styles, *(c[name] for name in EXAMPLE_SETTINGS)] + outputs,
@@ -992,12 +1047,25 @@ def draw_grid(preview: np.ndarray, shape: tuple[int, int], layout, done: int) ->
     overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     sy, sx = image.size[1] / shape[0], image.size[0] / shape[1]
-    for tile in layout:
-        box = (tile.x * sx, tile.y * sy, (tile.x + tile.width) * sx - 1, (tile.y + tile.height) * sy - 1)
+    # one cell per tile, cut at the middle of each overlap (a tile's own edges would draw each
+    # overlap as a cell of its own)
+    cuts_x, cuts_y = (_cuts([(t.x, t.x + t.width) for t in layout]), _cuts([(t.y, t.y + t.height) for t in layout]))
+    for tile in sorted(layout, key=lambda t: t.index == done):   # the current cell drawn last, on top
+        x0, x1 = cuts_x[tile.x], cuts_x[tile.x + tile.width]
+        y0, y1 = cuts_y[tile.y], cuts_y[tile.y + tile.height]
         current = tile.index == done
-        draw.rectangle(box, outline=(255, 140, 0, 255) if current else (255, 255, 255, 110),
-                       width=3 if current else 1)
+        draw.rectangle((x0 * sx, y0 * sy, x1 * sx - 1, y1 * sy - 1),
+                       outline=(255, 140, 0, 255) if current else (255, 255, 255, 110), width=3 if current else 1)
     return np.asarray(Image.alpha_composite(image, overlay).convert("RGB"))
+
+
+def _cuts(spans: list[tuple[int, int]]) -> dict[int, float]:
+    """Each tile edge's cell edge: the middle of the overlap it is in (the image's edges stay)."""
+    starts, ends = sorted({a for a, _ in spans}), sorted({b for _, b in spans})
+    cut = {starts[0]: starts[0], ends[-1]: ends[-1]}
+    for start, end in zip(starts[1:], ends[:-1]):   # column k ends inside column k+1's start
+        cut[start] = cut[end] = (start + end) / 2
+    return cut
 
 
 def large_line(event, pace: Pace, tiles: Pace) -> tuple[str, float | None]:
@@ -1005,13 +1073,14 @@ def large_line(event, pace: Pace, tiles: Pace) -> tuple[str, float | None]:
     if event.stage == "style targets":
         return "Measuring the style at the output's scale…", None
     if event.stage == "global pass":
-        return (progress_line(f"Global pass: step {event.step} of {event.steps}", rate=pace.rate(event.step),
-                              unit="steps/s"), event.step / max(event.steps, 1) * 0.1)
+        return (progress_line(f"Global pass: step {event.step} of {event.steps}", event.losses.get("total"),
+                              pace.rate(event.step), "steps/s",
+                              f"{ESTIMATING[:-1]} (the pass)" if event.eta is None else
+                              f"{clock(event.eta)} left in the pass, then {event.total} tiles"),
+                event.step / max(event.steps, 1) * 0.1)
     done, total = event.completed, event.total
-    per_minute = tiles.rate(done, 60)
-    left = event.eta if event.eta is not None else tiles.left(done, total)
     return (progress_line(f"Tile {min(done + 1, total)} of {total}: step {event.step} of {event.steps}",
-                          event.losses.get("total"), per_minute, "tiles/min", left),
+                          event.losses.get("total"), tiles.rate(done, 60), "tiles/min", eta_of(event)),
             0.1 + 0.9 * (done + event.step / max(event.steps, 1)) / max(total, 1))
 
 
@@ -1044,8 +1113,10 @@ def run_large(content, styles, request: gr.Request = None, **values):
                 # the global pass is what the tiles start from: show it with the grid until one is done
                 picture = shown = draw_grid(canvas, event.shape, event.layout, event.completed)
             gridded = gridded or event.stage == "tiles"
-            yield picture, gr.skip(), status(line + resumed + untrained_note(weights), fraction)
-            if stop.is_set():
+            yield picture, gr.skip(), status(line + resumed, fraction)
+            # a tile at its last step is finishing: Stop waits for it, so that it is kept
+            finishing = event.stage == "tiles" and event.steps and event.step >= event.steps and event.preview is None
+            if stop.is_set() and not finishing:
                 events.close()
                 png = str(save_image(new_run_dir(request) / "canvas-so-far.png", canvas, {
                     "Warning": "a stopped job's canvas at preview size"})) if canvas is not None else None
@@ -1062,8 +1133,7 @@ def run_large(content, styles, request: gr.Request = None, **values):
         shutil.rmtree(job, ignore_errors=True)
         info = (f"**{w}x{h} px, {len(result.layout)} tiles in {pace.seconds:.1f} s**"
                 f" ({result.tiles_resumed} from the stopped job) · weights: {weights.source} · "
-                + (ran_on(result.units) or f"device: {jax.default_backend()} × {jax.device_count()}")
-                + untrained_note(weights))
+                + (ran_on(result.units) or f"device: {jax.default_backend()} × {jax.device_count()}"))
         yield to_uint8(event.preview), str(png), status(info, state="done")
 
 
@@ -1072,8 +1142,8 @@ def large_tab(d: dict, page_banner) -> None:
                 "a global pass sets the composition, and the tiles are blended without seams. Stop keeps "
                 "the finished tiles (the one in progress is discarded); running the same inputs and "
                 "settings again continues the job.")
-    with gr.Row():
-        with gr.Column():
+    with tab_columns("large_") as cols:
+        with cols.controls:
             content, styles = drop_zones("large_")
             fields, c = functools.partial(controls, LargeSettings, ImageSettings), {}
             c |= fields(size=slider(256, LARGE_MAX_SIZE, d["large_size"], 64, "Output size (px)"))
@@ -1090,11 +1160,10 @@ def large_tab(d: dict, page_banner) -> None:
                 c |= fields(optimizer="Optimizer",
                             base_size=slider(0, 2048, d["base_size"], 32, "Global pass size (px)"))
                 c["until_done"] = until_done_box(d["until_done"])
-            run, stop = run_and_stop("large_")
-        with gr.Column():
-            progress = status_box("large_")
-            preview = result_image("large_result", "Canvas", 480)
-            download = gr.File(label="Download the full-size PNG", elem_id="large_download")
+        with cols.pane:
+            preview = result_image("large_result", "Canvas")
+            download = downloads("large_download", "Download the full-size PNG")
+    run, stop, progress = cols.run, cols.stop, cols.progress
     wire(run, stop, run_large, [content, styles], [preview, download, progress], "large", "large", page_banner, c)
 
 
@@ -1124,7 +1193,7 @@ def run_photo(content, styles, compare=False, painting=None, masks=None, content
     regions, region_names, _ = page_regions(len(style_images), painting, masks, content_labels, style_labels,
                                             content_image.shape[:2])
     with stop_flag(request, "photo") as stop:
-        yield None, None, [], status("Starting…")  # no stale download or gallery
+        yield None, None, gr.update(value=[], visible=False), status("Starting…")  # no stale download or gallery
         weights = yield from weights_loading(image.backbone, 4)
         # The plain stylisation for the comparison: a two-stage run's first stage is exactly that.
         plain_run = compare and not settings.two_stage and settings.photo_weight > 0
@@ -1143,7 +1212,7 @@ def run_photo(content, styles, compare=False, painting=None, masks=None, content
                                             total=offset + sum(planned[name] for name, _ in runs[index - 1:]))
                 line = step_line(whole, pace, f"{label.capitalize()} ({index} of {len(runs)}): step")
                 yield (gr.skip() if event.preview is None else to_uint8(event.preview), gr.skip(), gr.skip(),
-                       status(line + untrained_note(weights), whole.completed / max(whole.total, 1)))
+                       status(line, whole.completed / max(whole.total, 1)))
                 if stop.is_set():
                     events.close()
                     png = str(save_image(new_run_dir(request) / "stopped.png", shown, {
@@ -1174,16 +1243,16 @@ def run_photo(content, styles, compare=False, painting=None, masks=None, content
         split += f" · {regions_line(regions, region_names)}" if regions else ""
         info = (f"**{steps} steps in {pace.seconds:.1f} s**{split} · {final} · affine residual "
                 f"{result.metrics['affine_residual']:.4f} (0 = locally an affine map of the content's colours) · "
-                f"edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {weights.source}" + untrained_note(weights))
-        yield to_uint8(result.image), str(png), gallery, status(info, state="done")
+                f"edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {weights.source}")
+        yield to_uint8(result.image), str(png), gr.update(value=gallery, visible=compare), status(info, state="done")
 
 
 def photo_tab(d: dict, page_banner) -> None:
     gr.Markdown("The style's colours and light on the content's structure, without painterly distortion: "
                 "the matting Laplacian of the content (Levin et al.) keeps the output locally an affine "
-                "function of the content's colours (Luan et al.). Strengths default to the research deck's.")
-    with gr.Row():
-        with gr.Column():
+                "function of the content's colours (Luan et al.). Strengths default to what was measured on a trained VGG16.")
+    with tab_columns("photo_") as cols:
+        with cols.controls:
             content, styles = drop_zones("photo_", "photo")
             regions = regions_panel("photo_", content, styles, labels=True)
             fields, c = functools.partial(controls, PhotoSettings, ImageSettings), {}
@@ -1212,12 +1281,12 @@ def photo_tab(d: dict, page_banner) -> None:
                     c |= fields(preserve_color=radio("Preserve colour"),
                                 optimizer=dict(value=PHOTO_DEFAULTS["optimizer"], label="Optimizer"),
                                 epsilon="Matting epsilon")
-            run, stop = run_and_stop("photo_")
-        with gr.Column():
-            progress = status_box("photo_")
-            preview = result_image("photo_result", "Result", 420)
-            download = gr.File(label="Download PNG (settings embedded)", elem_id="photo_download")
-            gallery = gr.Gallery(label="Side by side", columns=4, height="auto", format="png")
+        with cols.pane:
+            preview = result_image("photo_result", "Result")
+            download = downloads("photo_download", "Download PNG (settings embedded)")
+    gallery = gr.Gallery(label="Side by side", columns=4, height="auto", format="png", visible=False,
+                         elem_id="photo_gallery")
+    run, stop, progress = cols.run, cols.stop, cols.progress
     wire(run, stop, run_photo, [content, styles, compare, *regions], [preview, download, gallery, progress], "photo",
          "photo", page_banner, c)
 
@@ -1245,17 +1314,15 @@ def run_video(clip, styles, request: gr.Request = None, **values):
         for event in events:
             if event.done:
                 break
-            per_minute = event.rate or pace.rate(event.completed, 60)  # resumed frames do not count
-            left = event.eta if event.eta is not None else pace.left(event.completed, event.total)
             if event.stage == "assembling":
                 line = f"Writing the video ({event.total} frames)…"
-            else:
+            else:   # the rate and time left from the frames stylised after the first (resumed ones not counted)
                 line = progress_line(f"Frame {min(event.completed + 1, event.total)} of {event.total}: step "
-                                     f"{event.step}", rate=per_minute, unit="frames/min", left=left)
+                                     f"{event.step}", rate=event.rate, unit="frames/min", left=eta_of(event))
             if event.preview is not None:
                 last = to_uint8(event.preview)
             yield (gr.skip() if event.preview is None else last, gr.skip(),
-                   status(line + resumed + untrained_note(weights), event.completed / max(event.total, 1)))
+                   status(line + resumed, event.completed / max(event.total, 1)))
             if stop.is_set():
                 events.close()
                 yield last, None, status(
@@ -1274,8 +1341,7 @@ def run_video(clip, styles, request: gr.Request = None, **values):
                 f"{computed / max(pace.seconds, 1e-6) * 60:.1f} frames/min · first frame "
                 f"{result.first_iterations[0]} steps, later frames {result.mean_later_iterations:.1f} "
                 f"on average · warping error E_warp {result.warping_error:.3g}{border} · weights: "
-                f"{weights.source}" + (f" · {ran_on(result.units)}" if ran_on(result.units) else "")
-                + untrained_note(weights))
+                f"{weights.source}" + (f" · {ran_on(result.units)}" if ran_on(result.units) else ""))
         yield last, str(result.path), status(text, state="done")
 
 
@@ -1283,14 +1349,14 @@ def video_tab(d: dict, page_banner) -> None:
     gr.Markdown("A clip painted frame by frame without flicker: each frame is kept consistent with the "
                 "previous one, warped along the clip's optical flow. Stop keeps the finished frames; "
                 "running the same inputs and settings again continues the job.")
-    with gr.Row():
-        with gr.Column():
+    with tab_columns("video_") as cols:
+        with cols.controls:
             clip = gr.Video(label="Video", sources=["upload"], format=None, elem_id="video_input", height=220)
             styles = style_files("video_")
             fields, c = functools.partial(controls, VideoSettings, ImageSettings), {}
             with gr.Row():
                 c |= fields(size=slider(32, 1024, d["video_size"], 16, "Frame size (px)"),
-                            max_frames=slider(1, 600, d["video_frames"], 1, "Frames"), start="Start (s)")
+                            max_frames=slider(1, 10_000, d["video_frames"], 1, "Frames"), start="Start (s)")
             with gr.Row():
                 c["style_strength"] = style_strength(video_image_settings())
                 c["temporal_strength"] = strength(TEMPORAL_STRENGTH, "Temporal consistency",
@@ -1304,11 +1370,10 @@ def video_tab(d: dict, page_banner) -> None:
                 with gr.Row():
                     c |= fields(temporal=radio("Temporal loss"), frames_per_chunk="Chunk (frames; 0 = one chunk)",
                                 chunk_overlap="Chunk overlap (frames)")
-            run, stop = run_and_stop("video_")
-        with gr.Column():
-            progress = status_box("video_")
-            preview = result_image("video_frame", "Current frame", 320)
-            result = gr.Video(label="Stylised video", interactive=False, elem_id="video_result")
+        with cols.pane:
+            preview = result_image("video_frame", "Current frame")
+    result = gr.Video(label="Stylised video", interactive=False, elem_id="video_result", height=400)
+    run, stop, progress = cols.run, cols.stop, cols.progress
     wire(run, stop, run_video, [clip, styles], [preview, result, progress], "video", "video", page_banner, c)
 
 
@@ -1375,20 +1440,22 @@ def explore_tab(d: dict, page_banner) -> None:
     gr.Markdown("The studies of the research deck this studio grew from. Each runs small by default so "
                 "that a CPU finishes it in minutes; raise size and iterations for finer results. Cells are "
                 "shown enlarged without smoothing; their real size is in each caption.")
-    with gr.Row():
-        study = gr.Dropdown([(s.title, s.name) for s in STUDIES.values()], value="content_weight",
-                            label="Study")
-        size = checked(gr.Slider(32, 512, value=d["explore_size"], step=16, label="Size (px)"))
-        iterations = checked(gr.Slider(10, 1000, value=d["explore_iterations"], step=10,
-                                       label="Iterations per cell"))
-    with gr.Row():
-        content = ImageUpload(label="Content (default: the bundled example)", type="filepath", height=160)
-        style = ImageUpload(label="Style (default: the bundled example)", type="filepath", height=160)
-    run, stop = run_and_stop("explore_", "Run study")
-    progress = status_box("explore_")
-    grid = gr.Gallery(label="Results", columns=5, height="auto", format="png", elem_id="explore_grid",
-                      object_fit="contain", preview=False)
+    with tab_columns("explore_", "Run study") as cols:
+        with cols.controls:
+            study = gr.Dropdown([(s.title, s.name) for s in STUDIES.values()], value="content_weight",
+                                label="Study")
+            with gr.Row():
+                size = checked(gr.Slider(32, 512, value=d["explore_size"], step=16, label="Size (px)"))
+                iterations = checked(gr.Slider(10, 1000, value=d["explore_iterations"], step=10,
+                                               label="Iterations per cell"))
+            with gr.Row():
+                content = ImageUpload(label="Content (default: the bundled example)", type="filepath", height=160)
+                style = ImageUpload(label="Style (default: the bundled example)", type="filepath", height=160)
+        with cols.pane:
+            grid = gr.Gallery(label="Results", columns=3, height=RESULT_HEIGHT, format="png",
+                              elem_id="explore_grid", object_fit="contain", preview=False)
     curves = gr.Plot(label="Loss curves")
+    run, stop, progress = cols.run, cols.stop, cols.progress
     wire(run, stop, run_explore, [study, content, style, size, iterations], [grid, curves, progress],
          "explore", "explore", page_banner)
 
@@ -1404,13 +1471,19 @@ CSS = """
 .run-status .bar.busy > div { opacity: 0.35; }
 .run-status.stopped { border-color: #d9a400; background: #fff8db; color: #5c4600; }
 .run-status.done { border-color: #3a9a4a; }
+.run-status.error { border-color: #c0392b; background: #fdecea; color: #7a1d12; }
 .untrained { padding: 8px 12px; border-radius: 6px; background: #ffe9a8; color: #4d3800;
              border: 1px solid #d9a400; font-weight: 600; }
 .fit img { object-fit: contain !important; width: 100% !important; height: 100% !important; }
 #explore_grid img { image-rendering: pixelated; }
 #explore_grid .thumbnail-item { max-width: 220px; max-height: 220px; }
-#examples .grid-container { grid-template-columns: repeat(auto-fill, 240px) !important; }
-#examples .thumbnail-item { width: 240px !important; height: 100px !important; aspect-ratio: auto !important; }
+#examples .grid-container { grid-template-columns: repeat(5, minmax(0, 1fr)) !important; }
+#examples .thumbnail-item { height: 84px !important; aspect-ratio: auto !important; }
+/* the result pane stays beside the controls while they scroll (a laptop's screen holds both) */
+.pinned { position: sticky !important; top: 6px; align-self: flex-start !important; }
+.gradio-container { overflow: clip !important; }   /* hidden would make it the sticky pane's scroller */
+.download .empty { min-height: 0 !important; height: 36px !important; }  /* no file yet: one line */
+h1 { font-size: 1.6em !important; margin: 0 !important; }
 """
 
 

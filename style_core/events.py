@@ -8,8 +8,9 @@ event carries the mode's `Result`. Closing the generator stops the work.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -27,8 +28,9 @@ class Result(Protocol):
 
 @dataclass(frozen=True)
 class Event:
-    stage: str                              # what runs: "steps", "style targets", "global pass",
-                                            # "tiles", "frames", "assembling", "done"
+    stage: str                              # what runs: "compiling" (a pass's set-up: targets, XLA),
+                                            # "steps", "style targets", "global pass", "tiles",
+                                            # "frames", "assembling", "done"
     completed: int                          # units done over the whole job
     total: int                              # units planned
     unit: str                               # "step", "tile" or "frame"
@@ -48,3 +50,35 @@ class Event:
     @property
     def done(self) -> bool:
         return self.result is not None
+
+
+class PassClock:
+    """Seconds left in a coarse-to-fine run, from this run's own measurements only.
+
+    `passes`: (pixels, steps) of each pass. The pass at work is timed from its second report on (its
+    first comes after compiling and one chunk, which would read as slow steps); later passes are
+    costed at that rate scaled by their pixels, each with this pass's set-up time (targets, compiling,
+    the first chunk) again. `None` until the pass at work has a rate: a front end says "estimating".
+    """
+
+    def __init__(self, passes: Sequence[tuple[int, int]], clock: Callable[[], float] = time.perf_counter):
+        self.passes, self.clock = list(passes), clock
+        self.index, self.began, self.first, self.setup = 0, clock(), None, 0.0
+
+    def begin(self, index: int) -> None:
+        """Pass `index` (0-based) starts now."""
+        self.index, self.began, self.first = index, self.clock(), None
+
+    def left(self, step: int) -> float | None:
+        """Seconds left after `step` steps of the pass at work, or None while it has no rate."""
+        now = self.clock()
+        if self.first is None:
+            self.first, self.setup = (now, step), now - self.began
+            return None
+        t0, s0 = self.first
+        if step <= s0 or now <= t0:
+            return None
+        per_step = (now - t0) / (step - s0)
+        pixels, steps = self.passes[self.index]
+        later = sum(n * per_step * p / pixels + self.setup for p, n in self.passes[self.index + 1:])
+        return max(steps - step, 0) * per_step + later

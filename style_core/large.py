@@ -359,7 +359,7 @@ def _global_pass(content, styles, settings: LargeSettings, weights: Weights, fol
     for e in stylize(content, styles, image_settings, weights, extras=extras, regions=regions):
         if not e.done:
             yield event(stage="global pass", completed=0, step=e.completed, steps=e.total, losses=e.losses,
-                        preview=e.preview)
+                        preview=e.preview, eta=e.eta)
     base, losses = e.result.image, {**e.result.final_losses, "stop_reason": e.result.stop_reason}
     if folder:
         folder.save(BASE, image=base, meta=losses)
@@ -485,13 +485,16 @@ def _paint_tiles(canvas: Canvas, work: TileWork, prepared, regions, base, folder
         return TileInputs(tuple(members), tuple(content), tuple(canvas.content[t.slices] for t in members),
                           tuple(x0), tuple(masks))
 
-    places, optimised, started, eta = [], 0, time.perf_counter(), None
+    places, optimised, running, clock = [], 0, {}, StepClock(len(todo) * settings.tile_iterations)
     for update in backend.run(paint, work, map(inputs, groups)):
         if isinstance(update, cluster.Progress):
             step, losses = update.value
+            running[update.index] = step * len(groups[update.index])
+            eta = clock.left(optimised * settings.tile_iterations + sum(running.values()))
             yield event(stage="tiles", completed=resumed + optimised, step=step, steps=settings.tile_iterations,
                         losses=losses, eta=eta)
             continue
+        running.pop(update.index, None)
         group = groups[update.index]
         for t, (finished, losses) in zip(group, update.value):
             if folder:
@@ -500,7 +503,7 @@ def _paint_tiles(canvas: Canvas, work: TileWork, prepared, regions, base, folder
             tile_losses[t.index] = losses
         places.append({"unit": update.index, "tiles": [t.index for t in group], **update.where})
         optimised += len(group)
-        eta = _eta(time.perf_counter() - started, optimised, len(todo))
+        eta = clock.left(optimised * settings.tile_iterations + sum(running.values()))
         yield event(stage="tiles", completed=resumed + optimised, step=settings.tile_iterations,
                     steps=settings.tile_iterations, losses=tile_losses[group[-1].index], eta=eta,
                     preview=canvas.preview())
@@ -531,8 +534,20 @@ def _tile_init(settings: ImageSettings, content: np.ndarray, styles: Sequence[np
     return initial_image(settings.replace(seed=(settings.seed + t.index) % 2 ** 32), content, styles)
 
 
-def _eta(spent: float, done: int, total: int) -> float | None:
-    return spent / done * (total - done) if done else None
+class StepClock:
+    """Seconds left of `planned` steps over every tile, at the rate measured from the first report on
+    (compiling and the first chunk not counted; the set-up between tiles is)."""
+
+    def __init__(self, planned: int):
+        self.planned, self.base = planned, None
+
+    def left(self, done: int) -> float | None:
+        now = time.perf_counter()
+        if self.base is None:
+            self.base = (now, done)
+            return None
+        t0, d0 = self.base
+        return max(self.planned - done, 0) * (now - t0) / (done - d0) if done > d0 else None
 
 
 def _preview(image: np.ndarray) -> np.ndarray:

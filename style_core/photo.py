@@ -174,7 +174,9 @@ def stylize_photo(content: np.ndarray, styles: Sequence[np.ndarray], settings: P
                 results.append(event.result)
                 done += event.result.iterations
                 break
-            yield dataclasses.replace(event, completed=done + event.completed, total=total)
+            later = total - done - event.total   # the next stage's steps, at this stage's pace
+            eta = None if event.eta is None else event.eta * (1 + later / max(event.total - event.completed, 1))
+            yield dataclasses.replace(event, completed=done + event.completed, total=total, eta=eta)
     raw = results[-1].image
     out = guided_smooth(raw, content, settings.smooth_radius, settings.smooth_eps) if settings.smooth else raw
     result = PhotoResult(out, raw, settings, tuple(results), photo_metrics(content, out, settings.epsilon),

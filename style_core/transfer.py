@@ -18,7 +18,7 @@ import numpy as np
 from . import color
 from .backbones import min_input_side
 from .errors import StyleError
-from .events import Event
+from .events import Event, PassClock
 from .images import fit_longest_side, resize, resize_longest
 from .objective import Term, image_objective, region_style_values, region_targets, style_targets
 from .optimize import descend
@@ -136,6 +136,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
     initial_losses: dict[str, float] = {}
     done_steps, x, reason, final_losses, evaluations = 0, None, "finished", {}, 0
     diverged = ""   # the first scale's divergence, reported whatever the later scales did
+    clock = PassClock([(h * w, n) for (h, w), n in zip(shapes, steps)])
     for index, shape in enumerate(shapes, 1):
         if min(shape) < need:
             raise StyleError(f"the image is {shape[1]}x{shape[0]} px at scale {index}, but "
@@ -147,16 +148,19 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
             if min(s.shape[:2]) < need:
                 raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
                                  f"{settings.backbone} needs at least {need} px: raise `style_scale`")
-        key = tuple(s.shape for s in styles_k) + regions_key
-        if key not in grams:
-            grams[key] = (region_targets(settings, weights.variables, styles_k, regions) if regions
-                          else style_targets(settings, weights.variables, styles_k))
-        aux = objective.aux(weights.variables, content_k, grams[key], [r.mask for r in regions])
         fresh = lambda: (resize(init, *shape) if init is not None  # noqa: E731
                          else initial_image(settings, content_k, styles_k))
         x0 = fresh() if x is None else resize(x, *shape)
         if x is not None and regions:
             x0 = restart_uncovered(x0, [area_resize(r.mask, *shape) for r in regions], fresh())
+        clock.begin(index - 1)   # the pass's set-up (targets, compiling): its picture is the start
+        yield Event("compiling", done_steps, total, "step", {}, time.perf_counter() - start, 0, steps[index - 1],
+                    shape, (index, len(shapes)), preview=_finish(np.asarray(x0), original, settings))
+        key = tuple(s.shape for s in styles_k) + regions_key
+        if key not in grams:
+            grams[key] = (region_targets(settings, weights.variables, styles_k, regions) if regions
+                          else style_targets(settings, weights.variables, styles_k))
+        aux = objective.aux(weights.variables, content_k, grams[key], [r.mask for r in regions])
         next_preview = settings.preview_every
         for report in descend(jnp.asarray(x0), objective.function, aux, objective.weights,
                               iterations=steps[index - 1], optimizer=settings.optimizer, lr=settings.lr,
@@ -180,7 +184,8 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
                 next_preview = (report.step // settings.preview_every + 1) * settings.preview_every
                 preview = _finish(np.asarray(report.x), original, settings)
             yield Event("steps", step, total, "step", dict(report.losses), time.perf_counter() - start,
-                        report.step, steps[index - 1], shape, (index, len(shapes)), preview=preview)
+                        report.step, steps[index - 1], shape, (index, len(shapes)), eta=clock.left(report.step),
+                        preview=preview)
         # A diverged scale hands on its best image: the next scales still make the requested size.
     reason = diverged or reason
     region_losses = ()

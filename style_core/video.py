@@ -277,7 +277,8 @@ class _Clip:
         self.grams: dict = {}           # style targets, once per size and device
         self.start = time.perf_counter()
         self.finished = self.resumed = self.computed = 0
-        self.since: float | None = None  # when the first stylised frame started
+        self.since: float | None = None  # when the first stylised frame ended (it compiles, and takes
+                                          # the first frame's many steps: not the pace of the rest)
         self.diverged: list[tuple[int, str]] = []  # (frame, stop reason) of the frames whose loss rose
         self.units: list[dict] = []     # where each chunk after its keyframe ran
         self.lock = threading.Lock()
@@ -293,7 +294,6 @@ class _Clip:
         if stored is not None:
             output_frame, why = stored[0], stored[1].get("stop_reason", "finished")
         else:
-            t0 = time.perf_counter()
             extras = [temporal_term(name, self.settings.temporal_weight, target, mask)
                       for name, target, mask in anchors]
             # Later frames start from the warped previous frame, masked pixels included (new ones at
@@ -308,24 +308,22 @@ class _Clip:
             why = event.result.stop_reason
             output_frame = self.folder.save(FRAME, ci, index, image=event.result.image,
                                             meta={"steps": event.result.iterations, "stop_reason": why})
-        yield self.tally(ci, index, why, None if stored is None else 1, t0 if stored is None else None,
-                         output_frame)
+        yield self.tally(ci, index, why, None if stored is None else 1, output_frame)
         return output_frame
 
-    def tally(self, ci: int, index: int, why: str, resumed: int | None, since: float | None, preview) -> Event:
-        """Counts a finished frame (`resumed` more frames read back, or one made, started at `since`);
-        the event that says so."""
+    def tally(self, ci: int, index: int, why: str, resumed: int | None, preview) -> Event:
+        """Counts a finished frame (`resumed` more frames read back, or one made); the event that says so."""
         with self.lock:
             self.finished += resumed or 1
             if resumed is None:
                 self.computed += 1
-                self.since = since if self.since is None else self.since
+                self.since = time.perf_counter() if self.since is None else self.since
             else:
                 self.resumed += resumed
             if why.startswith("diverged"):
                 self.diverged.append((index, why))
             # frames stylised per minute of wall time (over every device), resumed frames not counted
-            rate = self.computed / (time.perf_counter() - self.since) * 60 if self.computed else None
+            rate = (self.computed - 1) / (time.perf_counter() - self.since) * 60 if self.computed > 1 else None
             left = (self.count - self.finished) / rate * 60 if rate else None
         return self.event("frames", ci, rate=rate, preview=preview, eta=left)
 
@@ -347,10 +345,10 @@ class _Clip:
             return
         made, given = update.value
         if given:
-            yield self.tally(update.index, self.parts[update.index].start, "finished", given, None, None)
+            yield self.tally(update.index, self.parts[update.index].start, "finished", given, None)
         for ci, index, frame, meta in made:
             picture = self.folder.save(FRAME, ci, index, image=frame.astype(np.float32) / 255.0, meta=meta)
-            yield self.tally(ci, index, meta.get("stop_reason", "finished"), None, self.start, picture)
+            yield self.tally(ci, index, meta.get("stop_reason", "finished"), None, picture)
 
     def keyframes(self):
         """Each chunk's first frame, in order, each anchored to the one before along the flow between
