@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 import pytest
 
 from style_core import color
 from style_core.errors import StyleError
+from style_core.events import PassClock
+from style_core.images import resize
 from style_core.optimize import descend
 from style_core.settings import ImageSettings
 from style_core.steppers import first_order_chunk
@@ -204,7 +207,6 @@ def test_luminance_preservation_keeps_the_content_colours(rng_images, vgg19_weig
     content, style = rng_images
     _, result = run(content, [style], vgg19_weights, optimizer="adam", iterations=10,
                     preserve_color="luminance")
-    from style_core.images import resize
     c = resize(content, *result.image.shape[:2])
     out_iq, content_iq = color.rgb_to_yiq(result.image)[..., 1:], color.rgb_to_yiq(c)[..., 1:]
     inside = np.all((result.image > 0.02) & (result.image < 0.98), axis=2)  # away from clipping
@@ -487,3 +489,41 @@ def test_a_diverged_coarse_scale_still_gives_the_requested_size(rng_images, vgg1
                     iterations=6)
     assert result.image.shape == (53, 64, 3) and np.all(np.isfinite(result.image))
     assert result.stop_reason.startswith("diverged") and "(scale 1 of 2)" in result.stop_reason
+
+
+def test_the_pass_clock_costs_later_passes_by_their_pixels():
+    """Two passes (100 steps at 1000 px, then 50 at 4000 px) on a fake clock: nothing until the pass
+    at work has a rate; then its steps left at its rate, plus the next pass's steps at that rate times
+    its pixels, plus the set-up time seen once more."""
+    now = [0.0]
+    clock = PassClock([(1000, 100), (4000, 50)], clock=lambda: now[0])
+    clock.begin(0)
+    now[0] = 3.0                           # compiling and the first chunk: 3 s, 10 steps
+    assert clock.left(10) is None
+    now[0] = 4.0                           # 10 more steps in 1 s: 0.1 s per step
+    assert clock.left(20) == pytest.approx(80 * 0.1 + 50 * 0.1 * 4 + 3.0)
+    clock.begin(1)
+    now[0] = 10.0
+    assert clock.left(5) is None           # a new pass: a new rate (its set-up is not steps)
+    now[0] = 12.0
+    assert clock.left(15) == pytest.approx(35 * 0.2)
+
+
+def test_a_run_says_its_starting_image_at_once_and_a_believable_time_left(rng_images, vgg19_weights):
+    """The first event (before any target or compilation) carries the starting image; from the
+    first fifth of the run on, every estimate of the time left is within 30% of what it turned out
+    to be (a single pass, Adam: every step costs the same)."""
+    content, style = rng_images
+    settings = ImageSettings(**{**SMALL, "size": 48}, optimizer="adam", iterations=120, preview_every=10)
+    seen, start = [], time.perf_counter()
+    events = stylize(content, [style], settings, vgg19_weights)
+    first = next(events)
+    assert first.stage == "compiling" and time.perf_counter() - start < 2
+    assert first.preview.shape[:2] == first.shape   # init "content": the content itself
+    assert np.abs(first.preview - resize(content, *first.shape)).mean() < 0.02
+    for event in events:
+        seen.append((time.perf_counter(), event.completed, event.eta))
+    end = time.perf_counter()
+    assert seen[0][2] is None   # the first report's pace includes compiling: no estimate from it
+    errors = [(eta - (end - t)) / (end - t) for t, done, eta in seen[:-1] if done >= 24 and end - t > 0.3]
+    assert len(errors) >= 5 and max(map(abs, errors)) <= 0.3, errors
