@@ -56,26 +56,29 @@ class PassClock:
     """Seconds left in a coarse-to-fine run, from this run's own measurements only.
 
     `passes`: (pixels, steps) of each pass. The pass at work is timed from its second report on (its
-    first comes after compiling and one chunk, which would read as slow steps); later passes are
-    costed at that rate scaled by their pixels, each with this pass's set-up time (targets, compiling,
-    the first chunk) again. `None` until the pass at work has a rate: a front end says "estimating".
+    first comes after compiling and one chunk, which would read as slow steps), over the later half
+    of what it has done (L-BFGS's steps grow dearer as its line searches lengthen: an average from
+    the start ran a third short); later passes are costed at that rate scaled by their pixels, each
+    with this pass's set-up time (targets, compiling, the first chunk) again. `None` until the pass
+    at work has a rate: a front end says "estimating".
     """
 
     def __init__(self, passes: Sequence[tuple[int, int]], clock: Callable[[], float] = time.perf_counter):
         self.passes, self.clock = list(passes), clock
-        self.index, self.began, self.first, self.setup = 0, clock(), None, 0.0
+        self.index, self.began, self.seen, self.setup = 0, clock(), [], 0.0
 
     def begin(self, index: int) -> None:
         """Pass `index` (0-based) starts now."""
-        self.index, self.began, self.first = index, self.clock(), None
+        self.index, self.began, self.seen = index, self.clock(), []
 
     def left(self, step: int) -> float | None:
         """Seconds left after `step` steps of the pass at work, or None while it has no rate."""
         now = self.clock()
-        if self.first is None:
-            self.first, self.setup = (now, step), now - self.began
-            return None
-        t0, s0 = self.first
+        if not self.seen:
+            self.setup = now - self.began
+        self.seen.append((now, step))
+        middle = (self.seen[0][1] + step) / 2
+        t0, s0 = [(t, s) for t, s in self.seen if s <= middle][-1]   # from the later half's start
         if step <= s0 or now <= t0:
             return None
         per_step = (now - t0) / (step - s0)

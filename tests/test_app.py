@@ -454,6 +454,9 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+LAPTOP = {"width": 1366, "height": 768}
+
+
 @pytest.fixture(scope="module")
 def browser(server):
     """Headless Chromium (system browser, no download), one for the module."""
@@ -471,8 +474,8 @@ def browser(server):
 
 @pytest.fixture
 def page(browser, server):
-    """A laptop-sized page on the studio."""
-    page = browser.new_page(viewport={"width": 1366, "height": 860})
+    """A laptop-sized page on the studio (1366x768, the commonest laptop screen)."""
+    page = browser.new_page(viewport=LAPTOP)
     page.goto(server)
     page.locator("#run").wait_for()
     yield page
@@ -802,8 +805,125 @@ def test_browser_first_run_offline_says_what_to_do_in_seconds(server, page, monk
         FIGURES["offline_message_s"] = round(seconds, 2)
         assert seconds < 10 and "--" not in text and "STYLE_CORE_WEIGHTS" not in text, text
         assert "cannot be reached" in text
+        # the status line says it too, for good: no "Starting…" with a moving bar once the toast is gone
+        line = page.locator("#status [data-state=error]")
+        line.wait_for(timeout=5_000)
+        assert "could not be downloaded" in line.inner_text() and "Weights" in line.inner_text()
+        assert page.locator("#status .bar").count() == 0
         page.locator("#weights_panel").get_by_text("Weights", exact=True).click()
         page.locator("#use_untrained").wait_for(state="visible", timeout=5_000)
         assert page.locator("#weights_file").is_visible()
+    finally:
+        app._weights["vgg19"] = kept
+
+
+# Each tab: its title, its elements' prefix, its live result and its regions panel (if it has one).
+TABS = [("Image", "", "result", "regions"), ("Large image", "large_", "large_result", None),
+        ("Photorealistic", "photo_", "photo_result", "photo_regions"), ("Video", "video_", "video_frame", None),
+        ("Explore", "explore_", "explore_grid", None)]
+
+
+def on_screen(page, selector: str) -> bool:
+    box = page.locator(selector).first.bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= LAPTOP["height"]
+
+
+def test_browser_run_and_the_live_result_share_a_laptop_screen_in_every_tab(server, page):
+    """Issue 33, 3: at 1366x768, wherever the controls are scrolled to (from the top of the tab's
+    columns to their end), Run, Stop and the whole result pane are on screen together, with the
+    Regions panel closed and open; at the top of the page, Run and the result's top are."""
+    checked = {}
+    for title, prefix, result, regions in TABS:
+        page.get_by_role("tab", name=title, exact=True).click()
+        page.locator(f"#{prefix}run").wait_for(state="visible")
+        for opened in ([False, True] if regions else [False]):
+            if opened:
+                page.locator(f"#{regions}").get_by_text("Regions (optional)").click()
+                page.wait_for_timeout(500)
+            page.evaluate("window.scrollTo(0, 0)")
+            top = page.locator(f"#{result}").bounding_box()
+            assert on_screen(page, f"#{prefix}run") and top["y"] < LAPTOP["height"] - 200, (title, top)
+            row = page.evaluate(f"""() => {{ const r = document.querySelector('#{prefix}run').closest('.pinned')
+                .parentElement.getBoundingClientRect(); return [r.top + window.scrollY, r.bottom + window.scrollY]; }}""")
+            positions = list(range(int(row[0]), max(int(row[0]), int(row[1]) - LAPTOP["height"]) + 1, 150))
+            positions.append(max(int(row[0]), int(row[1]) - LAPTOP["height"]))
+            for y in positions:
+                page.evaluate(f"window.scrollTo(0, {y})")
+                page.wait_for_timeout(50)
+                for part in (f"#{prefix}run", f"#{prefix}stop", f"#{result}"):
+                    assert on_screen(page, part), (title, opened, y, part, page.locator(part).bounding_box())
+            checked[f"{title}{' (regions open)' if opened else ''}"] = len(positions)
+    FIGURES["laptop_screen_positions"] = checked
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "studio-laptop-image")
+
+
+RECORD_STATUS = """(selector) => { window.__seen = []; const box = document.querySelector(selector);
+    const note = () => { const text = box.innerText; const seen = window.__seen;
+        if (!seen.length || seen[seen.length - 1][1] !== text) seen.push([Date.now() / 1000, text]); };
+    new MutationObserver(note).observe(box, {subtree: true, childList: true, characterData: true}); note(); }"""
+
+
+def status_times(page, prefix: str, until: str = "done", timeout: float = 300) -> list[tuple[float, str]]:
+    """Every text the status line showed (a MutationObserver installed by `record_status`), with
+    the time it appeared, once its state is `until`."""
+    page.locator(f"#{prefix}status [data-state={until}]").wait_for(timeout=timeout * 1000)
+    return [tuple(x) for x in page.evaluate("window.__seen")]
+
+
+def seconds_left(text: str) -> float | None:
+    import re
+    m = re.search(r"(?:(\d+) min )?(\d+) s left", text)
+    return None if m is None else int(m.group(1) or 0) * 60 + int(m.group(2))
+
+
+def test_browser_run_shows_the_start_at_once_and_a_believable_time_left(server, page):
+    """Issue 33, 4 and 5: the starting image is on the page within 2 s of Run while the status line
+    says the pass is being prepared; the time left reads "estimating" until a rate is measured, and
+    from the first fifth of the run on it is within 30% of the time the run then took."""
+    upload(page, "", CONTENT)
+    field = page.locator("#iterations input[type=number]")
+    field.fill("300")
+    field.press("Enter")
+    page.evaluate(RECORD_STATUS, "#status")
+    page.locator("#run").click()
+    clicked = time.time()
+    page.locator("#result img").first.wait_for(state="visible", timeout=10_000)
+    shown = time.time() - clicked
+    seen = status_times(page, "")
+    end = seen[-1][0]
+    steps = [(t, int(m.group(1)), text) for t, text in seen if (m := __import__("re").search(r"Step (\d+) of", text))]
+    assert any("preparing" in text for _, text in seen), seen[:3]
+    assert "estimating" in next(text for _, done, text in steps if done > 0), steps[:3]
+    late = [(t, seconds_left(text)) for t, done, text in steps if done >= 60 and seconds_left(text) is not None]
+    errors = [(left - (end - t)) / (end - t) for t, left in late if end - t >= 3]
+    FIGURES["start_and_time_left"] = dict(start_shown_s=round(shown, 2), run_s=round(end - clicked, 1),
+                                          estimates=len(errors), worst_error=round(max(map(abs, errors)), 3))
+    assert shown < 2, FIGURES["start_and_time_left"]
+    assert len(errors) >= 3 and max(map(abs, errors)) <= 0.3, (FIGURES["start_and_time_left"], errors)
+
+
+def test_browser_an_80_mb_weights_file_goes_through_the_page_and_is_used(server, page, tmp_path):
+    """Issue 33, 1: a VGG19 file of the real layout and size (80 MB of convolutions) uploaded in the
+    Weights panel is taken, with the upload's progress shown, and the next run uses it."""
+    from safetensors.numpy import save_file
+    from tests.conftest import vgg_state_dict
+    path = tmp_path / "model.safetensors"
+    save_file(vgg_state_dict("vgg19", seed=3, full_head=False), str(path), metadata={"format": "pt"})
+    assert path.stat().st_size > 80e6
+    kept = app._weights["vgg19"]
+    try:
+        page.locator("#weights_panel").get_by_text("Weights", exact=True).click()
+        started = time.time()
+        page.locator("#weights_file input[type=file]").set_input_files(str(path))
+        page.locator("#weights_file").get_by_text("model.safetensors").first.wait_for(timeout=120_000)
+        uploaded = time.time() - started
+        page.locator("#use_weights_file").click()
+        page.get_by_text("Using the uploaded weights for vgg19").wait_for(timeout=60_000)
+        assert app._weights["vgg19"].source.endswith("model.safetensors") and app._weights["vgg19"] is not kept
+        upload(page, "", CONTENT)
+        status = run_to_done(page, "", 3)
+        assert "model.safetensors" in status, status
+        FIGURES["weights_upload"] = dict(megabytes=round(path.stat().st_size / 1e6, 1), upload_s=round(uploaded, 1))
     finally:
         app._weights["vgg19"] = kept

@@ -502,6 +502,8 @@ def test_the_pass_clock_costs_later_passes_by_their_pixels():
     assert clock.left(10) is None
     now[0] = 4.0                           # 10 more steps in 1 s: 0.1 s per step
     assert clock.left(20) == pytest.approx(80 * 0.1 + 50 * 0.1 * 4 + 3.0)
+    now[0] = 8.0                           # slower: 20 steps in 4 s; the rate is the later half's,
+    assert clock.left(40) == pytest.approx(60 * 0.2 + 50 * 0.2 * 4 + 3.0)   # steps 20 to 40
     clock.begin(1)
     now[0] = 10.0
     assert clock.left(5) is None           # a new pass: a new rate (its set-up is not steps)
