@@ -1193,7 +1193,7 @@ def run_photo(content, styles, compare=False, painting=None, masks=None, content
     regions, region_names, _ = page_regions(len(style_images), painting, masks, content_labels, style_labels,
                                             content_image.shape[:2])
     with stop_flag(request, "photo") as stop:
-        yield None, None, gr.update(value=[], visible=False), status("Starting…")  # no stale download or gallery
+        yield None, None, [], status("Starting…")  # no stale download or gallery
         weights = yield from weights_loading(image.backbone, 4)
         # The plain stylisation for the comparison: a two-stage run's first stage is exactly that.
         plain_run = compare and not settings.two_stage and settings.photo_weight > 0
@@ -1244,7 +1244,7 @@ def run_photo(content, styles, compare=False, painting=None, masks=None, content
         info = (f"**{steps} steps in {pace.seconds:.1f} s**{split} · {final} · affine residual "
                 f"{result.metrics['affine_residual']:.4f} (0 = locally an affine map of the content's colours) · "
                 f"edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {weights.source}")
-        yield to_uint8(result.image), str(png), gr.update(value=gallery, visible=compare), status(info, state="done")
+        yield to_uint8(result.image), str(png), gallery, status(info, state="done")
 
 
 def photo_tab(d: dict, page_banner) -> None:
@@ -1287,6 +1287,8 @@ def photo_tab(d: dict, page_banner) -> None:
     gallery = gr.Gallery(label="Side by side", columns=4, height="auto", format="png", visible=False,
                          elem_id="photo_gallery")
     run, stop, progress = cols.run, cols.stop, cols.progress
+    compare.change(lambda on: gr.update(visible=on), compare, gallery, queue=False, api_name=False,
+                   show_progress="hidden")   # the side by side shows with Compare only
     wire(run, stop, run_photo, [content, styles, compare, *regions], [preview, download, gallery, progress], "photo",
          "photo", page_banner, c)
 
