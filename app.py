@@ -684,7 +684,7 @@ PALETTE = {"red": (220, 40, 40), "blue": (40, 100, 230), "green": (40, 170, 70),
            "purple": (150, 60, 210), "cyan": (20, 180, 200)}
 # The content in the painting editor: its longest side (masks are resized to any output), so that the
 # brush's size (a radius in the editor's pixels) is the same share of every picture.
-PAINT_SIZE, BRUSH_SIZE = 768, 32
+PAINT_SIZE, BRUSH_SIZE = 512, 24
 # The brush paints at half opacity, so that the content shows through; the editor stores a stroke at
 # that opacity however often it is painted over (127 of 255), so that much or more is all of a region.
 BRUSH_OPACITY = 0.5

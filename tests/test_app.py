@@ -627,7 +627,7 @@ def test_browser_photo_tab_stop(server, page):
     watch_then_stop(page, "photo_", "photo_result", "photo", 3, "photo_download")
 
 
-def paint_halves(page, prefix: str = "", shape: tuple[int, int] = (576, 768)) -> None:
+def paint_halves(page, prefix: str = "", shape: tuple[int, int] = (384, 512)) -> None:
     """With mouse drags on the regions editor's canvas, as a user would: the left half of the content
     (`shape` in the editor's pixels) in the brush's first colour (style 1), the right half in its second.
     The brush at its widest covers a half in one drag of two columns: each move of the brush redraws the
