@@ -474,6 +474,11 @@ class Pace:
         return (total - done) / rate if rate else None
 
 
+def source_of(weights) -> str:
+    """The weights' source as a status line names it: a file by its name (its folder is the server's)."""
+    return f"file {Path(weights.source[5:]).name}" if weights.source.startswith("file:") else weights.source
+
+
 def untrained_note(weights) -> str:
     return "" if weights.trained else f"\n⚠ {weights.source}."
 
@@ -555,6 +560,18 @@ def run_and_stop(prefix: str = "", label: str = "Run") -> tuple[gr.Button, gr.Bu
     with gr.Row():
         return (gr.Button(label, variant="primary", elem_id=f"{prefix}run"),
                 gr.Button("Stop", variant="stop", elem_id=f"{prefix}stop"))
+
+
+# A click on Run (or on an example) scrolls the page, if it must, so that the result pane is whole on
+# the screen (it then stays, pinned). A listener of the page's own: Gradio's `js` events do not fire
+# once a gr.File holds files (6.31).
+PAGE_JS = """() => { document.addEventListener('click', (e) => {
+    const button = e.target.closest('button[id$="run"], #examples');
+    const tab = button && (button.id === 'examples' ? document.getElementById('run') : button);
+    const pane = tab && tab.closest('.tabitem') && tab.closest('.tabitem').querySelector('.pinned');
+    if (!pane) return;
+    const top = pane.parentElement.getBoundingClientRect().top;
+    if (top > 0) window.scrollBy({top: top - 6, behavior: 'instant'}); }, true); }"""
 
 
 def wire(run, stop, fn, inputs, outputs, api_name: str, tab: str, page_banner, controls: dict | None = None) -> None:
@@ -926,7 +943,7 @@ def run_image(content, styles, painting=None, masks=None, request: gr.Request = 
         final = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
         where = f" · {regions_line(regions, names)}" if regions else ""
         info = (f"{steps_summary(result, content_image.shape[:2])} · {result.stop_reason} · {final}{where} · "
-                f"weights: {weights.source} · device: {jax.default_backend()}")
+                f"weights: {source_of(weights)} · device: {jax.default_backend()}")
         picture = to_uint8(result.image)
         yield (picture, str(png), (to_uint8(np.asarray(content_image)), picture),
                loss_figure({"total": result.loss_curve()}), status(info, state="done"))
@@ -1132,7 +1149,7 @@ def run_large(content, styles, request: gr.Request = None, **values):
         png = save_image(new_run_dir(request) / "large.png", result.image, text)
         shutil.rmtree(job, ignore_errors=True)
         info = (f"**{w}x{h} px, {len(result.layout)} tiles in {pace.seconds:.1f} s**"
-                f" ({result.tiles_resumed} from the stopped job) · weights: {weights.source} · "
+                f" ({result.tiles_resumed} from the stopped job) · weights: {source_of(weights)} · "
                 + (ran_on(result.units) or f"device: {jax.default_backend()} × {jax.device_count()}"))
         yield to_uint8(event.preview), str(png), status(info, state="done")
 
@@ -1243,7 +1260,7 @@ def run_photo(content, styles, compare=False, painting=None, masks=None, content
         split += f" · {regions_line(regions, region_names)}" if regions else ""
         info = (f"**{steps} steps in {pace.seconds:.1f} s**{split} · {final} · affine residual "
                 f"{result.metrics['affine_residual']:.4f} (0 = locally an affine map of the content's colours) · "
-                f"edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {weights.source}")
+                f"edge SSIM {result.metrics['edge_ssim']:.3f} · weights: {source_of(weights)}")
         yield to_uint8(result.image), str(png), gallery, status(info, state="done")
 
 
@@ -1343,7 +1360,7 @@ def run_video(clip, styles, request: gr.Request = None, **values):
                 f"{computed / max(pace.seconds, 1e-6) * 60:.1f} frames/min · first frame "
                 f"{result.first_iterations[0]} steps, later frames {result.mean_later_iterations:.1f} "
                 f"on average · warping error E_warp {result.warping_error:.3g}{border} · weights: "
-                f"{weights.source}" + (f" · {ran_on(result.units)}" if ran_on(result.units) else ""))
+                f"{source_of(weights)}" + (f" · {ran_on(result.units)}" if ran_on(result.units) else ""))
         yield last, str(result.path), status(text, state="done")
 
 
@@ -1451,8 +1468,10 @@ def explore_tab(d: dict, page_banner) -> None:
                 iterations = checked(gr.Slider(10, 1000, value=d["explore_iterations"], step=10,
                                                label="Iterations per cell"))
             with gr.Row():
-                content = ImageUpload(label="Content (default: the bundled example)", type="filepath", height=160)
-                style = ImageUpload(label="Style (default: the bundled example)", type="filepath", height=160)
+                content = ImageUpload(label="Content (default: the bundled example)", type="filepath", height=160,
+                                      elem_id="explore_content")
+                style = ImageUpload(label="Style (default: the bundled example)", type="filepath", height=160,
+                                    elem_id="explore_style")
         with cols.pane:
             grid = gr.Gallery(label="Results", columns=3, height=RESULT_HEIGHT, format="png",
                               elem_id="explore_grid", object_fit="contain", preview=False)
@@ -1548,7 +1567,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
     user, password = os.environ.get("STYLE_STUDIO_USER", "studio"), os.environ.get("STYLE_STUDIO_PASSWORD")
     return demo.launch(server_name=host, server_port=port, share=share,
                        auth=(user, password) if password else None, max_file_size=MAX_UPLOAD,
-                       allowed_paths=[str(ASSETS)], css=CSS, **kwargs)
+                       allowed_paths=[str(ASSETS)], css=CSS, js=PAGE_JS, **kwargs)
 
 
 def main() -> None:

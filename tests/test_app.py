@@ -890,6 +890,7 @@ def test_browser_run_shows_the_start_at_once_and_a_believable_time_left(server, 
     clicked = time.time()
     page.locator("#result img").first.wait_for(state="visible", timeout=10_000)
     shown = time.time() - clicked
+    assert on_screen(page, "#run") and on_screen(page, "#result")   # Run scrolled the pane into view
     seen = status_times(page, "")
     end = seen[-1][0]
     steps = [(t, int(m.group(1)), text) for t, text in seen if (m := __import__("re").search(r"Step (\d+) of", text))]
