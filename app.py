@@ -89,7 +89,7 @@ def device_defaults(backend: str | None = None) -> dict:
     """Sizes and iteration counts that finish in about a minute (Image) and a few minutes (the other
     tabs) on the device: a 2-core CPU gets small ones, a GPU the classic 512 px ones."""
     if (backend or jax.default_backend()) == "cpu":
-        return dict(size=192, iterations=100, large_size=512, tile=256, overlap=32, large_iterations=60,
+        return dict(size=192, iterations=100, large_size=1024, tile=256, overlap=32, large_iterations=60,
                     tile_iterations=40, base_size=256, photo_size=192, photo_iterations=150, video_size=128,
                     video_frames=12, video_iterations=100, explore_size=96, explore_iterations=40,
                     until_done=True)
@@ -213,21 +213,22 @@ def use_untrained_weights():
 # --- errors and values from the page or the API -------------------------------------------------------
 
 
-def user_errors(fn):
-    """A StyleError (bad input, nonsense setting, no weights) reaches the user as a one-line gr.Error."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        shown = None   # the outputs last streamed: their last one is the tab's status line
-        try:
-            for shown in fn(*args, **kwargs):
-                yield shown
-        except StyleError as e:  # a setting the message names in backquotes, in the page's words
-            message = no_weights_message(e) if isinstance(e, WeightsUnavailable) else \
-                spelled(str(e), lambda name: name.replace("_", " "))
-            if isinstance(shown, tuple):  # the status line says it too, for good (the toast goes)
-                yield *(gr.skip(),) * (len(shown) - 1), status(message, state="error")
-            raise gr.Error(message, print_exception=False) from None
-    return wrapper
+def user_errors(outputs: int):
+    """A StyleError (bad input, nonsense setting, no weights) of a run with `outputs` outputs (the last
+    its status line) reaches the user as a one-line gr.Error, and the status line says it too, for
+    good (the toast goes after a few seconds)."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except StyleError as e:  # a setting the message names in backquotes, in the page's words
+                message = no_weights_message(e) if isinstance(e, WeightsUnavailable) else \
+                    spelled(str(e), lambda name: name.replace("_", " "))
+                yield *(gr.skip(),) * (outputs - 1), status(message, state="error")
+                raise gr.Error(message, print_exception=False) from None
+        return wrapper
+    return decorate
 
 
 def checked(component):
@@ -571,7 +572,10 @@ PAGE_JS = """() => { document.addEventListener('click', (e) => {
     const pane = tab && tab.closest('.tabitem') && tab.closest('.tabitem').querySelector('.pinned');
     if (!pane) return;
     const top = pane.parentElement.getBoundingClientRect().top;
-    if (top > 0) window.scrollBy({top: top - 6, behavior: 'instant'}); }, true); }"""
+    if (top > 0) window.scrollBy({top: top - 6, behavior: 'instant'});
+    const line = pane.querySelector('.run-status .line');   // until the run's first word (a queue: later)
+    if (line) line.textContent = 'Waiting for the server (a run ahead of this one in the queue, or the upload)…';
+    }, true); }"""
 
 
 def wire(run, stop, fn, inputs, outputs, api_name: str, tab: str, page_banner, controls: dict | None = None) -> None:
@@ -905,7 +909,7 @@ def step_line(event: Event, pace: Pace, label: str = "Step") -> str:
                          eta_of(event))
 
 
-@user_errors
+@user_errors(5)
 def run_image(content, styles, painting=None, masks=None, request: gr.Request = None, **values):
     """Stylises the content image; streams the picture in place, then the PNG, comparison and loss
     curve. `painting` (the regions editor's value) or `masks` (one file per style image): where each
@@ -1066,23 +1070,26 @@ def draw_grid(preview: np.ndarray, shape: tuple[int, int], layout, done: int) ->
     sy, sx = image.size[1] / shape[0], image.size[0] / shape[1]
     # one cell per tile, cut at the middle of each overlap (a tile's own edges would draw each
     # overlap as a cell of its own)
-    cuts_x, cuts_y = (_cuts([(t.x, t.x + t.width) for t in layout]), _cuts([(t.y, t.y + t.height) for t in layout]))
+    (x_start, x_end), (y_start, y_end) = (_cuts([(t.x, t.x + t.width) for t in layout]),
+                                          _cuts([(t.y, t.y + t.height) for t in layout]))
     for tile in sorted(layout, key=lambda t: t.index == done):   # the current cell drawn last, on top
-        x0, x1 = cuts_x[tile.x], cuts_x[tile.x + tile.width]
-        y0, y1 = cuts_y[tile.y], cuts_y[tile.y + tile.height]
+        x0, x1 = x_start[tile.x], x_end[tile.x + tile.width]
+        y0, y1 = y_start[tile.y], y_end[tile.y + tile.height]
         current = tile.index == done
         draw.rectangle((x0 * sx, y0 * sy, x1 * sx - 1, y1 * sy - 1),
                        outline=(255, 140, 0, 255) if current else (255, 255, 255, 110), width=3 if current else 1)
     return np.asarray(Image.alpha_composite(image, overlay).convert("RGB"))
 
 
-def _cuts(spans: list[tuple[int, int]]) -> dict[int, float]:
-    """Each tile edge's cell edge: the middle of the overlap it is in (the image's edges stay)."""
+def _cuts(spans: list[tuple[int, int]]) -> tuple[dict[int, float], dict[int, float]]:
+    """The cell edges of tiles' spans along one axis: for each start and each end, the middle of the
+    overlap between that column (row) and its neighbour (the image's edges stay). Starts and ends
+    apart: with much overlap one column's end is the next but one's start."""
     starts, ends = sorted({a for a, _ in spans}), sorted({b for _, b in spans})
-    cut = {starts[0]: starts[0], ends[-1]: ends[-1]}
-    for start, end in zip(starts[1:], ends[:-1]):   # column k ends inside column k+1's start
-        cut[start] = cut[end] = (start + end) / 2
-    return cut
+    first, last = {starts[0]: starts[0]}, {ends[-1]: ends[-1]}
+    for start, end in zip(starts[1:], ends[:-1]):   # column k ends inside column k+1
+        first[start] = last[end] = (start + end) / 2
+    return first, last
 
 
 def large_line(event, pace: Pace, tiles: Pace) -> tuple[str, float | None]:
@@ -1101,7 +1108,7 @@ def large_line(event, pace: Pace, tiles: Pace) -> tuple[str, float | None]:
             0.1 + 0.9 * (done + event.step / max(event.steps, 1)) / max(total, 1))
 
 
-@user_errors
+@user_errors(3)
 def run_large(content, styles, request: gr.Request = None, **values):
     """Paints a large canvas tile by tile; streams the canvas with its tile grid. A stopped job keeps
     its finished tiles: running the same inputs and settings again continues it. `values`: the tab's
@@ -1195,7 +1202,7 @@ SMOOTHNESS = round(math.log10(PHOTO_DEFAULTS["tv_weight"]), 2)
 TEMPORAL_STRENGTH = round(math.log10(DEFAULT_TEMPORAL_WEIGHT), 2)
 
 
-@user_errors
+@user_errors(4)
 def run_photo(content, styles, compare=False, painting=None, masks=None, content_labels=None, style_labels=None,
               request: gr.Request = None, **values):
     """Photorealistic transfer; streams the picture like the Image tab, then (on request) content, plain
@@ -1312,7 +1319,7 @@ def photo_tab(d: dict, page_banner) -> None:
 
 # --- Video tab ----------------------------------------------------------------------------------------
 
-@user_errors
+@user_errors(3)
 def run_video(clip, styles, request: gr.Request = None, **values):
     """Stylises a clip frame by frame; streams each finished frame, then the playable video. A stopped
     job keeps its frames: running the same inputs and settings again continues it. `values`: the tab's
@@ -1398,7 +1405,7 @@ def video_tab(d: dict, page_banner) -> None:
 
 # --- Explore tab ---------------------------------------------------------------------------------------
 
-@user_errors
+@user_errors(3)
 def run_explore(study, content, style, size, iterations, request: gr.Request = None):
     """Runs one research-deck study; the grid and the loss curves grow cell by cell. Outputs: grid,
     curves, status."""
@@ -1511,10 +1518,12 @@ h1 { font-size: 1.6em !important; margin: 0 !important; }
 def weights_panel(page_banner) -> None:
     """Where a browser user gets weights when the server has none: a file, or untrained ones."""
     with gr.Accordion("Weights", open=False, elem_id="weights_panel"):
-        gr.Markdown(f"The studio needs a network trained on ImageNet ({hub_repo('vgg19')}, about 80 MB of "
-                    "it, downloaded on the first run and kept). Where the server cannot download it, upload "
-                    f"the {FILENAME} here, or try untrained weights: the network then has random values, "
-                    "and results carry the style's colour and texture statistics, not a trained "
+        gr.Markdown(f"The studio needs a network trained on ImageNet ({hub_repo('vgg19')}: about 80 MB of "
+                    "its file, downloaded on the first run and kept). Where the server cannot download it, "
+                    f"upload that repository's {FILENAME} here (548 MB; files up to 2 GB are taken, with the "
+                    "upload's progress shown), or a Keras VGG16/VGG19 as .onnx or .h5 (e.g. keras.applications' "
+                    "'notop' file, 59 MB for VGG16); or try untrained weights: the network then has random "
+                    "values, and results carry the style's colour and texture statistics, not a trained "
                     "network's style.")
         with gr.Row():
             upload = gr.File(label=f"{FILENAME}, or a Keras VGG16/VGG19 as .onnx or .h5",
