@@ -147,6 +147,10 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
             if min(s.shape[:2]) < need:
                 raise StyleError(f"a style image is {s.shape[1]}x{s.shape[0]} px at this size, but "
                                  f"{settings.backbone} needs at least {need} px: raise `style_scale`")
+        # before each scale's expensive part (its targets, then the first chunk's compilation) the
+        # caller gets an event: a front end's Stop is seen there, not only after the first chunk
+        at = dict(seconds=time.perf_counter() - start, steps=steps[index - 1], shape=shape, scale=(index, len(shapes)))
+        yield Event("style targets", done_steps, total, "step", **at)
         key = tuple(s.shape for s in styles_k) + regions_key
         if key not in grams:
             grams[key] = (region_targets(settings, weights.variables, styles_k, regions) if regions
@@ -158,6 +162,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
         if x is not None and regions:
             x0 = restart_uncovered(x0, [area_resize(r.mask, *shape) for r in regions], fresh())
         next_preview = settings.preview_every
+        yield Event("steps", done_steps, total, "step", **at)
         for report in descend(jnp.asarray(x0), objective.function, aux, objective.weights,
                               iterations=steps[index - 1], optimizer=settings.optimizer, lr=settings.lr,
                               steps_per_call=settings.steps_per_call, tol=settings.tol,
