@@ -1,7 +1,8 @@
 """Image mode: Gatys et al. style transfer as a generator of progress events.
 
 `stylize` resizes the inputs for each scale (coarse to fine), computes the style and content targets
-once per size, runs the shared optimisation loop, and yields an `events.Event` after each compiled chunk;
+once per size, runs the shared optimisation loop, and yields an `events.Event` before each scale's targets
+and its first chunk (a front end can stop there, before a compilation) and after each compiled chunk;
 the last one carries the `StyleResult`. Front ends iterate it and may stop at any time.
 """
 
