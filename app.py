@@ -7,7 +7,7 @@ shows what it yields: the picture in place, and the run's progress in a status l
 an overlay on the picture). Stop asks the running job to end after its current compiled chunk; the job
 then says so and keeps its last picture. A password is set with STYLE_STUDIO_PASSWORD (user
 STYLE_STUDIO_USER, default "studio"). All optimisations share one queue (`concurrency_id="optimise"`),
-one at a time per device.
+RUNS_AT_ONCE of them at a time (STYLE_STUDIO_RUNS), so that one user's long run does not hold every other user.
 """
 
 from __future__ import annotations
@@ -80,6 +80,10 @@ MAX_UPLOAD = "2gb"   # weights files: a VGG16 is 59 MB, timm's VGG19 model.safet
 RUN_MAX_AGE = 3600
 JOB_MAX_AGE = 86400
 RUNS_BUDGET = 2 << 30
+# Optimisations running at once (STYLE_STUDIO_RUNS, default 2): with one, a single user's long run, or
+# one whose compilation Stop cannot interrupt, held every other user in the queue (issue 32, 2).
+RUNS_AT_ONCE = max(1, int(os.environ["STYLE_STUDIO_RUNS"])) if os.environ.get("STYLE_STUDIO_RUNS", "").isdigit() else 2
+SIGTERM_GRACE = 5.0   # seconds a SIGTERM waits for the server to close before the process ends anyway
 log = logging.getLogger("style_studio")
 
 # --- defaults: from the device the page runs on -----------------------------------------------------
@@ -263,14 +267,19 @@ def number(value, name: str, integer: bool = False, low: float | None = None, hi
 
 
 def guard_inputs(demo: gr.Blocks) -> None:
-    """An API value of the wrong shape (a string where a list of files goes) fails Gradio's own
-    validation before any of our code runs, as a traceback and an empty error: make it one line."""
+    """An API value of the wrong shape (a string where a list of files goes), or a path on the server
+    where an uploaded file goes, fails Gradio's own checks before any of our code runs, as a traceback
+    and an empty error (`{"error": null}`): make it one line."""
+    from gradio.exceptions import InvalidPathError
     from pydantic import ValidationError
     original = demo.preprocess_data
 
     async def preprocess_data(block_fn, inputs, state, explicit_call=False):
         try:
             return await original(block_fn, inputs, state, explicit_call)
+        except InvalidPathError:  # a path on the server in a file field: Gradio's refusal said nothing
+            raise gr.Error("a file field takes an uploaded file (handle_file in gradio_client), not a path "
+                           "on the server", print_exception=False) from None
         except ValidationError as e:
             first = e.errors()[0] if e.errors() else {}
             what = {"ListFiles": "a list of uploaded files", "FileData": "an uploaded file"}.get(e.title, e.title)
@@ -582,8 +591,8 @@ def wire(run, stop, fn, inputs, outputs, api_name: str, tab: str, page_banner, c
     """Run streams into `outputs` with no progress overlay (the status line is the progress); Stop
     sets the run's flag without queueing behind it. `controls` reach `fn` by name (and name the API's
     parameters), after the `inputs`."""
-    event = run.click(fn, inputs, outputs, api_name=api_name, concurrency_id="optimise", concurrency_limit=1,
-                      show_progress="hidden", inputs_kwargs=controls)
+    event = run.click(fn, inputs, outputs, api_name=api_name, concurrency_id="optimise",
+                      concurrency_limit=RUNS_AT_ONCE, show_progress="hidden", inputs_kwargs=controls)
     event.then(banner, None, page_banner, show_progress="hidden", queue=False)
     def stop_this(request: gr.Request) -> None:
         request_stop(tab, request)
@@ -1052,7 +1061,7 @@ def image_tab(d: dict, page_banner) -> None:
     outputs = [preview, download, compare, curve, progress]
     wire(run, stop, run_image, [content, styles, *regions], outputs, "stylize", "image", page_banner, c)
     examples.select(run_example, None, [content, styles, *(c[name] for name in EXAMPLE_SETTINGS)] + outputs,
-                    concurrency_id="optimise", concurrency_limit=1, show_progress="hidden",
+                    concurrency_id="optimise", concurrency_limit=RUNS_AT_ONCE, show_progress="hidden",
                     api_name=False).then(banner, None, page_banner, queue=False)
 
 
@@ -1579,6 +1588,27 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = 7860, sh
                        allowed_paths=[str(ASSETS)], css=CSS, js=PAGE_JS, **kwargs)
 
 
+def exit_on_sigterm(serving: list) -> None:
+    """SIGTERM (a container's stop) closes the server (the Blocks in `serving`, once launched), removes
+    our temporary folder and ends the process at once, status 0. A normal interpreter exit ran JAX's
+    exit handlers while its threads still worked: C++'s "terminate called after throwing ..." and
+    exceptions from atexit callbacks on stderr (issue 32, 10). A close that hangs (a stream still
+    open) is cut short after SIGTERM_GRACE seconds."""
+    def stop(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one while closing
+        threading.Timer(SIGTERM_GRACE, os._exit, (0,)).start()
+        for demo in serving:
+            with contextlib.suppress(Exception):
+                demo.close()
+        if TEMP_IS_OURS:
+            shutil.rmtree(TEMP, ignore_errors=True)
+        logging.shutdown()
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(0)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main() -> None:
     global WEIGHTS_SOURCE, CLUSTER, DEFAULT_BACKBONE
     parser = argparse.ArgumentParser(description="Style transfer studio (Gradio).")
@@ -1592,7 +1622,8 @@ def main() -> None:
     parser.add_argument("--warmup", action="store_true", default=bool(os.environ.get("SPACE_ID")),
                         help="compile the default size at start-up (on by default on a Hugging Face Space)")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit cleanly: atexit removes our temp folder
+    serving: list = []
+    exit_on_sigterm(serving)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     WEIGHTS_SOURCE = args.weights
     held = file_backbone(args.weights) if args.weights and args.weights != "random" else None
@@ -1614,7 +1645,8 @@ def main() -> None:
         log.warning(UNTRAINED_TEXT.format(backbones="every backbone: --weights random or STYLE_CORE_WEIGHTS"))
     if args.warmup:
         threading.Thread(target=warm_up, args=(device_defaults()["size"],), daemon=True).start()
-    launch(build(), args.host, args.port, args.share)
+    serving.append(build())
+    launch(serving[0], args.host, args.port, args.share)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 A thin front end: its options are the settings classes' fields (`setting`), from which it builds the
 mode's settings by name; it loads images and weights, iterates the mode's generator with a tqdm bar,
 and writes the PNG (settings and losses in its text chunks) or video and an optional JSON report. Any
-`StyleError` becomes one line `error: ...` (settings it names spelled as flags) and exit status 2.
+`StyleError` becomes one line `error: ...` (settings it names spelled as flags) and exit status 2;
+Ctrl-C, in every mode, one line `error: stopped; ...` and exit status 130 (`CtrlC`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import contextlib
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -254,6 +257,45 @@ def _end_job(args: argparse.Namespace, job: Path, result, pieces: tuple) -> None
               file=sys.stderr)
 
 
+class Stopped(Exception):
+    """Ctrl-C ended the run; the message says what was kept. Exit status 130, as for any Ctrl-C."""
+
+
+class CtrlC:
+    """The CLI's SIGINT handler. While a mode's events are followed (`following`), the first Ctrl-C
+    only sets `stop`: the run ends at its next event (after the chunk, tile or frame at work, or
+    before a compilation), closing the mode's generator. A KeyboardInterrupt raised at any moment
+    could land in one of JAX's callbacks, which swallows it ("Exception ignored in:
+    <function _xla_gc_callback>"), and the run never ended (issue 32, 6). Elsewhere (loading,
+    writing) it raises KeyboardInterrupt as usual, and sets `stop` too, in case that is swallowed.
+    A second Ctrl-C ends the process at once."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.following = False
+
+    def __call__(self, signum, frame) -> None:
+        if self.stop.is_set():
+            print("error: stopped at once (Ctrl-C twice); a job folder keeps what was finished",
+                  file=sys.stderr, flush=True)
+            os._exit(130)
+        self.stop.set()
+        if not self.following:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self):
+        """This handler for SIGINT while the run lasts (the main thread's only: elsewhere none)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = signal.signal(signal.SIGINT, self)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
 @contextlib.contextmanager
 def _resumable(job: Path | None, what: str | None):
     """Around a job's events: Ctrl-C becomes one line saying where the finished `what` are kept."""
@@ -262,18 +304,22 @@ def _resumable(job: Path | None, what: str | None):
     except KeyboardInterrupt:
         if job is None:
             raise
-        raise StyleError(f"interrupted; the finished {what} are kept in {job}: rerun with --resume "
-                         f"to continue") from None
+        raise Stopped(f"stopped; the finished {what} are kept in {job}: rerun with --resume to continue") from None
 
 
-def _follow(events, quiet: bool):
+def _follow(events, quiet: bool, ctrl_c: CtrlC):
     """Iterates a mode's events with one progress bar in the mode's unit (steps, tiles, frames),
     from the first stage that counts them on; earlier stages (style targets, a global pass) are said
-    in a line each. Returns the result."""
+    in a line each. Returns the result; after a Ctrl-C (`ctrl_c.stop`), closes the events at the
+    next one and raises KeyboardInterrupt."""
     from tqdm import tqdm
     bar, said = None, None
+    ctrl_c.following = True
     try:
         for event in events:
+            if ctrl_c.stop.is_set():
+                events.close()
+                raise KeyboardInterrupt
             if event.done:
                 return event.result
             if event.stage in ("steps", "tiles", "frames") and bar is None and not quiet:
@@ -287,6 +333,7 @@ def _follow(events, quiet: bool):
                 print(f"{event.stage}...", file=sys.stderr)
                 said = event.stage
     finally:
+        ctrl_c.following = False
         if bar is not None:
             bar.close()
 
@@ -400,11 +447,19 @@ def _content(args: argparse.Namespace, settings):
     return args.content
 
 
-def run(args: argparse.Namespace) -> int:
-    """Every mode alike: its settings by name from the options; the output, report and job folder
-    checked before anything loads; the inputs and weights; one loop over the mode's events; then the
-    output, the report and the job folder's removal."""
+def _cluster(args: argparse.Namespace):
+    """Where a job's units run (--cluster), connected: an unreachable cluster fails here, before any
+    job folder or pass (it used to fail after the global pass, leaving a job folder behind)."""
     from .cluster import backend
+    where = backend(args.cluster)
+    where.connect()
+    return where
+
+
+def run(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
+    """Every mode alike: its settings by name from the options; the output, report and job folder
+    checked, and the cluster connected, before anything loads; the inputs and weights; one loop over
+    the mode's events; then the output, the report and the job folder's removal."""
     from .images import check_output_path, load_image
     from .jobs import made_parents
     mode = MODES[args.mode](vars(args))
@@ -413,15 +468,15 @@ def run(args: argparse.Namespace) -> int:
     output = check_output_path(args.output, _inputs(args), **({"formats": mode.formats} if mode.formats else {}))
     report_path = _report_path(args, _inputs(args))
     job = _job_folder(args, output, report_path) if mode.keeps else None
+    cluster = _cluster(args) if mode.keeps else None
     with made_parents(job) if job is not None else contextlib.nullcontext():
-        cluster = backend(args.cluster) if mode.keeps else None
         content = _content(args, mode.settings)
         styles = [load_image(s) for s in args.styles]
         weights = _weights(args, image.backbone, image.weights)
         with _resumable(job, mode.keeps):
             result = _follow(mode.events(content, styles, mode.settings, weights, regions=regions, output=output,
                                          job=job, resume=getattr(args, "resume", False), backend=cluster),
-                             args.quiet)
+                             args.quiet, ctrl_c)
         _write(args, output, report_path, result, weights, picture=mode.formats is None)
         if job is not None:
             _end_job(args, job, result, mode.pieces)
@@ -458,19 +513,23 @@ def _backbone_from_weights(args: argparse.Namespace, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        args = build_parser().parse_args(argv)
-        _check_inputs(args)
-        _backbone_from_weights(args, argv)
-        from .runtime import use_compile_cache
-        use_compile_cache()
-        return run(args)
-    except StyleError as e:
-        print(f"error: {spelled(str(e), _flag_of)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing was written", file=sys.stderr)
-        return 130
+    with CtrlC().installed() as ctrl_c:
+        try:
+            args = build_parser().parse_args(argv)
+            _check_inputs(args)
+            _backbone_from_weights(args, argv)
+            from .runtime import use_compile_cache
+            use_compile_cache()
+            return run(args, ctrl_c)
+        except StyleError as e:
+            print(f"error: {spelled(str(e), _flag_of)}", file=sys.stderr)
+            return 2
+        except Stopped as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 130
+        except KeyboardInterrupt:
+            print("error: stopped; nothing was written", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

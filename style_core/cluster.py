@@ -38,6 +38,10 @@ Work = Callable[[Any, Any, Any], Generator[Any, None, Any]]
 RAY_RETRIES = 3           # attempts after the first, for a task whose worker died
 CPUS_PER_UNIT = 1         # CPUs a task asks for on a cluster without GPUs
 WINDOW_PER_SLOT = 2       # tasks submitted ahead per unit the cluster can run at once
+# Seconds to wait for the cluster's address to accept a connection before Ray is asked to join it:
+# ray.init on an address where nothing listens retried for about 3 minutes, printing only its own
+# warnings (issue 32, 4).
+CONNECT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,9 @@ def said(where: dict) -> str:
 class Local:
     """Today's behaviour: the units on this host, in this process."""
     name = "local"
+
+    def connect(self) -> None:
+        """Nothing to connect to (RayCluster's `connect`, which front ends call before any work)."""
 
     def run(self, work: Work, shared: Any, items: Iterable, devices: Sequence = (None,)
             ) -> Iterator[Progress | Finished]:
@@ -154,6 +161,20 @@ def _threads(work: Work, shared, items: list, devices: Sequence) -> Iterator[Pro
 ADDRESS = re.compile(r"(ray://)?[A-Za-z0-9.\-\[\]:]+:\d+")
 
 
+def reachable(address: str, seconds: float = CONNECT_SECONDS) -> None:
+    """A StyleError unless something accepts a TCP connection at `address` ("HOST:PORT" or
+    "ray://HOST:PORT") within `seconds`: a refused or silent address fails here at once, not after
+    Ray's minutes of retries. Other forms (RAY_ADDRESS's "auto") are left to Ray."""
+    if not ADDRESS.fullmatch(address):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except (OSError, ValueError) as e:
+        why = f"nothing answered within {seconds:g} s" if isinstance(e, TimeoutError) else (e.strerror or str(e))
+        raise StyleError(f"could not connect to the Ray cluster at {address}: {why}") from None
+
+
 def _attempt() -> int:
     """How many times Ray has retried the task this worker runs: Ray's own attempt number, which it
     offers only on its core worker so far (0 where a Ray without it runs)."""
@@ -191,14 +212,17 @@ class RayCluster:
         self.address, self.cpus, self.retries = address, cpus, retries
 
     def connect(self):
-        """The `ray` module, connected (once per process)."""
+        """The `ray` module, connected (once per process); an address where nothing listens is a
+        StyleError within CONNECT_SECONDS (before Ray is even imported)."""
+        address = self.address or os.environ.get("RAY_ADDRESS") or None
+        if address is not None:
+            reachable(address)
         try:
             import ray
         except ImportError:
             raise StyleError("the Ray backend needs the `ray` package: pip install ray") from None
         if ray.is_initialized():
             return ray
-        address = self.address or os.environ.get("RAY_ADDRESS") or None
         # the workers get the library with the job (Ray's py_modules), not from a shared disk
         options = dict(log_to_driver=False, configure_logging=False,
                        runtime_env={"py_modules": [str(Path(__file__).parent)]})

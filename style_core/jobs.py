@@ -157,7 +157,7 @@ def open_folder(folder: str | os.PathLike, key: str, resume: bool, subfolders: S
             raise StyleError(f"the job folder {folder} holds a job with other inputs or settings: choose "
                              f"another folder, or rerun with the same ones")
         for sub in subfolders:
-            (folder / sub).mkdir(exist_ok=True)
+            _subfolder(folder, sub)
         return folder
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise StyleError(f"{folder} is not an empty folder and holds no job: choose another job folder")
@@ -172,6 +172,18 @@ def open_folder(folder: str | os.PathLike, key: str, resume: bool, subfolders: S
         _remove_empty(made)  # no job began: the folders made for it go
         raise
     return folder
+
+
+def _subfolder(folder: Path, sub: str) -> None:
+    """A resumed job's subfolder of pieces, made again if it went; one that is a file is a damaged job
+    (mkdir raised FileExistsError, a traceback)."""
+    try:
+        (folder / sub).mkdir(exist_ok=True)
+    except FileExistsError:
+        raise StyleError(f"{folder / sub} is not a folder: the job folder {folder} is damaged; remove it or "
+                         f"choose another") from None
+    except OSError as e:
+        raise StyleError(f"cannot make {folder / sub}: {e.strerror or e}") from None
 
 
 def _remove_empty(folders: Sequence[Path]) -> None:

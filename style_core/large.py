@@ -38,7 +38,7 @@ from .losses import blend_grams
 from .objective import Aux, Term, content_data, feature_shapes, image_objective, target_features
 from .optimize import descend, evaluator
 from .regions import Region, area_resize, check_regions, describe, guided_gram, layer_guides, restart_uncovered
-from .settings import ImageSettings, check_fields, setting
+from .settings import ImageSettings, check_fields, check_style_scale, setting
 from .tiling import Feather, Tile, tiles
 from .transfer import _finish, initial_image, prepare_inputs, scale_shapes, stylize
 from .weights import Weights
@@ -76,6 +76,7 @@ class LargeSettings:
                              f"a square canvas that size would need about "
                              f"{canvas_bytes((self.size, self.size)) / 2**30:.1f} GiB of memory")
         image = self.image
+        check_style_scale(image.style_scale, self.size, LARGE_MAX_SIZE)  # the targets are at the output's scale
         need = min_input_side(image.backbone, image.layers)
         if self.tile < need:
             raise StyleError(f"tile {self.tile} px is smaller than {image.backbone} up to "

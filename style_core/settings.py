@@ -150,6 +150,14 @@ def from_values(cls, values: Mapping, skip: Sequence[str] = (), make=None, **giv
     return (make or cls)(**named, **given)
 
 
+def check_style_scale(style_scale: float, size: int, limit: int) -> None:
+    """The style images at `style_scale` times the output's `size` stay within `limit` px: `--style-scale
+    1000` at 32 px resized a style image to 32000 px, and the run was killed for memory at 24 GB."""
+    if style_scale * size > limit:
+        raise StyleError(f"`style_scale` {style_scale:g} makes the style images {round(style_scale * size)} px "
+                         f"at size {size}, over the limit of {limit} px")
+
+
 @dataclass(frozen=True)
 class ImageSettings:
     """Every knob of image mode. Layer specs are resolved to names and weights on construction."""
@@ -219,6 +227,7 @@ class ImageSettings:
         if self.size > MAX_SIZE:
             raise StyleError(f"size {self.size} is over the image-mode limit of {MAX_SIZE} px "
                              f"(large mode tiles bigger outputs)")
+        check_style_scale(self.style_scale, self.size, MAX_SIZE)
         set_("scales_auto", self.scales is None)   # a copy with a given value is no longer automatic
         set_("tol_auto", self.tol is None)         # again whenever the optimizer changes
         if self.tol is None:

@@ -1,7 +1,8 @@
 """Image mode: Gatys et al. style transfer as a generator of progress events.
 
 `stylize` resizes the inputs for each scale (coarse to fine), computes the style and content targets
-once per size, runs the shared optimisation loop, and yields an `events.Event` after each compiled chunk;
+once per size, runs the shared optimisation loop, and yields an `events.Event` before each scale's targets
+and its first chunk (a front end can stop there, before a compilation) and after each compiled chunk;
 the last one carries the `StyleResult`. Front ends iterate it and may stop at any time.
 """
 
@@ -153,15 +154,20 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
         x0 = fresh() if x is None else resize(x, *shape)
         if x is not None and regions:
             x0 = restart_uncovered(x0, [area_resize(r.mask, *shape) for r in regions], fresh())
-        clock.begin(index - 1)   # the pass's set-up (targets, compiling): its picture is the start
-        yield Event("compiling", done_steps, total, "step", {}, time.perf_counter() - start, 0, steps[index - 1],
-                    shape, (index, len(shapes)), preview=_finish(np.asarray(x0), original, settings))
+        # Before each scale's expensive parts (its targets, then the first chunk's compilation) the
+        # caller gets an event: a front end's Stop is seen there, not only after the first chunk; the
+        # first carries the starting picture, shown while they run.
+        clock.begin(index - 1)
+        at = dict(steps=steps[index - 1], shape=shape, scale=(index, len(shapes)))
+        yield Event("compiling", done_steps, total, "step", seconds=time.perf_counter() - start, **at,
+                    preview=_finish(np.asarray(x0), original, settings))
         key = tuple(s.shape for s in styles_k) + regions_key
         if key not in grams:
             grams[key] = (region_targets(settings, weights.variables, styles_k, regions) if regions
                           else style_targets(settings, weights.variables, styles_k))
         aux = objective.aux(weights.variables, content_k, grams[key], [r.mask for r in regions])
         next_preview = settings.preview_every
+        yield Event("compiling", done_steps, total, "step", seconds=time.perf_counter() - start, **at)
         for report in descend(jnp.asarray(x0), objective.function, aux, objective.weights,
                               iterations=steps[index - 1], optimizer=settings.optimizer, lr=settings.lr,
                               steps_per_call=settings.steps_per_call, tol=settings.tol,

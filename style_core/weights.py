@@ -181,6 +181,11 @@ def _check_layout(variables: Mapping, backbone: str) -> None:
     if wrong:
         raise IntegrityError(f"the weights do not fit {backbone}: {'; '.join(wrong[:2])} — is it a file "
                              f"for another backbone?")
+    # a NaN in the file ran every pass to "the loss is not finite at the start", blaming the images too
+    broken = [k for k, v in _flatten(variables).items() if not np.all(np.isfinite(np.asarray(v)))]
+    if broken:
+        raise IntegrityError(f"the weights hold values that are not finite (NaN or infinity) in "
+                             f"{', '.join(broken[:2])}: the file is damaged")
 
 
 # --- safetensors, reading only what is needed -----------------------------------------------------

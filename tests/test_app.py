@@ -139,7 +139,7 @@ def test_stop_ends_a_long_job_keeps_its_picture_and_frees_the_queue(server):
     preview, png, _, _, info = job.result(timeout=30)
     assert "Stopped after" in info and 'data-state="stopped"' in info
     assert Image.open(png).size == Image.open(preview).size == (96, 72)
-    # The queue runs one optimisation at a time: a short job finishing quickly proves the long one stopped.
+    # A short job of the same session finishing quickly: the long one stopped and freed its place.
     start = time.time()
     client.predict(**image_args(size=48, iterations=2), api_name="/stylize")
     assert time.time() - start < 60
@@ -184,6 +184,96 @@ def test_two_clients_at_once_each_get_their_own_result(server):
     for t in threads:
         t.join(timeout=300)
     assert results == {48: (48, 36), 80: (80, 60)}
+
+
+def test_one_users_long_run_does_not_hold_another_users_run(server):
+    """Issue 32.2: one optimisation at a time held every other user behind one user's long or
+    pathological run (about 6 minutes, until the server was killed). A long run in progress, another
+    client's small run still finishes promptly; then the long one stops."""
+    long_client, other = Client(server, verbose=False), Client(server, verbose=False)
+    job = long_client.submit(**image_args(size=96, iterations=1000, until_done=False), api_name="/stylize")
+    deadline = time.time() + 120
+    while not any(isinstance(out[0], str) for out in job.outputs()) and time.time() < deadline:
+        time.sleep(0.2)
+    assert any(isinstance(out[0], str) for out in job.outputs()), "the long run never started"
+    try:
+        start = time.time()
+        quick = other.submit(**image_args(size=48, iterations=2), api_name="/stylize")
+        preview, *_, info = quick.result(timeout=90)
+        assert Image.open(preview).size == (48, 36) and "2 steps" in info
+        assert time.time() - start < 90 and not job.done()   # the long one was still running
+    finally:
+        long_client.predict(api_name="/stop_stylize")
+        assert "Stopped after" in job.result(timeout=60)[-1]
+
+
+def test_a_label_image_of_many_colours_is_refused_at_once(server, tmp_path):
+    """Issue 32.2: /photo with a label image of 1000 colours grew to 5.7 GB and held the queue; now
+    one line naming the count and the cap, in seconds."""
+    codes = np.arange(1000, dtype=np.int64) * 16411
+    rgb = np.stack([codes >> 16 & 255, codes >> 8 & 255, codes & 255], -1).astype(np.uint8).reshape(25, 40, 3)
+    Image.fromarray(rgb).save(tmp_path / "labels.png")
+    client = Client(server, verbose=False)
+    start = time.time()
+    with pytest.raises(Exception, match="has 1000 colours .* but at most 16 regions are supported"):
+        client.predict(content=handle_file(CONTENT), styles=[handle_file(STYLE)], size=64, iterations=2,
+                       optimizer="adam", content_labels=handle_file(str(tmp_path / "labels.png")),
+                       style_labels=[handle_file(str(tmp_path / "labels.png"))], api_name="/photo")
+    assert time.time() - start < 30
+
+
+def test_a_server_path_in_a_file_field_gets_a_message(server, capfd):
+    """Issue 32.10: the raw API with a path on the server where an uploaded file goes answered
+    `{"error": null}` (Gradio's own check refused it before our code, saying nothing to the client),
+    and the server logged a traceback."""
+    import httpx
+    api = server + "gradio_api"
+    parameters = httpx.get(api + "/info").json()["named_endpoints"]["/stylize"]["parameters"]
+    path = {"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}
+    values = {**{p["parameter_name"]: p.get("parameter_default") for p in parameters}, "content": path,
+              "styles": [path]}
+    event = httpx.post(api + "/call/stylize", json={"data": [values[p["parameter_name"]] for p in parameters]})
+    answer = httpx.get(f"{api}/call/stylize/{event.json()['event_id']}", timeout=60).text
+    assert "event: error" in answer and "not a path on the server" in answer, answer
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_sigterm_closes_the_studio_cleanly(weight_files, tmp_path):
+    """Issue 32.10: SIGTERM (a container's stop) while a run is at work printed C++'s "terminate
+    called after throwing ..." (JAX's threads alive at interpreter exit). Now the server closes, the
+    studio's temporary folder goes and the process ends with status 0 and nothing alarming."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
+    env.update(STYLE_CORE_CACHE=str(tmp_path / "cache"), STYLE_CORE_COMPILE_CACHE="off", GRADIO_ANALYTICS_ENABLED="False")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), "--weights",
+                             str(weight_files("vgg19"))], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        for _ in range(240):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.5)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        job = client.submit(**image_args(size=64, iterations=1000, until_done=False), api_name="/stylize")
+        deadline = time.time() + 120
+        while len(job.outputs()) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        assert len(job.outputs()) >= 2, "the run never started"
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=30)[1]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err[-2000:]
+    assert "terminate called" not in err and "Traceback" not in err and "Exception ignored" not in err, err[-2000:]
+    temp = re.search(r"temporary files in (\S+)", err)
+    assert temp and not Path(temp[1]).exists()
 
 
 def test_explore_study_grid_grows_cell_by_cell(server):

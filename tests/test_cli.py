@@ -313,3 +313,70 @@ def test_photo_warns_when_any_stage_diverged(tmp_path, capsys, weight_files, mon
                        "--two-stage", "--refine-iterations", 2, "--weights", weight_files("vgg19"), "--quiet")
     assert code == 0, err
     assert "warning: diverged: the loss rose to nan (stage 1 of 2)" in err
+
+
+def _stopped_by_ctrl_c(argv: list, tmp_path: Path, started: str) -> tuple[int, str, float]:
+    """Issue 32.6: a real CLI process, sent SIGINT once its stderr shows `started` (it is working);
+    its exit status, stderr and the seconds it took to end after the signal (killed past 90 s)."""
+    import signal
+    import threading
+    import time
+    env = {**os.environ, "STYLE_CORE_COMPILE_CACHE": "off", "STYLE_CORE_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "style_core", *map(str, argv)], cwd=ROOT, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    err, seen = [], threading.Event()
+
+    def read() -> None:  # tqdm's bar ends its updates with \r: read characters, not lines
+        while ch := proc.stderr.read(1):
+            err.append(ch)
+            if started in "".join(err[-200:]):
+                seen.set()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert seen.wait(180), "".join(err)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    took = time.monotonic() - sent
+    reader.join(10)
+    return proc.returncode, "".join(err), took
+
+
+@pytest.mark.parametrize("mode", ["image", "large"])
+def test_ctrl_c_ends_every_mode_promptly_with_130(mode, tmp_path, weight_files):
+    """Issue 32.6: Ctrl-C once the run is at work ends it within seconds, exit status 130 in every mode
+    (large mode gave 2), one line saying it stopped, no traceback and nothing JAX swallowed; large
+    mode keeps its job for --resume, image mode writes nothing."""
+    out = tmp_path / "out.png"
+    common = [CONTENT, STYLE, "-o", out, "--weights", weight_files("vgg19"), "--optimizer", "adam"]
+    argv, started = (["image", *common, *FAST[2:], "--size", 48, "--iterations", 1000], "step/s]") if mode == "image" \
+        else (["large", *common, "--size", 96, "--tile", 48, "--overlap", 8, "--base-size", 32, "--iterations", 400],
+              "global pass...")
+    code, err, took = _stopped_by_ctrl_c(argv, tmp_path, started)
+    lines = [line for line in re.split(r"[\r\n]", err) if line.strip()]
+    assert code == 130 and took < 30, (code, took, err[-2000:])
+    assert lines[-1].startswith("error: stopped;") and sum(line.startswith("error:") for line in lines) == 1, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert not out.exists()
+    if mode == "large":
+        assert "rerun with --resume" in lines[-1] and (tmp_path / "out.png.job" / "job.json").exists()
+
+
+def test_a_second_ctrl_c_ends_the_process_at_once(monkeypatch, capsys):
+    """Issue 32.6: the first Ctrl-C while a mode's events are followed only asks the run to stop (it
+    ends at its next event); a second one ends the process there and then, status 130."""
+    from style_core.__main__ import CtrlC
+    ended = []
+    monkeypatch.setattr(os, "_exit", lambda status: ended.append(status))
+    ctrl_c = CtrlC()
+    ctrl_c.following = True
+    ctrl_c(2, None)
+    assert ctrl_c.stop.is_set() and not ended
+    ctrl_c(2, None)
+    assert ended == [130] and "error: stopped at once" in capsys.readouterr().err
+    with pytest.raises(KeyboardInterrupt):   # outside the events: the usual KeyboardInterrupt
+        CtrlC()(2, None)
