@@ -64,7 +64,7 @@ from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings
     photo_metrics, stylize_photo  # noqa: E402
 from style_core.regions import EMPTY, Region, area_resize, check_regions, label_regions, mask_regions  # noqa: E402
 from style_core.runtime import use_compile_cache  # noqa: E402
-from style_core.settings import auto_scales, described, from_values  # noqa: E402
+from style_core.settings import described, from_values  # noqa: E402
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, stylize_video, \
     video_image_settings  # noqa: E402
 from style_core.videoio import probe  # noqa: E402
@@ -686,6 +686,9 @@ SHOWN_AS = {
     "style_blend": ("style_blend", blend_weights),
     "lr": ("lr", lambda v: (number(v, "learning rate") or None) if v not in (None, "") else None),
     "style_layers": ("style_layers", lambda v: v or "paper"),
+    # 0: by size (the library's automatic passes); the slider was fixed to the page's first size, so
+    # a larger size typed in the page still ran one pass
+    "scales": ("scales", lambda v: int(number(v, "scales", integer=True, low=0, high=8)) or None),
 }
 # The image settings no tab has a control for, and why (tests/test_app.py checks that every other
 # field has one, with the library's default).
@@ -1047,7 +1050,7 @@ def image_tab(d: dict, page_banner) -> None:
                 with gr.Row():
                     c |= fields(init=radio("Start from"), content_weight="Content weight",
                                 tv_weight="Smoothness (TV weight; 0 = off)", style_scale="Style scale",
-                                scales=slider(1, 4, auto_scales(d["size"]), 1, "Scales"),
+                                scales=slider(0, 4, 0, 1, "Scales (0 = by size)"),
                                 coarse_iterations="Coarse iterations", seed="Seed",
                                 bounds=radio("Pixels while optimising"))
                     c["until_done"] = until_done_box(d["until_done"])

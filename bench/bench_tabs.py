@@ -76,15 +76,19 @@ def main() -> None:
             inputs = {"image": dict(content=handle_file(str(CONTENT)), styles=[handle_file(str(STYLE))]),
                       "large": dict(content=handle_file(str(CONTENT)), styles=[handle_file(str(STYLE))]),
                       "photo": dict(content=handle_file(str(CONTENT)), styles=[handle_file(str(STYLE))]),
-                      "video": dict(clip={"video": handle_file(clip(Path(tmp) / "pan.mp4"))},
+                      "video": dict(clip=handle_file(clip(Path(tmp) / "pan.mp4")),
                                     styles=[handle_file(str(STYLE))]),
                       "explore": dict(study="content_weight", content=handle_file(str(CONTENT)),
                                       style=handle_file(str(STYLE)))}
             endpoints = {"image": "/stylize", "large": "/large", "photo": "/photo", "video": "/video",
                          "explore": "/explore"}
+            api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
             for tab in args.tabs:
+                # the page's default for every other parameter; one whose default is empty (None) is sent so
+                values = {p["parameter_name"]: None for p in api[endpoints[tab]]["parameters"]
+                          if not p["parameter_has_default"]}
                 start = time.perf_counter()
-                out = client.predict(**inputs[tab], api_name=endpoints[tab])
+                out = client.predict(**{**values, **inputs[tab]}, api_name=endpoints[tab])
                 seconds = time.perf_counter() - start
                 line = str(out[-1])
                 rows.append({"tab": tab, "seconds": round(seconds, 1), "status": line[:400]})

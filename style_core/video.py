@@ -277,6 +277,7 @@ class _Clip:
         self.grams: dict = {}           # style targets, once per size and device
         self.start = time.perf_counter()
         self.finished = self.resumed = self.computed = 0
+        self.estimate: tuple[float, float] | None = None   # (when, seconds left then) at the last frame
         self.since: float | None = None  # when the first stylised frame ended (it compiles, and takes
                                           # the first frame's many steps: not the pace of the rest)
         self.diverged: list[tuple[int, str]] = []  # (frame, stop reason) of the frames whose loss rose
@@ -284,6 +285,10 @@ class _Clip:
         self.lock = threading.Lock()
 
     def event(self, stage: str, ci: int, **fields) -> Event:
+        """An event of chunk `ci`; between frames, the last estimate of the time left, counted down."""
+        if "eta" not in fields and self.estimate is not None:
+            said, left = self.estimate
+            fields["eta"] = max(left - (time.perf_counter() - said), 0.0)
         return Event(stage, self.finished, self.count, "frame", seconds=time.perf_counter() - self.start,
                      part=(ci + 1, len(self.parts)), **fields)
 
@@ -325,6 +330,7 @@ class _Clip:
             # frames stylised per minute of wall time (over every device), resumed frames not counted
             rate = (self.computed - 1) / (time.perf_counter() - self.since) * 60 if self.computed > 1 else None
             left = (self.count - self.finished) / rate * 60 if rate else None
+            self.estimate = None if left is None else (time.perf_counter(), left)
         return self.event("frames", ci, rate=rate, preview=preview, eta=left)
 
     def kept(self, ci: int, part: range) -> dict:
