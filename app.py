@@ -700,6 +700,19 @@ NOT_IN_PAGE = {
 }
 
 
+def tab_settings(tab: str, values: dict):
+    """A tab's settings from its controls' values by name: the library's defaults for every control
+    left alone, but for the device's sizes and iterations (tests/test_app.py checks every tab)."""
+    values = setting_values(values)
+    if tab == "image":   # its own Backbone control
+        return from_values(ImageSettings, values, preview_every=PAGE_PREVIEW_EVERY)
+    make, mode, given = {"large": (None, LargeSettings, dict(skip=("size",), preview_every=10)),
+                         "photo": (photo_image_settings, PhotoSettings, dict(preview_every=PAGE_PREVIEW_EVERY)),
+                         "video": (video_image_settings, VideoSettings, dict(preview_every=10))}[tab]
+    image = from_values(ImageSettings, values, make=make, backbone=DEFAULT_BACKBONE, **given)
+    return from_values(mode, values, image=image)
+
+
 def setting_values(values: dict) -> dict:
     """The page's values by setting name (a control in SHOWN_AS turned back into its setting)."""
     named = {}
@@ -927,7 +940,7 @@ def run_image(content, styles, painting=None, masks=None, request: gr.Request = 
     curve. `painting` (the regions editor's value) or `masks` (one file per style image): where each
     style goes (page_regions). `values`: the tab's controls by name. Outputs: picture, PNG,
     before/after, loss curve, status."""
-    settings = from_values(ImageSettings, setting_values(values), preview_every=PAGE_PREVIEW_EVERY)
+    settings = tab_settings("image", values)
     content_image, style_images = load_inputs(content, styles)
     regions, names, _ = page_regions(len(style_images), painting, masks, shape=content_image.shape[:2])
     with stop_flag(request, "image") as stop:
@@ -1125,9 +1138,8 @@ def run_large(content, styles, request: gr.Request = None, **values):
     """Paints a large canvas tile by tile; streams the canvas with its tile grid. A stopped job keeps
     its finished tiles: running the same inputs and settings again continues it. `values`: the tab's
     controls by name (`size` is the output's). Outputs: canvas, PNG, status."""
-    values = setting_values(values)
-    image = from_values(ImageSettings, values, skip=("size",), preview_every=10, backbone=DEFAULT_BACKBONE)
-    settings = from_values(LargeSettings, values, image=image)
+    settings = tab_settings("large", values)
+    image = settings.image
     content_image, style_images = load_inputs(content, styles)
     with stop_flag(request, "large") as stop:
         yield None, None, status("Starting…")
@@ -1221,10 +1233,8 @@ def run_photo(content, styles, compare=False, painting=None, masks=None, content
     stylisation and photorealistic result side by side, with their photo-likeness figures. Regions come
     from a painting, masks or label images (page_regions). `values`: the tab's settings controls by
     name. Outputs: picture, PNG, side by side, status."""
-    values = setting_values(values)
-    image = from_values(ImageSettings, values, make=photo_image_settings, preview_every=PAGE_PREVIEW_EVERY,
-                        backbone=DEFAULT_BACKBONE)
-    settings = from_values(PhotoSettings, values, image=image)
+    settings = tab_settings("photo", values)
+    image = settings.image
     content_image, style_images = load_inputs(content, styles)
     regions, region_names, _ = page_regions(len(style_images), painting, masks, content_labels, style_labels,
                                             content_image.shape[:2])
@@ -1336,10 +1346,8 @@ def run_video(clip, styles, request: gr.Request = None, **values):
     """Stylises a clip frame by frame; streams each finished frame, then the playable video. A stopped
     job keeps its frames: running the same inputs and settings again continues it. `values`: the tab's
     controls by name. Outputs: frame, video, status."""
-    values = setting_values(values)
-    image = from_values(ImageSettings, values, make=video_image_settings, preview_every=10,
-                        backbone=DEFAULT_BACKBONE)
-    settings = from_values(VideoSettings, values, image=image)
+    settings = tab_settings("video", values)
+    image = settings.image
     info, style_images = load_inputs(clip, styles, "video", probe)
     with stop_flag(request, "video") as stop:
         yield None, None, status("Starting…")  # no stale video

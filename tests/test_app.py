@@ -119,6 +119,50 @@ def test_every_image_setting_is_in_both_front_ends_with_the_same_default():
     assert set(app.NOT_IN_PAGE) <= {f.name for f in described(ImageSettings)}
 
 
+def _flat(settings, prefix: str = "") -> dict:
+    """A settings object's fields by dotted name (a mode's image settings as `image.NAME`)."""
+    import dataclasses
+    out = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        out.update(_flat(value, f"{prefix}{f.name}.") if dataclasses.is_dataclass(value) else {prefix + f.name: value})
+    return out
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"])
+def test_every_tab_sends_the_library_defaults_but_the_devices_sizes(device):
+    """Issue 34's parity, for every tab: the settings a run gets from the page's untouched controls (as
+    its API defaults) are the library's own defaults for that mode, built with only the device's
+    sizes and iterations (app.device_defaults); the page's preview rate aside. A restated default
+    that drifts (a strength rounded, a mode's default copied into the page) fails here; and a size
+    moved in the page gets the library's passes for it (the Scales slider was fixed at the page's
+    first size: 1024 px typed in the page ran one pass, not three)."""
+    from style_core import ImageSettings
+    from style_core.large import LargeSettings
+    from style_core.photo import PhotoSettings, photo_image_settings
+    from style_core.video import VideoSettings, video_image_settings
+    d = app.device_defaults(device)
+    expected = {
+        "image": ImageSettings(size=d["size"], iterations=d["iterations"]),
+        "large": LargeSettings(size=d["large_size"], tile=d["tile"], overlap=d["overlap"], base_size=d["base_size"],
+                               tile_iterations=d["tile_iterations"], image=ImageSettings(iterations=d["large_iterations"])),
+        "photo": PhotoSettings(image=photo_image_settings(size=d["photo_size"], iterations=d["photo_iterations"])),
+        "video": VideoSettings(max_frames=d["video_frames"], frame_iterations=d["video_iterations"],
+                               image=video_image_settings(size=d["video_size"], iterations=d["video_iterations"]))}
+    endpoints = app.build(d).get_api_info()["named_endpoints"]
+    inputs = {"content", "styles", "clip", "painting", "masks", "content_labels", "style_labels", "compare"}
+    for tab, endpoint in (("image", "/stylize"), ("large", "/large"), ("photo", "/photo"), ("video", "/video")):
+        page = {p["parameter_name"]: p["parameter_default"] for p in endpoints[endpoint]["parameters"]
+                if p["parameter_name"] not in inputs}
+        sent, library = _flat(app.tab_settings(tab, page)), _flat(expected[tab])
+        differ = {k: (sent[k], library[k]) for k in library if sent[k] != library[k] and
+                  not k.endswith("preview_every")}
+        assert not differ, (tab, differ)
+        if tab == "image":
+            for size in (256, 512, 1024):
+                assert app.tab_settings(tab, {**page, "size": size}).scales == ImageSettings(size=size).scales
+
+
 def test_untrained_weights_are_labelled_on_the_result(server, monkeypatch):
     monkeypatch.setitem(app._weights, "vgg16", load_weights("vgg16", "random"))
     client = Client(server, verbose=False)
