@@ -54,12 +54,15 @@ def test_unknown_study():
 
 
 def test_a_study_reports_within_a_cell_and_stops_when_closed(vgg19_weights, rng_images):
-    """With progress=True the first event comes after one compiled chunk of the first cell, not after the
-    whole cell, so closing the generator there stops the study within a chunk."""
+    """With progress=True the first event comes before the first cell's compilation (its starting
+    picture), and the first step's after one compiled chunk of it, not after the whole cell, so closing
+    the generator there stops the study within a chunk."""
     content, style = rng_images
     events = run_study("loss", content, style, study_settings(size=48, iterations=400),
                        lambda backbone: vgg19_weights, progress=True)
     first = next(events)
-    assert isinstance(first, Event) and 0 < first.completed < 400
+    assert isinstance(first, Event) and first.stage == "compiling" and first.completed == 0
+    stepped = next(e for e in events if e.stage == "steps")
+    assert 0 < stepped.completed < 400
     events.close()
     assert next(events, None) is None
