@@ -62,7 +62,8 @@ from style_core.jobs import fingerprint  # noqa: E402
 from style_core.large import LARGE_MAX_SIZE, LargeSettings, stylize_large  # noqa: E402
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, \
     photo_metrics, stylize_photo  # noqa: E402
-from style_core.regions import EMPTY, Region, area_resize, check_regions, label_regions, mask_regions  # noqa: E402
+from style_core.regions import PALETTE, Region, area_resize, check_regions, label_regions, mask_regions  # noqa: E402
+from style_core.regions import painted_regions as regions_painted  # noqa: E402
 from style_core.runtime import use_compile_cache  # noqa: E402
 from style_core.settings import described, from_values  # noqa: E402
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VIDEO_DEFAULTS, VideoSettings, stylize_video, \
@@ -724,10 +725,8 @@ def setting_values(values: dict) -> dict:
 
 # --- regions: where each style goes (the Image and Photorealistic tabs) -------------------------------
 
-# The brush's colours: the k-th paints where style image k goes (the style files' order). The editor
-# offers only these; more style images than colours take mask files.
-PALETTE = {"red": (220, 40, 40), "blue": (40, 100, 230), "green": (40, 170, 70), "orange": (240, 150, 20),
-           "purple": (150, 60, 210), "cyan": (20, 180, 200)}
+# The brush's colours (regions.PALETTE): the k-th paints where style image k goes (the style files'
+# order). The editor offers only these; more style images than colours take mask files.
 # The content in the painting editor: its longest side (masks are resized to any output), so that the
 # brush's size (a radius in the editor's pixels) is the same share of every picture.
 PAINT_SIZE, BRUSH_SIZE = 512, 24
@@ -735,9 +734,6 @@ PAINT_SIZE, BRUSH_SIZE = 512, 24
 # that opacity however often it is painted over (127 of 255), so that much or more is all of a region.
 BRUSH_OPACITY = 0.5
 FULL = math.floor(255 * BRUSH_OPACITY) / 255
-# A painted pixel further than this (RGB distance in [0, 1]^3) from every palette colour is off the
-# palette; a painting more than OFF_PALETTE_SHARE off it was not made with the page's brush.
-OFF_PALETTE, OFF_PALETTE_SHARE = 0.3, 0.05
 
 
 def painting_of(content):
@@ -753,38 +749,9 @@ def painting_of(content):
 
 
 def painted_regions(painting, styles: int) -> tuple[Region, ...]:
-    """The editor's painting as regions: each painted pixel belongs to the style of the palette colour
-    nearest its own, wholly where it is as opaque as the brush paints (FULL), in part where less (its
-    layers composited in order). Style images left unpainted take no part; nothing painted, no regions."""
-    layers = [np.asarray(layer, np.float32) / 255 for layer in (painting or {}).get("layers") or []]
-    if not layers:
-        return ()
-    if any(layer.ndim != 3 or layer.shape[2] != 4 or layer.shape != layers[0].shape for layer in layers):
-        raise StyleError("the painting's layers must be RGBA images of one size")
-    premultiplied, alpha = np.zeros(layers[0].shape[:2] + (3,), np.float32), np.zeros(layers[0].shape[:2], np.float32)
-    for layer in layers:  # each over the ones before
-        a = layer[..., 3]
-        premultiplied = layer[..., :3] * a[..., None] + premultiplied * (1 - a[..., None])
-        alpha = a + alpha * (1 - a)
-    painted = alpha > EMPTY
-    if not painted.any():
-        return ()
-    colour = premultiplied / np.maximum(alpha, 1e-12)[..., None]
-    distance = np.linalg.norm(colour[..., None, :] - np.array(list(PALETTE.values()), np.float32) / 255, axis=-1)
-    nearest, names = distance.argmin(-1), list(PALETTE)
-    off = painted & (distance.min(-1) > OFF_PALETTE)
-    if off.sum() > OFF_PALETTE_SHARE * painted.sum():
-        r, g, b = to_uint8(colour[off][0])
-        raise StyleError(f"the painting has colours outside the brush's palette (#{r:02x}{g:02x}{b:02x}): "
-                         f"paint with {', '.join(names)}, one per style image")
-    for k in np.unique(nearest[painted]):
-        if k >= styles:
-            raise StyleError(f"the painting uses {names[k]}, the colour of style image {k + 1}, but there "
-                             f"{'is 1 style image' if styles == 1 else f'are {styles} style images'}: add one "
-                             f"or erase the {names[k]}")
-    mask = np.clip(alpha / FULL, 0.0, 1.0)
-    return tuple(Region(np.where(painted & (nearest == k), mask, 0.0).astype(np.float32), int(k))
-                 for k in np.unique(nearest[painted]))
+    """The editor's value as regions (`regions.painted_regions` of its layers, a stroke as opaque as
+    the brush paints being all of its region)."""
+    return regions_painted((painting or {}).get("layers") or [], styles, FULL)
 
 
 def page_regions(styles: int, painting=None, masks=None, content_labels=None, style_labels=None,

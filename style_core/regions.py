@@ -35,6 +35,7 @@ import jax
 import numpy as np
 
 from .errors import StyleError
+from .images import to_uint8
 from .losses import gram_matrix, style_loss
 
 # A mask whose largest value is at most this (half an 8-bit grey level) paints nothing: it is empty.
@@ -262,3 +263,49 @@ def label_regions(content_labels: np.ndarray, style_labels: Sequence[np.ndarray]
                 raise StyleError(f"colour #{colour:06x} is in style label image {k + 1} but not in the "
                                  f"content labels")
     return tuple(regions)
+
+
+# --- a painting: colour-coded strokes over the content (the studio's regions editor) -------------------
+
+# The brush's colours: the k-th paints where style image k goes (the style files' order).
+PALETTE = {"red": (220, 40, 40), "blue": (40, 100, 230), "green": (40, 170, 70), "orange": (240, 150, 20),
+           "purple": (150, 60, 210), "cyan": (20, 180, 200)}
+# A painted pixel further than this (RGB distance in [0, 1]^3) from every palette colour is off the
+# palette; a painting more than OFF_PALETTE_SHARE off it was not made with the palette's brush.
+OFF_PALETTE, OFF_PALETTE_SHARE = 0.3, 0.05
+
+
+def painted_regions(layers: Sequence[np.ndarray], styles: int, full: float = 1.0) -> tuple[Region, ...]:
+    """A painting as regions: RGBA `layers` (uint8, composited in order, each over the ones before);
+    each painted pixel belongs to the style of the PALETTE colour nearest its own, wholly where its
+    opacity is `full` or more (a brush that paints half opaque: 127/255), in part where less. Style
+    images left unpainted take no part; nothing painted, no regions."""
+    layers = [np.asarray(layer, np.float32) / 255 for layer in layers]
+    if not layers:
+        return ()
+    if any(layer.ndim != 3 or layer.shape[2] != 4 or layer.shape != layers[0].shape for layer in layers):
+        raise StyleError("the painting's layers must be RGBA images of one size")
+    premultiplied, alpha = np.zeros(layers[0].shape[:2] + (3,), np.float32), np.zeros(layers[0].shape[:2], np.float32)
+    for layer in layers:
+        a = layer[..., 3]
+        premultiplied = layer[..., :3] * a[..., None] + premultiplied * (1 - a[..., None])
+        alpha = a + alpha * (1 - a)
+    painted = alpha > EMPTY
+    if not painted.any():
+        return ()
+    colour = premultiplied / np.maximum(alpha, 1e-12)[..., None]
+    distance = np.linalg.norm(colour[..., None, :] - np.array(list(PALETTE.values()), np.float32) / 255, axis=-1)
+    nearest, names = distance.argmin(-1), list(PALETTE)
+    off = painted & (distance.min(-1) > OFF_PALETTE)
+    if off.sum() > OFF_PALETTE_SHARE * painted.sum():
+        r, g, b = to_uint8(colour[off][0])
+        raise StyleError(f"the painting has colours outside the brush's palette (#{r:02x}{g:02x}{b:02x}): "
+                         f"paint with {', '.join(names)}, one per style image")
+    for k in np.unique(nearest[painted]):
+        if k >= styles:
+            raise StyleError(f"the painting uses {names[k]}, the colour of style image {k + 1}, but there "
+                             f"{'is 1 style image' if styles == 1 else f'are {styles} style images'}: add one "
+                             f"or erase the {names[k]}")
+    mask = np.clip(alpha / full, 0.0, 1.0)
+    return tuple(Region(np.where(painted & (nearest == k), mask, 0.0).astype(np.float32), int(k))
+                 for k in np.unique(nearest[painted]))

@@ -546,3 +546,31 @@ def test_video_mode_refuses_masks_for_now(tmp_path, capsys, halves):
     code, _, err = cli(capsys, "video", CONTENT, STYLE, "-o", tmp_path / "o.mp4", "--masks", halves[0],
                        "--weights", "random")
     assert code == 2 and err.strip() == "error: masks are not supported in video mode yet"
+
+
+def test_a_painting_is_regions_by_its_palette_colours():
+    """`painted_regions`: half-opaque strokes on two layers, red on the left half, blue on the right
+    with a fainter stroke at its edge, and red painted twice over itself at the top left (composited
+    in order): red is style 1, blue style 2, each wholly where the brush's opacity is reached and in
+    part where less; unpainted pixels belong to none. Against the compositing done by hand."""
+    from style_core.regions import PALETTE, painted_regions
+    h, w, full = 6, 12, 127 / 255
+    red, over, blue = (np.zeros((h, w, 4), np.uint8) for _ in range(3))
+    red[:, :6] = (*PALETTE["red"], 127)
+    over[:2, :3] = (*PALETTE["red"], 127)               # the same colour again, over it
+    blue[:4, 6:] = (*PALETTE["blue"], 127)
+    blue[:4, 10:, 3] = 40                                # a faint stroke at the right edge
+    regions = painted_regions([red, over, blue], 2, full)
+    assert [r.style for r in regions] == [0, 1]
+    alpha = np.zeros((h, w))
+    for layer in (red, over, blue):
+        a = layer[..., 3] / 255
+        alpha = a + alpha * (1 - a)
+    coverage = np.clip(alpha / full, 0, 1)
+    np.testing.assert_allclose(regions[0].mask, np.where(red[..., 3] > 0, coverage, 0), atol=1e-6)
+    np.testing.assert_allclose(regions[1].mask, np.where(blue[..., 3] > 0, coverage, 0), atol=1e-6)
+    assert regions[0].mask[0, 0] == 1.0 and regions[1].mask[0, 11] == pytest.approx(40 / 127, rel=1e-5)
+    assert regions[1].mask[5, 8] == 0.0                  # unpainted
+    with pytest.raises(StyleError, match="the painting uses blue, the colour of style image 2, but there is 1"):
+        painted_regions([red, blue], 1, full)
+    assert painted_regions([np.zeros((h, w, 4), np.uint8)], 2, full) == ()
