@@ -514,21 +514,33 @@ def test_the_pass_clock_costs_later_passes_by_their_pixels():
     assert clock.left(15) == pytest.approx(35 * 0.2)
 
 
-def test_a_run_says_its_starting_image_at_once_and_a_believable_time_left(rng_images, vgg19_weights):
-    """The first event (before any target or compilation) carries the starting image; from the
-    first fifth of the run on, every estimate of the time left is within 30% of what it turned out
-    to be (a single pass, Adam: every step costs the same)."""
+def test_a_run_says_its_starting_image_at_once_and_its_time_left(rng_images, vgg19_weights, monkeypatch):
+    """The first event (before any target or compilation) carries the starting image; every step's
+    event then carries the time left by the pass's clock: on a clock where every report takes the
+    same time (0.1 s, after 5 s of set-up), exactly the steps left at 0.1 s each from the second
+    report on, none before. (The real clock's accuracy is measured in the browser test and bench/LOG 24:
+    a timed bound here would measure the CI machine's load.)"""
+    from style_core import transfer
+
+    class Stepped(PassClock):   # the time is 5 s plus 0.1 s per step done
+        def __init__(self, passes):
+            self.now = 0.0
+            super().__init__(passes, clock=lambda: self.now)
+
+        def left(self, step):
+            self.now = 5.0 + 0.1 * step
+            return super().left(step)
+
+    monkeypatch.setattr(transfer, "PassClock", Stepped)
     content, style = rng_images
     settings = ImageSettings(**{**SMALL, "size": 48}, optimizer="adam", iterations=120, preview_every=10)
-    seen, start = [], time.perf_counter()
+    start = time.perf_counter()
     events = stylize(content, [style], settings, vgg19_weights)
     first = next(events)
     assert first.stage == "compiling" and time.perf_counter() - start < 2
     assert first.preview.shape[:2] == first.shape   # init "content": the content itself
     assert np.abs(first.preview - resize(content, *first.shape)).mean() < 0.02
-    for event in events:
-        seen.append((time.perf_counter(), event.completed, event.eta))
-    end = time.perf_counter()
-    assert seen[0][2] is None   # the first report's pace includes compiling: no estimate from it
-    errors = [(eta - (end - t)) / (end - t) for t, done, eta in seen[:-1] if done >= 24 and end - t > 0.3]
-    assert len(errors) >= 5 and max(map(abs, errors)) <= 0.3, errors
+    steps = [e for e in events if e.stage == "steps"]
+    assert steps[0].eta is None and len(steps) >= 5
+    for e in steps[1:]:
+        assert e.eta == pytest.approx((120 - e.completed) * 0.1), e.completed
