@@ -32,7 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from . import cluster, color, jobs
 from .backbones import layer_table, min_input_side
 from .errors import StyleError
-from .events import Event
+from .events import Event, PassClock
 from .images import fit_longest_side, resize, resize_longest
 from .losses import blend_grams
 from .objective import Aux, Term, content_data, feature_shapes, image_objective, target_features
@@ -486,7 +486,7 @@ def _paint_tiles(canvas: Canvas, work: TileWork, prepared, regions, base, folder
         return TileInputs(tuple(members), tuple(content), tuple(canvas.content[t.slices] for t in members),
                           tuple(x0), tuple(masks))
 
-    places, optimised, running, clock = [], 0, {}, StepClock(len(todo) * settings.tile_iterations)
+    places, optimised, running, clock = [], 0, {}, PassClock([(1, len(todo) * settings.tile_iterations)])   # every tile's steps as one pass
     for update in backend.run(paint, work, map(inputs, groups)):
         if isinstance(update, cluster.Progress):
             step, losses = update.value
@@ -533,22 +533,6 @@ def _tile_init(settings: ImageSettings, content: np.ndarray, styles: Sequence[np
     """Without a global pass, each tile starts as image mode would (noise seeded per tile, the seed
     wrapping round at 2**32, the range of seeds)."""
     return initial_image(settings.replace(seed=(settings.seed + t.index) % 2 ** 32), content, styles)
-
-
-class StepClock:
-    """Seconds left of `planned` steps over every tile, at the rate measured from the first report on
-    (compiling and the first chunk not counted; the set-up between tiles is)."""
-
-    def __init__(self, planned: int):
-        self.planned, self.base = planned, None
-
-    def left(self, done: int) -> float | None:
-        now = time.perf_counter()
-        if self.base is None:
-            self.base = (now, done)
-            return None
-        t0, d0 = self.base
-        return max(self.planned - done, 0) * (now - t0) / (done - d0) if done > d0 else None
 
 
 def _preview(image: np.ndarray) -> np.ndarray:
