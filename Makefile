@@ -31,6 +31,7 @@ example: setup
 # Ray cluster, start once): 524 s in a fresh clone on a 2-core machine (2026-12-07), plus about
 # 2 min for the trained-network tier where ../shared/real-inputs is there.
 test: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: setup $(BENCH_STAMP)

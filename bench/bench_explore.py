@@ -68,7 +68,7 @@ def main() -> None:
     print(f"{'study':<16} {'cells':>5} {'seconds':>8}  first cell / last cell")
     for name in args.studies:
         start = time.perf_counter()
-        cells = list(run_study(name, content, style, base, weights_for))
+        cells = list(run_study(name, content, style, base, weights_for))[-1].result.cells
         seconds = time.perf_counter() - start
         rows.append({"study": name, "cells": len(cells), "seconds": round(seconds, 1),
                      "cell_seconds": [round(c.seconds, 2) for c in cells]})

@@ -18,11 +18,10 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, NamedTuple
 
 from .errors import StyleError, spelled
 from .files import check_readable, check_writable, same_file, user_file
-from .settings import DEFAULT_LR, DEFAULT_STYLE_WEIGHT, ImageSettings, described, flag, from_values
+from .settings import DEFAULT_LR, ImageSettings, described, flag
 
 
 class _Parser(argparse.ArgumentParser):
@@ -114,27 +113,20 @@ def _mask_files(args: argparse.Namespace) -> list[str]:
             *(args.style_labels or ())]
 
 
-def _regions(args: argparse.Namespace, mode: Mode, styles: int, blend: tuple | None) -> tuple:
+def _regions(args: argparse.Namespace, mode, styles: int, blend: tuple | None) -> tuple:
     """The regions the mask or label options describe (none without them), checked before any work
     (the weights' download included)."""
     from .images import load_image, load_mask
-    from .regions import check_regions, label_regions, mask_regions
+    from .regions import regions_from
     if not _mask_files(args):
         return ()
     if not mode.regions:
         raise StyleError(f"masks are not supported in {args.mode} mode yet")
-    if (args.masks or args.style_masks) and (args.content_labels or args.style_labels):
-        raise StyleError("--masks and --style-masks cannot be combined with --content-labels and "
-                         "--style-labels")
-    if args.content_labels or args.style_labels:
-        if not (args.content_labels and args.style_labels):
-            raise StyleError("--content-labels and --style-labels go together")
-        labels = functools.partial(load_image, still=True)
-        regions = label_regions(labels(args.content_labels), [labels(f) for f in args.style_labels], styles)
-    else:
-        load = lambda files: files and [load_mask(f) for f in files]  # noqa: E731
-        regions = mask_regions(load(args.masks), load(args.style_masks), styles)
-    return check_regions(regions, styles, blend)
+    labels = functools.partial(load_image, still=True)
+    masks = lambda files: [load_mask(f) for f in files or ()]  # noqa: E731
+    return regions_from(styles, masks=masks(args.masks), style_masks=masks(args.style_masks),
+                        content_labels=labels(args.content_labels) if args.content_labels else None,
+                        style_labels=[labels(f) for f in args.style_labels or ()], blend=blend).regions
 
 
 def _job_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -308,27 +300,29 @@ def _resumable(job: Path | None, what: str | None):
 
 
 def _follow(events, quiet: bool, ctrl_c: CtrlC):
-    """Iterates a mode's events with one progress bar in the mode's unit (steps, tiles, frames),
-    from the first stage that counts them on; earlier stages (style targets, a global pass) are said
-    in a line each. Returns the result; after a Ctrl-C (`ctrl_c.stop`), closes the events at the
-    next one and raises KeyboardInterrupt."""
+    """Iterates a mode's events (`modes.follow`) with one progress bar in the mode's unit (steps,
+    tiles, frames), from the first stage that counts them on; earlier stages (style targets, a global
+    pass) are said in a line each. Returns the result; after a Ctrl-C (`ctrl_c.stop`), the events
+    are closed at the next one and KeyboardInterrupt raised."""
     from tqdm import tqdm
+
+    from .modes import follow
     bar, said = None, None
     ctrl_c.following = True
     try:
-        for event in events:
-            if ctrl_c.stop.is_set():
-                events.close()
+        for view in follow(events, ctrl_c.stop):
+            event = view.event
+            if view.stopped:
                 raise KeyboardInterrupt
-            if event.done:
-                return event.result
+            if view.result is not None:
+                return view.result
             if event.stage in ("steps", "tiles", "frames") and bar is None and not quiet:
                 bar = tqdm(total=event.total, unit=event.unit, file=sys.stderr, dynamic_ncols=True,
                            desc=f"{event.shape[1]}x{event.shape[0]}" if event.layout else None)
             if bar is not None:
                 bar.total = event.total
                 bar.update(event.completed - bar.n)
-                bar.set_postfix(_postfix(event), refresh=False)
+                bar.set_postfix(view.postfix, refresh=False)
             elif not quiet and event.stage != said:
                 print(f"{event.stage}...", file=sys.stderr)
                 said = event.stage
@@ -336,16 +330,6 @@ def _follow(events, quiet: bool, ctrl_c: CtrlC):
         ctrl_c.following = False
         if bar is not None:
             bar.close()
-
-
-def _postfix(event) -> dict[str, str]:
-    """Where the run is within its unit, and its loss."""
-    shown = {"scale": "{}/{}".format(*event.scale) if event.scale and event.scale[1] > 1 else None,
-             "chunk": "{}/{}".format(*event.part) if event.part else None,
-             "step": f"{event.step}/{event.steps}" if event.unit != "step" else None,
-             "frames_per_min": f"{event.rate:.1f}" if event.rate else None,
-             "loss": f"{event.losses['total']:.4g}" if "total" in event.losses else None}
-    return {k: v for k, v in shown.items() if v is not None}
 
 
 def _write(args, output: Path, report_path: Path | None, result, weights, picture: bool) -> None:
@@ -361,75 +345,6 @@ def _write(args, output: Path, report_path: Path | None, result, weights, pictur
         write_report(report_path, {**report, "content": str(args.content),
                                    "styles": list(map(str, args.styles)), "output": str(output), **masks})
 
-
-
-class Mode(NamedTuple):
-    """What `run` needs of a mode, made from the options: its settings, its events from the inputs,
-    a summary of its result; and for a mode that keeps a job folder, what it keeps (tiles, frames) and
-    its pieces; for a mode that writes its own output (video), the formats it writes; whether it takes
-    regions (--masks, --content-labels: its events then take `regions`)."""
-    settings: object
-    events: Callable
-    summary: Callable
-    keeps: str | None = None
-    pieces: tuple = ()
-    formats: tuple[str, ...] | None = None
-    regions: bool = False
-
-
-def _image_mode(values: dict) -> Mode:
-    from .transfer import stylize
-    return Mode(from_values(ImageSettings, values),
-                lambda content, styles, settings, weights, regions, **_: stylize(
-                    content, styles, settings, weights, regions=regions),
-                lambda r: f"{r.iterations} steps ({r.evaluations} evaluations), {r.seconds:.1f} s; "
-                          + ", ".join(f"{k} {v:.4g}" for k, v in r.final_losses.items()), regions=True)
-
-
-def _large_mode(values: dict) -> Mode:
-    from .large import PIECES, LargeSettings, stylize_large
-    return Mode(from_values(LargeSettings, values, image=from_values(ImageSettings, values, skip=("size",))),
-                lambda content, styles, settings, weights, job, resume, regions, backend, **_: stylize_large(
-                    content, styles, settings, weights, job=job, resume=resume, regions=regions, backend=backend),
-                lambda r: f"{r.image.shape[1]}x{r.image.shape[0]}, {len(r.layout)} tiles"
-                          + (f", {r.tiles_resumed} resumed" if r.tiles_resumed else "") + f", {r.seconds:.1f} s"
-                          + _where(r),
-                "tiles", PIECES, regions=True)
-
-
-def _photo_mode(values: dict) -> Mode:
-    from .photo import PhotoSettings, photo_image_settings, stylize_photo
-    return Mode(from_values(PhotoSettings, values,
-                            image=from_values(ImageSettings, values, make=photo_image_settings)),
-                lambda content, styles, settings, weights, regions, **_: stylize_photo(
-                    content, styles, settings, weights, regions=regions),
-                lambda r: f"{sum(s.iterations for s in r.stages)} steps, {r.seconds:.1f} s; affine residual "
-                          f"{r.metrics['affine_residual']:.4f}, edge SSIM {r.metrics['edge_ssim']:.3f}",
-                regions=True)
-
-
-def _video_mode(values: dict) -> Mode:
-    from .video import PIECES, VideoSettings, stylize_video, video_image_settings
-    from .videoio import VIDEO_FORMATS
-    return Mode(from_values(VideoSettings, values,
-                            image=from_values(ImageSettings, values, make=video_image_settings)),
-                lambda content, styles, settings, weights, output, job, resume, backend, **_: stylize_video(
-                    content, styles, settings, weights, output, job=job, resume=resume, backend=backend),
-                lambda r: f"{r.frames} frames at {float(r.fps):g} fps"
-                          + (f", {r.frames_resumed} resumed" if r.frames_resumed else "")
-                          + f", {r.seconds:.1f} s; E_warp {r.warping_error:.3g}, later frames "
-                            f"{r.mean_later_iterations:.1f} steps on average" + _where(r),
-                "frames", PIECES, VIDEO_FORMATS)
-
-
-def _where(result) -> str:
-    """Where a job's units ran, when that was not here: "; on ray: 1 node, 2 workers, 9 tasks, 0 retries"."""
-    from .cluster import said, summary
-    where = summary(result.units)
-    return f"; {said(where)}" if where.get("backend", "local") != "local" else ""
-
-
-MODES = {"image": _image_mode, "large": _large_mode, "photo": _photo_mode, "video": _video_mode}
 
 
 def _content(args: argparse.Namespace, settings):
@@ -462,19 +377,21 @@ def run(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
     the mode's events; then the output, the report and the job folder's removal."""
     from .images import check_output_path, load_image
     from .jobs import made_parents
-    mode = MODES[args.mode](vars(args))
-    image = getattr(mode.settings, "image", mode.settings)
+    from .modes import MODES
+    mode = MODES[args.mode]
+    settings = mode.settings(vars(args))
+    image = getattr(settings, "image", settings)
     regions = _regions(args, mode, len(args.styles), image.style_blend)
     output = check_output_path(args.output, _inputs(args), **({"formats": mode.formats} if mode.formats else {}))
     report_path = _report_path(args, _inputs(args))
     job = _job_folder(args, output, report_path) if mode.keeps else None
     cluster = _cluster(args) if mode.keeps else None
     with made_parents(job) if job is not None else contextlib.nullcontext():
-        content = _content(args, mode.settings)
+        content = _content(args, settings)
         styles = [load_image(s) for s in args.styles]
         weights = _weights(args, image.backbone, image.weights)
         with _resumable(job, mode.keeps):
-            result = _follow(mode.events(content, styles, mode.settings, weights, regions=regions, output=output,
+            result = _follow(mode.start(content, styles, settings, weights, regions=regions, output=output,
                                          job=job, resume=getattr(args, "resume", False), backend=cluster),
                              args.quiet, ctrl_c)
         _write(args, output, report_path, result, weights, picture=mode.formats is None)

@@ -2,7 +2,7 @@
 
 Every mode (`stylize`, `stylize_photo`, `stylize_large`, `stylize_video`) is a generator of `Event`s,
 so a front end has one loop: `completed` of `total` units (`unit`: steps, tiles or frames) are done,
-`step` of `steps` within the pass at work (a scale, the global pass, a tile, a frame), and the last
+`step` of `steps` within the pass at work (a scale, the global pass, a tile, a frame, a study's cell), and the last
 event carries the mode's `Result`. Closing the generator stops the work.
 """
 
@@ -45,6 +45,8 @@ class Event:
     rate: float | None = None               # units per minute so far (resumed ones not counted)
     eta: float | None = None                # seconds left, once known
     preview: np.ndarray | None = field(default=None, repr=False)  # the current picture, when it changed
+    item: Any = field(default=None, repr=False)                   # a unit just finished that a front end
+                                                                  # shows as it comes (a study's cell)
     result: Result | None = field(default=None, repr=False)       # set on the last event
 
     @property

@@ -8,12 +8,14 @@ a CPU finishes a whole study in minutes.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
 import numpy as np
 
 from . import cluster
+from .defaults import MODE_DEFAULTS
 from .errors import StyleError
 from .settings import OPTIMIZERS, ImageSettings
 from .events import Event
@@ -93,9 +95,7 @@ STUDIES = {s.name: s for s in [
 def study_settings(size: int = 128, iterations: int = 100, **overrides) -> ImageSettings:
     """The base settings of the studies: the deck's (content init, Adam 1e-2, content 1) with image
     mode's normalisation and style weight (the deck's 1e5 was for random-valued "paper" terms)."""
-    base = dict(size=size, iterations=iterations, optimizer="adam", lr=1e-2, content_weight=1.0,
-                init="content", preview_every=10 ** 9)
-    return ImageSettings(**{**base, **overrides})
+    return ImageSettings(**{**MODE_DEFAULTS["explore"], "size": size, "iterations": iterations, **overrides})
 
 
 @dataclass(frozen=True)
@@ -111,28 +111,55 @@ class Cell:
     where: dict = field(default_factory=dict)   # where it ran (`cluster.Finished.where`)
 
 
+@dataclass(frozen=True)
+class StudyResult:
+    """A finished (or stopped) study: its cells in the study's order."""
+    name: str
+    cells: tuple[Cell, ...]
+    seconds: float
+    weights_source: str
+    trained_weights: bool
+    stop_reason: str = "finished"
+
+    def report(self) -> dict:
+        return {"study": self.name, "seconds": self.seconds, "weights": self.weights_source,
+                "cells": [{"label": c.label, "final_loss": c.losses[-1] if c.losses else None,
+                           "stop_reason": c.stop_reason, "seconds": c.seconds, "where": c.where}
+                          for c in self.cells]}
+
+
 def run_study(name: str, content: np.ndarray, style: np.ndarray, base: ImageSettings,
               weights_for: Callable[[str], Weights], *, progress: bool = False,
-              backend: cluster.Local | cluster.RayCluster | None = None) -> Iterator[Cell | Event]:
-    """Runs every cell of study `name`, yielding each as soon as it is done.
+              backend: cluster.Local | cluster.RayCluster | None = None) -> Iterator[Event]:
+    """Runs every cell of study `name`: an event (unit "cell") as each finishes, holding it as `item`,
+    and a last one with the `StudyResult`.
 
     `weights_for(backbone)` supplies the weights (the backbone study needs five), each asked for once
-    before the first cell. With `progress`, each cell's own progress events (one per compiled chunk)
-    come before it, so that a front end can report within a cell and stop the study between two
-    chunks by closing the generator. `backend` (`cluster.py`) runs the cells: here, one after
-    another, by default; on a Ray cluster, a task per cell, each yielded as it finishes (in any
+    before the first cell. With `progress`, each compiled chunk of the cell at work is an event too
+    (`step` of `steps` within it), so that a front end can report within a cell and stop the study
+    between two chunks by closing the generator. `backend` (`cluster.py`) runs the cells: here, one
+    after another, by default; on a Ray cluster, a task per cell, each yielded as it finishes (in any
     order: a cell's `index` says where it goes), without progress within a cell.
     """
     if name not in STUDIES:
         raise StyleError(f"unknown study {name!r}; choose one of {', '.join(STUDIES)}")
+    started = time.perf_counter()
     cells = STUDIES[name].cells(base)
     weights = {b: weights_for(b) for b in dict.fromkeys(settings.backbone for _, settings in cells)}
     items = [(index, len(cells), label, settings) for index, (label, settings) in enumerate(cells)]
+    done, count = [], len(cells)
     for update in (backend or cluster.Local()).run(cell_work, (content, style, weights), items):
         if isinstance(update, cluster.Finished):
-            yield replace(update.value, where=update.where)
+            done.append(replace(update.value, where=update.where))
+            yield Event("cells", len(done), count, "cell", seconds=time.perf_counter() - started, item=done[-1])
         elif progress:
-            yield update.value
+            event = update.value
+            yield Event(event.stage, len(done), count, "cell", event.losses, time.perf_counter() - started,
+                        step=event.completed, steps=event.total, shape=event.shape)
+    result = StudyResult(name, tuple(sorted(done, key=lambda c: c.index)), time.perf_counter() - started,
+                         ", ".join(dict.fromkeys(w.source for w in weights.values())),
+                         all(w.trained for w in weights.values()))
+    yield Event("done", count, count, "cell", seconds=result.seconds, result=result)
 
 
 def cell_work(shared: tuple, item: tuple, device=None):

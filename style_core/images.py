@@ -140,7 +140,8 @@ def check_output_path(path: str | os.PathLike, inputs: tuple[str | os.PathLike, 
     `formats` suffixes, or would overwrite one of the inputs (the same file under another name too)."""
     path = Path(path)
     if path.name.lower() in formats:  # ".png" is a hidden file's name, with no suffix
-        raise StyleError(f"{path}: the output needs a name before its suffix ({path.parent / ('out' + path.name)}, say)")
+        raise StyleError(f"{path}: the output needs a name before its suffix "
+                         f"({path.parent / ('out' + path.name)}, say)")
     if path.suffix.lower() not in formats:
         raise StyleError(f"{path}: output must end in one of {', '.join(formats)}")
     check_writable(path)

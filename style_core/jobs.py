@@ -313,3 +313,23 @@ class JobFolder:
                 self._tables[piece.table][piece.key(*numbers)] = meta
                 self._write_table(piece.table, self._tables[piece.table])
         return piece.format.read(path)[0]
+
+
+class MemoryFolder:
+    """A job folder in memory, for a worker with no share of the driver's disk: it holds the pieces it
+    was given (`kept`: (part, index) -> (8-bit image, meta)) and those it makes (`made`, in order, to
+    be sent back), and reads each back as a JobFolder would (8-bit, as PNG pieces hold them), so the
+    work goes on bit for bit as it would on the driver."""
+    remade = ()
+
+    def __init__(self, kept: dict):
+        self.kept, self.made = dict(kept), []
+
+    def load(self, piece, part: int, index: int, shape=None):
+        stored = self.kept.get((part, index))
+        return None if stored is None else (stored[0].astype(np.float32) / 255.0, dict(stored[1]))
+
+    def save(self, piece, part: int, index: int, *, image: np.ndarray, meta: dict) -> np.ndarray:
+        self.kept[(part, index)] = (to_uint8(image), meta)
+        self.made.append((part, index, *self.kept[(part, index)]))
+        return self.load(piece, part, index)[0]

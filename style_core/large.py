@@ -22,7 +22,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -38,9 +38,9 @@ from .losses import blend_grams
 from .objective import Aux, Term, content_data, feature_shapes, image_objective, target_features
 from .optimize import descend, evaluator
 from .regions import Region, area_resize, check_regions, describe, guided_gram, layer_guides, restart_uncovered
-from .settings import ImageSettings, check_fields, check_style_scale, setting
+from .settings import ImageSettings, check_fields, check_style_scale, mode_dict, setting
 from .tiling import Feather, Tile, tiles
-from .transfer import _finish, initial_image, prepare_inputs, scale_shapes, stylize
+from .transfer import finish, initial_image, prepare_inputs, scale_shapes, stylize
 from .weights import Weights
 
 LARGE_MAX_SIZE = 16384
@@ -59,14 +59,18 @@ class LargeSettings:
     """Large mode's own knobs; every image-mode knob lives in `image` (its `size` is ignored: the
     global pass runs at `base_size`, the tiles at the output's scale)."""
     image: ImageSettings = field(default_factory=ImageSettings)
-    size: int = setting(4096, f"longest side of the output in pixels (at most {LARGE_MAX_SIZE})", minimum=1)
-    tile: int = setting(512, "tile side in pixels", minimum=1)
-    overlap: int = setting(64, "pixels shared by neighbouring tiles", minimum=0)
+    size: int = setting(4096, f"longest side of the output in pixels (at most {LARGE_MAX_SIZE})", minimum=1,
+                        label="Output size (px)", slider=(256, LARGE_MAX_SIZE, 64))
+    tile: int = setting(512, "tile side in pixels", minimum=1, label="Tile (px)", slider=(64, 1024, 32))
+    overlap: int = setting(64, "pixels shared by neighbouring tiles", minimum=0, label="Overlap (px)",
+                           slider=(0, 256, 8))
     base_size: int | None = setting(None, "longest side of the global pass whose result initialises the "
                                           "tiles (the tile size); 0: no global pass, every tile starts as "
-                                          "init says", minimum=0)
+                                          "init says", minimum=0, label="Global pass size (px)",
+                                  slider=(0, 2048, 32))
     tile_iterations: int | None = setting(None, "optimisation steps per tile (the global pass's "
-                                                "iterations)", minimum=0)
+                                                "iterations)", minimum=0, label="Iterations per tile",
+                                        slider=(0, 1000, 10))
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -90,9 +94,7 @@ class LargeSettings:
         if self.tile_iterations is None:
             set_("tile_iterations", image.iterations)
 
-    def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("size", "tile", "overlap", "base_size", "tile_iterations")}
-        return {**d, "image": self.image.to_dict()}
+    to_dict = mode_dict
 
 
 def canvas_bytes(shape: tuple[int, int]) -> int:
@@ -421,9 +423,21 @@ class TileInputs:
     masks: tuple[tuple[np.ndarray, ...], ...]
 
 
+class TileProgress(NamedTuple):
+    """A unit of tiles at work: its step, and its losses there."""
+    step: int
+    losses: dict
+
+
+class PaintedTile(NamedTuple):
+    """A finished tile: its image (clipped, colours preserved as asked) and its final losses."""
+    image: np.ndarray
+    losses: dict
+
+
 def paint(work: TileWork, unit: TileInputs, device=None):
     """Optimises a unit of tiles (a batch sharded over this host's devices when it holds several);
-    yields each chunk's report, returns each tile's (finished image, final losses) in order."""
+    yields a `TileProgress` per chunk, returns each tile's `PaintedTile` in order."""
     image_settings, objective = work.settings.image, work.objective()
     per_tile = [objective.aux(work.variables, c, work.grams, m) for c, m in zip(unit.content, unit.masks)]
     batch = len(unit.tiles)
@@ -441,13 +455,13 @@ def paint(work: TileWork, unit: TileInputs, device=None):
                           bounded=image_settings.bounded):
         if report.finished:
             break
-        yield report.step, dict(report.losses)
+        yield TileProgress(report.step, dict(report.losses))
     images = np.asarray(report.x).reshape(batch, *unit.starts[0].shape)
     out = []
     for k in range(batch):
         losses = dict(report.losses) if batch == 1 else _losses(objective, images[k], per_tile[k])
-        finished = _finish(images[k], unit.original[k], image_settings)
-        out.append((finished, {**losses, "stop_reason": report.stop_reason}))
+        finished = finish(images[k], unit.original[k], image_settings)
+        out.append(PaintedTile(finished, {**losses, "stop_reason": report.stop_reason}))
     return out
 
 
@@ -486,10 +500,11 @@ def _paint_tiles(canvas: Canvas, work: TileWork, prepared, regions, base, folder
         return TileInputs(tuple(members), tuple(content), tuple(canvas.content[t.slices] for t in members),
                           tuple(x0), tuple(masks))
 
-    places, optimised, running, clock = [], 0, {}, PassClock([(1, len(todo) * settings.tile_iterations)])   # every tile's steps as one pass
+    # every tile's steps as one pass
+    places, optimised, running, clock = [], 0, {}, PassClock([(1, len(todo) * settings.tile_iterations)])
     for update in backend.run(paint, work, map(inputs, groups)):
         if isinstance(update, cluster.Progress):
-            step, losses = update.value
+            step, losses = update.value.step, update.value.losses
             running[update.index] = step * len(groups[update.index])
             eta = clock.left(optimised * settings.tile_iterations + sum(running.values()))
             yield event(stage="tiles", completed=resumed + optimised, step=step, steps=settings.tile_iterations,
@@ -497,11 +512,11 @@ def _paint_tiles(canvas: Canvas, work: TileWork, prepared, regions, base, folder
             continue
         running.pop(update.index, None)
         group = groups[update.index]
-        for t, (finished, losses) in zip(group, update.value):
+        for t, painted in zip(group, update.value):
             if folder:
-                folder.save(TILE, t.index, image=finished, meta=losses)
-            canvas.place(t, finished)
-            tile_losses[t.index] = losses
+                folder.save(TILE, t.index, image=painted.image, meta=painted.losses)
+            canvas.place(t, painted.image)
+            tile_losses[t.index] = painted.losses
         places.append({"unit": update.index, "tiles": [t.index for t in group], **update.where})
         optimised += len(group)
         eta = clock.left(optimised * settings.tile_iterations + sum(running.values()))
@@ -521,7 +536,7 @@ def _losses(objective, x: np.ndarray, aux) -> dict[str, float]:
 def _stop_reason(base_losses: dict, tile_losses: Sequence[dict] = ()) -> str | None:
     """The first divergence, in order (the global pass, then the tiles), by its losses'
     "stop_reason", naming the pass; None if none diverged."""
-    passes = [("the global pass", base_losses)] + [(f"tile {k}", l) for k, l in enumerate(tile_losses)]
+    passes = [("the global pass", base_losses)] + [(f"tile {k}", t) for k, t in enumerate(tile_losses)]
     for name, losses in passes:
         why = str(losses.get("stop_reason", ""))
         if why.startswith("diverged"):

@@ -27,11 +27,12 @@ import numpy as np
 
 from . import color
 from .errors import StyleError
+from .defaults import MODE_DEFAULTS
 from .images import resize
 from .matting import DEFAULT_EPSILON, MattingStats, laplacian_product, matting_stats, photo_loss
 from .objective import Term
 from .regions import Region
-from .settings import ImageSettings, check_fields, setting
+from .settings import ImageSettings, check_fields, mode_dict, setting
 from .events import Event
 from .transfer import StyleResult, prepare_inputs, stylize
 from .weights import Weights
@@ -40,8 +41,7 @@ from .weights import Weights
 # with style 10 it let painterly streaks into the sky (edge SSIM 0.54); 1e4 with style 10 is the
 # balance (bench/LOG.md 22).
 DEFAULT_PHOTO_WEIGHT = 1e4
-PHOTO_DEFAULTS = dict(iterations=500, optimizer="adam", content_weight=1.0, tv_weight=1.0, init="content",
-                      scales=1)
+PHOTO_DEFAULTS = MODE_DEFAULTS["photo"]   # the one table of every mode's defaults (defaults.py)
 PHOTO_ADAM_LR = 1e-2             # the deck's Adam rate; other optimizers keep image mode's defaults
 # Style weight by normalisation: "relative" measured; "paper" is image mode's paper/relative ratio
 # (4 to 1, the Caffe-scaled VGG16's) applied to it, unmeasured in photo mode.
@@ -77,11 +77,14 @@ class PhotoSettings:
                                   "over pixels; 0 is plain image mode", minimum=0,
                                   what="photorealism weight")
     epsilon: float = setting(DEFAULT_EPSILON, "matting Laplacian regulariser (as Levin et al.)", minimum=0,
-                             strict=True, what="matting epsilon")
-    two_stage: bool = setting(False, "Luan et al.'s schedule: stylise without the term, then refine with it")
+                             strict=True, what="matting epsilon", label="Matting epsilon")
+    two_stage: bool = setting(False, "Luan et al.'s schedule: stylise without the term, then refine with it",
+                              label="Two stages: stylise, then refine (Luan et al.)")
     refine_iterations: int | None = setting(None, "steps of the second stage (the first's iterations)",
-                                            minimum=0)
-    smooth: bool = setting(False, "post-process with a guided filter on the content (removes painterly noise)")
+                                            minimum=0, label="Refinement iterations (second stage)",
+                                            slider=(0, 2000, 10))
+    smooth: bool = setting(False, "post-process with a guided filter on the content (removes painterly noise)",
+                           label="Smooth with a guided filter (shown side by side)")
     smooth_radius: int = setting(DEFAULT_SMOOTH_RADIUS, "guided filter radius at 512 px, scaled with the size",
                                  minimum=1, what="smoothing radius")
     smooth_eps: float = setting(DEFAULT_SMOOTH_EPS, "guided filter regulariser, squared colour units",
@@ -92,9 +95,7 @@ class PhotoSettings:
         if self.refine_iterations is None:
             object.__setattr__(self, "refine_iterations", self.image.iterations)
 
-    def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "image"}
-        return {**d, "image": self.image.to_dict()}
+    to_dict = mode_dict
 
 
 @dataclass(frozen=True)

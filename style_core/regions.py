@@ -309,3 +309,50 @@ def painted_regions(layers: Sequence[np.ndarray], styles: int, full: float = 1.0
     mask = np.clip(alpha / full, 0.0, 1.0)
     return tuple(Region(np.where(painted & (nearest == k), mask, 0.0).astype(np.float32), int(k))
                  for k in np.unique(nearest[painted]))
+
+
+# --- regions from whatever a front end was given: one function for the CLI and the studio -------------
+
+@dataclass(frozen=True)
+class Regions:
+    """Regions with the name and RGB colour each is shown in (a palette colour, or its label colour)."""
+    regions: tuple[Region, ...] = ()
+    names: tuple[str, ...] = ()
+    colours: tuple[tuple[int, int, int], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.regions)
+
+
+def regions_from(styles: int, *, painting: Sequence[np.ndarray] = (), full: float = 1.0,
+                 masks: Sequence[np.ndarray] | None = None, style_masks: Sequence[np.ndarray] | None = None,
+                 content_labels: np.ndarray | None = None, style_labels: Sequence[np.ndarray] | None = None,
+                 blend: Sequence[float] | None = None, shape: tuple[int, int] | None = None) -> Regions:
+    """The regions of `styles` style images that one source describes, checked (none without any): a
+    `painting` (RGBA layers, `painted_regions`; over a content of `shape` (H, W), where given, whose
+    aspect it must have), `masks` and `style_masks` (`mask_regions`), or a pair of label images
+    (`label_regions`). More than one source is an error, as is half a pair of label images."""
+    painted = painted_regions(painting, styles, full) if len(painting) else ()
+    given = [what for what, present in (("a painting", bool(painted)), ("`masks`", bool(masks)),
+                                        ("`style_masks`", bool(style_masks)),
+                                        ("label images", content_labels is not None or bool(style_labels)))
+             if present]
+    if len(given) > 1 and given != ["`masks`", "`style_masks`"]:
+        raise StyleError(f"regions come from one source at a time, not from {' and '.join(given)}: use one")
+    if content_labels is not None or style_labels:
+        if content_labels is None or not style_labels:
+            raise StyleError("`content_labels` and `style_labels` go together: give both")
+        labels = to_uint8(content_labels)
+        regions = label_regions(labels, list(style_labels), styles)
+        colours = [tuple(int(v) for v in np.median(labels[r.mask > 0.5], axis=0)) for r in regions]
+        names = ["#{:02x}{:02x}{:02x}".format(*c) for c in colours]
+    else:
+        regions = mask_regions(masks or None, style_masks or None, styles) if masks or style_masks else painted
+        palette = list(PALETTE.items())
+        names, colours = zip(*(palette[r.style % len(palette)] for r in regions)) if regions else ((), ())
+    if painted and shape:
+        h, w = painted[0].mask.shape
+        if abs(h * shape[1] - w * shape[0]) > 0.02 * h * shape[1]:  # another picture's shape
+            raise StyleError(f"the painting is {w}x{h} px but the content image is {shape[1]}x{shape[0]}: "
+                             f"paint over the content (the editor shows it once it is dropped)")
+    return Regions(check_regions(regions, styles, blend), tuple(names), tuple(tuple(c) for c in colours))

@@ -17,8 +17,8 @@ COMPILE_CACHE_MIN_SECONDS = 0.2    # quicker compilations are not worth a file
 def use_compile_cache(folder: str | os.PathLike | None = None) -> Path | None:
     """Keeps compiled XLA code on disk (`cache_dir()/xla` by default), so that a later process with
     the same shapes and settings compiles less (the first call of one 256 px objective on a 2-core
-    CPU: 6.8 s without, 3.3 s with the cache warm; bench/LOG.md 17). A JAX_COMPILATION_CACHE_DIR the user set is left as it is;
-    STYLE_CORE_COMPILE_CACHE=off turns it off. Returns the folder in use."""
+    CPU: 6.8 s without, 3.3 s with the cache warm; bench/LOG.md 17). A JAX_COMPILATION_CACHE_DIR the
+    user set is left as it is; STYLE_CORE_COMPILE_CACHE=off turns it off. Returns the folder in use."""
     if os.environ.get("STYLE_CORE_COMPILE_CACHE", "").lower() in ("off", "0", "false"):
         return None
     if jax.config.jax_compilation_cache_dir:

@@ -108,13 +108,15 @@ def check_choice(name: str, value, choices: Sequence[str]) -> str:
 
 def setting(default, help: str, *, choices: Sequence[str] | None = None, minimum: float | None = None,
             maximum: float | None = None, strict: bool | None = None, what: str | None = None,
-            flag: str | None = None):
+            flag: str | None = None, label: str | None = None, slider: tuple[float, float, float] | None = None):
     """A settings field carrying what it accepts and what front ends show of it, so that each is
     written once: help text, choices, range (above `minimum` only if `strict`), the words messages
-    name it by (`what`; its name with spaces by default) and the CLI's flag where it is not
-    `--field-name`. `check_fields` validates by them."""
+    name it by (`what`; its name with spaces by default), the CLI's flag where it is not
+    `--field-name`, and the studio's control: its `label` (its name with spaces by default) and, for
+    a number shown as a slider, the slider's (low, high, step). `check_fields` validates by them; the
+    CLI's options, the studio's controls and API parameters, and the report follow from them."""
     shown = dict(help=help, choices=choices, minimum=minimum, maximum=maximum, strict=strict, what=what,
-                 flag=flag)
+                 flag=flag, label=label, slider=slider)
     return field(default=default, metadata={k: v for k, v in shown.items() if v is not None})
 
 
@@ -143,6 +145,12 @@ def flag(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
+def mode_dict(settings) -> dict:
+    """A mode's settings as its report holds them: its own fields, and its image settings' `to_dict`."""
+    return {**{f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "image"},
+            "image": settings.image.to_dict()}
+
+
 def from_values(cls, values: Mapping, skip: Sequence[str] = (), make=None, **given):
     """`cls` (built by `make`, e.g. with a mode's defaults) from the `values` that name its fields,
     less `skip`, and `given`: how the CLI and the app build settings, by name."""
@@ -161,9 +169,11 @@ def check_style_scale(style_scale: float, size: int, limit: int) -> None:
 @dataclass(frozen=True)
 class ImageSettings:
     """Every knob of image mode. Layer specs are resolved to names and weights on construction."""
-    size: int = setting(512, "longest side of the output in pixels", minimum=1)  # MAX_SIZE: see below
+    size: int = setting(512, "longest side of the output in pixels", minimum=1,  # MAX_SIZE: see below
+                        label="Size (px)", slider=(32, 2048, 16))
     iterations: int = setting(300, "optimisation steps at the full size (coarser scales take coarse "
-                                   "iterations); 0 writes the initial image", minimum=0)
+                                   "iterations); 0 writes the initial image", minimum=0, label="Iterations",
+                              slider=(0, 1000, 10))
     optimizer: str = setting("lbfgs", "; ".join(f"{name}: {o.description}" for name, o in OPTIMIZERS.items()),
                              choices=OPTIMIZERS)
     lr: float | None = setting(None, "learning rate; default " + ", ".join(

@@ -160,7 +160,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
         clock.begin(index - 1)
         at = dict(steps=steps[index - 1], shape=shape, scale=(index, len(shapes)))
         yield Event("compiling", done_steps, total, "step", seconds=time.perf_counter() - start, **at,
-                    preview=_finish(np.asarray(x0), original, settings))
+                    preview=finish(np.asarray(x0), original, settings))
         key = tuple(s.shape for s in styles_k) + regions_key
         if key not in grams:
             grams[key] = (region_targets(settings, weights.variables, styles_k, regions) if regions
@@ -188,7 +188,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
             preview = None
             if report.step >= next_preview:
                 next_preview = (report.step // settings.preview_every + 1) * settings.preview_every
-                preview = _finish(np.asarray(report.x), original, settings)
+                preview = finish(np.asarray(report.x), original, settings)
             yield Event("steps", step, total, "step", dict(report.losses), time.perf_counter() - start,
                         report.step, steps[index - 1], shape, (index, len(shapes)), eta=clock.left(report.step),
                         preview=preview)
@@ -198,7 +198,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
     if regions:  # each region's own style term at the output's size, from the run's start and at its end
         values = [region_style_values(settings, weights.variables, y, aux.data["style"]) for y in (fresh(), x)]
         region_losses = tuple({"initial": a, "final": b} for a, b in zip(*values))
-    image = _finish(x, original, settings)
+    image = finish(x, original, settings)
     result = StyleResult(image, settings, weights.source, weights.trained, initial_losses, final_losses,
                          history, done_steps, time.perf_counter() - start, reason, regions, region_losses,
                          evaluations)
@@ -206,7 +206,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
                 scale=(len(shapes), len(shapes)), preview=image, result=result)
 
 
-def _finish(x: np.ndarray, original: np.ndarray, settings: ImageSettings) -> np.ndarray:
+def finish(x: np.ndarray, original: np.ndarray, settings: ImageSettings) -> np.ndarray:
     """The image as the user sees it: clipped, with the content's colours put back if asked."""
     x = np.clip(x, 0.0, 1.0).astype(np.float32)
     if settings.preserve_color == "luminance":

@@ -19,7 +19,6 @@ memory does not grow with the clip's length: the output is assembled from the fo
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import hashlib
 import tempfile
 import threading
@@ -34,6 +33,7 @@ import jax
 import numpy as np
 
 from . import cluster, color, jobs
+from .defaults import MODE_DEFAULTS
 from .errors import StyleError
 from .events import Event
 from .flow import occlusion_mask, optical_flow, warp, warping_error
@@ -41,7 +41,7 @@ from .files import user_file
 from .images import resize, to_uint8
 from .losses import temporal_loss
 from .objective import Term
-from .settings import ImageSettings, check_fields, setting
+from .settings import ImageSettings, check_fields, mode_dict, setting
 from .transfer import stylize
 from .videoio import VideoInfo, VideoWriter, probe, read_frames
 from .weights import Weights
@@ -51,7 +51,7 @@ MAX_VIDEO_FRAMES = 10_000       # frames one job may stylise
 MAX_VIDEO_SIZE = 2048           # longest side of a stylised frame
 # bounds "none": L-BFGS kept in [0, 1] (image mode's default) raised E_warp 1.6x and the jump at
 # chunk borders from 1.0x to 2x the other frames (bench/LOG.md 12; 1.1x to 2.5x with LOG 13's warp).
-VIDEO_DEFAULTS = dict(size=256, iterations=300, optimizer="lbfgs", tol=1e-3, steps_per_call=5, scales=1, bounds="none")
+VIDEO_DEFAULTS = MODE_DEFAULTS["video"]   # the one table of every mode's defaults (defaults.py)
 DEFAULT_TEMPORAL_WEIGHT = 1e4
 # How a stylised frame is warped into the next (its start and temporal target): bilinear blurred its
 # texture, and later frames spent their steps sharpening it again (bench/LOG.md 13).
@@ -75,17 +75,19 @@ class VideoSettings:
                             "(Ruder et al.); plain: the research deck's difference of consecutive frames",
                             choices=TEMPORAL, what="temporal loss")
     frame_iterations: int | None = setting(None, "at most this many steps for each later frame (the first "
-                                           "frame's iterations); tol stops them sooner", minimum=0)
+                                           "frame's iterations); tol stops them sooner", minimum=0,
+                                           label="Later frames: at most (they stop early)", slider=(0, 1000, 10))
     long_term: int = setting(0, "also keep frame t consistent with frame t-k (0: off)", minimum=0,
                              what="long-term frame distance")
-    start: float = setting(0.0, "seconds into the clip to start at", minimum=0)
+    start: float = setting(0.0, "seconds into the clip to start at", minimum=0, label="Start (s)")
     duration: float | None = setting(None, "seconds to stylise (to the end)", minimum=0, strict=True)
     max_frames: int | None = setting(None, f"at most this many frames (the limit is {MAX_VIDEO_FRAMES})",
-                                     minimum=1)
+                                     minimum=1, label="Frames", slider=(1, 10_000, 1))
     frames_per_chunk: int = setting(0, "frames per chunk: independent jobs, run in parallel on several "
-                                    "devices (0: one chunk)", minimum=0, flag="--chunk")
+                                    "devices (0: one chunk)", minimum=0, flag="--chunk",
+                                    label="Chunk (frames; 0 = one chunk)")
     chunk_overlap: int = setting(0, "frames shared by consecutive chunks, cross-faded in the output",
-                                 minimum=0)
+                                 minimum=0, label="Chunk overlap (frames)")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -102,9 +104,7 @@ class VideoSettings:
             raise StyleError(f"frame size {self.image.size} px is over video mode's limit of "
                              f"{MAX_VIDEO_SIZE} px")
 
-    def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "image"}
-        return {**d, "image": self.image.to_dict()}
+    to_dict = mode_dict
 
 
 def chunks(frames: int, chunk: int, overlap: int) -> list[range]:
@@ -432,11 +432,11 @@ def chunk_work(clip, item: tuple, device):
     Here `clip` is the job's `_Clip`, whose folder keeps each frame as it is made; on a worker, a
     `ShippedClip`, and the frames made come back with the count of those given."""
     ci, part, kept = item
-    if isinstance(clip, ShippedClip):
+    shipped = isinstance(clip, ShippedClip)
+    if shipped:
         clip = clip.open(kept)
     yield from clip.chunk(ci, part, device)
-    scratch = clip.folder
-    return (scratch.made, len(kept) - 1) if isinstance(scratch, _Scratch) else None
+    return (clip.folder.made, len(kept) - 1) if shipped else None
 
 
 @dataclass(frozen=True)
@@ -458,26 +458,7 @@ class ShippedClip:
         if not path.exists():
             with user_file(path) as tmp:
                 Path(tmp).write_bytes(self.data)
-        return _Clip(path, self.info, self.total, _Scratch(kept), self.styles, self.settings, self.weights)
-
-
-class _Scratch:
-    """A worker's stand-in for the job folder: the frames it was given and those it makes, each read
-    back as the job folder would (8-bit, as its PNGs hold them), so the chunk goes on bit for bit as
-    it would on the driver."""
-    remade = ()
-
-    def __init__(self, kept: dict):
-        self.kept, self.made = dict(kept), []
-
-    def load(self, piece, ci: int, index: int, shape=None):
-        stored = self.kept.get((ci, index))
-        return None if stored is None else (stored[0].astype(np.float32) / 255.0, dict(stored[1]))
-
-    def save(self, piece, ci: int, index: int, *, image: np.ndarray, meta: dict) -> np.ndarray:
-        self.kept[(ci, index)] = (to_uint8(image), meta)
-        self.made.append((ci, index, *self.kept[(ci, index)]))
-        return self.load(piece, ci, index)[0]
+        return _Clip(path, self.info, self.total, jobs.MemoryFolder(kept), self.styles, self.settings, self.weights)
 
 
 def _assembled(folder: jobs.JobFolder, parts: list[range], total: int) -> Iterator[np.ndarray]:

@@ -19,7 +19,14 @@ from PIL import Image
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
-import app  # noqa: E402
+from studio import controls, examples, files  # noqa: E402
+from studio import page as studio_page  # noqa: E402
+from studio import regions_panel  # noqa: E402
+from studio.state import STATE  # noqa: E402
+from studio.tabs import image as image_tab  # noqa: E402
+from studio.tabs import large as large_tab  # noqa: E402
+from style_core.images import to_uint8  # noqa: E402
+from style_core.regions import PALETTE  # noqa: E402
 from style_core.weights import load_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,10 +34,12 @@ CONTENT, STYLE = str(ROOT / "assets" / "content.png"), str(ROOT / "assets" / "st
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-BROWSER_DEFAULTS = dict(size=64, iterations=1000, large_size=256, tile=128, overlap=16, large_iterations=30,
-                        tile_iterations=1000, base_size=64, photo_size=64, photo_iterations=2000, video_size=64,
-                        video_frames=12, video_iterations=300, explore_size=32, explore_iterations=60,
-                        until_done=False)
+BROWSER_DEFAULTS = dict(image=dict(size=64, iterations=1000, until_done=False),
+                        large=dict(size=256, tile=128, overlap=16, iterations=30, tile_iterations=1000, base_size=64,
+                                   until_done=False),
+                        photo=dict(size=64, iterations=2000), video=dict(size=64, max_frames=12, iterations=300,
+                                                                        frame_iterations=300),
+                        explore=dict(size=32, iterations=60))
 
 
 def free_port() -> int:
@@ -43,22 +52,22 @@ def free_port() -> int:
 def server(weight_files, tmp_path_factory):
     """The app with the generated vgg19 weights (trained=True, real layout) already loaded, and its
     own temporary folder (runs and cached examples)."""
-    app._weights["vgg19"] = load_weights("vgg19", weight_files("vgg19"))
-    runs, app.RUNS = app.RUNS, tmp_path_factory.mktemp("runs")
+    STATE.weights["vgg19"] = load_weights("vgg19", weight_files("vgg19"))
+    runs, files.RUNS = files.RUNS, tmp_path_factory.mktemp("runs")
     heartbeat = os.environ.get("GRADIO_HEARTBEAT_INTERVAL")
     os.environ["GRADIO_HEARTBEAT_INTERVAL"] = "1"  # a closed page's session ends within seconds
     # The example at 64 px and 40 steps instead of 256 px and 100: a minute less of CI.
-    example = dict(app.EXAMPLE_SETTINGS)
-    app.EXAMPLE_SETTINGS.update(size=64, iterations=40)
+    example = dict(examples.EXAMPLE_SETTINGS)
+    examples.EXAMPLE_SETTINGS.update(size=64, iterations=40)
     # Defaults for the browser tests: tiny sizes, and runs long enough to watch and stop.
-    demo = app.build(BROWSER_DEFAULTS)
+    demo = studio_page.build(BROWSER_DEFAULTS)
     port = free_port()
-    app.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
+    studio_page.launch(demo, port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
-    app._weights.clear()
-    app.RUNS = runs
-    app.EXAMPLE_SETTINGS.update(example)
+    STATE.weights.clear()
+    files.RUNS = runs
+    examples.EXAMPLE_SETTINGS.update(example)
     if heartbeat is None:
         os.environ.pop("GRADIO_HEARTBEAT_INTERVAL", None)
     else:
@@ -92,31 +101,31 @@ def test_the_summary_counts_every_scale_and_says_why():
     settings = ImageSettings(size=64, iterations=300, scales=2)
     history = [{"step": 75, "scale": 1}, {"step": 375, "scale": 2}]
     result = type("Result", (), dict(settings=settings, history=history, iterations=375, seconds=26.0))()
-    assert app.steps_summary(result, (48, 64)) == (
+    assert image_tab.steps_summary(result, (48, 64)) == (
         "**375 steps in 26.0 s** (75 at 32x24 px + 300 at 64x48 px; a coarser scale takes a quarter of "
         "the iterations)")
 
 
 def test_every_image_setting_is_in_both_front_ends_with_the_same_default():
     """Each ImageSettings field is a CLI option and an Image-tab control (or has its reason in
-    app.NOT_IN_PAGE), and both start from the field's default: the page's untouched controls make the
+    controls.NOT_IN_PAGE), and both start from the field's default: the page's untouched controls make the
     library's default settings, but for its device-dependent size and iterations (device_defaults)."""
     from style_core import ImageSettings
     from style_core.__main__ import build_parser
     from style_core.settings import described, from_values
-    d = app.device_defaults("gpu")
+    d = studio_page.device_defaults("gpu")
     cli = {a.dest: a.default for a in build_parser()._subparsers._group_actions[0].choices["image"]._actions}
     page = {p["parameter_name"]: p["parameter_default"] for p in
-            app.build(d).get_api_info()["named_endpoints"]["/stylize"]["parameters"]}
-    shown = {field for control, (field, _) in app.SHOWN_AS.items() if control in page}
-    from_page = from_values(ImageSettings, app.setting_values(page))
-    expected = ImageSettings(size=d["size"], iterations=d["iterations"])
+            studio_page.build(d).get_api_info()["named_endpoints"]["/stylize"]["parameters"]}
+    shown = {field for control, (field, _) in controls.SHOWN_AS.items() if control in page}
+    from_page = from_values(ImageSettings, controls.setting_values(page))
+    expected = ImageSettings(size=d["image"]["size"], iterations=d["image"]["iterations"])
     for f in described(ImageSettings):
         assert cli[f.name] == f.default, f.name
-        if f.name not in app.NOT_IN_PAGE:
+        if f.name not in controls.NOT_IN_PAGE:
             assert f.name in page or f.name in shown, f"{f.name}: no control, and no reason in NOT_IN_PAGE"
             assert getattr(from_page, f.name) == getattr(expected, f.name), f.name
-    assert set(app.NOT_IN_PAGE) <= {f.name for f in described(ImageSettings)}
+    assert set(controls.NOT_IN_PAGE) <= {f.name for f in described(ImageSettings)}
 
 
 def _flat(settings, prefix: str = "") -> dict:
@@ -133,7 +142,7 @@ def _flat(settings, prefix: str = "") -> dict:
 def test_every_tab_sends_the_library_defaults_but_the_devices_sizes(device):
     """Issue 34's parity, for every tab: the settings a run gets from the page's untouched controls (as
     its API defaults) are the library's own defaults for that mode, built with only the device's
-    sizes and iterations (app.device_defaults); the page's preview rate aside. A restated default
+    sizes and iterations (page.device_defaults); the page's preview rate aside. A restated default
     that drifts (a strength rounded, a mode's default copied into the page) fails here; and a size
     moved in the page gets the library's passes for it (the Scales slider was fixed at the page's
     first size: 1024 px typed in the page ran one pass, not three)."""
@@ -141,30 +150,31 @@ def test_every_tab_sends_the_library_defaults_but_the_devices_sizes(device):
     from style_core.large import LargeSettings
     from style_core.photo import PhotoSettings, photo_image_settings
     from style_core.video import VideoSettings, video_image_settings
-    d = app.device_defaults(device)
+    d = studio_page.device_defaults(device)
     expected = {
-        "image": ImageSettings(size=d["size"], iterations=d["iterations"]),
-        "large": LargeSettings(size=d["large_size"], tile=d["tile"], overlap=d["overlap"], base_size=d["base_size"],
-                               tile_iterations=d["tile_iterations"], image=ImageSettings(iterations=d["large_iterations"])),
-        "photo": PhotoSettings(image=photo_image_settings(size=d["photo_size"], iterations=d["photo_iterations"])),
-        "video": VideoSettings(max_frames=d["video_frames"], frame_iterations=d["video_iterations"],
-                               image=video_image_settings(size=d["video_size"], iterations=d["video_iterations"]))}
-    endpoints = app.build(d).get_api_info()["named_endpoints"]
+        "image": ImageSettings(size=d["image"]["size"], iterations=d["image"]["iterations"]),
+        "large": LargeSettings(size=d["large"]["size"], tile=d["large"]["tile"], overlap=d["large"]["overlap"],
+                               base_size=d["large"]["base_size"], tile_iterations=d["large"]["tile_iterations"],
+                               image=ImageSettings(iterations=d["large"]["iterations"])),
+        "photo": PhotoSettings(image=photo_image_settings(size=d["photo"]["size"], iterations=d["photo"]["iterations"])),
+        "video": VideoSettings(max_frames=d["video"]["max_frames"], frame_iterations=d["video"].get("frame_iterations"),
+                               image=video_image_settings(size=d["video"]["size"], iterations=d["video"]["iterations"]))}
+    endpoints = studio_page.build(d).get_api_info()["named_endpoints"]
     inputs = {"content", "styles", "clip", "painting", "masks", "content_labels", "style_labels", "compare"}
     for tab, endpoint in (("image", "/stylize"), ("large", "/large"), ("photo", "/photo"), ("video", "/video")):
         page = {p["parameter_name"]: p["parameter_default"] for p in endpoints[endpoint]["parameters"]
                 if p["parameter_name"] not in inputs}
-        sent, library = _flat(app.tab_settings(tab, page)), _flat(expected[tab])
+        sent, library = _flat(controls.tab_settings(tab, page)), _flat(expected[tab])
         differ = {k: (sent[k], library[k]) for k in library if sent[k] != library[k] and
                   not k.endswith("preview_every")}
         assert not differ, (tab, differ)
         if tab == "image":
             for size in (256, 512, 1024):
-                assert app.tab_settings(tab, {**page, "size": size}).scales == ImageSettings(size=size).scales
+                assert controls.tab_settings(tab, {**page, "size": size}).scales == ImageSettings(size=size).scales
 
 
 def test_untrained_weights_are_labelled_on_the_result(server, monkeypatch):
-    monkeypatch.setitem(app._weights, "vgg16", load_weights("vgg16", "random"))
+    monkeypatch.setitem(STATE.weights, "vgg16", load_weights("vgg16", "random"))
     client = Client(server, verbose=False)
     *_, png, _, _, info = client.predict(**image_args(backbone="vgg16", iterations=2, bounds="none"),
                                          api_name="/stylize")
@@ -335,7 +345,7 @@ def test_explore_study_grid_grows_cell_by_cell(server):
 def test_without_weights_the_app_runs_and_run_explains_what_is_missing(server):
     """No weights for vgg16 anywhere (offline, empty caches): a clear error on Run, for a browser user
     (no command-line flags), not a crash."""
-    app._weights.pop("vgg16", None)
+    STATE.weights.pop("vgg16", None)
     client = Client(server, verbose=False)
     with pytest.raises(Exception) as e:
         client.predict(**image_args(backbone="vgg16", iterations=2), api_name="/stylize")
@@ -370,7 +380,7 @@ def test_large_endpoint_streams_the_canvas_with_its_grid(server):
     assert (np.abs(grid.astype(int) - [255, 140, 0]).sum(axis=2) < 30).any()  # the current tile, outlined
     assert Image.open(png).size == (256, 192) and "style_core" in Image.open(png).text
     assert "6 tiles" in info and "UNTRAINED" not in info
-    assert not list((app.RUNS / "large-jobs").iterdir())  # a finished job's folder is removed
+    assert not list((files.RUNS / "large-jobs").iterdir())  # a finished job's folder is removed
     with pytest.raises(Exception, match="overlap \\(128 px\\) must be smaller than the tile \\(128 px\\)"):
         client.predict(**{**args, "overlap": 128}, api_name="/large")
 
@@ -404,7 +414,7 @@ def red_and_blue(tmp_path_factory):
     folder = tmp_path_factory.mktemp("regions")
     left = np.zeros((48, 64), np.uint8)
     left[:, :32] = 255
-    images = {"red.png": app.to_uint8(RED), "blue.png": app.to_uint8(BLUE), "left.png": left,
+    images = {"red.png": to_uint8(RED), "blue.png": to_uint8(BLUE), "left.png": left,
               "right.png": 255 - left, "black.png": np.zeros((48, 64), np.uint8)}
     for name, image in images.items():
         Image.fromarray(image).save(folder / name)
@@ -417,7 +427,7 @@ def painting(folder: Path, left: str | None = "red", right: str | None = "blue",
     layer = np.zeros((48, 64, 4), np.uint8)
     for half, colour in ((slice(0, 32), left), (slice(32, 64), right)):
         if colour:
-            layer[:, half] = (*app.PALETTE[colour], round(255 * opacity))
+            layer[:, half] = (*PALETTE[colour], round(255 * opacity))
     Image.fromarray(layer, "RGBA").save(folder / "layer.png")
     return dict(background=handle_file(CONTENT), layers=[handle_file(str(folder / "layer.png"))], composite=None)
 
@@ -451,7 +461,7 @@ def test_a_painting_is_the_regions_it_shows(server, red_and_blue, tmp_path):
     masks = [handle_file(red_and_blue[side]) for side in ("left", "right")]
     short = dict(iterations=5)
     *_, from_masks, _, _, _ = client.predict(**regions_args(red_and_blue, masks=masks, **short), api_name="/stylize")
-    painted = painting(tmp_path, opacity=app.BRUSH_OPACITY)
+    painted = painting(tmp_path, opacity=regions_panel.BRUSH_OPACITY)
     _, from_painting, _, _, info = client.predict(**regions_args(red_and_blue, painting=painted, **short),
                                                   api_name="/stylize")
     assert np.array_equal(np.asarray(Image.open(from_masks)), np.asarray(Image.open(from_painting)))
@@ -472,7 +482,7 @@ def test_a_painting_is_the_regions_it_shows(server, red_and_blue, tmp_path):
      "the painting uses green, the colour of style image 3, but there are 2 style images: add one or erase the "
      "green"),
     (lambda f, tmp: dict(painting=painting(tmp.parent), masks=[handle_file(f["left"])] * 2),
-     "regions come from one source at a time, not from a painting and mask files: clear all but one"),
+     "regions come from one source at a time, not from a painting and masks: use one"),
     (lambda f, tmp: dict(masks=[handle_file(f[side]) for side in ("left", "right")], style_blend="1,1"),
      "style blend does not apply with masks: each region names its style image"),
 ])
@@ -523,7 +533,7 @@ def test_video_endpoint_streams_frames_and_returns_the_clip(server, clip):
     path = video["video"] if isinstance(video, dict) else video
     assert (probe(path).frames, probe(path).has_audio) == (4, True)
     assert "4 frames at 12 fps" in info and "E_warp" in info
-    assert not list((app.RUNS / "video-jobs").iterdir())  # a finished job's folder is removed
+    assert not list((files.RUNS / "video-jobs").iterdir())  # a finished job's folder is removed
     with pytest.raises(Exception, match="chunk overlap \\(2 frames\\) must be smaller than the chunk \\(2"):
         client.predict(**video_args(clip, frames_per_chunk=2, chunk_overlap=2), api_name="/video")
 
@@ -547,17 +557,17 @@ def test_the_shared_gradio_folder_is_not_served_and_ours_is_private(server):
         assert e.value.code in (403, 404)
     finally:
         shutil.rmtree(planted.parent, ignore_errors=True)
-    assert os.environ["GRADIO_TEMP_DIR"] == str(app.TEMP) and app.TEMP.stat().st_mode & 0o777 == 0o700
+    assert os.environ["GRADIO_TEMP_DIR"] == str(files.TEMP) and files.TEMP.stat().st_mode & 0o777 == 0o700
 
 
 def test_the_runs_folder_keeps_within_its_age_and_byte_bounds(tmp_path, monkeypatch):
     """Run folders and Gradio's copies older than the bound go, stopped jobs live longer, the oldest
     go past the byte budget, a closed session's folder goes, and the page's own thumbnails stay."""
-    monkeypatch.setattr(app, "TEMP", tmp_path)
-    monkeypatch.setattr(app, "TEMP_IS_OURS", True)
-    monkeypatch.setattr(app, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(app, "RUNS_BUDGET", 2500)
-    monkeypatch.setattr(app, "KEEP", {str(tmp_path / "f00d" / "image.webp")})
+    monkeypatch.setattr(files, "TEMP", tmp_path)
+    monkeypatch.setattr(files, "TEMP_IS_OURS", True)
+    monkeypatch.setattr(files, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(files, "RUNS_BUDGET", 2500)
+    monkeypatch.setattr(files, "KEEP", {str(tmp_path / "f00d" / "image.webp")})
     now = time.time()
 
     def made(path: Path, age: float, size: int = 1000) -> Path:
@@ -567,18 +577,18 @@ def test_the_runs_folder_keeps_within_its_age_and_byte_bounds(tmp_path, monkeypa
         return path
 
     runs = tmp_path / "runs"
-    old_run = made(runs / "sessions" / "a" / "run-old", app.RUN_MAX_AGE + 10)
-    old_copy = made(tmp_path / "beef", app.RUN_MAX_AGE + 10)  # Gradio's copy of a served result
+    old_run = made(runs / "sessions" / "a" / "run-old", files.RUN_MAX_AGE + 10)
+    old_copy = made(tmp_path / "beef", files.RUN_MAX_AGE + 10)  # Gradio's copy of a served result
     thumbnail = tmp_path / "f00d" / "image.webp"
-    made(thumbnail.parent, app.RUN_MAX_AGE + 10, 10).joinpath("result.png").rename(thumbnail)
+    made(thumbnail.parent, files.RUN_MAX_AGE + 10, 10).joinpath("result.png").rename(thumbnail)
     recent = [made(runs / "sessions" / "b" / f"run-{k}", 100 * (3 - k)) for k in range(3)]
-    job = made(runs / "large-jobs" / "abc", app.RUN_MAX_AGE + 10)  # a stopped job lives longer
-    app.prune_runs(now)
+    job = made(runs / "large-jobs" / "abc", files.RUN_MAX_AGE + 10)  # a stopped job lives longer
+    files.prune_runs(now)
     assert not old_run.exists() and not (runs / "sessions" / "a").exists() and not old_copy.exists()
     assert thumbnail.exists()
     # 4000 bytes left against a 2500 budget: the two oldest go (the job is older than any run)
     assert [r.exists() for r in recent] == [False, True, True] and not job.exists()
-    app.end_session(type("Request", (), {"session_hash": "b"})())
+    files.end_session(type("Request", (), {"session_hash": "b"})())
     assert not (runs / "sessions" / "b").exists()
 
 
@@ -724,7 +734,7 @@ def test_browser_image_tab_streams_in_place_and_stop_keeps_the_picture(server, p
     overlay), the status line moves, Stop says stopped and leaves the picture and its PNG, the server
     falls idle; the result is scaled up to its pane; closing the page removes its run files."""
     screenshot(page, "studio-image-idle")
-    sessions = set((app.RUNS / "sessions").glob("*")) if (app.RUNS / "sessions").exists() else set()
+    sessions = set((files.RUNS / "sessions").glob("*")) if (files.RUNS / "sessions").exists() else set()
     upload(page, "", CONTENT)
     page.locator("#run").click()
     started = time.time()
@@ -734,7 +744,7 @@ def test_browser_image_tab_streams_in_place_and_stop_keeps_the_picture(server, p
     screenshot(page, "studio-image-stopped")
     width = image.evaluate("img => [img.naturalWidth, img.getBoundingClientRect().width]")
     assert width[0] == 64 and width[1] > 3 * 64  # shown at the pane's size, the PNG at its own
-    mine = set((app.RUNS / "sessions").glob("*")) - sessions
+    mine = set((files.RUNS / "sessions").glob("*")) - sessions
     assert len(mine) == 1
     page.close()
     deadline = time.time() + 15
@@ -903,14 +913,14 @@ def test_browser_explore_tab_stop_keeps_the_cells(server, page):
 def test_browser_example_shows_its_settings_and_progress_then_is_kept(server, page):
     examples = page.locator("#examples .thumbnail-item")
     examples.first.wait_for(timeout=10_000)
-    assert examples.count() == len(app.EXAMPLES) and examples.first.is_visible()  # above the fold on a laptop
+    assert examples.count() == len(examples.EXAMPLES) and examples.first.is_visible()  # above the fold on a laptop
     assert examples.first.bounding_box()["y"] < 860
     examples.nth(1).click()
     page.locator("#status [data-state=running]").wait_for(timeout=10_000)  # progress from the first click
     page.locator("#status [data-state=done]").wait_for(timeout=300_000)
-    assert f"{app.EXAMPLE_SETTINGS['iterations']} steps" in page.locator("#status").inner_text()
-    assert page.locator("#size input[type=number]").input_value() == str(app.EXAMPLE_SETTINGS["size"])
-    assert page.locator("#iterations input[type=number]").input_value() == str(app.EXAMPLE_SETTINGS["iterations"])
+    assert f"{examples.EXAMPLE_SETTINGS['iterations']} steps" in page.locator("#status").inner_text()
+    assert page.locator("#size input[type=number]").input_value() == str(examples.EXAMPLE_SETTINGS["size"])
+    assert page.locator("#iterations input[type=number]").input_value() == str(examples.EXAMPLE_SETTINGS["iterations"])
     page.reload()
     start = time.time()
     page.locator("#examples .thumbnail-item").nth(1).click()
@@ -922,7 +932,7 @@ def test_browser_first_run_offline_says_what_to_do_in_seconds(server, page, monk
     """No weights anywhere and no network (the hub's address is a closed port): a message for a
     browser user within 10 s, without command-line flags, and the Weights panel offers a file or
     untrained weights."""
-    kept = app._weights.pop("vgg19")
+    kept = STATE.weights.pop("vgg19")
     with __import__("socket").socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
@@ -948,7 +958,7 @@ def test_browser_first_run_offline_says_what_to_do_in_seconds(server, page, monk
         page.locator("#use_untrained").wait_for(state="visible", timeout=5_000)
         assert page.locator("#weights_file").is_visible()
     finally:
-        app._weights["vgg19"] = kept
+        STATE.weights["vgg19"] = kept
 
 
 # Each tab: its title, its elements' prefix, its live result and its regions panel (if it has one).
@@ -1051,7 +1061,7 @@ def test_browser_an_80_mb_weights_file_goes_through_the_page_and_is_used(server,
     path = tmp_path / "model.safetensors"
     save_file(vgg_state_dict("vgg19", seed=3, full_head=False), str(path), metadata={"format": "pt"})
     assert path.stat().st_size > 80e6
-    kept = app._weights["vgg19"]
+    kept = STATE.weights["vgg19"]
     try:
         page.locator("#weights_panel").get_by_text("Weights", exact=True).click()
         started = time.time()
@@ -1060,13 +1070,13 @@ def test_browser_an_80_mb_weights_file_goes_through_the_page_and_is_used(server,
         uploaded = time.time() - started
         page.locator("#use_weights_file").click()
         page.get_by_text("Using the uploaded weights for vgg19").wait_for(timeout=60_000)
-        assert app._weights["vgg19"].source.endswith("model.safetensors") and app._weights["vgg19"] is not kept
+        assert STATE.weights["vgg19"].source.endswith("model.safetensors") and STATE.weights["vgg19"] is not kept
         upload(page, "", CONTENT)
         status = run_to_done(page, "", 3)
         assert "model.safetensors" in status, status
         FIGURES["weights_upload"] = dict(megabytes=round(path.stat().st_size / 1e6, 1), upload_s=round(uploaded, 1))
     finally:
-        app._weights["vgg19"] = kept
+        STATE.weights["vgg19"] = kept
 
 
 def test_the_tile_grid_draws_one_cell_per_tile():
@@ -1075,8 +1085,8 @@ def test_the_tile_grid_draws_one_cell_per_tile():
     from style_core.large import tiles
     for shape in ((341, 512), (683, 1024), (256, 256)):
         layout = list(tiles(shape, 256, 32))
-        (x0, x1), (y0, y1) = app._cuts([(t.x, t.x + t.width) for t in layout]), \
-            app._cuts([(t.y, t.y + t.height) for t in layout])
+        (x0, x1), (y0, y1) = large_tab._cuts([(t.x, t.x + t.width) for t in layout]), \
+            large_tab._cuts([(t.y, t.y + t.height) for t in layout])
         cells = {(x0[t.x], x1[t.x + t.width], y0[t.y], y1[t.y + t.height]) for t in layout}
         assert len(cells) == len(layout)
         assert sum((b - a) * (d - c) for a, b, c, d in cells) == pytest.approx(shape[0] * shape[1])

@@ -275,8 +275,8 @@ from style_core.weights import load_weights
 rng = np.random.default_rng(1)
 content, style = rng.random((32, 32, 3)).astype(np.float32), rng.random((32, 32, 3)).astype(np.float32)
 weights = load_weights("vgg19", sys.argv[1])
-cells = list(run_study("style_layers", content, style, study_settings(size=32, iterations=3,
-                       content_layers="relu1_1"), lambda b: weights, backend=RayCluster(sys.argv[2])))
+cells = [e.item for e in run_study("style_layers", content, style, study_settings(size=32, iterations=3,
+         content_layers="relu1_1"), lambda b: weights, backend=RayCluster(sys.argv[2])) if e.item is not None]
 np.save(sys.argv[3], np.stack([c.image for c in sorted(cells, key=lambda c: c.index)]))
 with open(sys.argv[3] + ".json", "w") as f:
     json.dump([c.label for c in cells], f)
@@ -292,9 +292,9 @@ def test_explore_cells_on_ray_are_the_local_cells(cluster, inputs, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     rng = np.random.default_rng(1)
     content, style = rng.random((32, 32, 3)).astype(np.float32), rng.random((32, 32, 3)).astype(np.float32)
-    local = list(run_study("style_layers", content, style, study_settings(size=32, iterations=3,
-                                                                          content_layers="relu1_1"),
-                           lambda b: load_weights("vgg19", weights), backend=Local()))
+    local = [e.item for e in run_study("style_layers", content, style, study_settings(size=32, iterations=3,
+                                                                                    content_layers="relu1_1"),
+                                       lambda b: load_weights("vgg19", weights), backend=Local()) if e.item is not None]
     assert sorted(json.loads(Path(f"{tmp_path / 'cells.npy'}.json").read_text())) == sorted(c.label for c in local)
     np.testing.assert_array_equal(np.load(tmp_path / "cells.npy"), np.stack([c.image for c in local]))
 

@@ -27,7 +27,9 @@ EXPECTED = {
 def test_every_study_produces_its_grid(name, weight_files, rng_images):
     content, style = rng_images
     weights_for = functools.lru_cache()(lambda backbone: load_weights(backbone, weight_files(backbone)))
-    cells = list(run_study(name, content, style, study_settings(size=48, iterations=3), weights_for))
+    events = list(run_study(name, content, style, study_settings(size=48, iterations=3), weights_for))
+    cells = [e.item for e in events if e.item is not None]
+    assert [c.index for c in events[-1].result.cells] == list(range(len(cells)))
     assert [c.label for c in cells] == EXPECTED[name]
     assert [c.index for c in cells] == list(range(len(cells))) and cells[0].count == len(cells)
     for cell in cells:
@@ -63,6 +65,6 @@ def test_a_study_reports_within_a_cell_and_stops_when_closed(vgg19_weights, rng_
     first = next(events)
     assert isinstance(first, Event) and first.stage == "compiling" and first.completed == 0
     stepped = next(e for e in events if e.stage == "steps")
-    assert 0 < stepped.completed < 400
+    assert 0 < stepped.step < 400 and stepped.completed == 0 and stepped.unit == "cell"
     events.close()
     assert next(events, None) is None

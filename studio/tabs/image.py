@@ -1,0 +1,124 @@
+"""The Image tab: one content image in the style of one or more style images, with examples."""
+
+from __future__ import annotations
+
+import gradio as gr
+import jax
+import numpy as np
+
+from style_core import ImageSettings, save_image
+from style_core.images import to_uint8
+from style_core.modes import MODES
+from style_core.transfer import scale_shapes
+
+from ..controls import controls, radio, slider, style_strength, tab_settings, the_rest, until_done_box
+from ..examples import EXAMPLE_SETTINGS, EXAMPLES, example_thumbnails, run_example
+from ..files import new_run_dir
+from ..inputs import load_inputs
+from ..regions_panel import page_regions, regions_line, regions_panel
+from ..runner import QUEUE, Job, run_mode, source_of, user_errors, wire
+from ..state import STATE
+from ..weights_panel import banner
+from ..widgets import downloads, drop_zones, loss_figure, result_image, tab_columns
+
+
+
+def steps_summary(result, shape: tuple[int, int]) -> str:
+    """'375 steps: 75 at 128x96 px + 300 at 256x192 px' (every pass counted, the coarser ones named)."""
+    shapes = scale_shapes(shape, result.settings)
+    last, per_scale = 0, []
+    for k, (h, w) in enumerate(shapes, 1):
+        end = max((e["step"] for e in result.history if e["scale"] == k), default=last)
+        per_scale.append(f"{end - last} at {w}x{h} px")
+        last = end
+    split = f" ({' + '.join(per_scale)}; a coarser scale takes a quarter of the iterations)" \
+        if len(shapes) > 1 else ""
+    return f"**{result.iterations} steps in {result.seconds:.1f} s**{split}"
+
+
+def warning_text(weights) -> dict:
+    """A PNG's warning chunk where the weights were untrained."""
+    return {} if weights.trained else {"Warning": weights.source}
+
+
+@user_errors(5)
+def run_image(content, styles, painting=None, masks=None, request: gr.Request = None, **values):
+    """Stylises the content image; streams the picture in place, then the PNG, comparison and loss
+    curve. `painting` (the regions editor's value) or `masks` (one file per style image): where each
+    style goes (page_regions). `values`: the tab's controls by name. Outputs: picture, PNG,
+    before/after, loss curve, status."""
+    settings = tab_settings("image", values)
+    content_image, style_images = load_inputs(content, styles)
+    found = page_regions(len(style_images), painting, masks, shape=content_image.shape[:2])
+
+    def on_stop(shown, view):
+        weights = STATE.weights[settings.backbone]
+        text = {"style_core": {"settings": settings.to_dict(), "stopped_at_step": view.event.completed},
+                **warning_text(weights)}
+        png = str(save_image(new_run_dir(request) / "stopped.png", shown[1].preview, text)) if shown else None
+        kept = f"The picture and its PNG are from step {shown[1].event.completed}." if shown else ""
+        return ((shown[0] if shown else None), png, None, None), kept
+
+    def on_done(result, weights, seconds):
+        weights = weights[settings.backbone]
+        png = save_image(new_run_dir(request) / "result.png", result.image,
+                         {"style_core": result.report(), **warning_text(weights)})
+        final = ", ".join(f"{k} {v:.4g}" for k, v in result.final_losses.items())
+        where = f" · {regions_line(found)}" if found else ""
+        picture = to_uint8(result.image)
+        return ((picture, str(png), (to_uint8(np.asarray(content_image)), picture),
+                 loss_figure({"total": result.loss_curve()})),
+                f"{steps_summary(result, content_image.shape[:2])} · {result.stop_reason} · {final}{where} · "
+                f"weights: {source_of(weights)} · device: {jax.default_backend()}")
+
+    def start(weights):
+        return MODES["image"].start(content_image, style_images, settings, weights[settings.backbone],
+                                    regions=found.regions)
+
+    yield from run_mode(Job("image", 5, [settings.backbone], start, on_done, on_stop), request)
+
+
+def build(d: dict, page_banner) -> None:
+    """The tab's layout (`d`: the device's sizes and iterations for this tab) and its events."""
+    examples = gr.Gallery(example_thumbnails(), label=f"Examples: click one to run it ({EXAMPLE_SETTINGS['size']} px, "
+                          f"{EXAMPLE_SETTINGS['iterations']} iterations; a second click shows the kept result)",
+                          columns=len(EXAMPLES), height=118, allow_preview=False, elem_id="examples",
+                          object_fit="contain")
+    fields, c = (lambda **looks: controls(ImageSettings, **looks)), {}
+    with tab_columns("") as cols:
+        with cols.controls:
+            content, styles = drop_zones("")
+            regions = regions_panel("", content, styles)
+            with gr.Row():
+                c |= fields(size=dict(value=d["size"], elem_id="size"),
+                            iterations=dict(value=d["iterations"], elem_id="iterations"))
+            with gr.Row():
+                c["style_strength"] = style_strength(ImageSettings(), elem_id="style_strength")
+                c |= fields(preserve_color=radio("Preserve colour"))
+            with gr.Accordion("Advanced", open=False):
+                c |= fields(style_blend=dict(value="", label="Style blend weights"))
+                with gr.Row():
+                    c |= fields(backbone=dict(value=STATE.backbone, label="Backbone"), pooling=radio("Pooling"),
+                                style_layers="Style layers", content_layers=dict(value="", label="Content layers"))
+                with gr.Row():
+                    c |= fields(optimizer="Optimizer", lr="Learning rate", loss="Loss kind", huber_delta="Huber delta",
+                                normalization=radio("Normalisation") | {"elem_id": "normalization"})
+                with gr.Row():
+                    c |= fields(init=radio("Start from"), content_weight="Content weight",
+                                tv_weight="Smoothness (TV weight; 0 = off)", style_scale="Style scale",
+                                scales=slider(0, 4, 0, 1, "Scales (0 = by size)"),
+                                coarse_iterations="Coarse iterations", seed="Seed",
+                                bounds=radio("Pixels while optimising"))
+                    c["until_done"] = until_done_box(d.get("until_done", True))
+                with gr.Row():
+                    c |= the_rest(c, ImageSettings)   # a new setting's control, from its field alone
+        with cols.pane:
+            preview = result_image("result", "Result")
+            download = downloads("download", "Download PNG (settings embedded)")
+    with gr.Row():
+        compare = gr.ImageSlider(label="Before / after", format="png", interactive=False, max_height=480)
+        curve = gr.Plot(label="Loss")
+    outputs = [preview, download, compare, curve, cols.progress]
+    wire(cols, run_image, [content, styles, *regions], outputs, "stylize", "image", page_banner, c)
+    examples.select(run_example, None, [content, styles, *(c[name] for name in EXAMPLE_SETTINGS)] + outputs,
+                    api_name=False, **QUEUE).then(banner, None, page_banner, queue=False)
