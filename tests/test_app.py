@@ -19,7 +19,8 @@ from PIL import Image
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from studio import controls, examples, files  # noqa: E402
+from studio import controls, files  # noqa: E402
+from studio import examples as studio_examples  # noqa: E402
 from studio import page as studio_page  # noqa: E402
 from studio import regions_panel  # noqa: E402
 from studio.state import STATE  # noqa: E402
@@ -57,8 +58,8 @@ def server(weight_files, tmp_path_factory):
     heartbeat = os.environ.get("GRADIO_HEARTBEAT_INTERVAL")
     os.environ["GRADIO_HEARTBEAT_INTERVAL"] = "1"  # a closed page's session ends within seconds
     # The example at 64 px and 40 steps instead of 256 px and 100: a minute less of CI.
-    example = dict(examples.EXAMPLE_SETTINGS)
-    examples.EXAMPLE_SETTINGS.update(size=64, iterations=40)
+    example = dict(studio_examples.EXAMPLE_SETTINGS)
+    studio_examples.EXAMPLE_SETTINGS.update(size=64, iterations=40)
     # Defaults for the browser tests: tiny sizes, and runs long enough to watch and stop.
     demo = studio_page.build(BROWSER_DEFAULTS)
     port = free_port()
@@ -67,7 +68,7 @@ def server(weight_files, tmp_path_factory):
     demo.close()
     STATE.weights.clear()
     files.RUNS = runs
-    examples.EXAMPLE_SETTINGS.update(example)
+    studio_examples.EXAMPLE_SETTINGS.update(example)
     if heartbeat is None:
         os.environ.pop("GRADIO_HEARTBEAT_INTERVAL", None)
     else:
@@ -913,14 +914,14 @@ def test_browser_explore_tab_stop_keeps_the_cells(server, page):
 def test_browser_example_shows_its_settings_and_progress_then_is_kept(server, page):
     examples = page.locator("#examples .thumbnail-item")
     examples.first.wait_for(timeout=10_000)
-    assert examples.count() == len(examples.EXAMPLES) and examples.first.is_visible()  # above the fold on a laptop
+    assert examples.count() == len(studio_examples.EXAMPLES) and examples.first.is_visible()  # above the fold on a laptop
     assert examples.first.bounding_box()["y"] < 860
     examples.nth(1).click()
     page.locator("#status [data-state=running]").wait_for(timeout=10_000)  # progress from the first click
     page.locator("#status [data-state=done]").wait_for(timeout=300_000)
-    assert f"{examples.EXAMPLE_SETTINGS['iterations']} steps" in page.locator("#status").inner_text()
-    assert page.locator("#size input[type=number]").input_value() == str(examples.EXAMPLE_SETTINGS["size"])
-    assert page.locator("#iterations input[type=number]").input_value() == str(examples.EXAMPLE_SETTINGS["iterations"])
+    assert f"{studio_examples.EXAMPLE_SETTINGS['iterations']} steps" in page.locator("#status").inner_text()
+    assert page.locator("#size input[type=number]").input_value() == str(studio_examples.EXAMPLE_SETTINGS["size"])
+    assert page.locator("#iterations input[type=number]").input_value() == str(studio_examples.EXAMPLE_SETTINGS["iterations"])
     page.reload()
     start = time.time()
     page.locator("#examples .thumbnail-item").nth(1).click()
