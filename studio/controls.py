@@ -63,7 +63,8 @@ def control(classes: tuple, name: str, make=None, **look):
         make, look = gr.Slider, dict(minimum=low, maximum=high, step=step) | look
     make = make or (gr.Dropdown if "choices" in meta else gr.Checkbox if f.type == "bool"
                     else gr.Number if numeric else gr.Textbox)
-    field_says = dict(value=f.default, info=meta["help"], choices=meta.get("choices"), label=meta.get("label"),
+    field_says = dict(value=f.default, info=meta["help"], choices=meta.get("choices"),
+                      label=meta.get("label") or meta.get("what", f.name.replace("_", " ")).capitalize(),
                       minimum=meta.get("minimum"), maximum=meta.get("maximum"),
                       precision=0 if str(f.type).startswith("int") else None)
     accepted = inspect.signature(make.__init__).parameters
