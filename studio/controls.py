@@ -61,6 +61,11 @@ def control(classes: tuple, name: str, make=None, **look):
     if make is None and "slider" in meta:
         low, high, step = meta["slider"]
         make, look = gr.Slider, dict(minimum=low, maximum=high, step=step) | look
+    if make is None and f.name in OPTIONAL_NUMBERS and look.get("value") is None:
+        # a number the mode decides (None): a browser shows and sends an empty gr.Number as 0 (coarse
+        # iterations 0 ran no coarse steps), and an API parameter with no value is required of every
+        # client; an empty text box is that default
+        make, look = gr.Textbox, dict(value="") | look
     make = make or (gr.Dropdown if "choices" in meta else gr.Checkbox if f.type == "bool"
                     else gr.Number if numeric else gr.Textbox)
     field_says = dict(value=f.default, info=meta["help"], choices=meta.get("choices"),
@@ -82,11 +87,9 @@ def controls(*classes, **looks) -> dict:
 def the_rest(shown: dict, *classes, skip=()) -> dict:
     """A control for every field of `classes` that the page placed nowhere else (`shown`, by setting
     name) and does not leave out (NOT_IN_PAGE, `skip`): a new setting appears in the page by its field
-    alone. A number whose default is None (decided by the mode) is a text box, empty for that
-    default: an API parameter with no value would be required of every client."""
+    alone."""
     placed = {SHOWN_AS.get(name, (name,))[0] for name in shown}
-    return {f.name: control(classes, f.name, **(dict(make=gr.Textbox, value="") if f.name in OPTIONAL_NUMBERS else {}))
-            for cls in classes for f in described(cls)
+    return {f.name: control(classes, f.name) for cls in classes for f in described(cls)
             if f.name not in placed and f.name not in NOT_IN_PAGE and f.name not in skip}
 
 
@@ -160,7 +163,7 @@ SHOWN_AS = {
     "temporal_strength": ("temporal_weight", lambda v: from_strength(v, "temporal consistency")),
     "until_done": ("tol", stop_rule),
     "style_blend": ("style_blend", blend_weights),
-    "lr": ("lr", lambda v: (number(v, "learning rate") or None) if v not in (None, "") else None),
+    "lr": ("lr", lambda v: (number(v, "learning rate") or None) if v not in (None, "") else None),  # 0: default
     "style_layers": ("style_layers", lambda v: v or "paper"),
     # 0: by size (the library's automatic passes); the slider was fixed to the page's first size, so
     # a larger size typed in the page still ran one pass
@@ -202,7 +205,7 @@ def setting_values(values: dict) -> dict:
     named = {}
     for name, value in values.items():
         setting, turn = SHOWN_AS.get(name, (name, None))
-        if turn is None and name in OPTIONAL_NUMBERS and isinstance(value, str):
+        if name in OPTIONAL_NUMBERS and isinstance(value, str):
             turn = lambda v, n=name: None if not v.strip() else number(  # noqa: E731
                 v, n.replace("_", " "), integer=OPTIONAL_NUMBERS[n])
         named[setting] = turn(value) if turn else value

@@ -1091,3 +1091,17 @@ def test_the_tile_grid_draws_one_cell_per_tile():
         cells = {(x0[t.x], x1[t.x + t.width], y0[t.y], y1[t.y + t.height]) for t in layout}
         assert len(cells) == len(layout)
         assert sum((b - a) * (d - c) for a, b, c, d in cells) == pytest.approx(shape[0] * shape[1])
+
+
+def test_browser_a_number_the_mode_decides_is_sent_as_that_default(server, page):
+    """A setting whose default the mode decides (None: the learning rate by the optimizer, coarse
+    iterations a quarter of the iterations) was a gr.Number, which a browser shows and sends as 0:
+    a run at 512 px (two scales) then spent 0 steps on its coarse pass. Its box is empty in the
+    page, and empty is the mode's default (the API's parity test cannot see this: it reads the
+    API's defaults, not what a browser sends)."""
+    page.get_by_text("Advanced", exact=True).first.click()
+    for label in ("Learning rate", "Coarse iterations"):
+        box = page.locator(".tabitem:visible").get_by_label(label).first   # its name ends with its help
+        assert box.input_value() == "", label
+    assert controls.setting_values({"lr": "", "coarse_iterations": ""}) == {"lr": None, "coarse_iterations": None}
+    assert controls.tab_settings("image", {"size": 512, "iterations": 40, "coarse_iterations": ""}).scale_iterations == (10, 40)
