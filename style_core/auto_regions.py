@@ -118,7 +118,7 @@ def find_regions(content: np.ndarray, styles: list[np.ndarray], weights, k: int 
     if not styles:
         raise StyleError("automatic regions need at least one style image")
     images = [np.asarray(content, np.float32), *(np.asarray(s, np.float32) for s in styles)]
-    small = [resize_longest(im, min(size, max(im.shape[:2]))) if max(im.shape[:2]) > size else im for im in images]
+    small = [resize_longest(im, size) if max(im.shape[:2]) > size else im for im in images]
     grids = [_grid_features(weights, im) for im in small]
     basis = _pca_basis([g.reshape(-1, g.shape[-1]) for g in grids], seed)
     described = [_describe(im, g, basis) for im, g in zip(small, grids)]

@@ -159,7 +159,7 @@ def test_an_unpaired_content_region_takes_the_whole_style():
     found = FoundRegions(labels, (np.zeros((3, 3), int),), ((0, 0), (0, None)), 2)
     paired, whole = found.regions()
     assert paired.style_mask.min() == 1 and whole.style_mask is None and whole.mask[:, 1].min() == 1
-    content_image, (style_image,) = found.label_images()
+    content_image, _ = found.label_images()
     assert content_image[0, 1].tolist() == [255, 255, 255]            # white: a whole style image
 
 
