@@ -104,8 +104,13 @@ def _mask_options(p: argparse.ArgumentParser) -> None:
                    help="colour-coded label image of the content (PNG); each colour is painted from the "
                         "part of the style image whose --style-labels has that colour")
     p.add_argument("--style-labels", nargs="+", metavar="LABELS",
-                   help="one colour-coded label image per style image; every colour must be in the "
-                        "content labels and in one style label image (colours under 0.1%% are noise)")
+                   help="one colour-coded label image per style image; every colour of the content labels "
+                        "must be in one style label image (colours under 0.1%% are noise)")
+    p.add_argument("--auto-regions", nargs="?", type=int, const=0, default=None, metavar="K",
+                   help="image and photo modes: find K regions (2-16; chosen when not given) in the content "
+                        "and the style images on the network's features, colour and position, and paint each "
+                        "content region from the style region it pairs with (sky to sky); needs trained "
+                        "weights to be meaningful")
 
 
 def _mask_files(args: argparse.Namespace) -> list[str]:
@@ -113,11 +118,42 @@ def _mask_files(args: argparse.Namespace) -> list[str]:
             *(args.style_labels or ())]
 
 
+AUTO_REGION_MODES = ("image", "photo")
+
+
+def _check_auto_regions(args: argparse.Namespace) -> None:
+    """--auto-regions alone, in a mode that takes it, with a K from 2 to MAX_REGIONS (0: chosen)."""
+    from .regions import MAX_REGIONS
+    if getattr(args, "auto_regions", None) is None:
+        return
+    if args.mode not in AUTO_REGION_MODES:
+        raise StyleError(f"--auto-regions is for image and photo modes, not {args.mode} mode")
+    if _mask_files(args):
+        raise StyleError("--auto-regions cannot be combined with --masks, --style-masks, --content-labels or "
+                         "--style-labels: it finds the regions itself")
+    if args.auto_regions != 0 and not 2 <= args.auto_regions <= MAX_REGIONS:
+        raise StyleError(f"--auto-regions takes a number of regions from 2 to {MAX_REGIONS} (or none: chosen), "
+                         f"not {args.auto_regions}")
+
+
+def _found_regions(args: argparse.Namespace, image, content, styles, weights):
+    """The regions --auto-regions finds (`auto_regions.find_regions`), at the run's size (256 px at
+    least: below, relu4_1's grid names too little), with the run's seed; and what the report says of them."""
+    from .auto_regions import AUTO_SIZE, find_regions
+    from .regions import check_regions
+    found = find_regions(content, styles, weights, k=args.auto_regions or None, seed=image.seed,
+                         size=min(AUTO_SIZE, max(image.size, 256)))
+    said = {"k": found.k, "chosen": not args.auto_regions,
+            "pairs": [{"style": s, "style_region": j} for s, j in found.pairs]}
+    return check_regions(found.regions(), len(styles), image.style_blend), said
+
+
 def _regions(args: argparse.Namespace, mode, styles: int, blend: tuple | None) -> tuple:
     """The regions the mask or label options describe (none without them), checked before any work
     (the weights' download included)."""
     from .images import load_image, load_mask
     from .regions import regions_from
+    _check_auto_regions(args)
     if not _mask_files(args):
         return ()
     if not mode.regions:
@@ -332,11 +368,12 @@ def _follow(events, quiet: bool, ctrl_c: CtrlC):
             bar.close()
 
 
-def _write(args, output: Path, report_path: Path | None, result, weights, picture: bool) -> None:
+def _write(args, output: Path, report_path: Path | None, result, weights, picture: bool,
+           found: dict | None = None) -> None:
     """The output `picture` (settings and losses in its text chunks) unless the mode wrote its output
-    itself, and the report."""
+    itself, and the report; `found`: what --auto-regions found, in both."""
     from .images import save_image
-    report = result.report()
+    report = result.report() | ({"auto_regions": found} if found else {})
     if picture:
         text = {"Software": "style_core", "style_core": {k: v for k, v in report.items() if k != "history"}}
         save_image(output, result.image, text | ({} if weights.trained else {"Warning": weights.source}))
@@ -390,11 +427,14 @@ def run(args: argparse.Namespace, ctrl_c: CtrlC) -> int:
         content = _content(args, settings)
         styles = [load_image(s) for s in args.styles]
         weights = _weights(args, image.backbone, image.weights)
+        found = None
+        if getattr(args, "auto_regions", None) is not None:
+            regions, found = _found_regions(args, image, content, styles, weights)
         with _resumable(job, mode.keeps):
             result = _follow(mode.start(content, styles, settings, weights, regions=regions, output=output,
                                          job=job, resume=getattr(args, "resume", False), backend=cluster),
                              args.quiet, ctrl_c)
-        _write(args, output, report_path, result, weights, picture=mode.formats is None)
+        _write(args, output, report_path, result, weights, picture=mode.formats is None, found=found)
         if job is not None:
             _end_job(args, job, result, mode.pieces)
     if result.stop_reason.startswith("diverged"):

@@ -43,6 +43,13 @@ EMPTY = 1 / 512
 # Label colours covering less of their label image than this are antialiasing or compression noise:
 # they name no region, and their pixels join the nearest colour that does.
 MIN_LABEL_SHARE = 0.001
+# Label colours this close (in every channel, of 255) are one label: a flat colour saved with loss, or
+# antialiased, comes back a few levels off (Luan et al.'s segmentations: #00ff01 on one side, #00ff00
+# on the other). Distinct labels are far apart (their palettes use 0 and 255 per channel).
+LABEL_TOLERANCE = 16
+# A colour between two label colours (a blend of them) names a region of its own only when it covers
+# this much of its label image: below, it is an antialiased edge.
+BLEND_SHARE = 0.01
 # At most this many regions. Each region adds a guided Gram per style layer to every step, and its
 # masked features are kept for the backward pass (at 512 px on VGG19's paper layers about 130 MB a
 # region); the term is traced region by region, so compiling grows with the count too (Adam, 32 px, 2
@@ -204,9 +211,47 @@ def mask_regions(masks: Sequence[np.ndarray] | None, style_masks: Sequence[np.nd
                         None if style_masks is None else style_masks[k]) for k in range(styles))
 
 
+def _main_colours(colours: np.ndarray, counts: np.ndarray, size: int) -> dict[int, int]:
+    """{colour: the main colour it is} for the colours that count: a colour covering MIN_LABEL_SHARE
+    of the image is a label's, unless it is within LABEL_TOLERANCE of a more common one (then it is
+    that one: compression and antialiasing shift a flat colour by a few levels; the published
+    segmentations hold #fefefe beside #ffffff at 1.5%), or it is a blend of two more common ones
+    covering under BLEND_SHARE (an antialiased edge's ramp, which in a small image covers 0.1% per
+    level; its pixels then join the nearest main colour like all the others)."""
+    main: dict[int, int] = {}
+    order = np.argsort(-counts, kind="stable")
+    for c, n in zip(colours[order], counts[order]):
+        if n < MIN_LABEL_SHARE * size:
+            break
+        c, mains = int(c), [m for m in main if main[m] == m]
+        near = next((m for m in mains if _close(c, m)), None)
+        if near is not None:
+            main[c] = near
+        elif not (n < BLEND_SHARE * size and any(_on_blend(c, a, b) for a in mains for b in mains if a < b)):
+            main[c] = c
+    return main
+
+
+def _rgb(code: int) -> np.ndarray:
+    return np.array([code >> 16, code >> 8 & 255, code & 255], np.float64)
+
+
+def _on_blend(c: int, a: int, b: int) -> bool:
+    """Whether colour c is within LABEL_TOLERANCE (per channel) of a blend t a + (1 - t) b."""
+    c, a, b = _rgb(c), _rgb(a), _rgb(b)
+    t = np.clip(np.dot(c - b, a - b) / np.dot(a - b, a - b), 0, 1)
+    return bool(np.abs(c - (b + t * (a - b))).max() <= LABEL_TOLERANCE)
+
+
+def _close(a: int, b: int) -> bool:
+    """Two 0xRRGGBB codes within LABEL_TOLERANCE of each other in every channel."""
+    return all(abs((a >> s & 255) - (b >> s & 255)) <= LABEL_TOLERANCE for s in (16, 8, 0))
+
+
 def _label_codes(labels: np.ndarray, what: str) -> tuple[np.ndarray, list[int]]:
     """A label image's colours as 0xRRGGBB codes, with the colours that name regions (those over
-    MIN_LABEL_SHARE of it); the other pixels take the nearest of those."""
+    MIN_LABEL_SHARE of it, near-duplicates and edge blends left out: `_main_colours`); every other
+    pixel takes the nearest of those."""
     image = np.asarray(labels)
     if image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
         raise StyleError(f"{what} must be an RGB image, not an array of shape {image.shape}")
@@ -214,11 +259,12 @@ def _label_codes(labels: np.ndarray, what: str) -> tuple[np.ndarray, list[int]]:
         np.clip(image.astype(np.float64), 0, 1) * 255).astype(np.int64)
     codes = rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
     colours, counts = np.unique(codes, return_counts=True)
-    kept = colours[counts >= MIN_LABEL_SHARE * codes.size]
+    main = _main_colours(colours, counts, codes.size)
+    kept = sorted(set(main.values()))
     if len(kept) > MAX_REGIONS:  # before the nearest-colour map below, whose cost grows with the colours
         raise StyleError(f"{what} has {len(kept)} colours (each covering {MIN_LABEL_SHARE:.1%} of it or "
                          f"more), but at most {MAX_REGIONS} regions are supported: use fewer colours")
-    if not len(kept):
+    if not kept:
         raise StyleError(f"{what} has no colour covering {MIN_LABEL_SHARE:.1%} of it: it is not a label "
                          f"image")
     if len(kept) < len(colours):   # one colour at a time: a map of distances, not one per colour
@@ -228,7 +274,23 @@ def _label_codes(labels: np.ndarray, what: str) -> tuple[np.ndarray, list[int]]:
             closer = d < best
             nearest[closer], best[closer] = c, d[closer]
         codes = nearest
-    return codes, [int(c) for c in kept]
+    return codes, kept
+
+
+def _as_content_colours(codes: np.ndarray, kept: list[int], content: list[int]) -> tuple[np.ndarray, list[int]]:
+    """A style label image's codes with each colour within LABEL_TOLERANCE of a content colour renamed
+    to that one (the nearest)."""
+    renamed = {}
+    for c in kept:
+        near = [m for m in content if _close(c, m)]
+        renamed[c] = min(near, key=lambda m: sum(abs((c >> s & 255) - (m >> s & 255)) for s in (16, 8, 0))) \
+            if near else c
+    if all(c == m for c, m in renamed.items()):
+        return codes, kept
+    out = codes.copy()
+    for c, m in renamed.items():
+        out[codes == c] = m
+    return out, sorted(set(renamed.values()))
 
 
 def label_regions(content_labels: np.ndarray, style_labels: Sequence[np.ndarray], styles: int,
@@ -237,15 +299,19 @@ def label_regions(content_labels: np.ndarray, style_labels: Sequence[np.ndarray]
     image on the content, one per style image; a colour marks the same kind of thing on both sides.
 
     Each colour of the content labels pairs with the one style label image that has it: that part of
-    the output is painted from that part of that style image. Colours are matched exactly (use PNG,
-    not JPEG); a colour covering less than 0.1% of its image is antialiasing noise and its pixels join
-    the nearest colour. A colour on one side only, or in several style label images, is an error.
+    the output is painted from that part of that style image. A colour covering less than 0.1% of its
+    image is antialiasing noise and its pixels join the nearest colour; colours within LABEL_TOLERANCE
+    levels of each other are one (a lossy or antialiased save shifts them), within an image and from
+    one image to another. A colour of the style labels that the content labels lack paints nothing (that
+    part of the style teaches nothing, as in Luan et al.'s code: their pair 2 labels fields in the
+    style photo only). A content colour in no style label image, or in several, is an error.
     """
     if len(style_labels) != styles:
         raise StyleError(f"{len(style_labels)} style label images for {styles} style "
                          f"image{'s' * (styles != 1)}")
     content, colours = _label_codes(content_labels, "the content label image")
-    styles = [_label_codes(s, f"style label image {k + 1}") for k, s in enumerate(style_labels)]
+    styles = [_as_content_colours(*_label_codes(s, f"style label image {k + 1}"), colours)
+              for k, s in enumerate(style_labels)]
     regions = []
     for colour in colours:
         owners = [k for k, (_, cs) in enumerate(styles) if colour in cs]
@@ -257,11 +323,6 @@ def label_regions(content_labels: np.ndarray, style_labels: Sequence[np.ndarray]
         codes = styles[owners[0]][0]
         regions.append(Region((content == colour).astype(np.float32), owners[0],
                               (codes == colour).astype(np.float32)))
-    for k, (_, cs) in enumerate(styles):
-        for colour in cs:
-            if colour not in colours:
-                raise StyleError(f"colour #{colour:06x} is in style label image {k + 1} but not in the "
-                                 f"content labels")
     return tuple(regions)
 
 
