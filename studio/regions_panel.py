@@ -3,17 +3,23 @@ mask files or label images, made into regions by the library (`regions.regions_f
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
-from style_core import StyleError, load_image
+from style_core import StyleError, load_image, save_image
+from style_core.auto_regions import AUTO_SIZE, find_regions
+from style_core.errors import spelled
 from style_core.images import load_mask, resize_longest, to_uint8
-from style_core.regions import PALETTE, Regions, area_resize, regions_from
+from style_core.regions import MAX_REGIONS, PALETTE, Regions, area_resize, regions_from
 
-from .inputs import paths
+from .controls import checked
+from .files import new_run_dir
+from .inputs import load_inputs, paths
+from .state import STATE
 from .widgets import ImageUpload
 
 # The content in the painting editor: its longest side (masks are resized to any output), so that the
@@ -87,6 +93,66 @@ def regions_preview(content, painting, styles, masks=None, content_labels=None, 
     return picture.astype(np.uint8), regions_line(found, files)
 
 
+def overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """A colour-coded label image over its picture, half and half."""
+    picture = to_uint8(resize_longest(image, 384)).astype(np.float32)
+    h, w = picture.shape[:2]
+    coded = np.asarray(labels, np.float32)[np.linspace(0, labels.shape[0] - 1, h).astype(int)][
+        :, np.linspace(0, labels.shape[1] - 1, w).astype(int)]
+    return (0.45 * picture + 0.55 * coded).astype(np.uint8)
+
+
+def find(content, styles, k, request: gr.Request = None):
+    """"Find regions": regions found on the trained network's features, colour and position, and
+    paired (`auto_regions.find_regions`), handed to the panel as a pair of label images (which the
+    preview shows and Run uses, and which can be downloaded, edited and dropped back), with both
+    images' regions side by side. K 0: chosen (2 to 6)."""
+    content_image, style_images = load_inputs(content, styles)
+    k = int(k or 0)
+    if k and not 2 <= k <= MAX_REGIONS:
+        raise StyleError(f"regions: 0 (chosen) or 2 to {MAX_REGIONS}, not {k}")
+    weights = STATE.get_weights(STATE.backbone)
+    found = find_regions(content_image, style_images, weights, k=k or None, seed=0,
+                         size=min(AUTO_SIZE, max(content_image.shape[:2])))
+    coded, style_coded = found.label_images()
+    folder = new_run_dir(request)
+    content_file = str(save_image(folder / "content-labels.png", coded.astype(np.float32) / 255))
+    style_files = [str(save_image(folder / f"style-labels-{n}.png", s.astype(np.float32) / 255))
+                   for n, s in enumerate(style_coded, 1)]
+    names = [Path(p).name for p in paths(styles)]
+    shown = [(overlay(content_image, coded), "content")] + [
+        (overlay(s, c), f"style {n}: {name}")
+        for n, (s, c, name) in enumerate(zip(style_images, style_coded, names), 1)]
+    whole = sum(j is None for _, j in found.pairs)
+    note = (f"Found {found.k} regions on each image{' (K chosen)' if not k else ''}, paired by colour: "
+            f"{found.k - whole} from a matching part of a style image"
+            + (f", {whole} (white) from a whole style image" if whole else "") + " (grey: unused). They are now "
+            "the label images below: Run uses them; or download, edit and drop them back.")
+    if not weights.trained:
+        note += " ⚠ Untrained weights: these regions follow colour and position only."
+    return content_file, style_files, shown, note
+
+
+def as_painting(content, content_labels, style_labels):
+    """"Edit as a painting": the label images' content regions painted in the brush's colour of the
+    style image each goes to, so that the painting editor can change them (a painting names a style
+    image, not a part of it: each region then learns from its whole style image)."""
+    if not content_labels or not style_labels:
+        raise StyleError("find or drop the label images first")
+    found = page_regions(len(paths(style_labels, "style label images")), content_labels=content_labels,
+                         style_labels=style_labels)
+    editor = painting_of(content)
+    if editor is None:
+        raise StyleError("drop a content image first")
+    h, w = editor["background"].shape[:2]
+    layer = np.zeros((h, w, 4), np.uint8)
+    colours = list(PALETTE.values())
+    for region in found.regions:
+        mask = area_resize(region.mask, h, w) > 0.5
+        layer[mask] = (*colours[region.style % len(colours)], round(255 * BRUSH_OPACITY))
+    return {**editor, "layers": [layer]}, None, None
+
+
 REGIONS_HELP = ("Paint where each style goes, in the brush's colours: " + ", ".join(
     f"{name} = style {k}" for k, name in enumerate(PALETTE, 1)) + " (the style files' order). Unpainted "
     "parts stay the photo; with nothing painted every style goes everywhere. Or upload masks instead: one "
@@ -121,6 +187,15 @@ def regions_panel(prefix: str, content, styles, labels: bool = False) -> list:
                                        file_types=["image"], type="filepath", elem_id=f"{prefix}style_labels",
                                        height=100)]
         line = gr.Markdown(elem_id=f"{prefix}regions_line")
+        if labels:
+            with gr.Row():
+                count = checked(gr.Number(0, precision=0, minimum=0, maximum=MAX_REGIONS, label="Regions (0 = chosen)",
+                                          elem_id=f"{prefix}regions_k", scale=1))
+                find_button = gr.Button("Find regions", elem_id=f"{prefix}find_regions", scale=2)
+                edit_button = gr.Button("Edit as a painting", elem_id=f"{prefix}edit_regions", scale=2)
+            found = gr.Gallery(label="Found regions (content, then each style image)", columns=4, height=200,
+                               format="png", elem_id=f"{prefix}found_regions", object_fit="contain")
+            found_line = gr.Markdown(elem_id=f"{prefix}found_line")
     quiet = dict(queue=False, show_progress="hidden", api_name=False)
     show = dict(fn=regions_preview, inputs=[content, painting, styles, *inputs[1:]], outputs=[preview, line],
                 trigger_mode="always_last", **quiet)
@@ -130,4 +205,20 @@ def regions_panel(prefix: str, content, styles, labels: bool = False) -> list:
     content.change(painting_of, content, painting, **quiet).then(**show)
     painting.clear(painting_of, content, painting, **quiet).then(**show)
     gr.on([painting.input, *(c.change for c in (*inputs[1:], styles))], **show)
+    if labels:   # on the shared queue: it runs the network
+        find_button.click(one_line(find), [content, styles, count], [*inputs[2:], found, found_line],
+                          api_name=f"{prefix}find_regions".lstrip("_"), concurrency_id="optimise")
+        edit_button.click(one_line(as_painting), [content, *inputs[2:]], [painting, *inputs[2:]],
+                          api_name=False).then(**show)
     return inputs
+
+
+def one_line(fn):
+    """`fn` with a StyleError shown as a one-line gr.Error (settings in the page's words)."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except StyleError as e:
+            raise gr.Error(spelled(str(e), lambda name: name.replace("_", " ")), print_exception=False) from None
+    return run

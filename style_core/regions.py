@@ -304,7 +304,9 @@ def label_regions(content_labels: np.ndarray, style_labels: Sequence[np.ndarray]
     levels of each other are one (a lossy or antialiased save shifts them), within an image and from
     one image to another. A colour of the style labels that the content labels lack paints nothing (that
     part of the style teaches nothing, as in Luan et al.'s code: their pair 2 labels fields in the
-    style photo only). A content colour in no style label image, or in several, is an error.
+    style photo only). A content colour in no style label image takes the whole of the style image
+    where there is one (the label images of automatic regions mark a content region that no part of
+    the style resembled so: white); with several, that is an error, as is a colour in several.
     """
     if len(style_labels) != styles:
         raise StyleError(f"{len(style_labels)} style label images for {styles} style "
@@ -315,6 +317,9 @@ def label_regions(content_labels: np.ndarray, style_labels: Sequence[np.ndarray]
     regions = []
     for colour in colours:
         owners = [k for k, (_, cs) in enumerate(styles) if colour in cs]
+        if not owners and len(styles) == 1:
+            regions.append(Region((content == colour).astype(np.float32), 0, None))
+            continue
         if not owners:
             raise StyleError(f"colour #{colour:06x} is in the content labels but in no style label image")
         if len(owners) > 1:

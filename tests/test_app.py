@@ -1105,3 +1105,22 @@ def test_browser_a_number_the_mode_decides_is_sent_as_that_default(server, page)
         assert box.input_value() == "", label
     assert controls.setting_values({"lr": "", "coarse_iterations": ""}) == {"lr": None, "coarse_iterations": None}
     assert controls.tab_settings("image", {"size": 512, "iterations": 40, "coarse_iterations": ""}).scale_iterations == (10, 40)
+
+
+def test_find_regions_hands_the_panel_label_images_that_a_run_uses(server):
+    """Issue 36 in the studio: "Find regions" (the Image and Photorealistic tabs' regions panels)
+    finds K regions on both images, shows them side by side and hands them over as a pair of label
+    images; Run with those takes them as its regions. K out of range is a one-line error."""
+    client = Client(server, verbose=False)
+    content_labels, style_labels, shown, note = client.predict(
+        content=handle_file(CONTENT), styles=[handle_file(STYLE)], k=3, api_name="/find_regions")
+    assert note.startswith("Found 3 regions on each image") and len(shown) == 2
+    coded = np.asarray(Image.open(content_labels))
+    assert coded.shape[:2] == np.asarray(Image.open(CONTENT)).shape[:2]
+    assert 2 <= len(np.unique(coded.reshape(-1, 3), axis=0)) <= 3
+    *_, info = client.predict(**image_args(iterations=2, content_labels=handle_file(content_labels),
+                                           style_labels=[handle_file(p["path"] if isinstance(p, dict) else p)
+                                                         for p in style_labels]), api_name="/stylize")
+    assert 'data-state="done"' in info and "region" in info, info
+    with pytest.raises(Exception, match="greater than maximum value 16"):   # the control's own bound
+        client.predict(content=handle_file(CONTENT), styles=[handle_file(STYLE)], k=40, api_name="/photo_find_regions")

@@ -42,14 +42,15 @@ def warning_text(weights) -> dict:
 
 
 @user_errors(5)
-def run_image(content, styles, painting=None, masks=None, request: gr.Request = None, **values):
+def run_image(content, styles, painting=None, masks=None, content_labels=None, style_labels=None,
+              request: gr.Request = None, **values):
     """Stylises the content image; streams the picture in place, then the PNG, comparison and loss
     curve. `painting` (the regions editor's value) or `masks` (one file per style image): where each
     style goes (page_regions). `values`: the tab's controls by name. Outputs: picture, PNG,
     before/after, loss curve, status."""
     settings = tab_settings("image", values)
     content_image, style_images = load_inputs(content, styles)
-    found = page_regions(len(style_images), painting, masks, shape=content_image.shape[:2])
+    found = page_regions(len(style_images), painting, masks, content_labels, style_labels, content_image.shape[:2])
 
     def on_stop(shown, view):
         weights = STATE.weights[settings.backbone]
@@ -88,7 +89,7 @@ def build(d: dict, page_banner) -> None:
     with tab_columns("") as cols:
         with cols.controls:
             content, styles = drop_zones("")
-            regions = regions_panel("", content, styles)
+            regions = regions_panel("", content, styles, labels=True)
             with gr.Row():
                 c |= fields(size=dict(value=d["size"], elem_id="size"),
                             iterations=dict(value=d["iterations"], elem_id="iterations"))
