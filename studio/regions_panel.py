@@ -165,9 +165,19 @@ def regions_panel(prefix: str, content, styles, labels: bool = False) -> list:
     a run takes, in page_regions' order."""
     help_text = REGIONS_HELP + (" For photos, label images are the natural input: a content label image "
                                 "and one per style image, each colour marking the same kind of thing on "
-                                "both sides (sky, building)." if labels else "")
+                                "both sides (sky, building). Find regions makes such a pair from the trained network's "
+                                "features (K regions on each image, paired by what they show)." if labels else "")
     with gr.Accordion("Regions (optional)", open=False, elem_id=f"{prefix}regions"):
         gr.Markdown(help_text)
+        if labels:
+            with gr.Row():
+                count = checked(gr.Number(0, precision=0, minimum=0, maximum=MAX_REGIONS, label="Regions (0 = chosen)",
+                                          elem_id=f"{prefix}regions_k", scale=1))
+                find_button = gr.Button("Find regions", elem_id=f"{prefix}find_regions", scale=2)
+                edit_button = gr.Button("Edit as a painting", elem_id=f"{prefix}edit_regions", scale=2)
+            found = gr.Gallery(label="Found regions (content, then each style image)", columns=4, height=200,
+                               format="png", elem_id=f"{prefix}found_regions", object_fit="contain")
+            found_line = gr.Markdown(elem_id=f"{prefix}found_line")
         painting = gr.ImageEditor(label="Paint the regions", type="numpy", sources=(), transforms=(), layers=False,
                                   brush=gr.Brush(BRUSH_SIZE, [(f"rgb{c}", BRUSH_OPACITY) for c in PALETTE.values()],
                                                  color_mode="fixed"),
@@ -187,15 +197,6 @@ def regions_panel(prefix: str, content, styles, labels: bool = False) -> list:
                                        file_types=["image"], type="filepath", elem_id=f"{prefix}style_labels",
                                        height=100)]
         line = gr.Markdown(elem_id=f"{prefix}regions_line")
-        if labels:
-            with gr.Row():
-                count = checked(gr.Number(0, precision=0, minimum=0, maximum=MAX_REGIONS, label="Regions (0 = chosen)",
-                                          elem_id=f"{prefix}regions_k", scale=1))
-                find_button = gr.Button("Find regions", elem_id=f"{prefix}find_regions", scale=2)
-                edit_button = gr.Button("Edit as a painting", elem_id=f"{prefix}edit_regions", scale=2)
-            found = gr.Gallery(label="Found regions (content, then each style image)", columns=4, height=200,
-                               format="png", elem_id=f"{prefix}found_regions", object_fit="contain")
-            found_line = gr.Markdown(elem_id=f"{prefix}found_line")
     quiet = dict(queue=False, show_progress="hidden", api_name=False)
     show = dict(fn=regions_preview, inputs=[content, painting, styles, *inputs[1:]], outputs=[preview, line],
                 trigger_mode="always_last", **quiet)
