@@ -12,6 +12,7 @@ from .backbones import (BACKBONES, POOLINGS, default_content_layers, layer_table
 from .errors import StyleError
 from .losses import LOSS_KINDS, NORMALIZATIONS
 from .optimize import OPTIMIZERS
+from .statistics import STATISTICS
 
 INITS = ("content", "style", "noise")
 BOUNDS = ("box", "none")   # L-BFGS keeps the image in [0, 1] while optimising, or not
@@ -182,6 +183,8 @@ class ImageSettings:
     loss: str = setting("mse", "penalty; huber and smooth_l1 are the same at delta = beta = 1",
                         choices=LOSS_KINDS, what="loss kind")
     huber_delta: float = setting(1.0, "delta of huber, beta of smooth_l1", minimum=0, strict=True)
+    style_statistic: str = setting("gram", "what the style term matches at each layer: " + "; ".join(
+        f"{name}: {s.description}" for name, s in STATISTICS.items()), choices=tuple(STATISTICS))
     normalization: str = setting("relative", "'paper': exactly the formulas of README's 'The losses' (means "
                                           "over features, Grams divided by H W C); 'relative': each "
                                           "layer's term divided by mean(rho(target)), so that a weight "
@@ -265,6 +268,11 @@ class ImageSettings:
     def bounded(self) -> bool:
         """Whether L-BFGS keeps the image in [0, 1] while optimising (first-order methods always do)."""
         return self.bounds == "box"
+
+    @property
+    def statistic(self):
+        """The style term's statistic (`statistics.py`), which makes its targets and compares them."""
+        return STATISTICS[self.style_statistic]
 
     @property
     def scale_iterations(self) -> tuple[int, ...]:
