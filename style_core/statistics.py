@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .losses import _outer_sum, blend_grams
 
@@ -57,9 +58,90 @@ class Gram:
         return jnp.mean(rho(target))
 
 
+# Eigenvalues of C_s^(1/2) C_x C_s^(1/2) under this fraction of the largest are float32 rounding: their
+# slope in `trace_sqrt`'s derivative is taken at this floor.
+EIGEN_FLOOR = 1e-6
+
+
+@jax.custom_vjp
+def trace_sqrt(m: jax.Array) -> jax.Array:
+    """tr(M^(1/2)) of a symmetric positive semi-definite M, from its eigenvalues (negative ones, which
+    are rounding, as 0)."""
+    return jnp.sum(jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(m), 0.0)))
+
+
+def _trace_sqrt_fwd(m):
+    values, vectors = jnp.linalg.eigh(m)
+    return jnp.sum(jnp.sqrt(jnp.maximum(values, 0.0))), (values, vectors)
+
+
+def _trace_sqrt_bwd(saved, cotangent):
+    # d tr(M^(1/2)) = tr(M^(-1/2) dM) / 2: eigenvalues and eigenvectors only, none of the 1 / (l_i - l_j)
+    # of a full square root's derivative, which blow up where eigenvalues meet (a dead ReLU's channels
+    # all give 0). An eigenvalue under EIGEN_FLOOR of the largest (float32 rounding there is that
+    # large) counts as that: its slope 1 / (2 sqrt(l)) would be noise.
+    values, vectors = saved
+    floor = jnp.maximum(EIGEN_FLOOR * jnp.max(values), 1e-30)
+    slope = 0.5 / jnp.sqrt(jnp.maximum(values, floor))
+    return (cotangent * (vectors * slope) @ vectors.T,)
+
+
+trace_sqrt.defvjp(_trace_sqrt_fwd, _trace_sqrt_bwd)
+
+
+@dataclass(frozen=True)
+class W2:
+    """The Wasserstein-2 distance between Gaussians fitted to the features (KB's `StyleLossW2`): a layer's
+    positions as samples with mean mu and covariance C (weighted by g_p^2 / sum g^2 under a guide, the
+    guided Gram's weights, so a region's statistics are a weighted mean and covariance):
+
+        W2^2 = |mu_x - mu_s|^2 + tr(C_x) + tr(C_s) - 2 tr((C_s^(1/2) C_x C_s^(1/2))^(1/2))
+
+    The layer's term is W2^2 / C (a mean over channels); "relative" divides it by the target's mean
+    square, (|mu_s|^2 + tr(C_s)) / C, so it is the squared distance relative to the style's own size
+    (invariant to a rescaling of the features). C_s^(1/2) is made once per target, in float64; the
+    image's side differentiates only a trace of a square root (`trace_sqrt`), which is stable. The
+    penalty `loss` does not apply (W2 is its own distance). Targets blend as a mixture: the means
+    and second moments are averaged, so several style images blend as with Grams."""
+    description = "Wasserstein-2 between Gaussians: each layer's feature mean and covariance"
+
+    def sums(self, features: jax.Array, guide: jax.Array | None = None) -> dict:
+        h, w, c = features.shape
+        f = features.reshape(h * w, c)
+        g = jnp.ones((h * w, 1), f.dtype) if guide is None else guide.reshape(h * w, 1)
+        return {"mass": jnp.sum(g * g), "first": jnp.sum(g * g * f, axis=0), "second": _outer_sum(g * f)}
+
+    def moments(self, sums: Mapping) -> dict:
+        mass = jnp.maximum(sums["mass"], 1e-30)   # a mask with no mass at a layer: zeros, as with Grams
+        return {"mean": sums["first"] / mass, "second": sums["second"] / mass}
+
+    def target(self, moments: Mapping) -> dict:
+        mean, second = np.asarray(moments["mean"], np.float64), np.asarray(moments["second"], np.float64)
+        cov = second - np.outer(mean, mean)
+        values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+        root = (vectors * np.sqrt(np.maximum(values, 0.0))) @ vectors.T
+        return {"mean": jnp.asarray(mean, jnp.float32), "root": jnp.asarray(root, jnp.float32),
+                "trace": jnp.float32(np.trace(cov)), "square": jnp.float32(np.trace(second) / len(mean))}
+
+    def loss(self, features: jax.Array, guide: jax.Array | None, target: Mapping, rho: Callable) -> jax.Array:
+        h, w, c = features.shape
+        f = features.reshape(h * w, c)
+        g = jnp.ones((h * w, 1), f.dtype) if guide is None else guide.reshape(h * w, 1)
+        mass = jnp.maximum(jnp.sum(g * g), 1e-30)
+        mean = jnp.sum(g * g * f, axis=0) / mass
+        cov = _outer_sum((f - mean) * (g / jnp.sqrt(mass)))  # centred: no cancellation in float32
+        root = target["root"]
+        w2 = (jnp.sum(jnp.square(mean - target["mean"])) + jnp.trace(cov) + target["trace"]
+              - 2 * trace_sqrt(root @ cov @ root))
+        return w2 / c
+
+    def scale(self, target: Mapping, rho: Callable) -> jax.Array:
+        return target["square"]
+
+
 GRAM = Gram()
 # The statistics a front end offers by name (`settings.style_statistic`), the first the default.
-STATISTICS = {"gram": GRAM}
+STATISTICS = {"gram": GRAM, "w2": W2()}
 
 
 def add_sums(a, b):
