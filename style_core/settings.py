@@ -211,6 +211,9 @@ class ImageSettings:
     bounds: str = setting("box", "L-BFGS: 'box' keeps the image in [0, 1] while optimising, as L-BFGS-B "
                                  "does; 'none' lets it leave and clips it when saved, as the classic "
                                  "scripts do (first-order methods: always box)", choices=BOUNDS)
+    average: float = setting(0.0, "iterate averaging: the image shown and written is the exponential moving "
+                                  "average of the optimizer's iterates with this decay per step (0: off, "
+                                  "the last iterate; 0.9 averages about the last 10 steps)", minimum=0)
     steps_per_call: int = setting(20, "optimisation steps compiled into one call (the host looks between "
                                       "calls)", minimum=1)
     preview_every: int = setting(50, "steps between previews", minimum=1)
@@ -231,6 +234,8 @@ class ImageSettings:
             raise StyleError(f"size {self.size} is over the image-mode limit of {MAX_SIZE} px "
                              f"(large mode tiles bigger outputs)")
         check_style_scale(self.style_scale, self.size, MAX_SIZE)
+        if self.average >= 1:
+            raise StyleError(f"average must be below 1 (the decay of a moving average), not {self.average:g}")
         set_("scales_auto", self.scales is None)   # a copy with a given value is no longer automatic
         set_("tol_auto", self.tol is None)         # again whenever the optimizer changes
         if self.tol is None:
