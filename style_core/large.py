@@ -4,7 +4,8 @@
 
 1. Style targets, once, from the style image at the scale of the *full output* (so a brush stroke
    has the same size in pixels in every tile). A style image too big for one pass is cut into
-   aligned pieces with context margins, and their feature products are summed (`tiled_grams`).
+   aligned pieces with context margins, and the style statistic's sums over them are added up
+   (`tiled_targets`).
 2. A global pass: image mode on the whole content at a size that fits one pass (`base_size`).
 3. Every tile is initialised from the upsampled global result (so neighbouring tiles start out
    agreeing) and optimised against its own content target and the shared style targets.
@@ -34,11 +35,11 @@ from .backbones import layer_table, min_input_side
 from .errors import StyleError
 from .events import Event, PassClock
 from .images import fit_longest_side, resize, resize_longest
-from .losses import blend_grams
 from .objective import Aux, Term, content_data, feature_shapes, image_objective, target_features
 from .optimize import descend, evaluator
-from .regions import Region, area_resize, check_regions, describe, guided_gram, layer_guides, restart_uncovered
+from .regions import Region, area_resize, check_regions, describe, layer_guides, restart_uncovered
 from .settings import ImageSettings, check_fields, check_style_scale, mode_dict, setting
+from .statistics import add_sums, blend
 from .tiling import Feather, Tile, tiles
 from .transfer import finish, initial_image, prepare_inputs, scale_shapes, stylize
 from .weights import Weights
@@ -141,40 +142,52 @@ def _pieces(length: int, core: int, margin: int) -> list[tuple[int, int, int, in
     return out
 
 
-def tiled_grams(settings: ImageSettings, variables: Mapping, image: np.ndarray, core: int,
-                margin: int = STYLE_MARGIN) -> dict[str, jax.Array]:
-    """Gram matrices of `image` at every style layer, as one pass would compute them, in pieces.
+def tiled_targets(settings: ImageSettings, variables: Mapping, image: np.ndarray, core: int,
+                  margin: int = STYLE_MARGIN) -> dict[str, Any]:
+    """The style statistic's targets of `image` at every style layer, as one pass would make them, in
+    pieces.
 
     An image up to `core + 2 * margin` px a side is one pass. A larger one is cut into cores of
     `core` px (rounded to ALIGN) that partition it; each core is run with `margin` px of context
     around it, and only the feature positions inside the core count, so each position is counted
-    once: G = sum_pieces F_core^T F_core / (N C). The result differs from one pass only through
-    context beyond the margin, at deep layers.
+    once: the statistic's sums (`statistics.py`; Gram: F_core^T F_core and the positions) add up over
+    the pieces. The result differs from one pass only through context beyond the margin, at deep
+    layers.
     """
-    return tiled_guided_grams(settings, variables, image, [None], core, margin)[0]
+    statistic = settings.statistic
+    moments = tiled_moments(settings, variables, image, [None], core, margin)[0]
+    return {k: statistic.target(m) for k, m in moments.items()}
 
 
-def tiled_guided_grams(settings: ImageSettings, variables: Mapping, image: np.ndarray,
-                       masks: Sequence[np.ndarray | None], core: int, margin: int = STYLE_MARGIN,
-                       ) -> list[dict[str, jax.Array]]:
-    """`tiled_grams` under each of `masks` (None: no mask): the guided Grams (F m)^T (F m) / (sum(m^2) C)
-    of `regions.py`, from one run of the pieces for all of them. The mask is brought to each layer's
-    grid of the *whole* image and normalised by its mass there (`regions.layer_guides`), and each
-    piece's core weighted by its cut of that: the pieces' products sum to the one-pass numerator over
-    the one-pass mass, however the mask falls across the pieces (a piece it misses adds nothing)."""
-    layers = settings.style_layers
+def tiled_guided_targets(settings: ImageSettings, variables: Mapping, image: np.ndarray,
+                         masks: Sequence[np.ndarray | None], core: int, margin: int = STYLE_MARGIN,
+                         ) -> list[dict[str, Any]]:
+    """`tiled_targets` under each of `masks` (None: no mask): the guided targets of `regions.py`."""
+    statistic = settings.statistic
+    return [{k: statistic.target(m) for k, m in moments.items()}
+            for moments in tiled_moments(settings, variables, image, masks, core, margin)]
+
+
+def tiled_moments(settings: ImageSettings, variables: Mapping, image: np.ndarray,
+                  masks: Sequence[np.ndarray | None], core: int, margin: int = STYLE_MARGIN,
+                  ) -> list[dict[str, Any]]:
+    """The style statistic's moments of `image` under each of `masks`, from one run of the pieces for
+    all of them (see `tiled_targets`). The mask is brought to each layer's grid of the *whole* image
+    and normalised by its mass there (`regions.layer_guides`), and each piece's core weighted by its
+    cut of that: the pieces' sums add up to the one-pass sums, however the mask falls across the
+    pieces (a piece it misses adds nothing)."""
+    layers, statistic = settings.style_layers, settings.statistic
     features = target_features(settings.backbone, settings.pooling, layers)
     height, width = image.shape[:2]
     guides = [dict.fromkeys(layers) if m is None else
               layer_guides(m, feature_shapes(settings, variables, (height, width))) for m in masks]
     if max(height, width) <= core + 2 * margin:
         maps = features(variables, jnp.asarray(image))
-        return [{k: guided_gram(maps[k], g[k]) for k in layers} for g in guides]
+        return [{k: statistic.moments(statistic.sums(maps[k], g[k])) for k in layers} for g in guides]
     core = max(ALIGN, core // ALIGN * ALIGN)
     margin = math.ceil(margin / ALIGN) * ALIGN
     strides = {info.name: info.stride for info in layer_table(settings.backbone)}
-    sums = [{name: 0.0 for name in layers} for _ in guides]
-    counts = {name: 0 for name in layers}
+    sums = [dict.fromkeys(layers) for _ in guides]
     for a0, a1, c0, c1 in _pieces(height, core, margin):
         for b0, b1, d0, d1 in _pieces(width, core, margin):
             maps = features(variables, jnp.asarray(image[a0:a1, b0:b1]))
@@ -184,14 +197,9 @@ def tiled_guided_grams(settings: ImageSettings, variables: Mapping, image: np.nd
                 q0, q1 = (d0 - b0) // s, (d1 - b0) // s if d1 < width else f.shape[1]
                 core_f = f[r0:r1, q0:q1]    # at feature (a0 / s + r0, b0 / s + q0) of the whole image's grid
                 for total, g in zip(sums, guides):
-                    cut = core_f if g[name] is None else core_f * g[name][
-                        a0 // s + r0:a0 // s + r1, b0 // s + q0:b0 // s + q1]
-                    part = cut.reshape(-1, f.shape[-1])
-                    total[name] = total[name] + part.T @ part
-                counts[name] += core_f.shape[0] * core_f.shape[1]
-    # N * C passes 2**31 at 8192 px (67M positions x 64 channels): divide by a Python float, not an
-    # int that JAX would take as int32
-    return [{name: total[name] / float(counts[name] * total[name].shape[0]) for name in layers} for total in sums]
+                    cut = None if g[name] is None else g[name][a0 // s + r0:a0 // s + r1, b0 // s + q0:b0 // s + q1]
+                    total[name] = add_sums(total[name], statistic.sums(core_f, cut))
+    return [{name: statistic.moments(total[name]) for name in layers} for total in sums]
 
 
 # --- several devices: a batch of tiles, sharded -------------------------------------------------------
@@ -223,13 +231,14 @@ BASE, TILE = jobs.Piece("base.npz", jobs.NPZ), jobs.Piece("tiles/{:05d}.npz", jo
 PIECES = (BASE, TILE)
 
 
-def output_grams(prepared: Sequence[np.ndarray], settings: LargeSettings, weights: Weights,
-                 shape: tuple[int, int], regions: Sequence[Region] = ()):
-    """The blended style Grams of the (prepared) style images at the scale of a `shape` output; with
-    `regions`, each region's guided Grams of its style image under its style mask instead (a tuple in
-    region order, as `objective.region_targets` makes them), each style image run once for all its
-    regions."""
+def output_targets(prepared: Sequence[np.ndarray], settings: LargeSettings, weights: Weights,
+                   shape: tuple[int, int], regions: Sequence[Region] = ()):
+    """The style statistic's blended targets of the (prepared) style images at the scale of a `shape`
+    output; with `regions`, each region's guided targets of its style image under its style mask
+    instead (a tuple in region order, as `objective.region_targets` makes them), each style image run
+    once for all its regions."""
     image_settings, need = settings.image, min_input_side(settings.image.backbone, settings.image.layers)
+    statistic = image_settings.statistic
     scaled = []
     for style in prepared:
         s = resize_longest(style, max(1, round(image_settings.style_scale * max(shape))))
@@ -238,12 +247,12 @@ def output_grams(prepared: Sequence[np.ndarray], settings: LargeSettings, weight
                              f"{image_settings.backbone} needs at least {need} px: raise `style_scale`")
         scaled.append(s)
     if regions:
-        per_style = {k: iter(tiled_guided_grams(image_settings, weights.variables, scaled[k],
-                                                [r.style_mask for r in regions if r.style == k], settings.tile))
+        per_style = {k: iter(tiled_guided_targets(image_settings, weights.variables, scaled[k],
+                                                  [r.style_mask for r in regions if r.style == k], settings.tile))
                      for k in sorted({r.style for r in regions})}
         return tuple(next(per_style[r.style]) for r in regions)
-    grams = [tiled_grams(image_settings, weights.variables, s, settings.tile) for s in scaled]
-    return {name: blend_grams([g[name] for g in grams], image_settings.style_blend)
+    moments = [tiled_moments(image_settings, weights.variables, s, [None], settings.tile)[0] for s in scaled]
+    return {name: statistic.target(blend([m[name] for m in moments], image_settings.style_blend))
             for name in image_settings.style_layers}
 
 
@@ -256,13 +265,13 @@ def tile_style_losses(image: np.ndarray, content: np.ndarray, styles: Sequence[n
     s, shape = settings.image, image.shape[:2]
     _, prepared = prepare_inputs(content, styles, s)
     regions = check_regions(regions, len(styles), s.style_blend)
-    grams = output_grams(prepared, settings, weights, shape, regions)
+    targets = output_targets(prepared, settings, weights, shape, regions)
     full = resize(content, *shape)
     objective = image_objective(s, regions=bool(regions))
     evaluate = evaluator(objective.function)
     seen = color.luminance if s.preserve_color == "luminance" else (lambda x: x)  # what the network saw
     return [float(evaluate(jnp.asarray(seen(image[t.slices])), objective.aux(
-        weights.variables, seen(full[t.slices]), grams, [area_resize(r.mask, *shape, t.slices) for r in regions]),
+        weights.variables, seen(full[t.slices]), targets, [area_resize(r.mask, *shape, t.slices) for r in regions]),
         objective.weights)[1]["style"]) for t in layout]
 
 
@@ -322,7 +331,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
 
     # 1. style targets at the output's scale
     yield event(stage="style targets", completed=0)
-    grams = output_grams(prepared, settings, weights, shape, regions)
+    targets = output_targets(prepared, settings, weights, shape, regions)
     # 2. the global pass, whose result starts every tile
     base, base_losses = None, {}
     if settings.base_size:
@@ -337,7 +346,7 @@ def stylize_large(content: np.ndarray, styles: Sequence[np.ndarray], settings: L
         small = resize_longest(content, min(settings.tile, max(shape)))
         small = color.luminance(small) if image_settings.preserve_color == "luminance" else small
         norms = content_data(image_settings, weights.variables, small)["norms"]
-        work = TileWork(settings, tuple(extras), norms, bool(regions), weights.variables, grams)
+        work = TileWork(settings, tuple(extras), norms, bool(regions), weights.variables, targets)
         canvas = Canvas(shape, layout, resize(content, *shape), base)
         tile_losses, resumed, places = yield from _paint_tiles(canvas, work, prepared, regions, base, folder, event,
                                                                backend or cluster.Local())
@@ -399,14 +408,15 @@ class Canvas:
 class TileWork:
     """What every tile of a job shares (on a cluster, put in the object store once): the settings,
     the mode's extra terms, the content divisors, whether the style term is that of regions, the
-    backbone's variables and the style targets. Each tile's objective is made from these where it
+    backbone's variables and the style targets (made by the settings' style statistic, whatever it
+    is: the cluster ships them as they are). Each tile's objective is made from these where it
     runs, so that its compiled code is cached there."""
     settings: LargeSettings
     extras: tuple
     norms: Any
     regions: bool
     variables: Mapping
-    grams: Any
+    targets: Any
 
     def objective(self):
         return image_objective(self.settings.image, self.extras, content_norm=self.norms, regions=self.regions)
@@ -439,7 +449,7 @@ def paint(work: TileWork, unit: TileInputs, device=None):
     """Optimises a unit of tiles (a batch sharded over this host's devices when it holds several);
     yields a `TileProgress` per chunk, returns each tile's `PaintedTile` in order."""
     image_settings, objective = work.settings.image, work.objective()
-    per_tile = [objective.aux(work.variables, c, work.grams, m) for c, m in zip(unit.content, unit.masks)]
+    per_tile = [objective.aux(work.variables, c, work.targets, m) for c, m in zip(unit.content, unit.masks)]
     batch = len(unit.tiles)
     if batch == 1:
         aux, run_terms, x_start = per_tile[0], objective.function, jnp.asarray(unit.starts[0])
@@ -452,7 +462,7 @@ def paint(work: TileWork, unit: TileInputs, device=None):
     for report in descend(x_start, run_terms, aux, objective.weights, iterations=work.settings.tile_iterations,
                           optimizer=image_settings.optimizer, lr=image_settings.lr,
                           steps_per_call=image_settings.steps_per_call, tol=image_settings.tol,
-                          bounded=image_settings.bounded):
+                          bounded=image_settings.bounded, average=image_settings.average):
         if report.finished:
             break
         yield TileProgress(report.step, dict(report.losses))

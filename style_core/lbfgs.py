@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .steppers import StepState, Stepper, dispatched
+from .steppers import Average, StepState, Stepper, dispatched
 
 C1, C2 = 1e-4, 0.9
 MAX_EVALUATIONS = 20
@@ -153,10 +153,12 @@ class HostLBFGS:
         memory, first = (memory, False) if valid_pair else (self.fresh(x), True)
         inner = inner._replace(memory=memory, first=first, value=value, terms=terms, grad=grad,
                                evaluations=inner.evaluations + tried)
-        return StepState(new_x, inner, best_x, best_loss, jnp.bool_(False)), out
+        return StepState(new_x, inner, best_x, best_loss, jnp.bool_(False),
+                         None if state.average is None else _average(state.average, new_x)), out
 
 
 _compiled = functools.lru_cache(maxsize=64)(HostLBFGS)   # one per loss, memory size and box
+_average = jax.jit(Average.update)   # one compiled call per step, not three dispatches
 
 
 def _probe(value_and_grad, x, t, d, g, aux, weights, box):

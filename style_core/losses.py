@@ -4,7 +4,8 @@ For features F_l of shape (H_l, W_l, C_l) seen as a (H_l*W_l, C_l) matrix and a 
 
     G_l(x)    = F_l(x)^T F_l(x) / (H_l W_l C_l)
     L_content = sum_l w_l mean(rho(F_l(x) - F_l(c)))
-    L_style   = sum_l w_l mean(rho(G_l(x) - sum_k b_k G_l(s_k)))      (b normalised to sum 1)
+    L_style   = sum_l w_l mean(rho(G_l(x) - sum_k b_k G_l(s_k)))      (b normalised to sum 1; the
+                                                                   Gram statistic of statistics.py)
     L_tv      = mean|x[i+1,j] - x[i,j]| + mean|x[i,j+1] - x[i,j]|
     L_temporal = mean(c * (x - w(x_prev))^2)                         (video mode)
 
@@ -93,13 +94,16 @@ def tv_loss(image: jax.Array) -> jax.Array:
     return jnp.mean(dy) + jnp.mean(dx)
 
 
-def layer_norms(rho: Callable, targets: Mapping[str, jax.Array], normalization: str) -> dict:
-    """The divisor of each layer's term: 1 ("paper") or mean(rho(target)) ("relative")."""
+def layer_norms(rho: Callable, targets: Mapping[str, jax.Array], normalization: str,
+                scale: Callable | None = None) -> dict:
+    """The divisor of each layer's term: 1 ("paper") or the target's own size ("relative"): `scale(target)`,
+    mean(rho(target)) without one (a style statistic's `scale`, `statistics.py`)."""
     if normalization == "paper":
         return {name: jnp.float32(1.0) for name in targets}
     if normalization == "relative":
+        scale = scale or (lambda t: jnp.mean(rho(t)))
         # A layer whose target is all zeros (a dead ReLU map) would divide by zero.
-        return {name: jnp.maximum(jnp.mean(rho(t)), 1e-12) for name, t in targets.items()}
+        return {name: jnp.maximum(scale(t), 1e-12) for name, t in targets.items()}
     raise StyleError(f"unknown normalisation {normalization!r}; choose one of "
                      f"{', '.join(NORMALIZATIONS)}")
 
@@ -110,14 +114,6 @@ def content_loss(features: Mapping[str, jax.Array], targets: Mapping[str, jax.Ar
     """sum_l w_l mean(rho(F_l(x) - F_l(c))) / norm_l."""
     return sum(layer_weights[name] * jnp.mean(rho(features[name] - targets[name])) / norms[name]
                for name in targets)
-
-
-def style_loss(features: Mapping[str, jax.Array], target_grams: Mapping[str, jax.Array],
-               layer_weights: Mapping[str, float], norms: Mapping[str, jax.Array],
-               rho: Callable) -> jax.Array:
-    """sum_l w_l mean(rho(G_l(x) - G_l(s))) / norm_l."""
-    return sum(layer_weights[name] * jnp.mean(rho(gram_matrix(features[name]) - target_grams[name]))
-               / norms[name] for name in target_grams)
 
 
 def temporal_loss(x: jax.Array, target: jax.Array, mask: jax.Array) -> jax.Array:

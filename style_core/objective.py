@@ -1,9 +1,10 @@
 """The objective as data: a list of weighted terms, minimised as sum_k w_k L_k(x) in list order.
 
 `image_objective` lists content, style and TV, then a mode's own terms (photo's matting term, video's
-temporal ones): a mode adds entries, never a branch. With regions (`regions.py`) the style term
-compares each region's guided Grams instead, under the same name. The terms that read the backbone's
-features of x share one forward pass; the compiled function is cached by what it computes, not by
+temporal ones): a mode adds entries, never a branch. The style term compares the settings' style
+statistic (`statistics.py`: Gram matrices by default), which also makes its targets here; with regions
+(`regions.py`) it compares each region's guided statistic instead, under the same name. The terms that
+read the backbone's features of x share one forward pass; the compiled function is cached by what it computes, not by
 weights or data, so a weight sweep or a new image of the same size reuses the compiled code.
 """
 
@@ -18,19 +19,21 @@ import jax.numpy as jnp
 import numpy as np
 
 from .backbones import feature_extractor
-from .losses import blend_grams, content_loss, gram_matrix, layer_norms, penalty, style_loss, tv_loss
-from .regions import Region, guided_gram, layer_guides, region_style_loss
+from .losses import content_loss, layer_norms, penalty, tv_loss
+from .regions import Region, layer_guides, region_style_loss
+from .statistics import blend, style_loss
 from .settings import ImageSettings
 
 
 @dataclass(frozen=True)
 class ScaleInputs:
     """What terms' data are made from at one scale (or tile): the prepared content at its size, the
-    blended style Grams for that size (each mode makes them its own way), the backbone's variables;
-    with regions, `grams` holds each region's guided Grams (`region_targets`) and `masks` each
-    region's mask on this scale (or tile) of the output, in region order."""
+    style statistic's blended targets for that size (`style_targets`; large mode makes them in pieces),
+    the backbone's variables; with regions, `targets` holds each region's guided targets
+    (`region_targets`) and `masks` each region's mask on this scale (or tile) of the output, in
+    region order."""
     content: np.ndarray
-    grams: Mapping[str, jax.Array] | Sequence[Mapping[str, jax.Array]]
+    targets: Mapping[str, Any] | Sequence[Mapping[str, Any]]
     variables: Mapping
     masks: Sequence[np.ndarray] = ()
 
@@ -71,10 +74,10 @@ class Objective:
         losses = tuple((t.name, t.loss, t.layers) for t in self.terms)
         return _terms_function(self.backbone, self.pooling, losses)
 
-    def aux(self, variables: Mapping, content: np.ndarray, grams, masks: Sequence[np.ndarray] = ()) -> Aux:
+    def aux(self, variables: Mapping, content: np.ndarray, targets, masks: Sequence[np.ndarray] = ()) -> Aux:
         """Every term's data for one scale (or tile) whose prepared content is `content` (see
-        `ScaleInputs` for `grams` and `masks`)."""
-        inputs = ScaleInputs(content, grams, variables, tuple(masks))
+        `ScaleInputs` for `targets` and `masks`)."""
+        inputs = ScaleInputs(content, targets, variables, tuple(masks))
         return Aux(variables, {t.name: t.data(inputs) if t.data else None for t in self.terms})
 
 
@@ -100,13 +103,22 @@ def layer_loss(compare: Callable, kind: str, delta: float) -> Callable:
 
 
 @functools.lru_cache(maxsize=None)
-def region_loss(kind: str, delta: float) -> Callable:
-    """`regions.region_style_loss` under the penalty `kind` as a term's loss (one object per
-    configuration, whatever the number of regions: that is in the data's structure)."""
+def statistic_loss(statistic, kind: str, delta: float) -> Callable:
+    """`statistics.style_loss` of `statistic` under the penalty `kind` as a term's loss (one object per
+    configuration: the compiled code is cached by it)."""
+    rho = penalty(kind, delta)
+    return lambda x, features, data: style_loss(features, data["target"], data["layer_weights"], data["norms"],
+                                                rho, statistic)
+
+
+@functools.lru_cache(maxsize=None)
+def region_loss(statistic, kind: str, delta: float) -> Callable:
+    """`regions.region_style_loss` of `statistic` under the penalty `kind` as a term's loss (one object
+    per configuration, whatever the number of regions: that is in the data's structure)."""
     rho = penalty(kind, delta)
     return lambda x, features, data: region_style_loss(features, data["guides"], data["targets"],
                                                        data["layer_weights"], data["norms"], rho,
-                                                       data["weights"])
+                                                       data["weights"], statistic)
 
 
 def _tv(x, features, data):
@@ -119,12 +131,13 @@ def image_objective(settings: ImageSettings, extras: Sequence[Term] = (), *,
     `content_norm`: the content term's divisors, where every tile shares one (large mode).
     `regions`: the style term is that of regions, whose targets and masks come with each scale's
     inputs (`ScaleInputs`)."""
-    rho = settings.loss, settings.huber_delta
-    style = (Term("style", settings.style_weight, region_loss(*rho),
+    rho, statistic = (settings.loss, settings.huber_delta), settings.statistic
+    style = (Term("style", settings.style_weight, region_loss(statistic, *rho),
                   lambda inputs: region_data(settings, inputs), settings.style_layers) if regions else
-             Term("style", settings.style_weight, layer_loss(style_loss, *rho),
-                  lambda inputs: _layer_data(settings, inputs.grams, settings.style_layers,
-                                             settings.style_layer_weights, None), settings.style_layers))
+             Term("style", settings.style_weight, statistic_loss(statistic, *rho),
+                  lambda inputs: _layer_data(settings, inputs.targets, settings.style_layers,
+                                             settings.style_layer_weights, None, statistic.scale),
+                  settings.style_layers))
     return Objective(settings.backbone, settings.pooling, (
         Term("content", settings.content_weight, layer_loss(content_loss, *rho),
              lambda inputs: content_data(settings, inputs.variables, inputs.content, content_norm),
@@ -135,10 +148,12 @@ def image_objective(settings: ImageSettings, extras: Sequence[Term] = (), *,
 
 
 def _layer_data(settings: ImageSettings, target: Mapping, layers: Sequence[str],
-                layer_weights: Sequence[float], norms: Mapping | None) -> dict:
-    """A layer loss's data: its targets, their divisors (see `losses.layer_norms`), its layer weights."""
+                layer_weights: Sequence[float], norms: Mapping | None, scale: Callable | None = None) -> dict:
+    """A layer loss's data: its targets, their divisors (see `losses.layer_norms`, `scale` theirs), its
+    layer weights."""
     if norms is None:
-        norms = layer_norms(penalty(settings.loss, settings.huber_delta), target, settings.normalization)
+        rho = penalty(settings.loss, settings.huber_delta)
+        norms = layer_norms(rho, target, settings.normalization, scale and (lambda t: scale(t, rho)))
     return {"target": target, "norms": norms,
             "layer_weights": dict(zip(layers, map(jnp.float32, layer_weights)))}
 
@@ -148,13 +163,14 @@ def region_data(settings: ImageSettings, inputs: ScaleInputs) -> dict:
     covers exactly this scale's or tile's content, brought to every style layer), targets, divisors,
     weight (0 where its mask has no mass: a tile it does not reach keeps the same structure, so the
     same compiled code, and gets no term from it) and the layer weights."""
-    if len(inputs.masks) != len(inputs.grams):
-        raise ValueError(f"{len(inputs.masks)} masks for {len(inputs.grams)} regions' targets")
+    if len(inputs.masks) != len(inputs.targets):
+        raise ValueError(f"{len(inputs.masks)} masks for {len(inputs.targets)} regions' targets")
     shapes = feature_shapes(settings, inputs.variables, inputs.content.shape[:2])
-    rho = penalty(settings.loss, settings.huber_delta)
+    rho, scale = penalty(settings.loss, settings.huber_delta), settings.statistic.scale
     return {"guides": tuple(layer_guides(m, shapes) for m in inputs.masks),
-            "targets": tuple(inputs.grams),
-            "norms": tuple(layer_norms(rho, t, settings.normalization) for t in inputs.grams),
+            "targets": tuple(inputs.targets),
+            "norms": tuple(layer_norms(rho, t, settings.normalization, lambda v: scale(v, rho))
+                           for t in inputs.targets),
             "weights": tuple(jnp.float32(np.max(m) > 0) for m in inputs.masks),
             "layer_weights": dict(zip(settings.style_layers, map(jnp.float32, settings.style_layer_weights)))}
 
@@ -165,7 +181,7 @@ def region_style_values(settings: ImageSettings, variables: Mapping, x: np.ndarr
     features = target_features(settings.backbone, settings.pooling, settings.style_layers)(
         variables, jnp.asarray(x))
     rho = penalty(settings.loss, settings.huber_delta)
-    return [float(region_style_loss(features, [g], [t], data["layer_weights"], [n], rho, [c]))
+    return [float(region_style_loss(features, [g], [t], data["layer_weights"], [n], rho, [c], settings.statistic))
             for g, t, n, c in zip(data["guides"], data["targets"], data["norms"], data["weights"])]
 
 
@@ -197,18 +213,22 @@ def target_features(backbone: str, pooling: str, layers: tuple[str, ...]):
 
 
 def style_targets(settings: ImageSettings, variables: Mapping, styles: Sequence[np.ndarray],
-                  ) -> dict[str, jax.Array]:
-    """The blended Gram matrices of the style images, each at its own size (computed once per size)."""
+                  ) -> dict[str, Any]:
+    """The style statistic's targets of the style images, each at its own size, their moments blended
+    (`statistics.blend`; computed once per size)."""
+    statistic = settings.statistic
     features = target_features(settings.backbone, settings.pooling, settings.style_layers)
-    grams = [{k: gram_matrix(v) for k, v in features(variables, jnp.asarray(s)).items()} for s in styles]
-    return {name: blend_grams([g[name] for g in grams], settings.style_blend) for name in
-            settings.style_layers}
+    moments = [{k: statistic.moments(statistic.sums(v)) for k, v in features(variables, jnp.asarray(s)).items()}
+               for s in styles]
+    return {name: statistic.target(blend([m[name] for m in moments], settings.style_blend))
+            for name in settings.style_layers}
 
 
 def region_targets(settings: ImageSettings, variables: Mapping, styles: Sequence[np.ndarray],
-                   regions: Sequence[Region]) -> tuple[dict[str, jax.Array], ...]:
-    """Each region's guided Gram matrices of its style image (at its size in `styles`) under its style
-    mask (the whole image without one), computed once per size; each style image's features once."""
+                   regions: Sequence[Region]) -> tuple[dict[str, Any], ...]:
+    """Each region's guided targets of its style image (at its size in `styles`) under its style mask
+    (the whole image without one), computed once per size; each style image's features once."""
+    statistic = settings.statistic
     features = target_features(settings.backbone, settings.pooling, settings.style_layers)
     maps = {k: features(variables, jnp.asarray(styles[k])) for k in sorted({r.style for r in regions})}
     out = []
@@ -216,5 +236,6 @@ def region_targets(settings: ImageSettings, variables: Mapping, styles: Sequence
         f = maps[r.style]
         guides = (dict.fromkeys(f) if r.style_mask is None else
                   layer_guides(r.style_mask, {name: v.shape[:2] for name, v in f.items()}))
-        out.append({name: guided_gram(f[name], guides[name]) for name in settings.style_layers})
+        out.append({name: statistic.target(statistic.moments(statistic.sums(f[name], guides[name])))
+                    for name in settings.style_layers})
     return tuple(out)

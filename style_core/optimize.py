@@ -21,7 +21,7 @@ import optax
 
 from .errors import StyleError
 from .lbfgs import host_lbfgs
-from .steppers import StepState, Stepper, first_order
+from .steppers import Average, StepState, Stepper, first_order
 
 
 class Optimizer(NamedTuple):
@@ -110,7 +110,7 @@ def _losses(evaluate: Callable, x, aux, weights) -> dict[str, float]:
 
 def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float], *,
             iterations: int, optimizer: str, lr: float, steps_per_call: int = 20, tol: float = 0.0,
-            dispatch: str | None = None, bounded: bool = True) -> Iterator[Descent]:
+            dispatch: str | None = None, bounded: bool = True, average: float = 0.0) -> Iterator[Descent]:
     """Minimises sum_k weights[k] * terms(x, aux)[k] over images x in [0, 1] from x0 (clipped),
     yielding after every chunk of up to `steps_per_call` steps. With `bounded` False, L-BFGS's image
     is not kept in [0, 1].
@@ -120,6 +120,10 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     diverges (non-finite, or EXPLODE_FACTOR times the starting loss), in which case the last report
     holds the best image seen and the reason. The caller may stop iterating at any time. Per-chunk
     reports carry each term for first-order methods; L-BFGS reports only the total until the end.
+
+    `average` > 0: every report's image is the exponential moving average of the iterates with that
+    decay (`steppers.Average`), whatever the optimizer; the result is the average (its loss a little
+    above the last iterate's: that is what averaging trades), except where the run diverged.
     """
     start = time.perf_counter()
     if optimizer not in OPTIMIZERS:
@@ -128,6 +132,9 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
                                             dispatch=dispatch or default_dispatch(), bounded=bool(bounded),
                                             size=x0.size)
     state = stepper.init(x0)
+    if average:
+        state = state._replace(average=Average.start(state.x, average))
+    shown = lambda s: s.x if s.average is None else s.average.image  # noqa: E731
     def count(state: StepState, step: int) -> int:
         return stepper.evaluations(state) if stepper.evaluations else step
     weights = {k: jnp.float32(v) for k, v in weights.items()}
@@ -172,17 +179,20 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
             break
         last = {k: float(np.asarray(v)[n - 1]) for k, v in values.items()}
         losses = {"total": current, **{k: v for k, v in last.items() if np.isfinite(v)}}
-        yield Descent(step, state.x, losses, tuple(history), losses0, time.perf_counter() - start,
+        yield Descent(step, shown(state), losses, tuple(history), losses0, time.perf_counter() - start,
                       evaluations=count(state, step))
-    final = Descent(step, state.x, measure(state.x), tuple(history), losses0, 0.0, True,
+    final = Descent(step, shown(state), measure(shown(state)), tuple(history), losses0, 0.0, True,
                     "converged" if step < iterations else "finished", count(state, step))
-    yield dataclasses.replace(_keep_best(final, state.best_x, measure), seconds=time.perf_counter() - start)
+    yield dataclasses.replace(_keep_best(final, state.best_x, measure, state.average is not None),
+                              seconds=time.perf_counter() - start)
 
 
-def _keep_best(report: Descent, best_x, measure: Callable) -> Descent:
+def _keep_best(report: Descent, best_x, measure: Callable, averaged: bool = False) -> Descent:
     """Where the run ended above the lowest loss before any of its steps (or not finite), that
     step's image (the stepper's best, the same whatever the chunking) becomes the result; ended
-    DIVERGE_FACTOR times above its start or not finite, the run is said to have diverged."""
+    DIVERGE_FACTOR times above its start or not finite, the run is said to have diverged. An
+    `averaged` run keeps its average unless it diverged (the average's loss is above the best
+    iterate's by design)."""
     if not report.history:   # no step taken
         return report
     final = report.losses["total"]
@@ -191,7 +201,10 @@ def _keep_best(report: Descent, best_x, measure: Callable) -> Descent:
     if np.isfinite(final) and final <= loss:
         return report
     start = report.initial_losses["total"]
-    if not np.isfinite(final) or (start > 0 and final > DIVERGE_FACTOR * start):
+    diverged = not np.isfinite(final) or (start > 0 and final > DIVERGE_FACTOR * start)
+    if averaged and not diverged:
+        return report
+    if diverged:
         rise = f" ({final / start:.3g}x its start)" if np.isfinite(final) and start > 0 else ""
         reason = (f"diverged: the loss rose to {final:.3g}{rise}; kept the best image (step {step}, loss "
                   f"{loss:.3g}): try a smaller learning rate")

@@ -36,7 +36,8 @@ import numpy as np
 
 from .errors import StyleError
 from .images import to_uint8
-from .losses import gram_matrix, style_loss
+from .losses import gram_matrix
+from .statistics import GRAM, style_loss
 
 # A mask whose largest value is at most this (half an 8-bit grey level) paints nothing: it is empty.
 EMPTY = 1 / 512
@@ -189,13 +190,14 @@ def guided_gram(features: jax.Array, guide_: jax.Array | None) -> jax.Array:
 def region_style_loss(features: Mapping[str, jax.Array], guides: Sequence[Mapping[str, jax.Array]],
                       targets: Sequence[Mapping[str, jax.Array]], layer_weights: Mapping[str, float],
                       norms: Sequence[Mapping[str, jax.Array]], rho: Callable,
-                      weights: Sequence[jax.Array] | None = None) -> jax.Array:
-    """sum_r c_r sum_l w_l mean(rho(G_l(x; m_r) - G_l(s_r; m'_r))) / norm_rl: `losses.style_loss` of
-    each region's guided features (region r's `guides`, `targets` and `norms`), summed. `weights`: the
-    c_r, 1 without them; 0 for a region whose mask has no mass here (a tile of large mode it does not
-    reach), whose guided Gram would be 0 and its term a constant with no gradient."""
+                      weights: Sequence[jax.Array] | None = None, statistic=GRAM) -> jax.Array:
+    """sum_r c_r sum_l w_l mean(rho(G_l(x; m_r) - G_l(s_r; m'_r))) / norm_r: `statistics.style_loss` of
+    each region under its guides (region r's `guides`, `targets` and `norms`), summed; with another
+    `statistic`, its guided layer loss in place of the Grams'. `weights`: the c_r, 1 without them; 0
+    for a region whose mask has no mass here (a tile of large mode it does not reach), whose guided
+    statistic would be 0 and its term a constant with no gradient."""
     weights = (1.0,) * len(guides) if weights is None else weights
-    return sum(c * style_loss({name: features[name] * g[name] for name in t}, t, layer_weights, n, rho)
+    return sum(c * style_loss(features, t, layer_weights, n, rho, statistic, guides=g)
                for g, t, n, c in zip(guides, targets, norms, weights))
 
 

@@ -12,6 +12,7 @@ from .backbones import (BACKBONES, POOLINGS, default_content_layers, layer_table
 from .errors import StyleError
 from .losses import LOSS_KINDS, NORMALIZATIONS
 from .optimize import OPTIMIZERS
+from .statistics import STATISTICS
 
 INITS = ("content", "style", "noise")
 BOUNDS = ("box", "none")   # L-BFGS keeps the image in [0, 1] while optimising, or not
@@ -192,6 +193,8 @@ class ImageSettings:
     loss: str = setting("mse", "penalty; huber and smooth_l1 are the same at delta = beta = 1",
                         choices=LOSS_KINDS, what="loss kind")
     huber_delta: float = setting(1.0, "delta of huber, beta of smooth_l1", minimum=0, strict=True)
+    style_statistic: str = setting("gram", "what the style term matches at each layer: " + "; ".join(
+        f"{name}: {s.description}" for name, s in STATISTICS.items()), choices=tuple(STATISTICS))
     normalization: str = setting("relative", "'paper': exactly the formulas of README's 'The losses' (means "
                                           "over features, Grams divided by H W C); 'relative': each "
                                           "layer's term divided by mean(rho(target)), so that a weight "
@@ -218,6 +221,9 @@ class ImageSettings:
     bounds: str = setting("box", "L-BFGS: 'box' keeps the image in [0, 1] while optimising, as L-BFGS-B "
                                  "does; 'none' lets it leave and clips it when saved, as the classic "
                                  "scripts do (first-order methods: always box)", choices=BOUNDS)
+    average: float = setting(0.0, "iterate averaging: the image shown and written is the exponential moving "
+                                  "average of the optimizer's iterates with this decay per step (0: off, "
+                                  "the last iterate; 0.9 averages about the last 10 steps)", minimum=0)
     steps_per_call: int = setting(20, "optimisation steps compiled into one call (the host looks between "
                                       "calls)", minimum=1)
     preview_every: int = setting(50, "steps between previews", minimum=1)
@@ -238,6 +244,8 @@ class ImageSettings:
             raise StyleError(f"size {self.size} is over the image-mode limit of {MAX_SIZE} px "
                              f"(large mode tiles bigger outputs)")
         check_style_scale(self.style_scale, self.size, MAX_SIZE)
+        if self.average >= 1:
+            raise StyleError(f"average must be below 1 (the decay of a moving average), not {self.average:g}")
         set_("scales_auto", self.scales is None)   # a copy with a given value is no longer automatic
         set_("tol_auto", self.tol is None)         # again whenever the optimizer changes
         if self.tol is None:
@@ -275,6 +283,11 @@ class ImageSettings:
     def bounded(self) -> bool:
         """Whether L-BFGS keeps the image in [0, 1] while optimising (first-order methods always do)."""
         return self.bounds == "box"
+
+    @property
+    def statistic(self):
+        """The style term's statistic (`statistics.py`), which makes its targets and compares them."""
+        return STATISTICS[self.style_statistic]
 
     @property
     def scale_iterations(self) -> tuple[int, ...]:

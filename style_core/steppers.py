@@ -19,16 +19,45 @@ import jax.numpy as jnp
 import optax
 
 
+class Average(NamedTuple):
+    """An exponential moving average of the iterates x_0, x_1, ... (KB's style_transfer `EMA`, with
+    Adam's bias correction): v_k = d v_(k-1) + (1 - d) x_k from v_(-1) = 0, seen as v_k / (1 - d^(k+1)),
+    a mean of the iterates with weights decaying by d per step. The decay d is state, not a constant
+    of the compiled step, so a sweep of it reuses the step."""
+    value: jax.Array
+    power: jax.Array        # d^(k+1)
+    decay: jax.Array
+
+    @classmethod
+    def start(cls, x: jax.Array, decay: float) -> Average:
+        d = jnp.float32(decay)
+        return cls((1 - d) * x, d, d)
+
+    def update(self, x: jax.Array) -> Average:
+        return Average(self.decay * self.value + (1 - self.decay) * x, self.power * self.decay, self.decay)
+
+    @property
+    def image(self) -> jax.Array:
+        return self.value / (1 - self.power)
+
+
 class StepState(NamedTuple):
     x: jax.Array            # the current image
     inner: Any              # the optimizer's own state
     best_x: jax.Array       # the image with the lowest loss before any step taken
     best_loss: jax.Array
     diverged: jax.Array     # a step's loss was not finite or above the limit: no step is taken any more
+    average: Average | None = None   # of the iterates, where the run averages them (`optimize.descend`)
 
     @classmethod
     def start(cls, x: jax.Array, inner: Any) -> StepState:
         return cls(x, inner, x, jnp.float32(jnp.inf), jnp.bool_(False))
+
+    def averaged(self, x: jax.Array, taken=True) -> Average | None:
+        """The average with the step to x in it (where `taken`; else as it was)."""
+        if self.average is None:
+            return None
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(taken, a, b), self.average.update(x), self.average)
 
 
 class Stepper(NamedTuple):
@@ -74,7 +103,7 @@ def first_order_chunk(value_and_grad: Callable, transform: Callable, length: int
         best_loss = jnp.where(better, loss, state.best_loss)
         x, inner = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), (x, inner), (state.x, state.inner))
         loss = jnp.where(state.diverged, jnp.nan, loss)
-        return StepState(x, inner, best_x, best_loss, ~ok), (loss, values)
+        return StepState(x, inner, best_x, best_loss, ~ok, state.averaged(x, ok)), (loss, values)
 
     if dispatch == "async":
         return dispatched(jax.jit(step)), opt

@@ -109,13 +109,13 @@ def initial_image(settings: ImageSettings, content: np.ndarray, styles: Sequence
 
 def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSettings,
             weights: Weights, *, extras: Sequence[Term] = (), init: np.ndarray | None = None,
-            grams: dict | None = None, regions: Sequence[Region] = ()) -> Iterator[Event]:
+            targets: dict | None = None, regions: Sequence[Region] = ()) -> Iterator[Event]:
     """Paints `content` in the style of `styles`; yields progress, the last event has the result.
 
     `extras` (`objective.Term`s) are summed after content, style and TV (photo mode's matting
     Laplacian); `init` replaces `settings.init` with an image of the content's shape (photo mode's
     second stage starts from the first stage's result).
-    `grams`: a dict that keeps the style targets per size between calls with the same styles and
+    `targets`: a dict that keeps the style targets per size between calls with the same styles and
     settings (video mode: every frame of a clip has the same style targets).
     `regions`: where each style image goes (`regions.Region`; masks of any size, resized to every
     scale); pixels that no region covers get no style term. Without regions, one style everywhere.
@@ -132,7 +132,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
     steps = settings.scale_iterations[-len(shapes):]
     total = sum(steps)
     objective = image_objective(settings, extras, regions=bool(regions))
-    grams = {} if grams is None else grams
+    targets = {} if targets is None else targets
     history: list[dict] = []
     initial_losses: dict[str, float] = {}
     done_steps, x, reason, final_losses, evaluations = 0, None, "finished", {}, 0
@@ -161,17 +161,17 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
         at = dict(steps=steps[index - 1], shape=shape, scale=(index, len(shapes)))
         yield Event("compiling", done_steps, total, "step", seconds=time.perf_counter() - start, **at,
                     preview=finish(np.asarray(x0), original, settings))
-        key = tuple(s.shape for s in styles_k) + regions_key
-        if key not in grams:
-            grams[key] = (region_targets(settings, weights.variables, styles_k, regions) if regions
-                          else style_targets(settings, weights.variables, styles_k))
-        aux = objective.aux(weights.variables, content_k, grams[key], [r.mask for r in regions])
+        key = (settings.style_statistic, *(s.shape for s in styles_k)) + regions_key
+        if key not in targets:
+            targets[key] = (region_targets(settings, weights.variables, styles_k, regions) if regions
+                            else style_targets(settings, weights.variables, styles_k))
+        aux = objective.aux(weights.variables, content_k, targets[key], [r.mask for r in regions])
         next_preview = settings.preview_every
         yield Event("compiling", done_steps, total, "step", seconds=time.perf_counter() - start, **at)
         for report in descend(jnp.asarray(x0), objective.function, aux, objective.weights,
                               iterations=steps[index - 1], optimizer=settings.optimizer, lr=settings.lr,
                               steps_per_call=settings.steps_per_call, tol=settings.tol,
-                              bounded=settings.bounded):
+                              bounded=settings.bounded, average=settings.average):
             if not initial_losses:
                 initial_losses = dict(report.initial_losses)
             step = done_steps + report.step

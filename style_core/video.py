@@ -274,7 +274,7 @@ class _Clip:
         self.styles, self.settings, self.weights = styles, settings, weights
         self.parts = chunks(total, settings.frames_per_chunk, settings.chunk_overlap)
         self.count = sum(len(p) for p in self.parts)
-        self.grams: dict = {}           # style targets, once per size and device
+        self.targets: dict = {}         # style targets, once per size and device
         self.start = time.perf_counter()
         self.finished = self.resumed = self.computed = 0
         self.estimate: tuple[float, float] | None = None   # (when, seconds left then) at the last frame
@@ -307,7 +307,7 @@ class _Clip:
             # (bench/LOG.md, 4).
             init = anchors[0][1] if anchors else None
             for event in stylize(content, self.styles, budget, self.weights, extras=extras,
-                                 grams=self.grams.setdefault(device, {}), init=init):
+                                 targets=self.targets.setdefault(device, {}), init=init):
                 if event.result is None:
                     yield self.event("frames", ci, losses=event.losses, step=event.completed, steps=event.total)
             why = event.result.stop_reason

@@ -15,7 +15,7 @@ from scipy.ndimage import gaussian_filter
 
 from style_core import large
 from style_core.errors import StyleError
-from style_core.large import LargeSettings, stylize_large, tiled_grams, tiled_guided_grams
+from style_core.large import LargeSettings, stylize_large, tiled_targets, tiled_guided_targets
 from style_core.objective import region_targets
 from style_core.regions import Region
 from style_core.settings import ImageSettings
@@ -92,10 +92,10 @@ def test_style_targets_in_pieces_match_one_pass(vgg19_weights):
     settings = ImageSettings(size=64, **LAYERS)
     image = texture((150, 170), seed=1)
     whole = style_targets(settings, vgg19_weights.variables, [image])
-    pieces = tiled_grams(settings, vgg19_weights.variables, image, core=48, margin=32)
+    pieces = tiled_targets(settings, vgg19_weights.variables, image, core=48, margin=32)
     for name in settings.style_layers:  # the margin covers these layers' receptive fields
         np.testing.assert_allclose(pieces[name], whole[name], rtol=2e-4, atol=1e-6 * float(jnp.abs(whole[name]).max()))
-    small = tiled_grams(settings, vgg19_weights.variables, image[:60, :60], core=48, margin=32)
+    small = tiled_targets(settings, vgg19_weights.variables, image[:60, :60], core=48, margin=32)
     np.testing.assert_array_equal(small["relu2_1"], style_targets(settings, vgg19_weights.variables,
                                                                   [image[:60, :60]])["relu2_1"])
 
@@ -108,7 +108,7 @@ def test_guided_style_targets_in_pieces_match_one_pass(vgg19_weights):
     corner = np.zeros((75, 85), np.float32)      # half the image's size: brought to its grid
     corner[:30, :40] = 1
     masks = [corner, None, soft_halves((150, 170), ramp=30)[1]]
-    pieces = tiled_guided_grams(settings, vgg19_weights.variables, image, masks, core=48, margin=32)
+    pieces = tiled_guided_targets(settings, vgg19_weights.variables, image, masks, core=48, margin=32)
     whole = region_targets(settings, vgg19_weights.variables, [image],
                            [Region(np.ones((1, 1)), 0, m) for m in masks])
     for got, want in zip(pieces, whole):

@@ -11,7 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from style_core.losses import blend_grams, gram_matrix, layer_norms, penalty, style_loss, tv_loss
+from style_core.losses import blend_grams, gram_matrix, layer_norms, penalty, tv_loss
+from style_core.statistics import style_loss
 from style_core.settings import ImageSettings
 from style_core.objective import image_objective, style_targets
 from style_core.weights import load_weights

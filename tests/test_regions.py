@@ -246,7 +246,7 @@ def test_the_targets_cache_keeps_region_and_plain_targets_apart(rng_images, vgg1
     top[:18] = 1
     runs = [{}, {"regions": [Region(np.ones((4, 4)))]}, {"regions": [Region(np.ones((4, 4)), 0, top)]}]
     grams: dict = {}
-    shared = [list(stylize(content, [style], s, vgg19_weights, grams=grams, **kw))[-1].result for kw in runs]
+    shared = [list(stylize(content, [style], s, vgg19_weights, targets=grams, **kw))[-1].result for kw in runs]
     alone = [list(stylize(content, [style], s, vgg19_weights, **kw))[-1].result for kw in runs]
     assert len(grams) == 3
     assert [r.final_losses for r in shared] == [r.final_losses for r in alone]
