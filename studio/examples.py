@@ -3,17 +3,13 @@ runs is what the page then shows), each result kept for a second click."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import gradio as gr
 import numpy as np
 
 from style_core import ImageSettings
 
-from . import files
 from .controls import power_of_ten
-from .runner import status
 from .state import STATE
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -34,7 +30,7 @@ EXAMPLES = [("photos/chelsea.png", "paintings/starry_night_google.jpg"),
             ("photos/rocket.jpg", "paintings/starry_night_google.jpg"),
             ("photos/chelsea.png", "paintings/shipwreck.jpg")]
 PAINTERS = {"starry_night_google": "Van Gogh", "woman-with-hat-matisse": "Matisse", "shipwreck": "Turner"}
-_example_results: dict = {}
+example_results: dict = {}   # an example's result, by its inputs, settings and weights (a second click)
 
 
 def example_thumbnails(height: int = 72) -> list[np.ndarray]:
@@ -52,26 +48,3 @@ def example_thumbnails(height: int = 72) -> list[np.ndarray]:
         ImageDraw.Draw(sheet).text((2, height + 2), name, fill=(40, 40, 40))
         thumbs.append(np.asarray(sheet))
     return thumbs
-
-
-def run_example(evt: gr.SelectData, request: gr.Request = None):
-    """A click on an example: its inputs and settings go into the controls (what runs is what the page
-    shows), then it runs like Run, or comes from the result kept from an earlier click."""
-    content, style = (str(ASSETS / name) for name in EXAMPLES[evt.index])
-    chosen = (content, [style], *EXAMPLE_SETTINGS.values())  # the outputs' order: build's
-    weights = STATE.weights.get(EXAMPLE_SETTINGS["backbone"])
-    key = (evt.index, STATE.source, weights.source if weights else None, tuple(EXAMPLE_SETTINGS.values()))
-    if key in _example_results:
-        yield *chosen, *_example_results[key]
-        return
-    yield *chosen, gr.skip(), gr.skip(), gr.skip(), gr.skip(), status("Starting the example…")
-    outputs = None
-    from .tabs.image import run_image
-    for outputs in run_image(content, [style], request=request, **EXAMPLE_SETTINGS):
-        yield (*(gr.skip(),) * len(chosen), *outputs)
-    if outputs is not None and 'data-state="done"' in str(outputs[-1]):
-        # kept outside the session's folder, which goes when its page closes
-        kept = files.RUNS / "examples" / f"example-{evt.index}-{len(_example_results)}.png"
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(outputs[1], kept)
-        _example_results[key] = (outputs[0], str(kept), *outputs[2:])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import gradio as gr
 import jax
 import numpy as np
@@ -12,11 +14,12 @@ from style_core.modes import MODES
 from style_core.transfer import scale_shapes
 
 from ..controls import controls, radio, slider, style_strength, tab_settings, the_rest, until_done_box
-from ..examples import EXAMPLE_SETTINGS, EXAMPLES, example_thumbnails, run_example
+from .. import files
+from ..examples import ASSETS, EXAMPLE_SETTINGS, EXAMPLES, example_results, example_thumbnails
 from ..files import new_run_dir
 from ..inputs import load_inputs
 from ..regions_panel import page_regions, regions_line, regions_panel
-from ..runner import QUEUE, Job, run_mode, source_of, user_errors, wire
+from ..runner import QUEUE, Job, run_mode, source_of, status, user_errors, wire
 from ..state import STATE
 from ..weights_panel import banner
 from ..widgets import downloads, drop_zones, loss_figure, result_image, tab_columns
@@ -77,6 +80,28 @@ def run_image(content, styles, painting=None, masks=None, content_labels=None, s
                                     regions=found.regions)
 
     yield from run_mode(Job("image", 5, [settings.backbone], start, on_done, on_stop), request)
+
+
+def run_example(evt: gr.SelectData, request: gr.Request = None):
+    """A click on an example: its inputs and settings go into the controls (what runs is what the page
+    shows), then it runs like Run, or comes from the result kept from an earlier click."""
+    content, style = (str(ASSETS / name) for name in EXAMPLES[evt.index])
+    chosen = (content, [style], *EXAMPLE_SETTINGS.values())  # the outputs' order: build's
+    weights = STATE.weights.get(EXAMPLE_SETTINGS["backbone"])
+    key = (evt.index, STATE.source, weights.source if weights else None, tuple(EXAMPLE_SETTINGS.values()))
+    if key in example_results:
+        yield *chosen, *example_results[key]
+        return
+    yield *chosen, gr.skip(), gr.skip(), gr.skip(), gr.skip(), status("Starting the example…")
+    outputs = None
+    for outputs in run_image(content, [style], request=request, **EXAMPLE_SETTINGS):
+        yield (*(gr.skip(),) * len(chosen), *outputs)
+    if outputs is not None and 'data-state="done"' in str(outputs[-1]):
+        # kept outside the session's folder, which goes when its page closes
+        kept = files.RUNS / "examples" / f"example-{evt.index}-{len(example_results)}.png"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(outputs[1], kept)
+        example_results[key] = (outputs[0], str(kept), *outputs[2:])
 
 
 def build(d: dict, page_banner) -> None:
