@@ -2,7 +2,7 @@
 segmentations (Luan et al.'s, `../shared/real-inputs/photo-pairs/segmentation/`), on the trained VGG16.
 
     python bench/bench_auto_regions.py [--pairs 2 4 5 6] [--find-size 512] [--photo-size 256]
-        [--k K] [--montages /work/montages36] [--out bench/results/auto-regions-cpu.json]
+        [--k K] [--montages test-artifacts/montages-auto-regions] [--out bench/results/auto-regions-cpu.json]
 
 1. The regions found at --find-size (K chosen unless --k), timed, against the hand labels: adjusted
    Rand index and matched IoU (mean over the hand regions of the IoU of the found region matched to
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--photo-size", type=int, default=256)
     parser.add_argument("--k", type=int, default=None)
     parser.add_argument("--no-photo", action="store_true", help="only part 1")
-    parser.add_argument("--montages", type=Path, default=Path("/work/montages36"))
+    parser.add_argument("--montages", type=Path, default=Path(__file__).resolve().parent.parent / "test-artifacts" / "montages-auto-regions")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "auto-regions-cpu.json")
     args = parser.parse_args()
     from PIL import Image

@@ -3,7 +3,7 @@ image mode and large mode over real photo/painting pairs, judged by `style_core.
 structure, content_distance), with a content | style | result montage per configuration.
 
     python bench/bench_w2.py --size 256 --config gram --config "w2:style_statistic=w2,style_weight=10" \
-        --config "gram-ema:average=0.9" --out bench/results/w2-cpu.json --montages /work/montages35
+        --config "gram-ema:average=0.9" --out bench/results/w2-cpu.json --montages test-artifacts/montages-w2
 
 A config is NAME:field=value,... over ImageSettings (`bench_quality.parse_config`); `--large SIZE` runs
 large mode at that output size too (tiles of `--tile` px, the global pass at `--size`). Compare W2 with
@@ -53,7 +53,7 @@ def main() -> None:
     p.add_argument("--pairs", default="city-shipwreck,mountains-starry")
     p.add_argument("--weights", default=None)
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "w2-cpu.json"))
-    p.add_argument("--montages", default="/work/montages35")
+    p.add_argument("--montages", default=str(Path(__file__).resolve().parent.parent / "test-artifacts" / "montages-w2"))
     args = p.parse_args()
     if args.weights is None:
         from tests.keras_models import trained_vgg16_onnx
