@@ -46,6 +46,11 @@ def untrained_note(weights) -> str:
     return "" if weights.trained else f"\n⚠ {weights.source}."
 
 
+def warning_text(weights) -> dict:
+    """A PNG's warning chunk where the weights were untrained."""
+    return {} if weights.trained else {"Warning": weights.source}
+
+
 def no_weights_message(e: WeightsUnavailable) -> str:
     """What a browser user can do when there are no weights: no command-line flags in it."""
     return (f"The {e.backbone} network's ImageNet weights are not on this server and could not be "

@@ -80,11 +80,18 @@ def _video_summary(r) -> str:
               f"{r.mean_later_iterations:.1f} steps on average" + where(r))
 
 
-def where(result) -> str:
-    """Where a job's units ran, when that was not here: "; on ray: 1 node, 2 workers, 9 tasks, 0 retries"."""
+def ran_on(places) -> str:
+    """Where a job's units ran (their `where`s), when that was not here: "on ray: 1 node, 2 workers, 9
+    tasks, 0 retries"; "" for here."""
     from .cluster import said, summary
-    ran = summary(result.units)
-    return f"; {said(ran)}" if ran.get("backend", "local") != "local" else ""
+    ran = summary(places)
+    return said(ran) if ran.get("backend", "local") != "local" else ""
+
+
+def where(result) -> str:
+    """A summary line's "; on ray: ..." for a job's result, when its units ran elsewhere."""
+    ran = ran_on(result.units)
+    return f"; {ran}" if ran else ""
 
 
 def _modes() -> dict[str, Mode]:

@@ -7,9 +7,9 @@ from pathlib import Path
 import gradio as gr
 
 from style_core import StyleError, load_image
-from style_core.cluster import said, summary
 from style_core.explore import STUDIES, run_study, study_settings
 from style_core.images import to_uint8
+from style_core.modes import ran_on
 
 from ..controls import checked, number
 from ..runner import Job, run_mode, untrained_note, user_errors, wire
@@ -17,12 +17,6 @@ from ..state import STATE
 from ..widgets import RESULT_HEIGHT, ImageUpload, loss_figure, tab_columns
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-
-
-def ran_on(places) -> str:
-    """Where a job's units ran, if not here: "on ray: 1 node, 2 workers, 6 tasks, 0 retries"."""
-    where = summary(places)
-    return said(where) if where.get("backend", "local") != "local" else ""
 
 
 class Grid:
@@ -70,7 +64,8 @@ def run_explore(study, content, style, size, iterations, request: gr.Request = N
         return grid.outputs, "The finished cells are shown."
 
     def on_done(result, weights, seconds):
-        where = f" · {ran_on([c.where for c in result.cells])}" if ran_on([c.where for c in result.cells]) else ""
+        ran = ran_on([c.where for c in result.cells])
+        where = f" · {ran}" if ran else ""
         warning = "".join(dict.fromkeys(untrained_note(w) for w in weights.values()))
         return grid.outputs, f"**{len(result.cells)} cells in {seconds:.1f} s**{where} · {what}{warning}"
 

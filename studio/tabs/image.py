@@ -19,7 +19,7 @@ from ..examples import ASSETS, EXAMPLE_SETTINGS, EXAMPLES, example_results, exam
 from ..files import new_run_dir
 from ..inputs import load_inputs
 from ..regions_panel import page_regions, regions_line, regions_panel
-from ..runner import QUEUE, Job, run_mode, source_of, status, user_errors, wire
+from ..runner import QUEUE, Job, run_mode, source_of, status, user_errors, warning_text, wire
 from ..state import STATE
 from ..weights_panel import banner
 from ..widgets import downloads, drop_zones, loss_figure, result_image, tab_columns
@@ -37,11 +37,6 @@ def steps_summary(result, shape: tuple[int, int]) -> str:
     split = f" ({' + '.join(per_scale)}; a coarser scale takes a quarter of the iterations)" \
         if len(shapes) > 1 else ""
     return f"**{result.iterations} steps in {result.seconds:.1f} s**{split}"
-
-
-def warning_text(weights) -> dict:
-    """A PNG's warning chunk where the weights were untrained."""
-    return {} if weights.trained else {"Warning": weights.source}
 
 
 @user_errors(5)

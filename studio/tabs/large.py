@@ -10,16 +10,14 @@ from style_core import ImageSettings, save_image
 from style_core.images import to_uint8
 from style_core.jobs import remove_folder
 from style_core.large import LargeSettings
-from style_core.modes import MODES
+from style_core.modes import MODES, ran_on
 
 from ..controls import controls, radio, style_strength, tab_settings, the_rest, until_done_box
 from ..files import job_dir, new_run_dir
 from ..inputs import load_inputs
-from ..runner import Job, preview_of, run_mode, source_of, user_errors, wire
+from ..runner import Job, preview_of, run_mode, source_of, user_errors, warning_text, wire
 from ..state import STATE
 from ..widgets import downloads, drop_zones, result_image, tab_columns
-from .explore import ran_on
-from .image import warning_text
 
 
 def draw_grid(preview: np.ndarray, shape: tuple[int, int], layout, done: int) -> np.ndarray:

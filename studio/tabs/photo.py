@@ -16,7 +16,7 @@ from ..controls import (SMOOTHNESS_OFF, checked, controls, power_of_ten, radio, 
 from ..files import new_run_dir
 from ..inputs import load_inputs
 from ..regions_panel import page_regions, regions_line, regions_panel
-from ..runner import Job, run_mode, source_of, user_errors, wire
+from ..runner import Job, run_mode, source_of, user_errors, warning_text, wire
 from ..widgets import downloads, drop_zones, result_image, tab_columns
 
 PHOTO_STRENGTH = power_of_ten(DEFAULT_PHOTO_WEIGHT)
@@ -46,8 +46,9 @@ def run_photo(content, styles, compare=False, painting=None, masks=None, content
     def start(weights):
         nonlocal runs
         photo = MODES["photo"].start(content_image, style_images, settings, weights[backbone], regions=found.regions)
-        plain = MODES["image"].start(content_image, style_images, image, weights[backbone], regions=found.regions)
-        runs = Parts([plain, photo] if plain_run else [photo], [sum(image.scale_iterations)] * (1 + plain_run))
+        plain = [MODES["image"].start(content_image, style_images, image, weights[backbone], regions=found.regions)
+                 ] if plain_run else []
+        runs = Parts([*plain, photo], [sum(image.scale_iterations)] * (1 + plain_run))
         return iter(runs)
 
     def on_stop(shown, view):
@@ -58,8 +59,8 @@ def run_photo(content, styles, compare=False, painting=None, masks=None, content
     def on_done(result, weights, seconds):
         weights = weights[backbone]
         plain = runs.results[0].image if plain_run else (result.plain.image if compare and result.plain else None)
-        text = {"style_core": result.report(), **({} if weights.trained else {"Warning": weights.source})}
-        png = save_image(new_run_dir(request) / "photo.png", result.image, text)
+        png = save_image(new_run_dir(request) / "photo.png", result.image,
+                         {"style_core": result.report(), **warning_text(weights)})
         gallery = [(to_uint8(resize(content_image, *result.image.shape[:2])), "content")] if compare else []
         measured = ([("plain stylisation", plain)] if compare and plain is not None else []) + (
             [("photorealistic, before smoothing", result.raw)] if settings.smooth else [])

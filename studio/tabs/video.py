@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from style_core.jobs import remove_folder
-from style_core.modes import MODES
+from style_core.modes import MODES, ran_on
 from style_core.settings import ImageSettings
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VideoSettings, video_image_settings
 from style_core.videoio import probe
@@ -16,7 +16,6 @@ from ..inputs import load_inputs
 from ..runner import Job, preview_of, run_mode, source_of, user_errors, wire
 from ..state import STATE
 from ..widgets import result_image, style_files, tab_columns
-from .explore import ran_on
 
 TEMPORAL_STRENGTH = power_of_ten(DEFAULT_TEMPORAL_WEIGHT)
 
