@@ -6,7 +6,8 @@ segmentations (Luan et al.'s, `../shared/real-inputs/photo-pairs/segmentation/`)
 
 1. The regions found at --find-size (K chosen unless --k), timed, against the hand labels: adjusted
    Rand index and matched IoU (mean over the hand regions of the IoU of the found region matched to
-   each, one to one) of the content's and the style's label maps; and the pairing's agreement: over
+   each, one to one) of the content's label map and of the style's pixels labelled by the content region
+   they paint (`FoundRegions.painted`); and the pairing's agreement: over
    the content's pixels, the share of the style mass each is painted from that has the pixel's own
    hand label (1: sky only from sky; no regions score the hand region's share of the style photo).
 2. Photo mode's default at --photo-size with no regions, the found regions and the hand labels:
@@ -145,11 +146,12 @@ def main() -> None:
         seconds = time.perf_counter() - start
         auto = found.regions()
         style_known = hand_s >= 0
+        painted = found.painted()[0][style_known]      # the style's pixels by the content region they paint
         figures = {"k": found.k, "find_seconds": round(seconds, 2), "pairs": found.pairs,
                    "ari_content": adjusted_rand_index(found.content_labels, hand_c),
-                   "ari_style": adjusted_rand_index(found.style_labels[0][style_known], hand_s[style_known]),
+                   "ari_style": adjusted_rand_index(painted, hand_s[style_known]),
                    "iou_content": matched_iou(found.content_labels, hand_c),
-                   "iou_style": matched_iou(found.style_labels[0][style_known], hand_s[style_known]),
+                   "iou_style": matched_iou(painted, hand_s[style_known]),
                    "agreement": {"none": pair_agreement([Region(np.ones((1, 1), np.float32))], hand_c, hand_s),
                                  "auto": pair_agreement(auto, hand_c, hand_s),
                                  "hand": pair_agreement(hand, hand_c, hand_s)}}

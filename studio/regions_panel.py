@@ -11,7 +11,7 @@ import gradio as gr
 import numpy as np
 
 from style_core import StyleError, load_image, save_image
-from style_core.auto_regions import AUTO_SIZE, find_regions
+from style_core.auto_regions import AUTO_SIZE, STYLE_EXTRA, find_regions
 from style_core.errors import spelled
 from style_core.images import load_mask, resize_longest, to_uint8
 from style_core.regions import MAX_REGIONS, PALETTE, Regions, area_resize, regions_from
@@ -123,11 +123,12 @@ def find(content, styles, k, request: gr.Request = None):
     shown = [(overlay(content_image, coded), "content")] + [
         (overlay(s, c), f"style {n}: {name}")
         for n, (s, c, name) in enumerate(zip(style_images, style_coded, names), 1)]
-    whole = sum(j is None for _, j in found.pairs)
-    note = (f"Found {found.k} regions on each image{' (K chosen)' if not k else ''}, paired by colour: "
-            f"{found.k - whole} from a matching part of a style image"
-            + (f", {whole} (white) from a whole style image" if whole else "") + " (grey: unused). They are now "
-            "the label images below: Run uses them; or download, edit and drop them back.")
+    whole = sum(js is None for _, js in found.pairs)
+    note = (f"Found {found.k} regions in the content{' (K chosen)' if not k else ''} and {found.k + STYLE_EXTRA} "
+            f"in each style image, paired by what they show and where: {found.k - whole} painted from the "
+            "style regions of their colour" + (f", {whole} (white) from a whole style image" if whole else "")
+            + " (grey: unused). They are now the label images below: Run uses them; or download, edit and "
+            "drop them back.")
     if not weights.trained:
         note += " ⚠ Untrained weights: these regions follow colour and position only."
     return content_file, style_files, shown, note

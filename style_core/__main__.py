@@ -137,14 +137,15 @@ def _check_auto_regions(args: argparse.Namespace) -> None:
 
 
 def _found_regions(args: argparse.Namespace, image, content, styles, weights):
-    """The regions --auto-regions finds (`auto_regions.find_regions`), at the run's size (256 px at
-    least: below, relu4_1's grid names too little), with the run's seed; and what the report says of them."""
-    from .auto_regions import AUTO_SIZE, find_regions
+    """The regions --auto-regions finds (`auto_regions.find_regions`), at AUTO_SIZE px whatever the run's
+    size (or the images' own, if smaller: at 256 px a mixed region of the style's sky and city is
+    painted into the content's city, bench/LOG.md 27), with the run's seed; and what the report says
+    of them."""
+    from .auto_regions import find_regions
     from .regions import check_regions
-    found = find_regions(content, styles, weights, k=args.auto_regions or None, seed=image.seed,
-                         size=min(AUTO_SIZE, max(image.size, 256)))
+    found = find_regions(content, styles, weights, k=args.auto_regions or None, seed=image.seed)
     said = {"k": found.k, "chosen": not args.auto_regions,
-            "pairs": [{"style": s, "style_region": j} for s, j in found.pairs]}
+            "pairs": [{"style": s, "style_regions": None if js is None else list(js)} for s, js in found.pairs]}
     return check_regions(found.regions(), len(styles), image.style_blend), said
 
 

