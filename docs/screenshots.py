@@ -1,8 +1,8 @@
 """The README's studio screenshots, from a trained network: the app started with the trained VGG16
 (`python app.py --weights FILE`), driven in headless Chromium on a laptop's screen (1366x768) with
-real inputs, every tab idle, mid-run and finished, and the Regions panel.
+real inputs, every tab idle, mid-run and finished, and the Regions panel (painted, and found).
 
-    python docs/screenshots.py [--weights FILE] [--tabs image regions large photo video explore]
+    python docs/screenshots.py [--weights FILE] [--tabs image regions find large photo video explore]
 
 Inputs: the bundled CC0 photo of a cat and public-domain paintings (assets/); for Video, a 2 s pan
 across the photo. Each tab runs with the page's own defaults. Writes docs/studio-*.png (256 colours).
@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CONTENT = str(ROOT / "assets" / "photos" / "chelsea.png")
+ROCKET = str(ROOT / "assets" / "photos" / "rocket.jpg")
 STARRY = str(ROOT / "assets" / "paintings" / "starry_night_google.jpg")
 SHIPWRECK = str(ROOT / "assets" / "paintings" / "shipwreck.jpg")
 LAPTOP = {"width": 1366, "height": 768}
@@ -103,10 +104,27 @@ def regions(page) -> None:
     save(page, "regions-result")
 
 
+def find(page) -> None:
+    """The Image tab's Regions panel after Find regions: a launch at dusk under The Shipwreck, K
+    chosen; the found regions on both images and the label images they made."""
+    page.get_by_role("tab", name="Image", exact=True).click()
+    page.locator("#content input[type=file]").set_input_files(ROCKET)
+    page.locator("#styles input[type=file]").set_input_files([SHIPWRECK])
+    page.wait_for_timeout(1500)
+    page.locator("#regions").get_by_text("Regions (optional)").click()
+    page.locator("#find_regions").click()
+    page.locator("#found_line").get_by_text("Found").wait_for(timeout=120_000)
+    page.wait_for_timeout(2000)
+    page.locator("#find_regions").scroll_into_view_if_needed()
+    page.mouse.wheel(0, 120)
+    page.wait_for_timeout(500)
+    save(page, "find-regions")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", default=None, help="default: the trained VGG16 of requirements-dev.txt")
-    p.add_argument("--tabs", nargs="+", default=["image", "regions", "large", "photo", "video", "explore"])
+    p.add_argument("--tabs", nargs="+", default=["image", "regions", "find", "large", "photo", "video", "explore"])
     p.add_argument("--limit", type=float, default=600, help="seconds a tab may run before Stop")
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
@@ -137,6 +155,8 @@ def main() -> None:
                         time.sleep(3)
                 if tab == "regions":
                     regions(page)
+                elif tab == "find":
+                    find(page)
                 else:
                     run_tab(page, tab, inputs[tab], args.limit)
                 page.close()

@@ -127,8 +127,8 @@ def find(content, styles, k, request: gr.Request = None):
     note = (f"Found {found.k} regions in the content{' (K chosen)' if not k else ''} and {found.k + STYLE_EXTRA} "
             f"in each style image, paired by what they show and where: {found.k - whole} painted from the "
             "style regions of their colour" + (f", {whole} (white) from a whole style image" if whole else "")
-            + " (grey: unused). They are now the label images below: Run uses them; or download, edit and "
-            "drop them back.")
+            + (" (grey: unused)" if any((p < 0).any() for p in found.painted()) else "")
+            + ". They are now the label images below: Run uses them; or download, edit and drop them back.")
     if not weights.trained:
         note += " ⚠ Untrained weights: these regions follow colour and position only."
     return content_file, style_files, shown, note
@@ -167,7 +167,8 @@ def regions_panel(prefix: str, content, styles, labels: bool = False) -> list:
     help_text = REGIONS_HELP + (" For photos, label images are the natural input: a content label image "
                                 "and one per style image, each colour marking the same kind of thing on "
                                 "both sides (sky, building). Find regions makes such a pair from the trained network's "
-                                "features (K regions on each image, paired by what they show)." if labels else "")
+                                "features (K regions in the content, K + 2 in each style image, each style "
+                                "region given to the content region it resembles most)." if labels else "")
     with gr.Accordion("Regions (optional)", open=False, elem_id=f"{prefix}regions"):
         gr.Markdown(help_text)
         if labels:

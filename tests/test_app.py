@@ -884,6 +884,32 @@ def test_browser_photo_tab_takes_label_images(server, page):
     screenshot(page, "studio-photo-regions-result")
 
 
+def test_browser_find_regions_shows_them_fills_the_labels_and_edits_as_a_painting(server, page):
+    """Issue 36 in a real browser: the Photorealistic tab's Find regions (K 2) shows the content's and
+    the style's regions side by side with a line that names the pairing, fills the label fields, the
+    regions' preview names the two regions from them, Run uses them, and Edit as a painting moves
+    them into the painting editor (the label fields emptied, the preview then from the strokes: in
+    the style image's colour, both regions, one style image, so one region over all of it)."""
+    page.get_by_role("tab", name="Photorealistic").click()
+    upload(page, "photo_", CONTENT)
+    page.locator("#photo_regions").get_by_text("Regions (optional)").click()
+    count = page.locator("#photo_regions_k input")
+    count.fill("2")
+    count.press("Tab")
+    page.locator("#photo_find_regions").click()
+    page.locator("#photo_found_line").get_by_text("Found 2 regions in the content and 4 in each style image").wait_for(
+        timeout=60_000)
+    assert page.locator("#photo_found_regions img").count() >= 2
+    line = page.locator("#photo_regions_line")
+    line.get_by_text("2 regions:").wait_for(timeout=30_000)
+    assert page.locator("#photo_content_labels img").first.is_visible()
+    screenshot(page, "studio-photo-find-regions", page.locator("#photo_regions"))
+    assert "2 regions:" in run_to_done(page, "photo_", 20)
+    page.locator("#photo_edit_regions").click()
+    page.locator("#photo_content_labels img").first.wait_for(state="detached", timeout=30_000)
+    assert "1 region: red → style 1 (style.png) on 100%" in settled(page, line)
+
+
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
     from tests.synthetic import pan, write_clip
