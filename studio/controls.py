@@ -85,13 +85,57 @@ def controls(*classes, **looks) -> dict:
             for name, look in looks.items()}
 
 
-def the_rest(shown: dict, *classes, skip=()) -> dict:
+def the_rest(shown: dict, *classes, skip=(), defaults: dict | None = None) -> dict:
     """A control for every field of `classes` that the page placed nowhere else (`shown`, by setting
-    name) and does not leave out (NOT_IN_PAGE, `skip`): a new setting appears in the page by its field
-    alone."""
+    name) and does not leave out (NOT_IN_PAGE, `skip`), starting at the mode's `defaults` (by name:
+    the tab's row of `defaults.mode_defaults`) where they differ from the field's: a new setting
+    appears in every tab whose mode takes it, by its field alone, as the CLI's options do."""
     placed = {SHOWN_AS.get(name, (name,))[0] for name in shown}
-    return {f.name: control(classes, f.name) for cls in classes for f in described(cls)
-            if f.name not in placed and f.name not in NOT_IN_PAGE and f.name not in skip}
+    defaults = defaults or {}
+    names = dict.fromkeys(f.name for cls in classes for f in described(cls))   # in order, once each
+    return {name: control(classes, name, **({"value": defaults[name]} if name in defaults else {}))
+            for name in names if name not in placed and name not in NOT_IN_PAGE and name not in skip}
+
+
+def image_knobs(shown: dict, d: dict, prefix: str = "", skip=()) -> dict:
+    """The image settings' knobs in a tab's Advanced panel, in one layout for every tab: those the tab
+    placed elsewhere (`shown`) and `skip` left out, each starting at the mode's default (`d`: the tab's
+    row of `defaults.mode_defaults`), then a control for any field placed nowhere (`the_rest`). The
+    CLI gives every mode these options; the page gives every tab the same. Must run inside the
+    panel's layout block."""
+    c: dict = {}
+    placed = {SHOWN_AS.get(name, (name,))[0] for name in shown} | set(skip)
+
+    def add(**looks):
+        for name, look in looks.items():
+            setting = SHOWN_AS.get(name, (name,))[0]
+            if setting in placed or name in placed:
+                continue
+            look = {"label": look} if isinstance(look, str) else dict(look)
+            if name in d and "value" not in look:
+                look["value"] = d[name]
+            c[name] = control((ImageSettings,), setting, **look)
+            placed.add(setting)
+
+    add(style_blend=dict(value="", label="Style blend weights"))
+    with gr.Row():
+        add(backbone=dict(value=STATE.backbone, label="Backbone"), pooling=radio("Pooling"),
+            style_layers="Style layers", content_layers=dict(value="", label="Content layers"))
+    with gr.Row():
+        add(optimizer="Optimizer", lr="Learning rate", loss="Loss kind", huber_delta="Huber delta",
+            normalization=radio("Normalisation") | {"elem_id": f"{prefix}normalization"})
+    with gr.Row():
+        add(init=radio("Start from"), content_weight="Content weight", tv_weight="Smoothness (TV weight; 0 = off)",
+            style_scale="Style scale", scales=slider(0, 4, d.get("scales", 0), 1, "Scales (0 = by size)"),
+            coarse_iterations="Coarse iterations", seed="Seed", bounds=radio("Pixels while optimising"))
+        if "tol" in d:        # the mode's own tolerance (video's 1e-3), shown as the number it is
+            add(tol="Stop when the loss falls by less than (per step; 0 = never)")
+        elif "tol" not in placed:
+            c["until_done"] = until_done_box(d.get("until_done", True))
+            placed.add("tol")
+    with gr.Row():
+        c |= the_rest({**shown, **c}, ImageSettings, skip=tuple(placed))   # a new setting, from its field alone
+    return c
 
 
 def slider(low: float, high: float, value: float, step: float, label: str, **look) -> dict:

@@ -141,7 +141,8 @@ def _flat(settings, prefix: str = "") -> dict:
 
 @pytest.mark.parametrize("device", ["cpu", "gpu"])
 def test_every_tab_sends_the_library_defaults_but_the_devices_sizes(device):
-    """Issue 34's parity, for every tab: the settings a run gets from the page's untouched controls (as
+    """Issue 34's parity, for every tab: every image knob is a control (as in the CLI, which gives
+    every mode all of them), and the settings a run gets from the page's untouched controls (as
     its API defaults) are the library's own defaults for that mode, built with only the device's
     sizes and iterations (page.device_defaults); the page's preview rate aside. A restated default
     that drifts (a strength rounded, a mode's default copied into the page) fails here; and a size
@@ -150,6 +151,7 @@ def test_every_tab_sends_the_library_defaults_but_the_devices_sizes(device):
     from style_core import ImageSettings
     from style_core.large import LargeSettings
     from style_core.photo import PhotoSettings, photo_image_settings
+    from style_core.settings import described
     from style_core.video import VideoSettings, video_image_settings
     d = studio_page.device_defaults(device)
     expected = {
@@ -169,6 +171,12 @@ def test_every_tab_sends_the_library_defaults_but_the_devices_sizes(device):
         differ = {k: (sent[k], library[k]) for k in library if sent[k] != library[k] and
                   not k.endswith("preview_every")}
         assert not differ, (tab, differ)
+        # every image knob the CLI gives this mode is a control of its tab (the Weights panel chooses
+        # the backbone of the tabs other than Image): W2 and averaging reach Large, Photo and Video too
+        named = set(page) | {controls.SHOWN_AS[name][0] for name in page if name in controls.SHOWN_AS}
+        missing = {f.name for f in described(ImageSettings)} - named - set(controls.NOT_IN_PAGE) - (
+            set() if tab == "image" else {"backbone"})
+        assert not missing, (tab, missing)
         if tab == "image":
             for size in (256, 512, 1024):
                 assert controls.tab_settings(tab, {**page, "size": size}).scales == ImageSettings(size=size).scales

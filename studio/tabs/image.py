@@ -13,7 +13,7 @@ from style_core.images import to_uint8
 from style_core.modes import MODES
 from style_core.transfer import scale_shapes
 
-from ..controls import controls, radio, slider, style_strength, tab_settings, the_rest, until_done_box
+from ..controls import controls, image_knobs, radio, style_strength, tab_settings
 from .. import files
 from ..examples import ASSETS, EXAMPLE_SETTINGS, EXAMPLES, example_results, example_thumbnails
 from ..files import new_run_dir
@@ -117,22 +117,7 @@ def build(d: dict, page_banner) -> None:
                 c["style_strength"] = style_strength(ImageSettings(), elem_id="style_strength")
                 c |= fields(preserve_color=radio("Preserve colour"))
             with gr.Accordion("Advanced", open=False):
-                c |= fields(style_blend=dict(value="", label="Style blend weights"))
-                with gr.Row():
-                    c |= fields(backbone=dict(value=STATE.backbone, label="Backbone"), pooling=radio("Pooling"),
-                                style_layers="Style layers", content_layers=dict(value="", label="Content layers"))
-                with gr.Row():
-                    c |= fields(optimizer="Optimizer", lr="Learning rate", loss="Loss kind", huber_delta="Huber delta",
-                                normalization=radio("Normalisation") | {"elem_id": "normalization"})
-                with gr.Row():
-                    c |= fields(init=radio("Start from"), content_weight="Content weight",
-                                tv_weight="Smoothness (TV weight; 0 = off)", style_scale="Style scale",
-                                scales=slider(0, 4, 0, 1, "Scales (0 = by size)"),
-                                coarse_iterations="Coarse iterations", seed="Seed",
-                                bounds=radio("Pixels while optimising"))
-                    c["until_done"] = until_done_box(d.get("until_done", True))
-                with gr.Row():
-                    c |= the_rest(c, ImageSettings)   # a new setting's control, from its field alone
+                c |= image_knobs(c, d)
         with cols.pane:
             preview = result_image("result", "Result")
             download = downloads("download", "Download PNG (settings embedded)")

@@ -12,7 +12,7 @@ from style_core.jobs import remove_folder
 from style_core.large import LargeSettings
 from style_core.modes import MODES, ran_on
 
-from ..controls import controls, radio, style_strength, tab_settings, the_rest, until_done_box
+from ..controls import controls, image_knobs, radio, style_strength, tab_settings, the_rest, until_done_box
 from ..files import job_dir, new_run_dir
 from ..inputs import load_inputs
 from ..runner import Job, preview_of, run_mode, source_of, user_errors, warning_text, wire
@@ -136,6 +136,7 @@ def build(d: dict, page_banner) -> None:
                 c |= fields(optimizer="Optimizer", base_size=dict(value=d["base_size"]))
                 c["until_done"] = until_done_box(d.get("until_done", True))
                 c |= the_rest(c, LargeSettings)
+                c |= image_knobs(c, d, "large_", skip=("backbone",))
         with cols.pane:
             preview = result_image("large_result", "Canvas")
             download = downloads("large_download", "Download the full-size PNG")

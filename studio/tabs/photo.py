@@ -11,7 +11,7 @@ from style_core.modes import MODES, Parts
 from style_core.photo import DEFAULT_PHOTO_WEIGHT, PHOTO_DEFAULTS, PhotoSettings, photo_image_settings, photo_metrics
 from style_core.settings import ImageSettings
 
-from ..controls import (SMOOTHNESS_OFF, checked, controls, power_of_ten, radio, strength, style_strength,
+from ..controls import (image_knobs, SMOOTHNESS_OFF, checked, controls, power_of_ten, radio, strength, style_strength,
                         tab_settings, the_rest)
 from ..files import new_run_dir
 from ..inputs import load_inputs
@@ -117,6 +117,7 @@ def build(d: dict, page_banner) -> None:
                                 epsilon={})
                 with gr.Row():
                     c |= the_rest(c, PhotoSettings)
+                c |= image_knobs(c, d, "photo_", skip=("backbone",))
         with cols.pane:
             preview = result_image("photo_result", "Result")
             download = downloads("photo_download", "Download PNG (settings embedded)")

@@ -10,7 +10,7 @@ from style_core.settings import ImageSettings
 from style_core.video import DEFAULT_TEMPORAL_WEIGHT, VideoSettings, video_image_settings
 from style_core.videoio import probe
 
-from ..controls import controls, power_of_ten, radio, strength, style_strength, tab_settings, the_rest
+from ..controls import image_knobs, controls, power_of_ten, radio, strength, style_strength, tab_settings, the_rest
 from ..files import job_dir, new_run_dir
 from ..inputs import load_inputs
 from ..runner import Job, preview_of, run_mode, source_of, user_errors, wire
@@ -85,6 +85,7 @@ def build(d: dict, page_banner) -> None:
                     c |= fields(temporal=radio("Temporal loss"), frames_per_chunk={}, chunk_overlap={})
                 with gr.Row():
                     c |= the_rest(c, VideoSettings)
+                c |= image_knobs(c, d, "video_", skip=("backbone",))
         with cols.pane:
             preview = result_image("video_frame", "Current frame")
     result = gr.Video(label="Stylised video", interactive=False, elem_id="video_result", height=400)
