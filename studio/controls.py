@@ -134,7 +134,7 @@ def image_knobs(shown: dict, d: dict, prefix: str = "", skip=()) -> dict:
             c["until_done"] = until_done_box(d.get("until_done", True))
             placed.add("tol")
     with gr.Row():
-        c |= the_rest({**shown, **c}, ImageSettings, skip=tuple(placed))   # a new setting, from its field alone
+        c |= the_rest({**shown, **c}, ImageSettings, skip=tuple(placed), defaults=d)   # a new setting, by its field
     return c
 
 

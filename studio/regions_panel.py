@@ -11,7 +11,7 @@ import gradio as gr
 import numpy as np
 
 from style_core import StyleError, load_image, save_image
-from style_core.auto_regions import AUTO_SIZE, STYLE_EXTRA, find_regions
+from style_core.auto_regions import find_regions
 from style_core.errors import spelled
 from style_core.images import load_mask, resize_longest, to_uint8
 from style_core.regions import MAX_REGIONS, PALETTE, Regions, area_resize, regions_from
@@ -112,8 +112,7 @@ def find(content, styles, k, request: gr.Request = None):
     if k and not 2 <= k <= MAX_REGIONS:
         raise StyleError(f"regions: 0 (chosen) or 2 to {MAX_REGIONS}, not {k}")
     weights = STATE.get_weights(STATE.backbone)
-    found = find_regions(content_image, style_images, weights, k=k or None, seed=0,
-                         size=min(AUTO_SIZE, max(content_image.shape[:2])))
+    found = find_regions(content_image, style_images, weights, k=k or None, seed=0)   # as the CLI does
     coded, style_coded = found.label_images()
     folder = new_run_dir(request)
     content_file = str(save_image(folder / "content-labels.png", coded.astype(np.float32) / 255))
@@ -124,8 +123,10 @@ def find(content, styles, k, request: gr.Request = None):
         (overlay(s, c), f"style {n}: {name}")
         for n, (s, c, name) in enumerate(zip(style_images, style_coded, names), 1)]
     whole = sum(js is None for _, js in found.pairs)
-    note = (f"Found {found.k} regions in the content{' (K chosen)' if not k else ''} and {found.k + STYLE_EXTRA} "
-            f"in each style image, paired by what they show and where: {found.k - whole} painted from the "
+    cut = sorted({len(np.unique(labels)) for labels in found.style_labels})
+    note = (f"Found {found.k} regions in the content{' (K chosen)' if not k else ''} and "
+            f"{' to '.join(map(str, cut))} in each style image, paired by what they show and where: "
+            f"{found.k - whole} painted from the "
             "style regions of their colour" + (f", {whole} (white) from a whole style image" if whole else "")
             + (" (grey: unused)" if any((p < 0).any() for p in found.painted()) else "")
             + ". They are now the label images below: Run uses them; or download, edit and drop them back.")

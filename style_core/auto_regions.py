@@ -8,30 +8,33 @@ image for VGG's relu4_1), by
 
 F: the trained network's features, deep enough to name what a pixel shows (relu3_1 average-pooled to
 relu4_1's grid, and relu4_1), square-rooted and each layer divided by its own spread; PCA: one basis
-made from the content's and the styles' features together, so that the images are described in the
-same terms; colour in YIQ; position (y, x) over the image's longest side. Each block is scaled to unit
-variance per pixel before its weight. The pixels of each image are clustered into K regions by
-k-means (k-means++ starts, `RESTARTS` of them, seeded: the same inputs and seed give the same
-regions), and every pixel of the image at `size` px is given to the cluster whose centre is nearest
-its own descriptor (the features upsampled bilinearly, its own colour and position), each cluster's
-distance map blurred over a few pixels first, so that regions follow the image's edges without specks.
+made from the content's and the styles' features together, so that the images are described in the same
+terms; colour in YIQ; position (y, x) over the image's longest side. Each block is scaled to unit
+variance per pixel before its weight. The pixels of each image are clustered (the content into K
+regions, each style image into K + STYLE_EXTRA, below) by k-means (k-means++ starts, `RESTARTS` of
+them, seeded: the same inputs and seed give the same regions), and every pixel of the image at `size`
+px is given to the cluster whose centre is nearest its own descriptor (the features upsampled
+bilinearly, its own colour and position), each cluster's distance map blurred over a few pixels first,
+so that regions follow the image's edges without specks.
 
 K, when not given, is the one of 2..MAX_AUTO_K with the highest mean silhouette (Rousseeuw 1987:
 s = (b - a) / max(a, b), a a point's mean distance to its own cluster, b to the nearest other) over
 the content and style images, on a seeded sample of grid points: the count at which the regions are
 most compact and most apart.
 
-Pairing: the content is cut into K regions and each style image into K + STYLE_EXTRA (a style region
-that mixes two kinds of thing, the dark sky and the dark ground of a night photo, splits so that each
-part can find its own counterpart). A region is summarised by the mean of its feature and position
-blocks (what it shows and where, not its colour: the style's sky at night is still sky, and still on
-top). Every style region goes to the content region whose mean is nearest its own; a content region
-is painted from the style regions that came to it (those of one style image: the one holding the
-nearest of them). A content region that none came to takes the style region nearest it, when that
-is nearer than any of the content's own other regions (it looks more like it than they do), and
-otherwise the whole of the style image whose mean is nearest. On the photo pairs this raised the
-pairing's agreement with the hand labels from 0.17 / 0.91 / 0.78 / 0.68 (one to one, K regions
-each, Hungarian) to 0.48 / 0.96 / 0.90 / 0.70 (bench/LOG.md 27).
+Pairing: the content is cut into K regions and each style image into K + STYLE_EXTRA (as many as its
+grid has points, K at least, for a tiny one): a style region that mixes two kinds of thing, the dark
+sky and the dark ground of a night photo, splits so that each part can find its own counterpart. A
+region is summarised by the mean of its feature and position blocks (what it shows and where, not its
+colour: the style's sky at night is still sky, and still on top). Every style region goes to the
+content region whose mean is nearest its own; a content region is painted from the style regions that
+came to it (those of one style image: the one holding the nearest of them). A content region that none
+came to takes the style region nearest it, when that is nearer than any of the content's own other
+regions (it looks more like it than they do) and is free or taken from a content region that keeps
+others (a style pixel paints one content region, as label images say), and otherwise the whole of the
+style image whose mean is nearest. On the photo pairs this raised the pairing's agreement with the hand
+labels from 0.17 / 0.91 / 0.78 / 0.68 (one to one, K regions each, Hungarian) to 0.48 / 0.96 / 0.90 /
+0.70 (bench/LOG.md 27).
 
 The weights, layers and the square root were chosen on the four photo pairs against their hand
 segmentations (bench/bench_auto_regions.py, bench/LOG.md 26).
@@ -65,7 +68,7 @@ EDGE_BLUR = 1.5            # sigma, in pixels at `size`, of the distance maps' b
 @dataclass(frozen=True)
 class FoundRegions:
     """What `find_regions` found: a label map per image (int32, the image's own size; the content's
-    values 0..k-1, a style image's 0..k+STYLE_EXTRA-1), and for each content region the style image and
+    values 0..k-1, a style image's 0..k+STYLE_EXTRA-1 at most), and for each content region the style image and
     the style regions it is painted from.
 
     pairs[i] = (s, (j, ...)): content region i learns from regions j of style image s; (s, None): from
@@ -124,8 +127,8 @@ def auto_layers(backbone: str) -> tuple[str, ...]:
 def find_regions(content: np.ndarray, styles: list[np.ndarray], weights, k: int | None = None, seed: int = 0,
                  size: int = AUTO_SIZE) -> FoundRegions:
     """Content and style images (float32 RGB in [0, 1]) segmented on `weights`' features into `k`
-    regions each (chosen when None) and paired (the module's doc). Labels are at the images' own
-    sizes; the work is done at `size` px (longest side) or the image's own if smaller."""
+    regions (chosen when None; each style image into k + STYLE_EXTRA) and paired (the module's doc).
+    Labels are at the images' own sizes; the work is done at `size` px (longest side) or the image's own if smaller."""
     if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= MAX_REGIONS):
         raise StyleError(f"the number of automatic regions must be a whole number from 2 to {MAX_REGIONS}, not {k!r}")
     if not styles:
@@ -138,13 +141,15 @@ def find_regions(content: np.ndarray, styles: list[np.ndarray], weights, k: int 
     rng = np.random.default_rng(seed)
     points = [d.reshape(-1, d.shape[-1]) for d, _ in described]
     k = k or _choose_k(points, rng)
-    centres = [_kmeans(p, k if n == 0 else k + STYLE_EXTRA, rng) for n, p in enumerate(points)]
+    # a style image too small for K + STYLE_EXTRA regions gets as many as its grid has points (K at least)
+    centres = [_kmeans(p, k if n == 0 else max(k, min(k + STYLE_EXTRA, len(p))), rng)
+               for n, p in enumerate(points)]
     labels = [_fine_labels(im, d, full, c) for im, (d, full), c in zip(small, described, centres)]
     labels = [_resize_labels(lab, *im.shape[:2]) for lab, im in zip(labels, images)]
     not_colour = np.r_[0:PCA_DIMENSIONS, PCA_DIMENSIONS + 3:PCA_DIMENSIONS + 5]   # features and position
     features = [d.reshape(-1, d.shape[-1])[:, not_colour] for d, _ in described]
     grid_labels = [_resize_labels(lab, *d.shape[:2]).ravel() for lab, (d, _) in zip(labels, described)]
-    pairs = pair_regions(features[0], grid_labels[0], features[1:], grid_labels[1:], k, k + STYLE_EXTRA)
+    pairs = pair_regions(features[0], grid_labels[0], features[1:], grid_labels[1:], k, max(len(c) for c in centres))
     return FoundRegions(labels[0].astype(np.int32), tuple(lab.astype(np.int32) for lab in labels[1:]), pairs, k)
 
 
@@ -332,7 +337,8 @@ def pair_regions(content: np.ndarray, content_labels: np.ndarray, styles: list[n
     the region means of `content` (N, D) by `content_labels` (N,) and of each style's features by its
     labels (0..style_k-1): every style region given to the content region of nearest mean; a content
     region takes those that came to it from one style image (the one holding the nearest); one that
-    none came to, the style region nearest it when nearer than the content's own other regions, else
+    none came to, the nearest style region nearer it than the content's own other regions that is
+    free or taken from a region holding others (no style region paints two content regions), else
     the whole style image of nearest mean (the module's doc)."""
     means = _region_means(content, content_labels, k)
     present = [i for i in range(k) if means[i] is not None]
@@ -345,22 +351,31 @@ def pair_regions(content: np.ndarray, content_labels: np.ndarray, styles: list[n
     for col, (s, j, _) in enumerate(style_means):
         row = int(np.argmin(distance[:, col]))
         came[present[row]].append((distance[row, col], s, j))
-    pairs: list[tuple[int, tuple[int, ...] | None]] = []
+    pairs: dict[int, tuple[int, tuple[int, ...] | None]] = {}
     for i in range(k):
         if means[i] is None:
-            pairs.append((0, None))
+            pairs[i] = (0, None)
         elif came[i]:
             s = min(came[i])[1]
-            pairs.append((s, tuple(sorted(j for _, t, j in came[i] if t == s))))
-        else:
-            row = present.index(i)
-            others = [np.linalg.norm(means[i] - means[o]) for o in present if o != i]
-            col = int(np.argmin(distance[row])) if style_means else None
-            if col is not None and (not others or distance[row, col] < min(others)):
-                pairs.append((style_means[col][0], (style_means[col][1],)))
-            else:
-                pairs.append((int(np.argmin([np.linalg.norm(means[i] - w) for w in whole])), None))
-    return tuple(pairs)
+            pairs[i] = (s, tuple(sorted(j for _, t, j in came[i] if t == s)))
+    for i in (i for i in present if not came[i]):
+        # nothing came to it: the nearest style region like it (nearer than the content's own other
+        # regions) that no region uses, or that one using others too can give up (a style pixel
+        # paints one content region: label images say one colour per pixel); else a whole image
+        row = present.index(i)
+        others = [np.linalg.norm(means[i] - means[o]) for o in present if o != i]
+        pairs[i] = (int(np.argmin([np.linalg.norm(means[i] - w) for w in whole])), None)
+        for col in np.argsort(distance[row], kind="stable"):
+            if others and distance[row, col] >= min(others):
+                break
+            s, j, _ = style_means[col]
+            owner = next((o for o, (t, js) in pairs.items() if t == s and js and j in js), None)
+            if owner is None or len(pairs[owner][1]) > 1:
+                if owner is not None:
+                    pairs[owner] = (s, tuple(x for x in pairs[owner][1] if x != j))
+                pairs[i] = (s, (j,))
+                break
+    return tuple(pairs[i] for i in range(k))
 
 
 def _region_means(features: np.ndarray, labels: np.ndarray, k: int) -> list[np.ndarray | None]:

@@ -335,6 +335,9 @@ def label_regions(content_labels: np.ndarray, style_labels: Sequence[np.ndarray]
         if not owners and colour == WHOLE_STYLE and len(styles) == 1:
             regions.append(Region((content == colour).astype(np.float32), 0, None))
             continue
+        if not owners and colour == WHOLE_STYLE:
+            raise StyleError(f"white in the content labels means the whole style image only when there is one; "
+                             f"with {len(styles)}, give that region a colour of one style label image")
         if not owners:
             raise StyleError(f"colour #{colour:06x} is in the content labels but in no style label image")
         if len(owners) > 1:

@@ -105,15 +105,24 @@ def test_pairing_gives_each_style_region_to_its_like_and_leaves_the_unlike_unpai
     assert pairs == ((1, (0,)), (0, (0,)), (1, (1,)))
 
 
-def test_a_content_region_nothing_came_to_takes_the_nearest_style_region_when_like_it():
+def test_a_content_region_nothing_came_to_takes_the_nearest_style_region_when_like_it_and_free():
     """Content A, B, C with C at (0, 10); the style's regions all lie nearer A or B, but one, C', is
-    nearer C than A is (10 away): C takes C' (shared with A, which it came to)."""
+    nearer C than A is (10 away). A holds A' and C': C takes C' from it (A keeps A'). Without A' (A
+    holds C' alone), C' stays with A (a style pixel paints one content region: taken, A would have
+    nothing, and the label images could not say both), and C takes the whole style image."""
     a, b, c = np.array([0.0, 0]), np.array([20.0, 0]), np.array([0.0, 10])
     content = np.stack([a, b, c] * 4)
     content_labels = np.tile([0, 1, 2], 4)
     style = np.stack([a + 0.5, b, np.array([0.0, 4.9])] * 4)           # C' 4.9 from A, 5.1 from C
     pairs = pair_regions(content, content_labels, [style], [np.tile([0, 1, 2], 4)], 3)
-    assert pairs == ((0, (0, 2)), (0, (1,)), (0, (2,)))
+    assert pairs == ((0, (0,)), (0, (1,)), (0, (2,)))
+    style = np.stack([np.array([0.0, 4.9]), b] * 4)
+    pairs = pair_regions(content, content_labels, [style], [np.tile([0, 1], 4)], 3, 2)
+    assert pairs == ((0, (0,)), (0, (1,)), (0, None))
+    found = FoundRegions(np.array([[0, 1, 2]]), (np.array([[0, 1]]),), pairs, 3)
+    content_image, (style_image,) = found.label_images()
+    assert len({tuple(p) for p in content_image[0]}) == 3           # A's colour, B's colour, white
+    assert {tuple(p) for p in style_image[0]} == {tuple(content_image[0, 0]), tuple(content_image[0, 1])}
 
 
 def two_part_image(h, w, rng, flip=False):
@@ -165,6 +174,16 @@ def test_k_is_chosen_when_not_given_and_checked_when_given(scene, vgg19_weights)
     for bad in (1, 17, 2.5, True):
         with pytest.raises(StyleError, match="whole number from 2 to 16"):
             find_regions(content, [style], vgg19_weights, k=bad)
+
+
+def test_a_style_image_too_small_for_k_plus_two_regions_gets_as_many_as_it_has_points(scene, vgg19_weights):
+    """A 24 px style image has 3x3 points on relu4_1's grid: with K = 8 it is cut into 9 regions (not
+    K + 2 = 10, which k-means cannot make), and the run goes on."""
+    content, _ = scene
+    style = np.random.default_rng(0).random((24, 24, 3)).astype(np.float32)
+    found = find_regions(content, [style], vgg19_weights, k=8)
+    assert found.k == 8 and len(found.pairs) == 8 and found.style_labels[0].max() <= 8
+    assert len(check_regions(found.regions(), 1)) >= 1
 
 
 def test_an_unpaired_content_region_takes_the_whole_style():

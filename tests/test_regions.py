@@ -441,6 +441,10 @@ def test_antialiased_and_shifted_label_colours_are_read_as_their_main_colours():
     (labels(20, 20, (RED_, 0, 20)), [labels(8, 8, (RED_, 0, 8))] * 2 + [labels(8, 8, (RED_, 0, 8))],
      "colour #ff0000 is in style label images 1, 2, 3"),
     (np.zeros((20, 20)), [labels(8, 8, (RED_, 0, 8))], "the content label image must be an RGB image"),
+    # white alone in the content: the whole style image with one (auto_regions' label images); with two,
+    # which one is not said
+    (labels(20, 20, (RED_, 0, 10), ((255, 255, 255), 10, 20)), [labels(8, 8, (RED_, 0, 8)), labels(8, 8, (BLUE_, 0, 8))],
+     "^white in the content labels means the whole style image only when there is one; with 2, give that region"),
 ])
 def test_label_errors_name_the_colour_and_the_side(content, styles, message):
     with pytest.raises(StyleError, match=message):
