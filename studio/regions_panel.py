@@ -130,6 +130,9 @@ def find(content, styles, k, request: gr.Request = None):
             "style regions of their colour" + (f", {whole} (white) from a whole style image" if whole else "")
             + (" (grey: unused)" if any((p < 0).any() for p in found.painted()) else "")
             + ". They are now the label images below: Run uses them; or download, edit and drop them back.")
+    if whole and len(style_images) > 1:
+        note += (" ⚠ With several style images, label images cannot say which whole image a white region "
+                 "takes: give it a colour of one style label image (or use fewer regions) before Run.")
     if not weights.trained:
         note += " ⚠ Untrained weights: these regions follow colour and position only."
     return content_file, style_files, shown, note
