@@ -106,16 +106,11 @@ def image_knobs(shown: dict, d: dict, prefix: str = "", skip=()) -> dict:
     c: dict = {}
     placed = {SHOWN_AS.get(name, (name,))[0] for name in shown} | set(skip)
 
-    def add(**looks):
+    def add(**looks):   # the page's look over the mode's default
         for name, look in looks.items():
-            setting = SHOWN_AS.get(name, (name,))[0]
-            if setting in placed or name in placed:
-                continue
-            look = {"label": look} if isinstance(look, str) else dict(look)
-            if name in d and "value" not in look:
-                look["value"] = d[name]
-            c[name] = control((ImageSettings,), setting, **look)
-            placed.add(setting)
+            if name not in placed:
+                look = {"label": look} if isinstance(look, str) else look
+                c[name] = control((ImageSettings,), name, **({"value": d[name]} if name in d else {}) | look)
 
     add(style_blend=dict(value="", label="Style blend weights"))
     with gr.Row():
@@ -132,9 +127,8 @@ def image_knobs(shown: dict, d: dict, prefix: str = "", skip=()) -> dict:
             add(tol="Stop when the loss falls by less than (per step; 0 = never)")
         elif "tol" not in placed:
             c["until_done"] = until_done_box(d.get("until_done", True))
-            placed.add("tol")
     with gr.Row():
-        c |= the_rest({**shown, **c}, ImageSettings, skip=tuple(placed), defaults=d)   # a new setting, by its field
+        c |= the_rest({**shown, **c}, ImageSettings, skip=skip, defaults=d)   # a new setting, by its field
     return c
 
 

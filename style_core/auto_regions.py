@@ -149,7 +149,7 @@ def find_regions(content: np.ndarray, styles: list[np.ndarray], weights, k: int 
     not_colour = np.r_[0:PCA_DIMENSIONS, PCA_DIMENSIONS + 3:PCA_DIMENSIONS + 5]   # features and position
     features = [d.reshape(-1, d.shape[-1])[:, not_colour] for d, _ in described]
     grid_labels = [_resize_labels(lab, *d.shape[:2]).ravel() for lab, (d, _) in zip(labels, described)]
-    pairs = pair_regions(features[0], grid_labels[0], features[1:], grid_labels[1:], k, max(len(c) for c in centres))
+    pairs = pair_regions(features[0], grid_labels[0], features[1:], grid_labels[1:], k)
     return FoundRegions(labels[0].astype(np.int32), tuple(lab.astype(np.int32) for lab in labels[1:]), pairs, k)
 
 
@@ -331,11 +331,10 @@ def _choose_k(points: list[np.ndarray], rng: np.random.Generator) -> int:
 # --- pairing ---------------------------------------------------------------------------------------------
 
 def pair_regions(content: np.ndarray, content_labels: np.ndarray, styles: list[np.ndarray],
-                 style_labels: list[np.ndarray], k: int, style_k: int | None = None
-                 ) -> tuple[tuple[int, tuple[int, ...] | None], ...]:
+                 style_labels: list[np.ndarray], k: int) -> tuple[tuple[int, tuple[int, ...] | None], ...]:
     """For each of the k content regions, (style image, its style regions) or (style image, None), from
     the region means of `content` (N, D) by `content_labels` (N,) and of each style's features by its
-    labels (0..style_k-1): every style region given to the content region of nearest mean; a content
+    labels (0, 1, ...): every style region given to the content region of nearest mean; a content
     region takes those that came to it from one style image (the one holding the nearest); one that
     none came to, the nearest style region nearer it than the content's own other regions that is
     free or taken from a region holding others (no style region paints two content regions), else
@@ -343,7 +342,7 @@ def pair_regions(content: np.ndarray, content_labels: np.ndarray, styles: list[n
     means = _region_means(content, content_labels, k)
     present = [i for i in range(k) if means[i] is not None]
     style_means = [(s, j, m) for s, (f, lab) in enumerate(zip(styles, style_labels))
-                   for j, m in enumerate(_region_means(f, lab, style_k or k)) if m is not None]
+                   for j, m in enumerate(_region_means(f, lab, int(lab.max()) + 1)) if m is not None]
     whole = [f.mean(0) for f in styles]
     distance = np.array([[np.linalg.norm(means[i] - m) for _, _, m in style_means] for i in present]).reshape(
         len(present), len(style_means))

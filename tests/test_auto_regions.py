@@ -95,13 +95,13 @@ def test_pairing_gives_each_style_region_to_its_like_and_leaves_the_unlike_unpai
     content_labels = np.tile([0, 1, 2], 5)
     style = np.stack([b + 0.2, a - 0.2, d, a - np.array([0, 1.5])] * 4)
     style_labels = np.tile([0, 1, 2, 3], 4)
-    pairs = pair_regions(content, content_labels, [style], [style_labels], 3, 4)
+    pairs = pair_regions(content, content_labels, [style], [style_labels], 3)
     assert pairs == ((0, (1, 3)), (0, (0, 2)), (0, None))
     # two style images: A's like in both, it takes the nearer (the second image's); the second's far
     # region E comes to C, its nearest
     other = np.stack([a + 0.1, np.array([-40.0, 80])] * 3)
     pairs = pair_regions(content, content_labels, [np.stack([b + 0.1, a + 1] * 3), other],
-                         [np.tile([0, 1], 3), np.tile([0, 1], 3)], 3, 2)
+                         [np.tile([0, 1], 3), np.tile([0, 1], 3)], 3)
     assert pairs == ((1, (0,)), (0, (0,)), (1, (1,)))
 
 
@@ -117,7 +117,7 @@ def test_a_content_region_nothing_came_to_takes_the_nearest_style_region_when_li
     pairs = pair_regions(content, content_labels, [style], [np.tile([0, 1, 2], 4)], 3)
     assert pairs == ((0, (0,)), (0, (1,)), (0, (2,)))
     style = np.stack([np.array([0.0, 4.9]), b] * 4)
-    pairs = pair_regions(content, content_labels, [style], [np.tile([0, 1], 4)], 3, 2)
+    pairs = pair_regions(content, content_labels, [style], [np.tile([0, 1], 4)], 3)
     assert pairs == ((0, (0,)), (0, (1,)), (0, None))
     found = FoundRegions(np.array([[0, 1, 2]]), (np.array([[0, 1]]),), pairs, 3)
     content_image, (style_image,) = found.label_images()
