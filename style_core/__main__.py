@@ -108,9 +108,9 @@ def _mask_options(p: argparse.ArgumentParser) -> None:
                         "must be in one style label image (colours under 0.1%% are noise)")
     p.add_argument("--auto-regions", nargs="?", type=int, const=0, default=None, metavar="K",
                    help="image and photo modes: find K regions (2-16; chosen when not given) in the content "
-                        "and the style images on the network's features, colour and position, and paint each "
-                        "content region from the style region it pairs with (sky to sky); needs trained "
-                        "weights to be meaningful")
+                        "and K + 2 in each style image on the network's features, colour and position, and "
+                        "paint each content region from the style regions that resemble it (sky to sky); "
+                        "needs trained weights to be meaningful")
 
 
 def _mask_files(args: argparse.Namespace) -> list[str]:
