@@ -165,7 +165,10 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
         if key not in targets:
             targets[key] = (region_targets(settings, weights.variables, styles_k, regions) if regions
                             else style_targets(settings, weights.variables, styles_k))
-        aux = objective.aux(weights.variables, content_k, targets[key], [r.mask for r in regions])
+        # On the device once: a compiled call copies every numpy argument (the weights read from a
+        # file) in every call, 8 ms of a 46 ms evaluation at 64 px (bench/LOG.md 28). Done here, per
+        # run, not in `Weights`, which Ray ships to its workers as numpy without copies (LOG 21).
+        aux = jax.device_put(objective.aux(weights.variables, content_k, targets[key], [r.mask for r in regions]))
         next_preview = settings.preview_every
         yield Event("compiling", done_steps, total, "step", seconds=time.perf_counter() - start, **at)
         for report in descend(jnp.asarray(x0), objective.function, aux, objective.weights,
