@@ -886,7 +886,8 @@ def test_browser_photo_tab_takes_label_images(server, page):
     page.locator("#photo_style_labels input[type=file]").set_input_files(str(labels / "style-labels.png"))
     page.locator("#photo_regions_line").get_by_text("2 regions: #28c83c → style 1 (style.png) on").wait_for(
         timeout=30_000)
-    assert page.locator("#photo_regions_preview img").is_visible()
+    # the line and the preview are two outputs of one event, drawn one after the other: wait for it
+    page.locator("#photo_regions_preview img").wait_for(state="visible", timeout=10_000)
     screenshot(page, "studio-photo-regions", page.locator("#photo_regions"))
     assert "2 regions: #28c83c → style 1 on" in run_to_done(page, "photo_", 20)
     screenshot(page, "studio-photo-regions-result")
