@@ -908,10 +908,11 @@ def test_browser_find_regions_shows_them_fills_the_labels_and_edits_as_a_paintin
     page.locator("#photo_find_regions").click()
     page.locator("#photo_found_line").get_by_text("Found 2 regions in the content and 4 in each style image").wait_for(
         timeout=60_000)
+    page.locator("#photo_found_regions img").nth(1).wait_for(timeout=10_000)   # outputs of one event, drawn in turn
     assert page.locator("#photo_found_regions img").count() >= 2
     line = page.locator("#photo_regions_line")
     line.get_by_text("2 regions:").wait_for(timeout=30_000)
-    assert page.locator("#photo_content_labels img").first.is_visible()
+    page.locator("#photo_content_labels img").first.wait_for(state="visible", timeout=10_000)
     screenshot(page, "studio-photo-find-regions", page.locator("#photo_regions"))
     assert "2 regions:" in run_to_done(page, "photo_", 20)
     page.locator("#photo_edit_regions").click()
