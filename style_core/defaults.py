@@ -15,8 +15,10 @@ MODE_DEFAULTS: dict[str, dict] = {
     "image": {},
     "large": {},
     # the research deck's photo schedule (Adam, content init, one scale); its strengths are rules of
-    # their own (photo.PHOTO_STYLE_WEIGHT, PHOTO_ADAM_LR): measured on a trained VGG16 (bench/LOG.md 22)
-    "photo": dict(iterations=500, optimizer="adam", content_weight=1.0, tv_weight=1.0, init="content", scales=1),
+    # their own (photo.PHOTO_STYLE_WEIGHT, PHOTO_ADAM_LR): measured on a trained VGG16 (bench/LOG.md 22).
+    # With L-BFGS, L-BFGS-B's pairs: the matting term's coupling misleads the proposed ones (LOG 29)
+    "photo": dict(iterations=500, optimizer="adam", content_weight=1.0, tv_weight=1.0, init="content", scales=1,
+                  bounds="lbfgs-b"),
     # smaller frames, early stopping (later frames start from the warped previous one), short calls so
     # that a frame's end is seen soon, and the classic scripts' unclipped L-BFGS (bench/LOG.md 13)
     "video": dict(size=256, iterations=300, optimizer="lbfgs", tol=1e-3, steps_per_call=5, scales=1, bounds="none"),

@@ -462,7 +462,7 @@ def paint(work: TileWork, unit: TileInputs, device=None):
     for report in descend(x_start, run_terms, aux, objective.weights, iterations=work.settings.tile_iterations,
                           optimizer=image_settings.optimizer, lr=image_settings.lr,
                           steps_per_call=image_settings.steps_per_call, tol=image_settings.tol,
-                          bounded=image_settings.bounded, average=image_settings.average):
+                          bounds=image_settings.bounds, average=image_settings.average):
         if report.finished:
             break
         yield TileProgress(report.step, dict(report.losses))

@@ -54,8 +54,12 @@ EXPLODE_FACTOR = 1e3
 # later scales, tiles, video frames) often end a little above it: they keep their best image and say
 # so, but they have not diverged.
 DIVERGE_FACTOR = 10.0
-# The tolerance rule compares losses at least this many steps apart: one L-BFGS step from a fresh
-# start (a short gradient step) says little about how far there is to go.
+# The tolerance rule compares the lowest losses at least this many steps apart: one L-BFGS step from a
+# fresh start (a short gradient step) says little about how far there is to go. L-BFGS's steps may
+# rise and fall back for a few steps before the lowest loss moves again (lbfgs.py's NONMONOTONE), so
+# a slow span stops the run only where it ends at its lowest loss or follows another slow span: with
+# spans of 5 read alone, a 256 px run stopped on such a pause at 0.9825 where it went on to 0.97;
+# spans of 10 made video's later frames 40% dearer (bench/LOG.md 29).
 TOL_SPAN = 5
 
 
@@ -110,10 +114,10 @@ def _losses(evaluate: Callable, x, aux, weights) -> dict[str, float]:
 
 def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float], *,
             iterations: int, optimizer: str, lr: float, steps_per_call: int = 20, tol: float = 0.0,
-            dispatch: str | None = None, bounded: bool = True, average: float = 0.0) -> Iterator[Descent]:
+            dispatch: str | None = None, bounds: str = "box", average: float = 0.0) -> Iterator[Descent]:
     """Minimises sum_k weights[k] * terms(x, aux)[k] over images x in [0, 1] from x0 (clipped),
-    yielding after every chunk of up to `steps_per_call` steps. With `bounded` False, L-BFGS's image
-    is not kept in [0, 1].
+    yielding after every chunk of up to `steps_per_call` steps. `bounds` (`settings.BOUNDS`) says
+    how L-BFGS keeps the image in [0, 1], or does not (`lbfgs.py`).
 
     Stops after `iterations` steps; earlier when the loss falls by less than `tol` (relative, per
     step) between two checks at least TOL_SPAN steps apart, or the stepper has converged; or when it
@@ -129,7 +133,7 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     if optimizer not in OPTIMIZERS:
         raise StyleError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
     stepper = OPTIMIZERS[optimizer].stepper(gradient(terms), float(lr), steps_per_call=int(steps_per_call),
-                                            dispatch=dispatch or default_dispatch(), bounded=bool(bounded),
+                                            dispatch=dispatch or default_dispatch(), bounds=bounds,
                                             size=x0.size)
     state = stepper.init(x0)
     if average:
@@ -147,7 +151,7 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     # `history[k]` is the loss before step k + 1; the stopping rule compares two of them, `seen`
     # steps apart, once they are at least TOL_SPAN apart.
     history: list[float] = []
-    step, calls, n_active, last_total, last_seen = 0, 0, 1, total0, 0
+    step, calls, n_active, last_total, last_seen, was_slow = 0, 0, 1, total0, 0, False
     while step < iterations:
         n = min(n_active, iterations - step)
         if tol > 0:  # a chunk ends where the rule looks, so it sees the same steps however long each took
@@ -170,11 +174,14 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
                           f"far: try a smaller learning rate", count(state, step))
             return
         current = history[-1]
+        lowest = min(history)   # the rule reads the lowest loss so far: L-BFGS's steps may rise and fall
         seen = len(history) - 1 - last_seen
-        converged = (tol > 0 and last_total > 0 and seen >= TOL_SPAN
-                     and (last_total - current) / (last_total * seen) < tol) or stepper.converged(state)
+        slow = tol > 0 and last_total > 0 and seen >= TOL_SPAN and (last_total - lowest) / (last_total * seen) < tol
+        # ... and stops there if the run is at its lowest, or was as slow over the span before: not on
+        # a span spent rising and falling back (TOL_SPAN's comment)
+        converged = (slow and (current <= lowest or was_slow)) or stepper.converged(state)
         if seen >= TOL_SPAN:
-            last_total, last_seen = current, len(history) - 1
+            last_total, last_seen, was_slow = lowest, len(history) - 1, slow
         if step >= iterations or converged:
             break
         last = {k: float(np.asarray(v)[n - 1]) for k, v in values.items()}

@@ -15,7 +15,7 @@ from .optimize import OPTIMIZERS
 from .statistics import STATISTICS
 
 INITS = ("content", "style", "noise")
-BOUNDS = ("box", "none")   # L-BFGS keeps the image in [0, 1] while optimising, or not
+BOUNDS = ("box", "lbfgs-b", "none")   # how L-BFGS keeps the image in [0, 1] while optimising, or not (lbfgs.py)
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 DEFAULT_LR = {name: o.lr for name, o in OPTIMIZERS.items()}
 # Style weight per normalisation (content 1), tuned on the trained VGG16 on real photos and paintings
@@ -41,9 +41,9 @@ AUTO_SCALES = 3
 # Steps at each coarser scale, as a fraction of `iterations` (the full-size pass's), when not given:
 # the coarse passes only have to bring the full-size pass a good start (bench/LOG.md 9).
 COARSE_FRACTION = 0.25
-# Stop a scale once the loss falls by less than this fraction per step (over at least TOL_SPAN steps):
-# L-BFGS's loss only goes down, and at 256 px the last 124 of the full size's 300 steps lowered it by
-# only 0.75% (bench/LOG.md 16). First-order methods' losses wobble, so they run their count unless told.
+# Stop a scale once the lowest loss so far falls by less than this fraction per step (over at least
+# TOL_SPAN steps): at 256 px the last 124 of the full size's 300 steps lowered it by only 0.75%
+# (bench/LOG.md 16). First-order methods' losses wobble, so they run their count unless told.
 DEFAULT_TOL = {name: o.tol for name, o in OPTIMIZERS.items()}
 
 
@@ -215,12 +215,14 @@ class ImageSettings:
                                  minimum=1)   # None: auto_scales(size), again whenever the size changes
     coarse_iterations: int | None = setting(None, "steps at each coarser scale (a quarter of the "
                                                   "iterations)", minimum=0)
-    tol: float | None = setting(None, "stop a scale once the loss falls by less than this fraction per "
-                                      "step, measured over at least 5 steps (lbfgs 1e-4, the others 0; "
+    tol: float | None = setting(None, "stop a scale once the lowest loss falls by less than this fraction "
+                                      "per step, measured over at least 5 steps (lbfgs 1e-4, the others 0; "
                                       "0: run every step)", minimum=0)  # None: DEFAULT_TOL[optimizer]
-    bounds: str = setting("box", "L-BFGS: 'box' keeps the image in [0, 1] while optimising, as L-BFGS-B "
-                                 "does; 'none' lets it leave and clips it when saved, as the classic "
-                                 "scripts do (first-order methods: always box)", choices=BOUNDS)
+    bounds: str = setting("box", "L-BFGS: 'box' keeps the image in [0, 1] while optimising and learns from "
+                                 "the steps as proposed, as the PyTorch tutorial's clamp does; 'lbfgs-b' "
+                                 "learns from the steps taken and holds pixels at the bounds, as L-BFGS-B "
+                                 "does (photo mode's default); 'none' lets it leave and clips it when saved, "
+                                 "as the classic scripts do (first-order methods: always box)", choices=BOUNDS)
     average: float = setting(0.0, "iterate averaging: the image shown and written is the exponential moving "
                                   "average of the optimizer's iterates with this decay per step (0: off, "
                                   "the last iterate; 0.9 averages about the last 10 steps)", minimum=0)
@@ -278,11 +280,6 @@ class ImageSettings:
                 else f"size {self.size} px"
             raise StyleError(f"{what}, but {self.backbone} up to {self.deepest_layer} downsamples by "
                              f"{need}: use a size of at least {need * 2 ** (self.scales - 1)} px")
-
-    @property
-    def bounded(self) -> bool:
-        """Whether L-BFGS keeps the image in [0, 1] while optimising (first-order methods always do)."""
-        return self.bounds == "box"
 
     @property
     def statistic(self):

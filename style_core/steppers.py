@@ -4,7 +4,7 @@ A stepper is three pure functions over an immutable `StepState`: `init(x)` puts 
 `run(state, aux, weights, limit, n_active) -> (state, (totals, terms))` takes the first `n_active` steps
 of a chunk; `converged(state)` says no decrease is left. A step whose loss is not finite or exceeds
 `limit` is not taken and marks the state diverged; every later step is a no-op, so the best image seen
-survives. A factory `(value_and_grad, lr, *, steps_per_call, dispatch, bounded, size) -> Stepper` builds
+survives. A factory `(value_and_grad, lr, *, steps_per_call, dispatch, bounds, size) -> Stepper` builds
 one for a run; weights, learning rates and targets are arguments or state, never constants in compiled
 code, so a sweep reuses it. L-BFGS is in `lbfgs.py`; `optimize.OPTIMIZERS` names every optimizer.
 """
@@ -72,7 +72,7 @@ class Stepper(NamedTuple):
 def first_order(transform: Callable[..., optax.GradientTransformation]) -> Callable[..., Stepper]:
     """The stepper factory of an optax first-order method `transform(learning_rate=...)` (optax.adam,
     optax.sgd, ...). Projected steps keep x in [0, 1], the box every output is clipped to, whatever
-    `bounded` says. The learning rate lives in the state (optax.inject_hyperparams), so changing it
+    `bounds` says. The learning rate lives in the state (optax.inject_hyperparams), so changing it
     does not recompile."""
     def factory(value_and_grad, lr, *, steps_per_call, dispatch, **_box) -> Stepper:
         run, opt = first_order_chunk(value_and_grad, transform, steps_per_call, dispatch)

@@ -174,7 +174,7 @@ def stylize(content: np.ndarray, styles: Sequence[np.ndarray], settings: ImageSe
         for report in descend(jnp.asarray(x0), objective.function, aux, objective.weights,
                               iterations=steps[index - 1], optimizer=settings.optimizer, lr=settings.lr,
                               steps_per_call=settings.steps_per_call, tol=settings.tol,
-                              bounded=settings.bounded, average=settings.average):
+                              bounds=settings.bounds, average=settings.average):
             if not initial_losses:
                 initial_losses = dict(report.initial_losses)
             step = done_steps + report.step

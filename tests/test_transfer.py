@@ -274,8 +274,9 @@ def test_scan_and_async_dispatch_take_the_same_steps():
 
 
 def test_lbfgs_solves_an_ill_conditioned_quadratic_and_its_iterates_do_not_depend_on_the_chunking():
-    """L-BFGS's host-driven Wolfe search converges and never increases the loss; one step per call
-    and seven per call take the same steps, bit for bit (every report of a run keeps its own image)."""
+    """L-BFGS's host-driven search converges, each loss below the largest of the last NONMONOTONE
+    (the non-monotone rule); one step per call and seven per call take the same steps, bit for bit
+    (every report of a run keeps its own image)."""
     import jax.numpy as jnp
     rng = np.random.default_rng(1)
     target = jnp.asarray(rng.random((6, 7, 3)), jnp.float32)
@@ -288,12 +289,73 @@ def test_lbfgs_solves_an_ill_conditioned_quadratic_and_its_iterates_do_not_depen
                             lr=1.0, steps_per_call=n, dispatch="async")) for n in (1, 7)}
     last = runs[1][-1]
     assert last.losses["total"] < 1e-4 * last.initial_losses["total"]
-    assert all(b <= a * (1 + 1e-6) for a, b in zip(last.history, last.history[1:]))
+    from style_core.lbfgs import NONMONOTONE
+    h = last.history
+    assert all(h[k] <= max(h[max(0, k - NONMONOTONE):k]) * (1 + 1e-6) for k in range(1, len(h)))
     assert runs[7][-1].history == last.history and runs[7][-1].step == last.step
     by_step = {r.step: np.asarray(r.x) for r in runs[1]}
     assert len(runs[7]) >= 5
     for report in runs[7]:
         np.testing.assert_array_equal(np.asarray(report.x), by_step[report.step], err_msg=f"step {report.step}")
+
+
+def test_two_loop_direction_is_the_bfgs_inverse_hessian_of_its_newest_pairs():
+    """The two-loop recursion (written in lbfgs.py, not optax's) against numpy in float64: H_0 = gamma I
+    with gamma = s.y / y.y of the newest pair, then H <- V^T H V + rho s s^T (V = I - rho y s^T) for
+    each kept pair, oldest first. Six pairs pushed into a memory of four: the ring wraps and only the
+    newest four count. A fresh memory gives -g. The slope leaves out a component that pushes a pixel
+    at a bound outward."""
+    import jax.numpy as jnp
+    from style_core.lbfgs import _direction, _fresh, _remember
+    rng = np.random.default_rng(7)
+    shape, m = (3, 4, 2), 4
+    n = int(np.prod(shape))
+    a = rng.normal(size=(n, n))
+    hess = a @ a.T + n * np.eye(n)   # positive definite: every pair has y.s > 0
+    f32 = lambda v: jnp.asarray(np.reshape(v, shape), jnp.float32)  # noqa: E731
+    memory, pairs = _fresh(m, f32(np.zeros(n))), []
+    for _ in range(6):
+        d, t, g0 = rng.normal(size=n), rng.uniform(0.1, 1.0), rng.normal(size=n)
+        g1 = g0 + hess @ (t * d)
+        memory = _remember(memory, f32(np.zeros(n)), jnp.float32(t), f32(d), f32(g0), f32(g1),
+                           box=(-np.inf, np.inf), taken=False)
+        pairs.append((t * np.asarray(f32(d), np.float64).reshape(-1),
+                      np.asarray(f32(g1), np.float64).reshape(-1) - np.asarray(f32(g0), np.float64).reshape(-1)))
+    g, x = rng.normal(size=n), rng.uniform(0.2, 0.8, size=n)
+    s, y = pairs[-1]
+    h = (s @ y) / (y @ y) * np.eye(n)
+    for s, y in pairs[-m:]:
+        rho = 1.0 / (y @ s)
+        v = np.eye(n) - rho * np.outer(y, s)
+        h = v.T @ h @ v + rho * np.outer(s, s)
+    expect = -h @ g
+    d, slope = _direction(memory, f32(g), f32(x), box=(0.0, 1.0))
+    np.testing.assert_allclose(np.asarray(d, np.float64).reshape(-1), expect, rtol=1e-3, atol=1e-4 * np.abs(expect).max())
+    assert float(slope) == pytest.approx(g @ expect, rel=1e-3)
+    fresh, _ = _direction(_fresh(m, f32(x)), f32(g), f32(x), box=(0.0, 1.0))
+    np.testing.assert_allclose(np.asarray(fresh).reshape(-1), -g, rtol=1e-6)
+    x[0] = 0.0 if expect[0] < 0 else 1.0   # at the bound its component points out of
+    unheld, slope = _direction(memory, f32(g), f32(x), box=(0.0, 1.0))
+    assert float(slope) == pytest.approx(g @ expect - g[0] * expect[0], rel=1e-3)
+    held, held_slope = _direction(memory, f32(g), f32(x), box=(0.0, 1.0), hold=True)   # lbfgs-b
+    assert float(np.asarray(unheld).reshape(-1)[0]) == pytest.approx(expect[0], rel=1e-3)
+    assert float(np.asarray(held).reshape(-1)[0]) == 0.0 and float(held_slope) == float(slope)
+    np.testing.assert_array_equal(np.asarray(held).reshape(-1)[1:], np.asarray(unheld).reshape(-1)[1:])
+
+
+def test_lbfgs_pairs_are_the_steps_as_proposed_under_box_and_as_taken_under_lbfgs_b():
+    """`box` remembers t d, clipped or not (the tutorial's clamp); `lbfgs-b` the step the projection let
+    through, clip(x + t d) - x; both with y = g_t - g."""
+    import jax.numpy as jnp
+    from style_core.lbfgs import _pair
+    x, d = jnp.array([0.1, 0.5, 0.9]), jnp.array([-1.0, 0.2, 1.0])
+    g, g_t = jnp.array([1.0, 2.0, 3.0]), jnp.array([0.5, 1.0, 4.0])
+    s, y = _pair(x, 0.5, d, g, g_t, (0.0, 1.0), False)
+    np.testing.assert_allclose(s, [-0.5, 0.1, 0.5])
+    np.testing.assert_allclose(y, [-0.5, -1.0, 1.0])
+    s, y = _pair(x, 0.5, d, g, g_t, (0.0, 1.0), True)
+    np.testing.assert_allclose(s, [-0.1, 0.1, 0.1], rtol=1e-6)
+    np.testing.assert_allclose(y, [-0.5, -1.0, 1.0])
 
 
 def test_lbfgs_memory_is_bounded_by_bytes():
@@ -376,16 +438,21 @@ def test_host_lbfgs_stops_as_converged_when_no_decrease_is_left():
 
     last = list(descend(jnp.zeros((6, 7, 3)), terms, jnp.asarray(target, jnp.float32), {"q": 1.0},
                         iterations=1000, optimizer="lbfgs", lr=1.0, steps_per_call=10, dispatch="async"))[-1]
-    assert last.stop_reason == "converged" and last.step < 1000
+    # "converged", or "converged (kept step k's image ...)" where a last non-monotone step rose
+    assert last.stop_reason.startswith("converged") and last.step < 1000
     best = np.maximum(target - 0.05 / scale, 0.0)  # the minimiser, coordinate by coordinate
     optimum = np.sum(scale * (best - target) ** 2) + 0.1 * np.sum(np.abs(best))
     assert last.losses["total"] == pytest.approx(optimum, rel=1e-4)
 
 
-def test_lbfgs_keeps_the_image_in_the_box_and_finds_the_box_minimum():
+@pytest.mark.parametrize("bounds", ["lbfgs-b", "box"])
+def test_lbfgs_keeps_the_image_in_the_box_and_finds_the_box_minimum(bounds):
     """L-BFGS minimises over [0, 1], the box every output is clipped to. A coupled least squares
     problem whose unconstrained minimum lies far outside it: every iterate stays inside, and the
-    result reaches the float64 box-constrained minimum (SciPy's L-BFGS-B) in few steps."""
+    result reaches the float64 box-constrained minimum (SciPy's L-BFGS-B). With L-BFGS-B's pairs in
+    few steps; with the steps as proposed (`box`, image mode's default) slowly: here 36 of the 60
+    values end at a bound (on an image 1-4% do), and its model takes each for a flat direction, so it
+    gets there in 416 evaluations, not 138, and still wanders (lbfgs.py's doc)."""
     import jax.numpy as jnp
     from scipy.optimize import minimize
     rng = np.random.default_rng(4)
@@ -400,7 +467,7 @@ def test_lbfgs_keeps_the_image_in_the_box_and_finds_the_box_minimum():
     ref = minimize(lambda v: (np.sum((a @ v - b) ** 2), 2 * a.T @ (a @ v - b)), np.zeros(n), jac=True,
                    method="L-BFGS-B", bounds=[(0.0, 1.0)] * n, options={"ftol": 1e-15, "gtol": 1e-12})
     reports = list(descend(jnp.zeros((4, 5, 3)), terms, jnp.asarray(b, jnp.float32), {"q": 1.0},
-                           iterations=200, optimizer="lbfgs", lr=1.0, steps_per_call=1))
+                           iterations=200, optimizer="lbfgs", lr=1.0, steps_per_call=1, bounds=bounds))
     assert [r.step for r in reports] == list(range(1, len(reports) + 1))   # a report after every step
     for r in reports:
         x = np.asarray(r.x)
@@ -408,12 +475,13 @@ def test_lbfgs_keeps_the_image_in_the_box_and_finds_the_box_minimum():
         assert len(r.history) == r.step                          # each report as it was at its step
     assert not any(np.array_equal(a.x, b.x) for a, b in zip(reports[:5], reports[1:6]))  # its own image
     last = reports[-1]
-    assert last.stop_reason == "converged" and last.step < 60
+    if bounds == "lbfgs-b":
+        assert last.stop_reason == "converged" and last.step < 60
     assert last.losses["total"] == pytest.approx(ref.fun, rel=1e-4)
-    np.testing.assert_allclose(np.asarray(last.x).reshape(-1), ref.x, atol=1e-2)
+    np.testing.assert_allclose(np.asarray(last.x).reshape(-1), ref.x, atol=1e-2 if bounds == "lbfgs-b" else 2e-2)
     # bounds "none" (the classic scripts' way) leaves the box for the unconstrained minimum, 0
     free = list(descend(jnp.zeros((4, 5, 3)), terms, jnp.asarray(b, jnp.float32), {"q": 1.0},
-                        iterations=200, optimizer="lbfgs", lr=1.0, steps_per_call=20, bounded=False))[-1]
+                        iterations=200, optimizer="lbfgs", lr=1.0, steps_per_call=20, bounds="none"))[-1]
     assert np.asarray(free.x).min() < -0.5 and free.losses["total"] < 1e-3 * ref.fun
 
 
@@ -423,8 +491,11 @@ def test_bounds_setting_is_checked_and_reaches_the_cli():
     assert ImageSettings().bounds == "box"
     with pytest.raises(StyleError, match="bounds"):
         ImageSettings(bounds="loose")
-    args = build_parser().parse_args(["image", "c.png", "s.png", "-o", "o.png", "--bounds", "none"])
-    assert from_values(ImageSettings, vars(args)).bounds == "none"
+    for bounds in ("none", "lbfgs-b"):
+        args = build_parser().parse_args(["image", "c.png", "s.png", "-o", "o.png", "--bounds", bounds])
+        assert from_values(ImageSettings, vars(args)).bounds == bounds
+    from style_core.photo import photo_image_settings
+    assert photo_image_settings().bounds == "lbfgs-b"   # photo mode's matting term (lbfgs.py's doc)
 
 
 def test_the_kept_image_does_not_depend_on_the_chunking():
