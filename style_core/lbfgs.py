@@ -52,6 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .errors import StyleError
 from .steppers import Average, StepState, Stepper, dispatched
 
 C1, C2 = 1e-4, 0.9
@@ -105,7 +106,7 @@ class HostLBFGS:
 
     def __init__(self, value_and_grad: Callable, memory_size: int = 50, bounds: str = "box"):
         if bounds not in ("box", "lbfgs-b", "none"):
-            raise ValueError(f"unknown bounds {bounds!r}")
+            raise StyleError(f"unknown bounds {bounds!r}; choose one of box, lbfgs-b, none")
         self.bounded = bounds != "none"
         self.lbfgs_b = bounds == "lbfgs-b"
         self.nonmonotone = 1 if self.lbfgs_b else NONMONOTONE

@@ -119,8 +119,9 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
     yielding after every chunk of up to `steps_per_call` steps. `bounds` (`settings.BOUNDS`) says
     how L-BFGS keeps the image in [0, 1], or does not (`lbfgs.py`).
 
-    Stops after `iterations` steps; earlier when the loss falls by less than `tol` (relative, per
-    step) between two checks at least TOL_SPAN steps apart, or the stepper has converged; or when it
+    Stops after `iterations` steps; earlier when the lowest loss falls by less than `tol` (relative,
+    per step) between two checks at least TOL_SPAN steps apart and the run is at its lowest loss or
+    the span before was as slow, or the stepper has converged; or when it
     diverges (non-finite, or EXPLODE_FACTOR times the starting loss), in which case the last report
     holds the best image seen and the reason. The caller may stop iterating at any time. Per-chunk
     reports carry each term for first-order methods; L-BFGS reports only the total until the end.

@@ -485,6 +485,37 @@ def test_lbfgs_keeps_the_image_in_the_box_and_finds_the_box_minimum(bounds):
     assert np.asarray(free.x).min() < -0.5 and free.losses["total"] < 1e-3 * ref.fun
 
 
+@pytest.mark.parametrize("tail, stop", [
+    ([0.9] * 30, 16),                       # flat at the lowest: the first slow span stops it
+    ([1.0, 1.1, 1.2, 1.3, 1.4, 1.5] + [0.9 - 0.1 * k for k in range(9)], None),   # a rise, then down again
+    ([1.2, 1.3] * 15, 21),                  # above the lowest for two slow spans: stops after the second
+])
+def test_the_stopping_rule_reads_the_lowest_loss_and_waits_out_a_rise(monkeypatch, tail, stop):
+    """The tolerance rule (optimize.TOL_SPAN) on a scripted loss sequence: ten steps falling fast, then
+    `tail`. A slow span stops the run where it ends at the run's lowest loss, or after another slow
+    span; a span spent above the lowest and coming back down does not (a non-monotone L-BFGS; the
+    rule looks after steps 6, 11, 16, ...: before, the rise would have stopped the run at step 16)."""
+    import jax.numpy as jnp
+    from style_core import optimize
+    from style_core.optimize import TOL_SPAN, Optimizer, descend
+    from style_core.steppers import StepState, Stepper
+    assert TOL_SPAN == 5
+    script = [10.0 - 0.9 * k for k in range(10)] + list(tail)
+
+    def factory(value_and_grad, lr, **_):
+        def run(state, aux, weights, limit, n_active):
+            k = int(state.inner)
+            totals = jnp.asarray((script + [script[-1]] * 40)[k:k + 40][:int(n_active)], jnp.float32)
+            return state._replace(inner=k + int(n_active)), (totals, {"q": totals})
+        return Stepper(lambda x: StepState.start(x, 0), run, lambda state: False)
+
+    monkeypatch.setitem(optimize.OPTIMIZERS, "scripted", Optimizer(factory, 1.0, 0.0, "scripted"))
+    runs = list(descend(jnp.zeros((2, 2, 3)), lambda x, aux: {"q": jnp.sum(x)}, None, {"q": 1.0},
+                        iterations=len(script), optimizer="scripted", lr=1.0, steps_per_call=7, tol=1e-3))
+    assert runs[-1].step == (stop or len(script)), ([r.step for r in runs], runs[-1].history)
+    assert runs[-1].stop_reason.startswith("converged" if stop else "finished")
+
+
 def test_bounds_setting_is_checked_and_reaches_the_cli():
     from style_core.__main__ import build_parser
     from style_core.settings import from_values
@@ -496,6 +527,11 @@ def test_bounds_setting_is_checked_and_reaches_the_cli():
         assert from_values(ImageSettings, vars(args)).bounds == bounds
     from style_core.photo import photo_image_settings
     assert photo_image_settings().bounds == "lbfgs-b"   # photo mode's matting term (lbfgs.py's doc)
+    import jax.numpy as jnp
+    from style_core.optimize import descend
+    with pytest.raises(StyleError, match="unknown bounds 'loose'; choose one of box, lbfgs-b, none"):
+        list(descend(jnp.zeros((2, 2, 3)), lambda x, aux: {"q": jnp.sum(x ** 2)}, None, {"q": 1.0},
+                     iterations=2, optimizer="lbfgs", lr=1.0, bounds="loose"))
 
 
 def test_the_kept_image_does_not_depend_on_the_chunking():
