@@ -28,7 +28,7 @@ example: setup
 	$(PY) -m style_core image assets/content.png assets/style.png -o out/example.png --size 256 --iterations 100 --report out/example.json
 
 # Two workers, a test file each at a time (a file's module fixtures, e.g. the app's server or the
-# Ray cluster, start once), after the lint: 590 tests (9 skipped) in 683 s in a fresh clone on a 2-core machine
+# Ray cluster, start once), after the lint: 593 tests (9 skipped) in 654 s in a fresh clone on a 2-core machine
 # (2026-12-07), plus about 5 min for the trained-network tier where ../shared/real-inputs is there.
 test: setup
 	$(VENV)/bin/ruff check .
