@@ -23,7 +23,7 @@ decrease along which the slope rose is taken even when it fails the curvature co
 has y.s > 0 and gives the next step its scale, for one evaluation (a forward and backward pass).
 Without a bracket yet, the search extrapolates by EXPAND per evaluation (bench/LOG.md 8).
 
-The bounds (`settings.BOUNDS`). Under `box` and `lbfgs-b` the image stays in [0, 1], the box every
+The bounds (BOUNDS). Under `box` and `lbfgs-b` the image stays in [0, 1], the box every
 output is clipped to: each trial is projected, x(t) = clip(x + t d, 0, 1), and the conditions above
 are read along the step actually taken, s = x(t) - x, with g.s in place of t g.d (leaving out the
 components that push a pixel at a bound outward, which the projection stops). Unconstrained, 2-5% of
@@ -58,6 +58,8 @@ from .steppers import Average, StepState, Stepper, dispatched
 C1, C2 = 1e-4, 0.9
 MAX_EVALUATIONS = 20
 EXPAND = 8.0
+# How L-BFGS keeps the image in [0, 1] (the module's doc); `settings.ImageSettings.bounds` offers these
+BOUNDS = ("box", "lbfgs-b", "none")
 NONMONOTONE = 10    # a unit step is compared with the largest of this many last losses (GLL's M)
 STALL_RTOL = 1e-6   # a few float32 ulps
 # L-BFGS keeps up to 50 curvature pairs, within this many bytes: with 50 pairs a 256 px run reaches
@@ -95,7 +97,7 @@ class HostLBFGSState(NamedTuple):
     terms: Any = None
     grad: Any = None
     first: bool = True
-    recent: tuple = ()           # the losses before f, up to NONMONOTONE - 1
+    recent: tuple = ()           # the losses before f, up to NONMONOTONE
     stalled: bool = False        # not even the steepest descent found a decrease: x is a minimum
     evaluations: int = 0         # of the loss and its gradient, the line searches' included
 
@@ -105,21 +107,20 @@ class HostLBFGS:
     `step(state, aux, weights, limit)` over a `StepState` whose `inner` is a `HostLBFGSState`."""
 
     def __init__(self, value_and_grad: Callable, memory_size: int = 50, bounds: str = "box"):
-        if bounds not in ("box", "lbfgs-b", "none"):
-            raise StyleError(f"unknown bounds {bounds!r}; choose one of box, lbfgs-b, none")
+        if bounds not in BOUNDS:
+            raise StyleError(f"unknown bounds {bounds!r}; choose one of {', '.join(BOUNDS)}")
         self.bounded = bounds != "none"
-        self.lbfgs_b = bounds == "lbfgs-b"
+        self.lbfgs_b = bounds == "lbfgs-b"   # L-BFGS-B's pairs, held directions, monotone steps
         self.nonmonotone = 1 if self.lbfgs_b else NONMONOTONE
-        taken = bounds == "lbfgs-b"   # L-BFGS-B's pairs and held directions (the module's doc)
         self.abs_sum = jax.jit(lambda a: jnp.sum(jnp.abs(a)))
         box = (0.0, 1.0) if self.bounded else (-np.inf, np.inf)   # none: the classic scripts' way
         # One compiled call per trial (projection, forward and backward pass, slopes, y.s) and one per
         # direction: on small images each extra dispatch costs as much as a convolution.
-        self.probe = jax.jit(functools.partial(_probe, value_and_grad, box=box, taken=taken))
-        self.direction = jax.jit(functools.partial(_direction, box=box, hold=taken))
+        self.probe = jax.jit(functools.partial(_probe, value_and_grad, box=box, taken=self.lbfgs_b))
+        self.direction = jax.jit(functools.partial(_direction, box=box, hold=self.lbfgs_b))
         # The memory is updated in place (donated): copying its pairs cost 10 of the direction call's
         # 20 ms at 256 px and 75 of its 105 ms at 512 px (bench/LOG.md 20).
-        self.remember = jax.jit(functools.partial(_remember, box=box, taken=taken), donate_argnums=0)
+        self.remember = jax.jit(functools.partial(_remember, box=box, taken=self.lbfgs_b), donate_argnums=0)
         self.fresh = jax.jit(functools.partial(_fresh, memory_size))
         self.held = jax.jit(functools.partial(_held, box=box))
 
@@ -197,7 +198,7 @@ class HostLBFGS:
         memory, first = ((self.remember(memory, x, jnp.float32(t), d, g, grad), False) if valid_pair
                          else (self.fresh(x), True))
         inner = inner._replace(memory=memory, first=first, value=value, terms=terms, grad=grad,
-                               recent=(*inner.recent, f)[max(0, len(inner.recent) + 2 - self.nonmonotone):],
+                               recent=(*inner.recent, f)[-self.nonmonotone:],
                                evaluations=inner.evaluations + tried)
         return StepState(new_x, inner, best_x, best_loss, jnp.bool_(False),
                          None if state.average is None else _average(state.average, new_x)), out

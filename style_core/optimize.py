@@ -116,7 +116,7 @@ def descend(x0: jax.Array, terms: Terms, aux: Any, weights: Mapping[str, float],
             iterations: int, optimizer: str, lr: float, steps_per_call: int = 20, tol: float = 0.0,
             dispatch: str | None = None, bounds: str = "box", average: float = 0.0) -> Iterator[Descent]:
     """Minimises sum_k weights[k] * terms(x, aux)[k] over images x in [0, 1] from x0 (clipped),
-    yielding after every chunk of up to `steps_per_call` steps. `bounds` (`settings.BOUNDS`) says
+    yielding after every chunk of up to `steps_per_call` steps. `bounds` (`lbfgs.BOUNDS`) says
     how L-BFGS keeps the image in [0, 1], or does not (`lbfgs.py`).
 
     Stops after `iterations` steps; earlier when the lowest loss falls by less than `tol` (relative,

@@ -10,12 +10,12 @@ from typing import Mapping, Sequence
 from .backbones import (BACKBONES, POOLINGS, default_content_layers, layer_table, min_input_side,
                         resolve_layers)
 from .errors import StyleError
+from .lbfgs import BOUNDS   # how L-BFGS keeps the image in [0, 1] while optimising, or not
 from .losses import LOSS_KINDS, NORMALIZATIONS
 from .optimize import OPTIMIZERS
 from .statistics import STATISTICS
 
 INITS = ("content", "style", "noise")
-BOUNDS = ("box", "lbfgs-b", "none")   # how L-BFGS keeps the image in [0, 1] while optimising, or not (lbfgs.py)
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 DEFAULT_LR = {name: o.lr for name, o in OPTIMIZERS.items()}
 # Style weight per normalisation (content 1), tuned on the trained VGG16 on real photos and paintings
